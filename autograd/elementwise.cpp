@@ -1,0 +1,230 @@
+// Differentiable elementwise ops. Backward passes use raw ops (no double backward).
+#include "autograd/functions.h"
+#include "autograd/op_names.h"
+#include "core/error.h"
+
+namespace mantissa {
+
+namespace {
+MANTISSA_DIFFERENTIABLE(add);
+MANTISSA_DIFFERENTIABLE(sub);
+MANTISSA_DIFFERENTIABLE(mul);
+MANTISSA_DIFFERENTIABLE(div);
+MANTISSA_DIFFERENTIABLE(pow);
+MANTISSA_DIFFERENTIABLE(maximum);
+MANTISSA_DIFFERENTIABLE(minimum);
+MANTISSA_DIFFERENTIABLE(neg);
+MANTISSA_DIFFERENTIABLE(abs);
+MANTISSA_DIFFERENTIABLE(exp);
+MANTISSA_DIFFERENTIABLE(log);
+MANTISSA_DIFFERENTIABLE(sqrt);
+MANTISSA_DIFFERENTIABLE(rsqrt);
+MANTISSA_DIFFERENTIABLE(tanh);
+MANTISSA_DIFFERENTIABLE(sigmoid);
+MANTISSA_DIFFERENTIABLE(relu);
+MANTISSA_DIFFERENTIABLE(gelu);
+MANTISSA_DIFFERENTIABLE(silu);
+MANTISSA_DIFFERENTIABLE(clamp);
+MANTISSA_DIFFERENTIABLE(where);
+
+using raw::binary;
+
+// What a backward pass needs of an input it does not otherwise read: its shape and dtype
+// (keeping the tensor itself would keep its memory alive).
+struct InputInfo {
+  Shape shape;
+  DType dtype;
+  InputInfo(const Tensor& t) : shape(t.sizes()), dtype(t.dtype()) {}
+};
+
+// The gradient for `input` from one of the broadcast output's shape.
+Tensor reduce_to(const Tensor& g, const InputInfo& input) {
+  return raw::cast(raw::sum_to(g, input.shape), input.dtype);
+}
+
+Tensor mul_(const Tensor& a, const Tensor& b) { return binary(BinaryOp::mul, a, b); }
+
+template <typename Grad>
+Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, Grad grad_of) {
+  Tensor y = raw::unary(op, x);
+  SavedTensor sx(x, name), sy(y, name);
+  return record(name, {x}, y, [sx, sy, grad_of](const Tensor& g) {
+    return std::vector<Tensor>{grad_of(g, sx.get(), sy.get())};
+  });
+}
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  return record(op_add, {a, b}, binary(BinaryOp::add, a, b), [a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
+    return std::vector<Tensor>{reduce_to(g, a), reduce_to(g, b)};
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return record(op_sub, {a, b}, binary(BinaryOp::sub, a, b), [a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
+    return std::vector<Tensor>{reduce_to(g, a), reduce_to(raw::unary(UnaryOp::neg, g), b)};
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  SavedTensor sa(a, op_mul), sb(b, op_mul);
+  return record(op_mul, {a, b}, binary(BinaryOp::mul, a, b), [sa, sb](const Tensor& g) {
+    const Tensor a = sa.get(), b = sb.get();
+    return std::vector<Tensor>{reduce_to(mul_(g, b), a), reduce_to(mul_(g, a), b)};
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  SavedTensor sa(a, op_div), sb(b, op_div);
+  return record(op_div, {a, b}, binary(BinaryOp::div, a, b), [sa, sb](const Tensor& g) {
+    const Tensor a = sa.get(), b = sb.get();
+    const Tensor ga = binary(BinaryOp::div, g, b);
+    const Tensor gb = raw::unary(UnaryOp::neg, binary(BinaryOp::div, mul_(ga, a), b));
+    return std::vector<Tensor>{reduce_to(ga, a), reduce_to(gb, b)};
+  });
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor y = binary(BinaryOp::pow, a, b);
+  SavedTensor sa(a, op_pow), sb(b, op_pow), sy(y, op_pow);
+  return record(op_pow, {a, b}, y, [sa, sb, sy](const Tensor& g) {
+    const Tensor a = sa.get(), b = sb.get(), y = sy.get();
+    // d/da a^b = b a^(b-1); d/db a^b = a^b log a (0 where a == 0, as PyTorch).
+    const Tensor ga = mul_(g, mul_(b, binary(BinaryOp::pow, a, binary(BinaryOp::sub, b, 1.0))));
+    const Tensor log_a = raw::where(binary(BinaryOp::eq, a, 0.0), raw::zeros_like(y),
+                                    raw::unary(UnaryOp::log, a));
+    const Tensor gb = mul_(g, mul_(y, log_a));
+    return std::vector<Tensor>{reduce_to(ga, a), reduce_to(gb, b)};
+  });
+}
+
+Tensor pow(const Tensor& a, double exponent) {
+  return pow(a, raw::scalar_tensor(exponent, is_floating(a.dtype()) ? a.dtype() : DType::f32, a.device()));
+}
+
+namespace {
+// Gradient routed to whichever input was selected (ties split evenly, as PyTorch's
+// maximum/minimum do).
+Tensor extremum(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
+  SavedTensor sa(a, name), sb(b, name);
+  return record(name, {a, b}, binary(op, a, b), [sa, sb, op](const Tensor& g) {
+    const Tensor a = sa.get(), b = sb.get();
+    const BinaryOp wins = op == BinaryOp::maximum ? BinaryOp::gt : BinaryOp::lt;
+    const Tensor a_wins = raw::cast(binary(wins, a, b), g.dtype());
+    const Tensor tie = raw::cast(binary(BinaryOp::eq, a, b), g.dtype());
+    const Tensor share_a = binary(BinaryOp::add, a_wins, binary(BinaryOp::mul, tie, 0.5));
+    const Tensor share_b = binary(BinaryOp::sub, raw::ones(share_a.sizes(), {g.dtype(), g.device()}), share_a);
+    return std::vector<Tensor>{reduce_to(mul_(g, share_a), a), reduce_to(mul_(g, share_b), b)};
+  });
+}
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(op_maximum, BinaryOp::maximum, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(op_minimum, BinaryOp::minimum, a, b); }
+
+Tensor neg(const Tensor& x) {
+  return unary_op(op_neg, UnaryOp::neg, x, [](const Tensor& g, const Tensor&, const Tensor&) {
+    return raw::unary(UnaryOp::neg, g);
+  });
+}
+Tensor abs(const Tensor& x) {
+  return unary_op(op_abs, UnaryOp::abs, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
+    const Tensor sign = binary(BinaryOp::sub, raw::cast(binary(BinaryOp::gt, x, 0.0), g.dtype()),
+                               raw::cast(binary(BinaryOp::lt, x, 0.0), g.dtype()));
+    return mul_(g, sign);
+  });
+}
+Tensor exp(const Tensor& x) {
+  return unary_op(op_exp, UnaryOp::exp, x, [](const Tensor& g, const Tensor&, const Tensor& y) { return mul_(g, y); });
+}
+Tensor log(const Tensor& x) {
+  return unary_op(op_log, UnaryOp::log, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
+    return binary(BinaryOp::div, g, x);
+  });
+}
+Tensor sqrt(const Tensor& x) {
+  return unary_op(op_sqrt, UnaryOp::sqrt, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
+    return binary(BinaryOp::div, binary(BinaryOp::mul, g, 0.5), y);
+  });
+}
+Tensor rsqrt(const Tensor& x) {
+  return unary_op(op_rsqrt, UnaryOp::rsqrt, x, [](const Tensor& g, const Tensor& x, const Tensor& y) {
+    // d/dx x^-1/2 = -y / (2x)
+    return mul_(g, binary(BinaryOp::div, binary(BinaryOp::mul, y, -0.5), x));
+  });
+}
+Tensor tanh(const Tensor& x) {
+  return unary_op(op_tanh, UnaryOp::tanh, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
+    return binary(BinaryOp::tanh_backward_from_output, g, y);
+  });
+}
+Tensor sigmoid(const Tensor& x) {
+  return unary_op(op_sigmoid, UnaryOp::sigmoid, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
+    return binary(BinaryOp::sigmoid_backward_from_output, g, y);
+  });
+}
+Tensor relu(const Tensor& x) {
+  return unary_op(op_relu, UnaryOp::relu, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
+    return binary(BinaryOp::relu_backward, g, x);
+  });
+}
+Tensor gelu(const Tensor& x, GeluApproximation approximate) {
+  const bool tanh_form = approximate == GeluApproximation::tanh;
+  return unary_op(op_gelu, tanh_form ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, x,
+                  [tanh_form](const Tensor& g, const Tensor& x, const Tensor&) {
+                    return binary(tanh_form ? BinaryOp::gelu_tanh_backward : BinaryOp::gelu_erf_backward, g, x);
+                  });
+}
+Tensor silu(const Tensor& x) {
+  return unary_op(op_silu, UnaryOp::silu, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
+    return binary(BinaryOp::silu_backward, g, x);
+  });
+}
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  SavedTensor sx(x, op_clamp);
+  return record(op_clamp, {x}, raw::clamp(x, lo, hi), [sx, lo, hi](const Tensor& g) {
+    const Tensor x = sx.get();
+    const Tensor inside = binary(BinaryOp::logical_and, binary(BinaryOp::ge, x, lo), binary(BinaryOp::le, x, hi));
+    return std::vector<Tensor>{mul_(g, raw::cast(inside, g.dtype()))};
+  });
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  return record(op_where, {cond, a, b}, raw::where(cond, a, b),
+                [cond, a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
+    const Tensor zero = raw::zeros({}, {g.dtype(), g.device()});
+    return std::vector<Tensor>{Tensor(), reduce_to(raw::where(cond, g, zero), a),
+                               reduce_to(raw::where(cond, zero, g), b)};
+  });
+}
+
+Tensor eq(const Tensor& a, const Tensor& b) { return binary(BinaryOp::eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return binary(BinaryOp::ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return binary(BinaryOp::le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return binary(BinaryOp::gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return binary(BinaryOp::ge, a, b); }
+
+namespace {
+// A Python-style scalar operand: the tensor's dtype (f32 for integer tensors and
+// fractional scalars), on the tensor's device.
+Tensor scalar_like(const Tensor& t, double value) {
+  const bool fractional = value != static_cast<double>(static_cast<int64_t>(value));
+  const DType dtype = is_floating(t.dtype()) ? t.dtype() : (fractional ? DType::f32 : t.dtype());
+  return raw::scalar_tensor(value, dtype, t.device());
+}
+}  // namespace
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& x) { return neg(x); }
+Tensor operator+(const Tensor& a, double b) { return add(a, scalar_like(a, b)); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, scalar_like(a, b)); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, scalar_like(a, b)); }
+Tensor operator/(const Tensor& a, double b) { return div(a, scalar_like(a, b)); }
+Tensor operator*(double a, const Tensor& b) { return mul(scalar_like(b, a), b); }
+
+}  // namespace mantissa

@@ -1,0 +1,160 @@
+// Differentiable neural-network ops: matmul, softmax, norms, embedding, losses, dropout, conv.
+#include "autograd/functions.h"
+#include "autograd/op_names.h"
+#include "core/error.h"
+
+namespace mantissa {
+
+namespace {
+MANTISSA_DIFFERENTIABLE(matmul);
+MANTISSA_DIFFERENTIABLE(softmax);
+MANTISSA_DIFFERENTIABLE(log_softmax);
+MANTISSA_DIFFERENTIABLE(layer_norm);
+MANTISSA_DIFFERENTIABLE(rms_norm);
+MANTISSA_DIFFERENTIABLE(embedding);
+MANTISSA_DIFFERENTIABLE(cross_entropy);
+MANTISSA_DIFFERENTIABLE(dropout);
+MANTISSA_DIFFERENTIABLE(conv1d);
+
+Backend& backend(const Tensor& t) { return backend_for(t.device()); }
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  SavedTensor sa(a, op_matmul), sb(b, op_matmul);
+  return record(op_matmul, {a, b}, raw::matmul(a, b), [sa, sb](const Tensor& g) {
+    const Tensor a = sa.get(), b = sb.get();
+    // Promote 1-D operands to matrices so both gradients are plain matmuls, then undo it.
+    const Tensor a2 = a.dim() == 1 ? raw::unsqueeze(a, 0) : a;
+    const Tensor b2 = b.dim() == 1 ? raw::unsqueeze(b, 1) : b;
+    Tensor g2 = g;
+    if (a.dim() == 1) g2 = raw::unsqueeze(g2, g2.dim() - (b.dim() == 1 ? 0 : 1));
+    if (b.dim() == 1) g2 = raw::unsqueeze(g2, g2.dim());
+    const Tensor ga = raw::matmul(g2, raw::transpose(b2, -1, -2));
+    const Tensor gb = raw::matmul(raw::transpose(a2, -1, -2), g2);
+    return std::vector<Tensor>{raw::reshape(raw::sum_to(ga, a2.sizes()), a.sizes()),
+                               raw::reshape(raw::sum_to(gb, b2.sizes()), b.sizes())};
+  });
+}
+
+namespace {
+Tensor softmax_op(const char* name, const Tensor& x, int64_t dim, bool log) {
+  Tensor y = raw::softmax(x, dim, log);
+  SavedTensor sy(y, name);
+  return record(name, {x}, y, [sy, dim, log](const Tensor& g) {
+    return std::vector<Tensor>{raw::softmax_backward(sy.get(), g, dim, log)};
+  });
+}
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op(op_softmax, x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op(op_log_softmax, x, dim, true); }
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps) {
+  raw::NormResult r = raw::layer_norm(x, normalized_shape, weight, bias, eps);
+  SavedTensor sx(x, op_layer_norm), sw(weight, op_layer_norm);
+  return record(op_layer_norm, {x, weight, bias}, r.out,
+                [sx, sw, mean = r.mean, rstd = r.rstd, has_bias = bias.defined()](const Tensor& g) {
+                  const Tensor x = sx.get(), w = sw.get();
+                  const int64_t d = rstd.numel() ? x.numel() / rstd.numel() : 1;
+                  const Tensor rows = raw::reshape(raw::contiguous(x), {-1, d});
+                  const Tensor g_rows = raw::contiguous(raw::reshape(raw::cast(g, x.dtype()), {-1, d}));
+                  Tensor gx = raw::empty_like(rows);
+                  Tensor gw = w.defined() ? raw::empty({d}, {x.dtype(), x.device()}) : Tensor();
+                  Tensor gb = has_bias ? raw::empty({d}, {x.dtype(), x.device()}) : Tensor();
+                  const Tensor w_flat = w.defined() ? raw::contiguous(raw::reshape(w, {d})) : w;
+                  if (rows.numel() > 0) backend(x).layer_norm_backward(g_rows, rows, w_flat, mean, rstd, gx, gw, gb);
+                  return std::vector<Tensor>{raw::reshape(gx, x.sizes()),
+                                             gw.defined() ? raw::reshape(gw, w.sizes()) : gw,
+                                             gb.defined() ? raw::reshape(gb, w.defined() ? w.sizes() : Shape{d}) : gb};
+                });
+}
+
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+  raw::NormResult r = raw::rms_norm(x, normalized_shape, weight, eps);
+  SavedTensor sx(x, op_rms_norm), sw(weight, op_rms_norm);
+  return record(op_rms_norm, {x, weight}, r.out, [sx, sw, rstd = r.rstd](const Tensor& g) {
+    const Tensor x = sx.get(), w = sw.get();
+    const int64_t d = rstd.numel() ? x.numel() / rstd.numel() : 1;
+    const Tensor rows = raw::reshape(raw::contiguous(x), {-1, d});
+    const Tensor g_rows = raw::contiguous(raw::reshape(raw::cast(g, x.dtype()), {-1, d}));
+    Tensor gx = raw::empty_like(rows);
+    Tensor gw = w.defined() ? raw::empty({d}, {x.dtype(), x.device()}) : Tensor();
+    const Tensor w_flat = w.defined() ? raw::contiguous(raw::reshape(w, {d})) : w;
+    if (rows.numel() > 0) backend(x).rms_norm_backward(g_rows, rows, w_flat, rstd, gx, gw);
+    return std::vector<Tensor>{raw::reshape(gx, x.sizes()), gw.defined() ? raw::reshape(gw, w.sizes()) : gw};
+  });
+}
+
+Tensor embedding(const Tensor& weight, const Tensor& indices) {
+  MANTISSA_CHECK(weight.dim() == 2, "embedding", "weight must be (num_embeddings, dim), got {}", weight.describe());
+  const Tensor flat = raw::reshape(indices, {-1});
+  Shape out_shape = indices.sizes();
+  out_shape.push_back(weight.size(1));
+  Tensor y = raw::reshape(raw::index_select(weight, 0, flat), out_shape);
+  return record(op_embedding, {weight}, y, [shape = weight.sizes(), dtype = weight.dtype(), flat](const Tensor& g) {
+    Tensor grad = raw::zeros(shape, {dtype, g.device()});
+    backend_for(g.device()).index_add(grad, 0, raw::contiguous(flat),
+                                      raw::contiguous(raw::reshape(raw::cast(g, dtype), {-1, shape[1]})));
+    return std::vector<Tensor>{grad};
+  });
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, Reduction reduction) {
+  raw::CrossEntropyResult r = raw::cross_entropy_rows(logits, target, ignore_index);
+  // mean divides by the number of rows that count, as PyTorch does.
+  double divisor = 1.0;
+  Tensor loss = r.loss;
+  if (reduction != Reduction::none) {
+    loss = raw::reduce(ReduceOp::sum, r.loss);
+    if (reduction == Reduction::mean) {
+      divisor = raw::reduce(ReduceOp::sum, raw::binary(BinaryOp::ne, target, static_cast<double>(ignore_index))).item();
+      loss = raw::binary(BinaryOp::div, loss, divisor);
+    }
+  }
+  loss = raw::cast(loss, logits.dtype());
+  SavedTensor sl(logits, op_cross_entropy);
+  return record(op_cross_entropy, {logits}, loss,
+                [sl, target, lse = r.lse, ignore_index, divisor, reduction](const Tensor& g) {
+                  const Tensor logits = raw::contiguous(sl.get());
+                  Tensor per_row = raw::cast(g, lse.dtype());
+                  if (reduction != Reduction::none)
+                    per_row = raw::contiguous(raw::expand(raw::binary(BinaryOp::div, per_row, divisor), lse.sizes()));
+                  Tensor grad = raw::empty_like(logits);
+                  backend(logits).cross_entropy_backward(logits, raw::contiguous(target), lse,
+                                                         raw::contiguous(per_row), ignore_index, grad);
+                  return std::vector<Tensor>{grad};
+                });
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  if (!training || p == 0.0) return x;
+  auto [seed, offset] = (gen ? *gen : default_generator()).reserve(x.numel());
+  // The backward pass regenerates the same mask from (seed, offset) instead of storing it.
+  return record(op_dropout, {x}, raw::dropout(x, p, seed, offset), [p, seed = seed, offset = offset](const Tensor& g) {
+    return std::vector<Tensor>{raw::dropout(g, p, seed, offset)};
+  });
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
+              int64_t padding, int64_t dilation, int64_t groups) {
+  const Backend::Conv1dParams p{stride, padding, dilation, groups};
+  Tensor y = raw::conv1d(x, weight, p);
+  if (bias.defined()) {
+    MANTISSA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "conv1d",
+                   "bias {} must have one value per output channel ({})", bias.describe(), weight.size(0));
+    y = raw::binary(BinaryOp::add, y, raw::reshape(bias, {1, -1, 1}));
+  }
+  SavedTensor sx(x, op_conv1d), sw(weight, op_conv1d);
+  return record(op_conv1d, {x, weight, bias}, y, [sx, sw, p, has_bias = bias.defined()](const Tensor& g) {
+    const Tensor x = raw::contiguous(sx.get()), w = raw::contiguous(sw.get());
+    const Tensor go = raw::contiguous(raw::cast(g, x.dtype()));
+    Tensor gx = raw::empty_like(x), gw = raw::empty_like(w);
+    backend(x).conv1d_backward_input(go, w, p, gx);
+    backend(x).conv1d_backward_weight(go, x, p, gw);
+    Tensor gb = has_bias ? raw::reduce(ReduceOp::sum, go, {0, 2}) : Tensor();
+    return std::vector<Tensor>{gx, gw, gb};
+  });
+}
+
+}  // namespace mantissa

@@ -1,0 +1,112 @@
+#include "autograd/node.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace mantissa {
+
+namespace {
+thread_local bool grad_mode_enabled = true;
+
+// Adds incoming gradients into a leaf's .grad, after the leaf's hooks.
+class AccumulateGrad : public Node {
+ public:
+  explicit AccumulateGrad(Tensor leaf) : Node("accumulate_grad", nullptr), leaf_(std::move(leaf)) {}
+  std::vector<Tensor> apply(const Tensor& incoming) override {
+    AutogradMeta& meta = autograd_meta(leaf_);
+    Tensor grad = incoming;
+    for (const auto& hook : meta.hooks) {
+      Tensor replaced = hook(grad);
+      if (replaced.defined()) grad = replaced;
+    }
+    grad = raw::cast(grad, leaf_.dtype());
+    if (!meta.grad.defined()) meta.grad = raw::clone(grad);
+    else raw::add_(meta.grad, grad);
+    return {};
+  }
+
+ private:
+  Tensor leaf_;
+};
+
+std::shared_ptr<Node> gradient_edge(const Tensor& t) {
+  if (!t.defined() || !t.impl().autograd || !t.impl().autograd->requires_grad) return nullptr;
+  AutogradMeta& meta = *t.impl().autograd;
+  if (meta.grad_fn) return meta.grad_fn;
+  auto accumulator = meta.grad_accumulator.lock();
+  if (!accumulator) {
+    accumulator = std::make_shared<AccumulateGrad>(t);
+    meta.grad_accumulator = accumulator;
+  }
+  return accumulator;
+}
+
+std::vector<std::string>& registry() {
+  static std::vector<std::string> names;
+  return names;
+}
+}  // namespace
+
+bool grad_enabled() { return grad_mode_enabled; }
+void set_grad_enabled(bool enabled) { grad_mode_enabled = enabled; }
+
+SavedTensor::SavedTensor(const Tensor& t, const char* op) : op_(op) {
+  if (!t.defined()) return;
+  tensor_ = raw::as_strided(t, t.sizes(), t.strides(), t.offset());
+  version_ = t.storage()->version();
+}
+
+Tensor SavedTensor::get() const {
+  if (tensor_.defined() && tensor_.storage()->version() != version_) {
+    fail(op_,
+         "a tensor saved for the backward pass ({}) was modified in place after it was saved "
+         "(version {} then, {} now); clone it before modifying it",
+         tensor_.describe(), version_, tensor_.storage()->version());
+  }
+  return tensor_;
+}
+
+std::vector<Tensor> Node::apply(const Tensor& grad) {
+  if (released_)
+    fail(name_, "trying to run backward through the graph a second time; its saved tensors were "
+                "freed. Pass retain_graph=true to the first backward() to keep them");
+  return backward_(grad);
+}
+
+const char* register_differentiable_op(const char* name) {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  if (std::find(registry().begin(), registry().end(), name) == registry().end())
+    registry().emplace_back(name);
+  return name;
+}
+
+const std::vector<std::string>& differentiable_ops() { return registry(); }
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  return std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) {
+    return t.defined() && t.impl().autograd && t.impl().autograd->requires_grad;
+  });
+}
+
+Tensor record(const char* name, const std::vector<Tensor>& inputs, Tensor output, Node::Backward backward) {
+  if (!grad_enabled() || !any_requires_grad(inputs)) return output;
+  auto node = std::make_shared<Node>(name, std::move(backward));
+  for (const Tensor& input : inputs) node->next.push_back(gradient_edge(input));
+  AutogradMeta& meta = autograd_meta(output);
+  meta.requires_grad = true;
+  meta.grad_fn = std::move(node);
+  return output;
+}
+
+AutogradMeta& autograd_meta(const Tensor& t) {
+  auto& slot = t.impl().autograd;
+  if (!slot) slot = std::make_shared<AutogradMeta>();
+  return *slot;
+}
+
+}  // namespace mantissa

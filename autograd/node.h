@@ -1,0 +1,70 @@
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace mantissa {
+
+class Node;
+
+// Autograd state carried by a tensor (core/tensor.h holds only the pointer).
+struct AutogradMeta {
+  bool requires_grad = false;
+  Tensor grad;
+  std::shared_ptr<Node> grad_fn;            // null for leaves
+  std::weak_ptr<Node> grad_accumulator;     // leaves: the node that accumulates into grad
+  std::vector<std::function<Tensor(const Tensor&)>> hooks;
+};
+
+// A tensor kept for the backward pass, with the storage version it had when saved: using
+// it after an in-place change is an error instead of a silently wrong gradient. It holds
+// a detached alias, so saving an op's own output creates no reference cycle.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& t, const char* op);
+  Tensor get() const;
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+  const char* op_ = "";
+};
+
+// One recorded operation. Every node has one output; `next[i]` is where the gradient of
+// input i goes (the input's grad_fn, or its leaf accumulator; null if it needs none).
+class Node {
+ public:
+  using Backward = std::function<std::vector<Tensor>(const Tensor& grad)>;
+  Node(const char* name, Backward backward) : name_(name), backward_(std::move(backward)) {}
+  virtual ~Node() = default;
+
+  const char* name() const { return name_; }
+  virtual std::vector<Tensor> apply(const Tensor& grad);
+  // Frees the saved tensors once the graph is no longer needed (backward without retain_graph).
+  void release() { backward_ = nullptr; released_ = true; }
+
+  std::vector<std::shared_ptr<Node>> next;
+
+ private:
+  const char* name_;
+  Backward backward_;
+  bool released_ = false;
+};
+
+// The registry of differentiable op names; each op registers its name once at start-up,
+// and tests/autograd check that every registered op has a gradcheck case.
+const char* register_differentiable_op(const char* name);
+const std::vector<std::string>& differentiable_ops();
+
+// Records `output` as produced by op `name` from `inputs` when grad mode is on and any
+// input requires grad; `backward` maps the output's gradient to one per input.
+Tensor record(const char* name, const std::vector<Tensor>& inputs, Tensor output, Node::Backward backward);
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+AutogradMeta& autograd_meta(const Tensor& t);  // creates it on first use
+
+}  // namespace mantissa

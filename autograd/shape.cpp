@@ -1,0 +1,145 @@
+// Differentiable views, copies and indexing: each backward undoes the forward's reshaping.
+#include <numeric>
+
+#include "autograd/functions.h"
+#include "autograd/op_names.h"
+#include "core/error.h"
+
+namespace mantissa {
+
+namespace {
+MANTISSA_DIFFERENTIABLE(reshape);
+MANTISSA_DIFFERENTIABLE(transpose);
+MANTISSA_DIFFERENTIABLE(permute);
+MANTISSA_DIFFERENTIABLE(narrow);
+MANTISSA_DIFFERENTIABLE(expand);
+MANTISSA_DIFFERENTIABLE(squeeze);
+MANTISSA_DIFFERENTIABLE(unsqueeze);
+MANTISSA_DIFFERENTIABLE(contiguous);
+MANTISSA_DIFFERENTIABLE(to);
+MANTISSA_DIFFERENTIABLE(cat);
+MANTISSA_DIFFERENTIABLE(index_select);
+MANTISSA_DIFFERENTIABLE(gather);
+
+Tensor reshape_like(const char* name, const Tensor& x, Tensor y) {
+  return record(name, {x}, std::move(y), [shape = x.sizes()](const Tensor& g) {
+    return std::vector<Tensor>{raw::reshape(g, shape)};
+  });
+}
+}  // namespace
+
+Tensor reshape(const Tensor& x, const Shape& shape) { return reshape_like(op_reshape, x, raw::reshape(x, shape)); }
+Tensor view(const Tensor& x, const Shape& shape) { return reshape_like(op_reshape, x, raw::view(x, shape)); }
+Tensor squeeze(const Tensor& x, int64_t dim) { return reshape_like(op_squeeze, x, raw::squeeze(x, dim)); }
+Tensor unsqueeze(const Tensor& x, int64_t dim) { return reshape_like(op_unsqueeze, x, raw::unsqueeze(x, dim)); }
+
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  return record(op_transpose, {x}, raw::transpose(x, dim0, dim1), [dim0, dim1](const Tensor& g) {
+    return std::vector<Tensor>{raw::transpose(g, dim0, dim1)};
+  });
+}
+
+Tensor permute(const Tensor& x, const Shape& dims) {
+  Tensor y = raw::permute(x, dims);
+  Shape inverse(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], x.dim(), "permute")] = static_cast<int64_t>(i);
+  return record(op_permute, {x}, y, [inverse](const Tensor& g) {
+    return std::vector<Tensor>{raw::permute(g, inverse)};
+  });
+}
+
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  Tensor y = raw::narrow(x, dim, start, length);
+  const int64_t d = wrap_dim(dim, x.dim(), "narrow");
+  const int64_t s = start < 0 ? start + x.size(d) : start;
+  return record(op_narrow, {x}, y, [shape = x.sizes(), dtype = x.dtype(), d, s, length](const Tensor& g) {
+    Tensor full = raw::zeros(shape, {dtype, g.device()});
+    Tensor slot = raw::narrow(full, d, s, length);
+    raw::copy_(slot, g);
+    return std::vector<Tensor>{full};
+  });
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  return record(op_expand, {x}, raw::expand(x, shape), [shape = x.sizes()](const Tensor& g) {
+    return std::vector<Tensor>{raw::sum_to(g, shape)};
+  });
+}
+
+Tensor contiguous(const Tensor& x) {
+  if (x.is_contiguous()) return x;
+  return record(op_contiguous, {x}, raw::contiguous(x), [](const Tensor& g) { return std::vector<Tensor>{g}; });
+}
+
+Tensor to(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  MANTISSA_CHECK(!any_requires_grad({x}) || is_floating(dtype), "to",
+                 "cannot cast {} that requires grad to the non-floating {}", x.describe(), dtype_name(dtype));
+  return record(op_to, {x}, raw::cast(x, dtype), [from = x.dtype()](const Tensor& g) {
+    return std::vector<Tensor>{raw::cast(g, from)};
+  });
+}
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  Tensor y = raw::cat(tensors, dim);
+  const int64_t d = wrap_dim(dim, tensors[0].dim(), "cat");
+  std::vector<int64_t> lengths;
+  std::vector<DType> dtypes;
+  for (const Tensor& t : tensors) {
+    lengths.push_back(t.size(d));
+    dtypes.push_back(t.dtype());
+  }
+  return record(op_cat, tensors, y, [d, lengths, dtypes](const Tensor& g) {
+    std::vector<Tensor> grads;
+    int64_t start = 0;
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      grads.push_back(raw::cast(raw::narrow(g, d, start, lengths[i]), dtypes[i]));
+      start += lengths[i];
+    }
+    return grads;
+  });
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  MANTISSA_CHECK(!tensors.empty(), "stack", "needs at least one tensor");
+  const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
+  std::vector<Tensor> expanded;
+  for (const Tensor& t : tensors) {
+    MANTISSA_CHECK(t.sizes() == tensors[0].sizes(), "stack", "{} and {} differ in shape",
+                   tensors[0].describe(), t.describe());
+    expanded.push_back(unsqueeze(t, d));
+  }
+  return cat(expanded, d);
+}
+
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
+  MANTISSA_CHECK(split_size > 0, "split", "split_size must be positive, got {}", split_size);
+  const int64_t d = wrap_dim(dim, x.dim(), "split");
+  std::vector<Tensor> parts;
+  for (int64_t start = 0; start < x.size(d); start += split_size)
+    parts.push_back(narrow(x, d, start, std::min(split_size, x.size(d) - start)));
+  return parts;
+}
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  Tensor y = raw::index_select(x, dim, index);
+  const int64_t d = wrap_dim(dim, x.dim(), "index_select");
+  return record(op_index_select, {x}, y, [shape = x.sizes(), dtype = x.dtype(), d, index](const Tensor& g) {
+    Tensor grad = raw::zeros(shape, {dtype, g.device()});
+    backend_for(g.device()).index_add(grad, d, raw::contiguous(raw::reshape(index, {-1})),
+                                      raw::contiguous(raw::cast(g, dtype)));
+    return std::vector<Tensor>{grad};
+  });
+}
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  Tensor y = raw::gather(x, dim, index);
+  const int64_t d = wrap_dim(dim, x.dim(), "gather");
+  return record(op_gather, {x}, y, [shape = x.sizes(), dtype = x.dtype(), d, index](const Tensor& g) {
+    Tensor grad = raw::zeros(shape, {dtype, g.device()});
+    backend_for(g.device()).scatter_add(grad, d, raw::contiguous(index), raw::contiguous(raw::cast(g, dtype)));
+    return std::vector<Tensor>{grad};
+  });
+}
+
+}  // namespace mantissa

@@ -1,0 +1,39 @@
+# Finds every dependency and reports each one at configure time, found or missing.
+# scripts/setup.sh installs the Debian packages that provide them.
+
+function(mantissa_report name found detail)
+  if(found)
+    message(STATUS "mantissa: ${name}: found ${detail}")
+  else()
+    message(STATUS "mantissa: ${name}: MISSING ${detail}")
+  endif()
+endfunction()
+
+find_package(fmt CONFIG QUIET)
+mantissa_report("fmt" "${fmt_FOUND}" "${fmt_VERSION}")
+find_package(dnnl CONFIG QUIET)
+mantissa_report("oneDNN (CPU GEMM)" "${dnnl_FOUND}" "${dnnl_VERSION}")
+find_package(OpenMP QUIET)
+mantissa_report("OpenMP" "${OpenMP_CXX_FOUND}" "${OpenMP_CXX_VERSION}")
+
+if(NOT fmt_FOUND OR NOT dnnl_FOUND OR NOT OpenMP_CXX_FOUND)
+  message(FATAL_ERROR "mantissa: required dependencies are missing; run scripts/setup.sh")
+endif()
+
+if(MANTISSA_BUILD_TESTS)
+  find_package(GTest QUIET)
+  mantissa_report("GoogleTest" "${GTest_FOUND}" "${GTest_VERSION}")
+  if(NOT GTest_FOUND)
+    message(FATAL_ERROR "mantissa: GoogleTest is missing; run scripts/setup.sh")
+  endif()
+endif()
+
+# The CUDA headers' host-callable conversions are the reference for our scalar formats;
+# the conversion test uses them whenever the toolkit is present, with or without a GPU.
+find_path(MANTISSA_CUDA_FP_HEADERS cuda_fp8.h
+  HINTS /usr/local/cuda/include ENV CUDA_HOME PATH_SUFFIXES include)
+if(MANTISSA_CUDA_FP_HEADERS)
+  mantissa_report("CUDA format headers (conversion reference)" TRUE "${MANTISSA_CUDA_FP_HEADERS}")
+else()
+  mantissa_report("CUDA format headers (conversion reference)" FALSE "(conversion test compares with golden values only)")
+endif()

@@ -1,0 +1,43 @@
+#include "core/backend.h"
+
+#include "core/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace mantissa {
+
+const char* unary_op_name(UnaryOp op) {
+  static const char* names[] = {"neg",  "abs",     "exp",  "log",       "sqrt",     "rsqrt",
+                                "tanh", "sigmoid", "relu", "gelu_tanh", "gelu_erf", "silu"};
+  return names[static_cast<int>(op)];
+}
+
+const char* binary_op_name(BinaryOp op) {
+  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                "eq", "ne", "lt", "le", "gt", "ge", "logical_and",
+                                "relu_backward", "gelu_tanh_backward", "gelu_erf_backward",
+                                "silu_backward", "sigmoid_backward", "tanh_backward"};
+  return names[static_cast<int>(op)];
+}
+
+const char* reduce_op_name(ReduceOp op) {
+  static const char* names[] = {"sum", "mean", "amax", "amin"};
+  return names[static_cast<int>(op)];
+}
+
+bool is_comparison(BinaryOp op) {
+  return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
+         op == BinaryOp::gt || op == BinaryOp::ge;
+}
+
+Backend& backend_for(Device device) {
+  if (device.is_cpu()) return cpu::cpu_backend();
+  throw Error(fmt::format("device: no backend for {} in this build{}", device.str(),
+#ifdef MANTISSA_WITH_CUDA
+                          " (the CUDA backend is not implemented yet)"
+#else
+                          " (built without CUDA)"
+#endif
+                          ));
+}
+
+}  // namespace mantissa

@@ -1,0 +1,116 @@
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace mantissa {
+
+// Elementwise operations; their math is in core/functors.h, shared by every backend.
+enum class UnaryOp { neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, gelu_tanh, gelu_erf, silu };
+enum class BinaryOp {
+  add, sub, mul, div, pow, maximum, minimum,
+  eq, ne, lt, le, gt, ge,  // produce bool
+  logical_and,
+  // Fused backward of activations: (grad, x) -> grad * f'(x), or (grad, y) where the
+  // derivative is cheaper from the output y.
+  relu_backward, gelu_tanh_backward, gelu_erf_backward, silu_backward,
+  sigmoid_backward_from_output, tanh_backward_from_output,
+};
+enum class ReduceOp { sum, mean, amax, amin };
+
+const char* unary_op_name(UnaryOp op);
+const char* binary_op_name(BinaryOp op);
+const char* reduce_op_name(ReduceOp op);
+bool is_comparison(BinaryOp op);
+
+struct CastOptions {
+  float scale = 1.0f;       // dst = convert(src * scale)
+  bool saturate = true;     // fp8: clamp to the largest finite value (__NV_SATFINITE)
+  Tensor* amax = nullptr;   // if set: an f32 scalar tensor receiving max|src| (before scaling)
+  bool stochastic = false;  // f32 -> bf16/f16 with Philox bits from (seed, offset)
+  uint64_t seed = 0, offset = 0;
+};
+
+// The primitives every device implements. Layers above never touch tensor elements
+// themselves: anything that needs element access is one of these. Output tensors are
+// allocated by the caller with their final shape and dtype; the backend checks only what
+// it relies on. Inputs of elementwise primitives are already broadcast to the output
+// shape (expanded views, stride 0 where broadcast).
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual void* allocate(size_t nbytes, Device device) = 0;
+  virtual void deallocate(void* ptr, Device device) = 0;
+  virtual void copy_to_host(const Tensor& src, void* host_dst) = 0;  // src contiguous
+  virtual void copy_from_host(const void* host_src, Tensor& dst) = 0;  // dst contiguous
+
+  virtual void fill(Tensor& out, double value) = 0;
+  virtual void arange(Tensor& out, double start, double step) = 0;
+  virtual void cast(const Tensor& src, Tensor& dst, const CastOptions& options) = 0;
+  virtual void unary(UnaryOp op, const Tensor& x, Tensor& out) = 0;
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  virtual void clamp(const Tensor& x, double lo, double hi, Tensor& out) = 0;
+
+  // Reduces `dims` (sorted, unique) of x into out (x's shape with those dims set to 1).
+  virtual void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+                      Tensor& out) = 0;
+  // Variance over `dims` with Bessel-style `correction` (1 = unbiased).
+  virtual void var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction,
+                   Tensor& out) = 0;
+  // Max along one dim with the index of the first maximum (keepdim shapes).
+  virtual void max_with_indices(const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) = 0;
+
+  // out[b] (+)= a[b] · b[b]; a: (B, m, k), b: (B, k, n), out: (B, m, n) contiguous.
+  // a and b may be transposed views or have batch stride 0 (broadcast).
+  virtual void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) = 0;
+
+  // Rows are the last dim of contiguous tensors; statistics (mean, rstd, lse, loss) are f32, or f64 for f64 inputs.
+  virtual void softmax(const Tensor& x, bool log, Tensor& out) = 0;
+  virtual void softmax_backward(const Tensor& y, const Tensor& grad_y, bool log, Tensor& grad_x) = 0;
+  virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                          Tensor& out, Tensor& mean, Tensor& rstd) = 0;
+  virtual void layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight,
+                                   const Tensor& mean, const Tensor& rstd, Tensor& grad_x,
+                                   Tensor& grad_weight, Tensor& grad_bias) = 0;
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, double eps, Tensor& out,
+                        Tensor& rstd) = 0;
+  virtual void rms_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight,
+                                 const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight) = 0;
+
+  // out = x.index_select(dim, index); index_add: out.index_select(dim, index) += src.
+  virtual void index_select(const Tensor& x, int64_t dim, const Tensor& index, Tensor& out) = 0;
+  virtual void index_add(Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;
+  // out[i][j] = x[i][index[i][j]] along dim; scatter_add is its adjoint.
+  virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, Tensor& out) = 0;
+  virtual void scatter_add(Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;
+
+  // Per-row loss and log-sum-exp (f32) of logits (N, C) against i64 targets (N).
+  virtual void cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                             Tensor& loss, Tensor& lse) = 0;
+  // grad_logits = grad_loss[row] * (softmax - onehot(target)); ignored rows get zero.
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& target,
+                                      const Tensor& lse, const Tensor& grad_loss,
+                                      int64_t ignore_index, Tensor& grad_logits) = 0;
+
+  // Philox streams: element i of the output uses counter (offset + i / 4), lane i % 4.
+  virtual void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) = 0;
+  virtual void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) = 0;
+  // out = x * keep / (1 - p) with keep drawn from Philox (seed, offset) per element index.
+  virtual void dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset, Tensor& out) = 0;
+
+  // x (N, Cin, L), weight (Cout, Cin/groups, K) -> out (N, Cout, Lout).
+  struct Conv1dParams { int64_t stride = 1, padding = 0, dilation = 1, groups = 1; };
+  virtual void conv1d(const Tensor& x, const Tensor& weight, const Conv1dParams& p, Tensor& out) = 0;
+  virtual void conv1d_backward_input(const Tensor& grad_out, const Tensor& weight,
+                                     const Conv1dParams& p, Tensor& grad_x) = 0;
+  virtual void conv1d_backward_weight(const Tensor& grad_out, const Tensor& x,
+                                      const Conv1dParams& p, Tensor& grad_weight) = 0;
+};
+
+// The backend that owns tensors on `device`; throws Error if it is not built in.
+Backend& backend_for(Device device);
+
+}  // namespace mantissa

@@ -1,0 +1,68 @@
+// Fused cross-entropy: per-row log-sum-exp and loss in one pass over the logits, and the
+// backward pass (softmax - onehot) without materialising the softmax.
+#include <cmath>
+
+#include "core/convert.h"
+#include "core/cpu/cpu_backend.h"
+#include "core/cpu/strided.h"
+#include "core/error.h"
+
+namespace mantissa::cpu {
+
+namespace {
+template <typename F>
+void visit_logits(const Tensor& logits, F f) {
+  visit_dtype(logits.dtype(), [&]<typename T>() {
+    if constexpr (std::is_same_v<T, double>) f.template operator()<T, double>();
+    else if constexpr (is_low_precision_v<T> || std::is_same_v<T, float>) f.template operator()<T, float>();
+  });
+}
+}  // namespace
+
+void CpuBackend::cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                               Tensor& loss, Tensor& lse) {
+  const int64_t rows = logits.size(0), classes = logits.size(1);
+  const int64_t* tgt = target.data<int64_t>();
+  for (int64_t r = 0; r < rows; ++r)
+    MANTISSA_CHECK(tgt[r] == ignore_index || (tgt[r] >= 0 && tgt[r] < classes), "cross_entropy",
+                   "target {} at row {} is out of range for {} classes", tgt[r], r, classes);
+  visit_logits(logits, [&]<typename T, typename S>() {
+    const T* x = logits.data<T>();
+    S* pl = loss.data<S>();
+    S* pe = lse.data<S>();
+#pragma omp parallel for schedule(static) if (logits.numel() > kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = x + r * classes;
+      S max = -INFINITY;
+      for (int64_t c = 0; c < classes; ++c) max = std::max(max, convert<S>(row[c]));
+      S sum = 0;
+      for (int64_t c = 0; c < classes; ++c) sum += std::exp(convert<S>(row[c]) - max);
+      pe[r] = max + std::log(sum);
+      pl[r] = tgt[r] == ignore_index ? S(0) : pe[r] - convert<S>(row[tgt[r]]);
+    }
+  });
+}
+
+void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& target,
+                                        const Tensor& lse, const Tensor& grad_loss,
+                                        int64_t ignore_index, Tensor& grad_logits) {
+  const int64_t rows = logits.size(0), classes = logits.size(1);
+  const int64_t* tgt = target.data<int64_t>();
+  visit_logits(logits, [&]<typename T, typename S>() {
+    const T* x = logits.data<T>();
+    const S* pe = lse.data<S>();
+    const S* pg = grad_loss.data<S>();
+    T* o = grad_logits.data<T>();
+#pragma omp parallel for schedule(static) if (logits.numel() > kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      const bool ignored = tgt[r] == ignore_index;
+      for (int64_t c = 0; c < classes; ++c) {
+        const S p = std::exp(convert<S>(x[r * classes + c]) - pe[r]);
+        const S g = ignored ? S(0) : pg[r] * (p - (c == tgt[r] ? S(1) : S(0)));
+        o[r * classes + c] = convert<T>(g);
+      }
+    }
+  });
+}
+
+}  // namespace mantissa::cpu

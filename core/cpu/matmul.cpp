@@ -1,0 +1,77 @@
+// Batched matmul: f32 and bf16 run on oneDNN (bf16 on the avx512_bf16 dot-product
+// instructions, f32 accumulation); f16 and fp8 are widened to f32 first (exact), and f64,
+// which oneDNN lacks, has its own loop (gradcheck needs it, speed does not matter there).
+#include "core/convert.h"
+#include "core/cpu/cpu_backend.h"
+#include "core/cpu/gemm.h"
+#include "core/cpu/strided.h"
+#include "core/ops.h"
+
+namespace mantissa::cpu {
+
+namespace {
+
+struct Operand {
+  bool trans;
+  int64_t ld, batch_stride;
+};
+
+// Describes a (B, rows, cols) view whose last or second-to-last stride is 1.
+Operand describe_operand(const Tensor& t) {
+  const bool row_major = t.stride(2) == 1 || t.size(2) == 1;
+  const int64_t ld = row_major ? t.stride(1) : t.stride(2);
+  const int64_t cols = row_major ? t.size(2) : t.size(1);
+  return {!row_major, std::max(ld, std::max<int64_t>(cols, 1)), t.size(0) == 1 ? 0 : t.stride(0)};
+}
+
+void gemm_f64(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
+  const int64_t batch = out.size(0), m = out.size(1), n = out.size(2), k = a.size(2);
+  const double* pa = a.data<double>();
+  const double* pb = b.data<double>();
+  double* pc = out.data<double>();
+#pragma omp parallel for schedule(static) if (batch * m * n * k > kParallelGrain)
+  for (int64_t row = 0; row < batch * m; ++row) {
+    const int64_t bi = row / m, i = row % m;
+    double* c = pc + row * n;
+    if (!accumulate) std::fill(c, c + n, 0.0);
+    for (int64_t p = 0; p < k; ++p) {
+      const double av = pa[bi * a.stride(0) + i * a.stride(1) + p * a.stride(2)];
+      const double* brow = pb + bi * b.stride(0) + p * b.stride(1);
+      for (int64_t j = 0; j < n; ++j) c[j] += av * brow[j * b.stride(2)];
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
+  const DType dtype = a.dtype();
+  if (dtype == DType::f64) return gemm_f64(a, b, out, accumulate);
+  if (dtype != DType::f32 && dtype != DType::bf16) {
+    // Widening is exact, so the product equals the f32 GEMM of the same values.
+    const Tensor a32 = raw::cast(a, DType::f32), b32 = raw::cast(b, DType::f32);
+    Tensor out32 = accumulate ? raw::cast(out, DType::f32) : raw::empty(out.sizes());
+    matmul(a32, b32, out32, accumulate);
+    cast(out32, out, {});
+    return;
+  }
+  const Operand oa = describe_operand(a), ob = describe_operand(b);
+  GemmShape shape;
+  shape.batch = out.size(0);
+  shape.m = out.size(1);
+  shape.n = out.size(2);
+  shape.k = a.size(2);
+  shape.trans_a = oa.trans;
+  shape.trans_b = ob.trans;
+  shape.lda = oa.ld;
+  shape.ldb = ob.ld;
+  shape.ldc = shape.n;
+  shape.batch_stride_a = oa.batch_stride;
+  shape.batch_stride_b = ob.batch_stride;
+  shape.batch_stride_c = shape.m * shape.n;
+  shape.a_dtype = shape.b_dtype = shape.c_dtype = dtype;
+  shape.accumulate = accumulate;
+  gemm(shape, a.data_ptr(), b.data_ptr(), out.data_ptr());
+}
+
+}  // namespace mantissa::cpu

@@ -1,0 +1,101 @@
+#pragma once
+// The CPU's N-d iteration engine: walks operands of one shape but arbitrary strides
+// (0 where broadcast) in runs along the innermost dim, over OpenMP threads.
+#include <omp.h>
+
+#include <array>
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace mantissa::cpu {
+
+// Elements below which a loop stays on one thread: forking costs more than the work.
+inline constexpr int64_t kParallelGrain = 32768;
+
+template <size_t N>
+struct Run {
+  std::array<char*, N> ptr;      // first element of the run, per operand
+  std::array<int64_t, N> step;   // byte step between consecutive elements, per operand
+  int64_t length;
+  bool contiguous() const {  // every operand densely packed along the run
+    for (size_t i = 0; i < N; ++i)
+      if (step[i] != step_dense[i]) return false;
+    return true;
+  }
+  std::array<int64_t, N> step_dense;  // element sizes
+};
+
+// Calls kernel(Run<N>) over all elements of `sizes`, for operands with the given element
+// strides, base pointers and element sizes. Dims are collapsed where every operand is
+// dense across them, so contiguous tensors become a single run split between threads.
+template <size_t N, typename Kernel>
+void for_each_run(const Shape& sizes, const std::array<const Shape*, N>& strides,
+                  const std::array<char*, N>& base, const std::array<int64_t, N>& elsize,
+                  Kernel&& kernel) {
+  // Collapse into at most sizes.size() dims, innermost last.
+  Shape dims;
+  std::array<Shape, N> st;
+  for (size_t d = 0; d < sizes.size(); ++d) {
+    if (sizes[d] == 1) continue;
+    bool merge = !dims.empty();
+    for (size_t i = 0; i < N && merge; ++i)
+      merge = st[i].back() == (*strides[i])[d] * sizes[d];
+    if (merge) {
+      dims.back() *= sizes[d];
+      for (size_t i = 0; i < N; ++i) st[i].back() = (*strides[i])[d];
+    } else {
+      dims.push_back(sizes[d]);
+      for (size_t i = 0; i < N; ++i) st[i].push_back((*strides[i])[d]);
+    }
+  }
+  if (dims.empty()) {  // a single element
+    dims.push_back(1);
+    for (size_t i = 0; i < N; ++i) st[i].push_back(1);
+  }
+  const int64_t ndim = static_cast<int64_t>(dims.size());
+  const int64_t inner = dims.back();
+  int64_t outer = 1;
+  for (int64_t d = 0; d + 1 < ndim; ++d) outer *= dims[d];
+  const int64_t total = outer * inner;
+
+  // Chunks: whole outer rows, or pieces of the one long run when there is no outer dim.
+  const int64_t piece = (outer == 1) ? std::max<int64_t>(kParallelGrain / 2, 4096) : inner;
+  const int64_t pieces_per_row = (inner + piece - 1) / piece;
+  const int64_t chunks = outer * pieces_per_row;
+
+#pragma omp parallel for schedule(static) if (total > kParallelGrain)
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t row = c / pieces_per_row;
+    const int64_t start = (c % pieces_per_row) * piece;
+    Run<N> run;
+    run.length = std::min(piece, inner - start);
+    for (size_t i = 0; i < N; ++i) {
+      int64_t offset = start * st[i][ndim - 1];
+      for (int64_t d = ndim - 2, r = row; d >= 0; --d) {
+        offset += (r % dims[d]) * st[i][d];
+        r /= dims[d];
+      }
+      run.ptr[i] = base[i] + offset * elsize[i];
+      run.step[i] = st[i][ndim - 1] * elsize[i];
+      run.step_dense[i] = elsize[i];
+    }
+    kernel(run);
+  }
+}
+
+// Convenience for tensors: operands must all have `sizes` (inputs already broadcast).
+template <size_t N, typename Kernel>
+void for_each_run(const std::array<const Tensor*, N>& tensors, Kernel&& kernel) {
+  std::array<const Shape*, N> strides;
+  std::array<char*, N> base;
+  std::array<int64_t, N> elsize;
+  for (size_t i = 0; i < N; ++i) {
+    strides[i] = &tensors[i]->strides();
+    base[i] = static_cast<char*>(tensors[i]->data_ptr());
+    elsize[i] = static_cast<int64_t>(tensors[i]->element_size());
+  }
+  for_each_run<N>(tensors[0]->sizes(), strides, base, elsize, std::forward<Kernel>(kernel));
+}
+
+}  // namespace mantissa::cpu

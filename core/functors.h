@@ -1,0 +1,79 @@
+#pragma once
+// Elementwise math, written once for every backend: the CPU backend instantiates these
+// functors in its loops, the CUDA backend in its kernels. Low-precision storage types are
+// computed in f32 (compute_t), so T here is float, double or an integer type.
+#include <cmath>
+
+#include "core/backend.h"
+#include "core/macros.h"
+
+namespace mantissa::functors {
+
+template <typename T> MANTISSA_HOST_DEVICE T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+template <typename T> MANTISSA_HOST_DEVICE T gelu_tanh(T x) {
+  const T k = T(0.7978845608028654), c = T(0.044715);
+  return T(0.5) * x * (T(1) + std::tanh(k * (x + c * x * x * x)));
+}
+template <typename T> MANTISSA_HOST_DEVICE T gelu_tanh_grad(T x) {
+  const T k = T(0.7978845608028654), c = T(0.044715);
+  const T t = std::tanh(k * (x + c * x * x * x));
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3) * c * x * x);
+}
+// GELU, exact: x * Phi(x).
+template <typename T> MANTISSA_HOST_DEVICE T gelu_erf(T x) {
+  return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+}
+template <typename T> MANTISSA_HOST_DEVICE T gelu_erf_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
+  const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
+  return cdf + x * pdf;
+}
+
+template <UnaryOp Op> struct Unary {
+  template <typename T> MANTISSA_HOST_DEVICE T operator()(T x) const {
+    if constexpr (Op == UnaryOp::neg) return -x;
+    else if constexpr (Op == UnaryOp::abs) return x < T(0) ? -x : x;
+    else if constexpr (Op == UnaryOp::exp) return std::exp(x);
+    else if constexpr (Op == UnaryOp::log) return std::log(x);
+    else if constexpr (Op == UnaryOp::sqrt) return std::sqrt(x);
+    else if constexpr (Op == UnaryOp::rsqrt) return T(1) / std::sqrt(x);
+    else if constexpr (Op == UnaryOp::tanh) return std::tanh(x);
+    else if constexpr (Op == UnaryOp::sigmoid) return sigmoid(x);
+    else if constexpr (Op == UnaryOp::relu) return x > T(0) ? x : T(0);
+    else if constexpr (Op == UnaryOp::gelu_tanh) return gelu_tanh(x);
+    else if constexpr (Op == UnaryOp::gelu_erf) return gelu_erf(x);
+    else if constexpr (Op == UnaryOp::silu) return x * sigmoid(x);
+  }
+};
+
+// Binary ops compute in T; comparisons return bool.
+template <BinaryOp Op> struct Binary {
+  template <typename T> MANTISSA_HOST_DEVICE auto operator()(T a, T b) const {
+    if constexpr (Op == BinaryOp::add) return T(a + b);
+    else if constexpr (Op == BinaryOp::sub) return T(a - b);
+    else if constexpr (Op == BinaryOp::mul) return T(a * b);
+    else if constexpr (Op == BinaryOp::div) return T(a / b);
+    else if constexpr (Op == BinaryOp::pow) return T(std::pow(a, b));
+    else if constexpr (Op == BinaryOp::maximum) return (a != a || a > b) ? a : b;  // NaN propagates
+    else if constexpr (Op == BinaryOp::minimum) return (a != a || a < b) ? a : b;
+    else if constexpr (Op == BinaryOp::eq) return a == b;
+    else if constexpr (Op == BinaryOp::ne) return a != b;
+    else if constexpr (Op == BinaryOp::lt) return a < b;
+    else if constexpr (Op == BinaryOp::le) return a <= b;
+    else if constexpr (Op == BinaryOp::gt) return a > b;
+    else if constexpr (Op == BinaryOp::ge) return a >= b;
+    else if constexpr (Op == BinaryOp::logical_and) return a != T(0) && b != T(0);
+    else if constexpr (Op == BinaryOp::relu_backward) return b > T(0) ? a : T(0);
+    else if constexpr (Op == BinaryOp::gelu_tanh_backward) return T(a * gelu_tanh_grad(b));
+    else if constexpr (Op == BinaryOp::gelu_erf_backward) return T(a * gelu_erf_grad(b));
+    else if constexpr (Op == BinaryOp::silu_backward) {
+      const T s = sigmoid(b);
+      return T(a * s * (T(1) + b * (T(1) - s)));
+    } else if constexpr (Op == BinaryOp::sigmoid_backward_from_output) return T(a * b * (T(1) - b));
+    else if constexpr (Op == BinaryOp::tanh_backward_from_output) return T(a * (T(1) - b * b));
+  }
+};
+
+}  // namespace mantissa::functors

@@ -1,0 +1,91 @@
+#include "core/tensor.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace mantissa {
+
+std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& sizes) {
+  Shape strides(sizes.size());
+  int64_t stride = 1;
+  for (size_t i = sizes.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= std::max<int64_t>(sizes[i], 1);
+  }
+  return strides;
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim, std::string_view op) {
+  const int64_t range = std::max<int64_t>(ndim, 1);
+  MANTISSA_CHECK(dim >= -range && dim < range, op,
+                 "dimension {} is out of range for a tensor with {} dims", dim, ndim);
+  return dim < 0 ? dim + range : dim;
+}
+
+TensorImpl& Tensor::impl() const {
+  if (!impl_) throw Error("tensor: use of an undefined tensor");
+  return *impl_;
+}
+
+int64_t Tensor::size(int64_t d) const { return sizes()[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (sizes()[i] == 1) continue;
+    if (strides()[i] != expected) return false;
+    expected *= sizes()[i];
+  }
+  return true;
+}
+
+void* Tensor::data_ptr() const {
+  return static_cast<char*>(storage()->data()) + offset() * static_cast<int64_t>(element_size());
+}
+
+std::string Tensor::describe() const {
+  if (!defined()) return "undefined tensor";
+  return fmt::format("{}{} on {}", dtype_name(dtype()), shape_str(sizes()), device().str());
+}
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor host = raw::contiguous(raw::cast(*this, dtype_of<T>()));
+  std::vector<T> values(static_cast<size_t>(host.numel()));
+  if (!values.empty()) backend_for(host.device()).copy_to_host(host, values.data());
+  return values;
+}
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<Half> Tensor::to_vector<Half>() const;
+template std::vector<BFloat16> Tensor::to_vector<BFloat16>() const;
+template std::vector<Float8E4M3> Tensor::to_vector<Float8E4M3>() const;
+template std::vector<Float8E5M2> Tensor::to_vector<Float8E5M2>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
+template <>
+std::vector<bool> Tensor::to_vector<bool>() const {
+  auto bytes = raw::cast(*this, DType::u8).to_vector<uint8_t>();
+  return std::vector<bool>(bytes.begin(), bytes.end());
+}
+
+double Tensor::item() const {
+  MANTISSA_CHECK(numel() == 1, "item", "needs a tensor with one element, got {}", describe());
+  return to_vector<double>()[0];
+}
+
+}  // namespace mantissa

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs every Debian package mantissa's build, tests and examples need; idempotent:
+# does nothing when all are present, runs `apt-get update` once otherwise.
+set -euo pipefail
+packages=(cmake g++ make libdnnl-dev libfmt-dev libgtest-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: all packages present"

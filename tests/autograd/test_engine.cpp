@@ -1,0 +1,96 @@
+// The tape's behaviour: accumulation, retain_graph, no_grad, detach, version counters, hooks.
+#include <gtest/gtest.h>
+
+#include "mantissa.h"
+
+using namespace mantissa;
+
+namespace {
+Tensor leaf(std::vector<double> v) {
+  Tensor t = from_vector(v, {static_cast<int64_t>(v.size())});
+  t.set_requires_grad();
+  return t;
+}
+}  // namespace
+
+TEST(Engine, AccumulatesAcrossUsesAndCalls) {
+  Tensor x = leaf({1, 2, 3});
+  Tensor y = (x * x + x).sum();  // dy/dx = 2x + 1
+  y.backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3, 5, 7}));
+  (x * 2.0).sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{5, 7, 9}));
+}
+
+TEST(Engine, SecondBackwardNeedsRetainGraph) {
+  Tensor x = leaf({1, 2});
+  Tensor y = (x * x).sum();
+  y.backward(Tensor(), true);
+  y.backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{4, 8}));
+  EXPECT_THROW(y.backward(), Error);
+}
+
+TEST(Engine, NoGradAndDetachRecordNothing) {
+  Tensor x = leaf({1, 2});
+  {
+    NoGradGuard guard;
+    EXPECT_FALSE((x * x).requires_grad());
+  }
+  EXPECT_TRUE((x * x).requires_grad());
+  Tensor d = x.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(d.storage(), x.storage());
+  EXPECT_THROW((d * 2.0).sum().backward(), Error);
+}
+
+TEST(Engine, InPlaceChangeOfSavedTensorIsCaught) {
+  Tensor x = leaf({1, 2});
+  Tensor y = x * 3.0;
+  Tensor z = (y * y).sum();  // saves y
+  Tensor alias = y.detach();
+  raw::fill_(alias, 0.0);
+  try {
+    z.backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified in place"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Engine, LeafHooksSeeAndReplaceGradients) {
+  Tensor x = leaf({1, 2});
+  std::vector<double> seen;
+  x.register_hook([&](const Tensor& g) {
+    seen = g.to_vector<double>();
+    return raw::binary(BinaryOp::mul, g, 10.0);
+  });
+  (x * 3.0).sum().backward();
+  EXPECT_EQ(seen, (std::vector<double>{3, 3}));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{30, 30}));
+}
+
+TEST(Engine, BranchWithoutGradientStillReleasesJoin) {
+  // y depends on x through a path that needs grad and one that does not.
+  Tensor x = leaf({1, 2});
+  Tensor c = from_vector(std::vector<double>{5, 5}, {2});
+  Tensor y = (x * c + c * 2.0).sum();
+  y.backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{5, 5}));
+}
+
+TEST(Engine, NonScalarRootNeedsAGradient) {
+  Tensor x = leaf({1, 2});
+  EXPECT_THROW((x * 2.0).backward(), Error);
+  (x * 2.0).backward(from_vector(std::vector<double>{1, -1}, {2}));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, -2}));
+}
+
+TEST(Engine, GradientsArriveInTheLeafDtype) {
+  Tensor w = raw::ones({2, 2}, {DType::bf16});
+  w.set_requires_grad();
+  Tensor x = raw::ones({2, 2}, {DType::bf16});
+  matmul(x, w).to(DType::f32).sum().backward();
+  EXPECT_EQ(w.grad().dtype(), DType::bf16);
+  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{2, 2, 2, 2}));
+}

@@ -1,0 +1,64 @@
+// Everything a user can get wrong throws mantissa::Error naming the op, shapes, dtypes, device.
+#include <gtest/gtest.h>
+
+#include "mantissa.h"
+
+using namespace mantissa;
+
+namespace {
+// Runs f, expects an Error, and checks its message contains every fragment.
+template <typename F>
+void expect_error(F f, std::initializer_list<const char*> fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "no error thrown";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const char* fragment : fragments)
+      EXPECT_NE(message.find(fragment), std::string::npos) << "'" << fragment << "' missing from: " << message;
+  }
+}
+}  // namespace
+
+TEST(Errors, ShapeMismatch) {
+  expect_error([] { raw::binary(BinaryOp::add, raw::zeros({2, 3}), raw::zeros({4})); },
+               {"add", "[2, 3]", "[4]", "broadcast"});
+  expect_error([] { raw::matmul(raw::zeros({2, 3}), raw::zeros({4, 5})); },
+               {"matmul", "f32[2, 3] on cpu", "f32[4, 5] on cpu"});
+  expect_error([] { raw::reshape(raw::zeros({2, 3}), {4}); }, {"reshape", "[4]", "6"});
+  expect_error([] { raw::layer_norm(raw::zeros({2, 3}), {4}, {}, {}, 1e-5); }, {"layer_norm", "[4]", "f32[2, 3]"});
+  expect_error([] { raw::conv1d(raw::zeros({1, 3, 5}), raw::zeros({2, 2, 3}), {}); }, {"conv1d", "channels"});
+}
+
+TEST(Errors, DtypeNotSupported) {
+  expect_error([] { raw::matmul(raw::zeros({2, 2}), raw::zeros({2, 2}, {DType::bf16})); },
+               {"matmul", "f32[2, 2]", "bf16[2, 2]"});
+  expect_error([] { raw::matmul(raw::zeros({2, 2}, {DType::i64}), raw::zeros({2, 2}, {DType::i64})); },
+               {"matmul", "i64"});
+  expect_error([] { raw::randn({2}, {DType::i32}); }, {"randn", "i32"});
+  expect_error([] { raw::cross_entropy_rows(raw::zeros({2, 3}), raw::zeros({2}, {DType::i32}), -100); },
+               {"cross_entropy", "i32[2]"});
+  expect_error([] { raw::zeros({2}, {DType::i64}).set_requires_grad(); }, {"requires_grad", "i64"});
+  expect_error([] { raw::cast_stochastic(raw::zeros({2}, {DType::f64}), DType::bf16, 0, 0); },
+               {"cast_stochastic", "f64"});
+}
+
+TEST(Errors, DeviceMismatchAndMissingBackend) {
+  expect_error([] { raw::zeros({2}, {DType::f32, Device::cuda(0)}); }, {"cuda:0"});
+}
+
+TEST(Errors, OutOfRangeIndex) {
+  Tensor w = raw::zeros({4, 2});
+  expect_error([&] { raw::index_select(w, 0, from_vector(std::vector<int64_t>{1, 4}, {2})); },
+               {"index_select", "index 4", "size 4"});
+  expect_error([&] { raw::narrow(w, 0, 3, 2); }, {"narrow", "f32[4, 2]"});
+  expect_error([&] { raw::transpose(w, 0, 2); }, {"transpose", "dimension 2"});
+  expect_error([&] { raw::cross_entropy_rows(w, from_vector(std::vector<int64_t>{0, 0, 0, 7}, {4}), -100); },
+               {"cross_entropy", "target 7", "2 classes"});
+  expect_error([&] { raw::zeros({2, 2}).item(); }, {"item", "f32[2, 2]"});
+}
+
+TEST(Errors, NonContiguousWhereRequired) {
+  expect_error([] { raw::view(raw::transpose(raw::zeros({2, 3}), 0, 1), {6}); },
+               {"view", "f32[3, 2]", "strides", "reshape"});
+}

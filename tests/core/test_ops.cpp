@@ -1,0 +1,256 @@
+// Backend ops against f64 references computed from the same (already rounded) inputs.
+// Tolerances per dtype: relative half-ulp of the output format plus the f32 math error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "mantissa.h"
+
+using namespace mantissa;
+
+namespace {
+
+double tolerance(DType d) {
+  switch (d) {
+    case DType::f64: return 1e-12;
+    case DType::f32: return 2e-6;
+    case DType::bf16: return 1.0 / 128;   // 8 significant bits
+    case DType::f16: return 1.0 / 1024;   // 11 significant bits
+    case DType::f8_e4m3: return 1.0 / 8;  // 4 significant bits
+    case DType::f8_e5m2: return 1.0 / 4;  // 3 significant bits
+    default: return 0.0;
+  }
+}
+
+void expect_close(const std::vector<double>& got, const std::vector<double>& want, DType d,
+                  const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(want[i])) {
+      EXPECT_TRUE(std::isnan(got[i])) << what << " at " << i;
+      continue;
+    }
+    EXPECT_NEAR(got[i], want[i], tolerance(d) * (1.0 + std::fabs(want[i]))) << what << " [" << dtype_name(d) << "] at " << i;
+  }
+}
+
+Tensor sample(const Shape& shape, DType d, double lo, double hi, uint64_t seed) {
+  Generator g(seed);
+  Tensor u = raw::rand(shape, {DType::f64}, &g);
+  return raw::cast(raw::binary(BinaryOp::add, raw::binary(BinaryOp::mul, u, hi - lo), lo), d);
+}
+
+const DType kFloatTypes[] = {DType::f64, DType::f32, DType::bf16, DType::f16};
+
+}  // namespace
+
+TEST(Ops, UnaryMatchesF64Reference) {
+  struct Case { UnaryOp op; double (*ref)(double); double lo, hi; };
+  const Case cases[] = {
+      {UnaryOp::neg, [](double x) { return -x; }, -3, 3},
+      {UnaryOp::abs, [](double x) { return std::fabs(x); }, -3, 3},
+      {UnaryOp::exp, [](double x) { return std::exp(x); }, -3, 3},
+      {UnaryOp::log, [](double x) { return std::log(x); }, 0.1, 5},
+      {UnaryOp::sqrt, [](double x) { return std::sqrt(x); }, 0.1, 5},
+      {UnaryOp::rsqrt, [](double x) { return 1 / std::sqrt(x); }, 0.1, 5},
+      {UnaryOp::tanh, [](double x) { return std::tanh(x); }, -3, 3},
+      {UnaryOp::sigmoid, [](double x) { return 1 / (1 + std::exp(-x)); }, -5, 5},
+      {UnaryOp::relu, [](double x) { return x > 0 ? x : 0.0; }, -3, 3},
+      {UnaryOp::gelu_tanh, [](double x) { return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }, -4, 4},
+      {UnaryOp::gelu_erf, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, -4, 4},
+      {UnaryOp::silu, [](double x) { return x / (1 + std::exp(-x)); }, -5, 5},
+  };
+  for (DType d : kFloatTypes)
+    for (const Case& c : cases) {
+      Tensor x = sample({257}, d, c.lo, c.hi, 3);
+      std::vector<double> want;
+      for (double v : x.to_vector<double>()) want.push_back(c.ref(v));
+      expect_close(raw::unary(c.op, x).to_vector<double>(), want, d, unary_op_name(c.op));
+      // Strided input: the same values through a transposed view.
+      Tensor xt = raw::transpose(raw::reshape(raw::narrow(x, 0, 0, 256), {16, 16}), 0, 1);
+      std::vector<double> want_t;
+      for (double v : raw::contiguous(xt).to_vector<double>()) want_t.push_back(c.ref(v));
+      expect_close(raw::unary(c.op, xt).to_vector<double>(), want_t, d, std::string(unary_op_name(c.op)) + " strided");
+    }
+}
+
+TEST(Ops, BinaryBroadcastsAndMatchesReference) {
+  for (DType d : kFloatTypes) {
+    Tensor a = sample({4, 1, 5}, d, 0.5, 2, 1);
+    Tensor b = sample({3, 1}, d, 0.5, 2, 2);
+    const auto av = a.to_vector<double>(), bv = b.to_vector<double>();
+    struct Case { BinaryOp op; double (*ref)(double, double); };
+    const Case cases[] = {{BinaryOp::add, [](double x, double y) { return x + y; }},
+                          {BinaryOp::sub, [](double x, double y) { return x - y; }},
+                          {BinaryOp::mul, [](double x, double y) { return x * y; }},
+                          {BinaryOp::div, [](double x, double y) { return x / y; }},
+                          {BinaryOp::pow, [](double x, double y) { return std::pow(x, y); }},
+                          {BinaryOp::maximum, [](double x, double y) { return std::max(x, y); }}};
+    for (const Case& c : cases) {
+      Tensor out = raw::binary(c.op, a, b);
+      ASSERT_EQ(out.sizes(), (Shape{4, 3, 5}));
+      std::vector<double> want;
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 3; ++j)
+          for (int k = 0; k < 5; ++k) want.push_back(c.ref(av[i * 5 + k], bv[j]));
+      expect_close(out.to_vector<double>(), want, d, binary_op_name(c.op));
+    }
+  }
+}
+
+TEST(Ops, ComparisonsWhereClampAndPromotion) {
+  Tensor a = from_vector(std::vector<float>{1, 2, 3}, {3});
+  Tensor b = from_vector(std::vector<int64_t>{2, 2, 2}, {3});
+  Tensor lt = raw::binary(BinaryOp::lt, a, b);
+  EXPECT_EQ(lt.dtype(), DType::boolean);
+  EXPECT_EQ(lt.to_vector<bool>(), (std::vector<bool>{true, false, false}));
+  EXPECT_EQ(raw::binary(BinaryOp::add, a, b).dtype(), DType::f32);
+  EXPECT_EQ(raw::binary(BinaryOp::div, b, b).dtype(), DType::f32);  // true division
+  EXPECT_EQ(raw::binary(BinaryOp::add, b, b).dtype(), DType::i64);
+  EXPECT_EQ(raw::where(lt, a, raw::cast(b, DType::f32)).to_vector<float>(), (std::vector<float>{1, 2, 2}));
+  EXPECT_EQ(raw::clamp(a, 1.5, 2.5).to_vector<float>(), (std::vector<float>{1.5, 2, 2.5}));
+  EXPECT_EQ(raw::binary(BinaryOp::mul, a, 2.0).to_vector<float>(), (std::vector<float>{2, 4, 6}));
+}
+
+TEST(Ops, ReductionsAlongDimsMatchReference) {
+  for (DType d : kFloatTypes) {
+    Tensor x = sample({3, 4, 5}, d, -2, 2, 9);
+    const auto v = x.to_vector<double>();
+    auto at = [&](int i, int j, int k) { return v[(i * 4 + j) * 5 + k]; };
+    // sum over dim 1 (a middle dim: the column path) and over dims {0, 2} (the row path).
+    std::vector<double> s1, s02(4, 0.0), m2, amax0;
+    for (int i = 0; i < 3; ++i)
+      for (int k = 0; k < 5; ++k) {
+        double s = 0;
+        for (int j = 0; j < 4; ++j) s += at(i, j, k);
+        s1.push_back(s);
+      }
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 4; ++j)
+        for (int k = 0; k < 5; ++k) s02[j] += at(i, j, k);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 4; ++j) {
+        double s = 0;
+        for (int k = 0; k < 5; ++k) s += at(i, j, k);
+        m2.push_back(s / 5);
+      }
+    for (int j = 0; j < 4; ++j)
+      for (int k = 0; k < 5; ++k) amax0.push_back(std::max({at(0, j, k), at(1, j, k), at(2, j, k)}));
+    const double tol_scale = 1;  // sums of a few elements stay within the output format's rounding
+    (void)tol_scale;
+    expect_close(raw::reduce(ReduceOp::sum, x, {1}).to_vector<double>(), s1, d, "sum dim 1");
+    expect_close(raw::reduce(ReduceOp::sum, x, {0, 2}).to_vector<double>(), s02, d, "sum dims 0,2");
+    expect_close(raw::reduce(ReduceOp::mean, x, {-1}).to_vector<double>(), m2, d, "mean dim -1");
+    expect_close(raw::reduce(ReduceOp::amax, x, {0}).to_vector<double>(), amax0, d, "amax dim 0");
+    EXPECT_EQ(raw::reduce(ReduceOp::sum, x, {1}, true).sizes(), (Shape{3, 1, 5}));
+  }
+  // A large full reduction splits one row between threads.
+  Tensor big = raw::ones({1 << 20});
+  EXPECT_EQ(raw::reduce(ReduceOp::sum, big).item(), double(1 << 20));
+  Tensor x = from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2});
+  EXPECT_NEAR(raw::var(x, {1}).to_vector<double>()[0], 0.5, 1e-15);
+  EXPECT_NEAR(raw::var(x, {}, 0).item(), 1.25, 1e-15);
+  auto [values, indices] = raw::max(from_vector(std::vector<float>{1, 5, 5, 2, 0, 7}, {2, 3}), 1);
+  EXPECT_EQ(values.to_vector<float>(), (std::vector<float>{5, 7}));
+  EXPECT_EQ(indices.to_vector<int64_t>(), (std::vector<int64_t>{1, 2}));
+}
+
+TEST(Ops, MatmulAllShapesAndDtypes) {
+  for (DType d : kFloatTypes) {
+    Tensor a = sample({2, 1, 3, 4}, d, -1, 1, 5);
+    Tensor b = sample({3, 4, 2}, d, -1, 1, 6);
+    Tensor c = raw::matmul(a, b);
+    ASSERT_EQ(c.sizes(), (Shape{2, 3, 3, 2}));
+    const auto av = a.to_vector<double>(), bv = b.to_vector<double>();
+    std::vector<double> want;
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 3; ++j)
+        for (int m = 0; m < 3; ++m)
+          for (int n = 0; n < 2; ++n) {
+            double s = 0;
+            for (int k = 0; k < 4; ++k) s += av[(i * 3 + m) * 4 + k] * bv[(j * 4 + k) * 2 + n];
+            want.push_back(s);
+          }
+    expect_close(c.to_vector<double>(), want, d, "batched matmul");
+    // Transposed operand views go to the GEMM without copies.
+    Tensor at = raw::transpose(raw::contiguous(raw::transpose(a, -1, -2)), -1, -2);
+    expect_close(raw::matmul(at, b).to_vector<double>(), want, d, "transposed matmul");
+  }
+  Tensor v = from_vector(std::vector<double>{1, 2}, {2});
+  Tensor m = from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2});
+  EXPECT_EQ(raw::matmul(v, m).to_vector<double>(), (std::vector<double>{7, 10}));
+  EXPECT_EQ(raw::matmul(m, v).to_vector<double>(), (std::vector<double>{5, 11}));
+  EXPECT_EQ(raw::matmul(v, v).item(), 5.0);
+}
+
+TEST(Ops, SoftmaxNormsCrossEntropyMatchReference) {
+  for (DType d : kFloatTypes) {
+    Tensor x = sample({3, 5}, d, -3, 3, 11);
+    const auto v = x.to_vector<double>();
+    std::vector<double> sm, lsm, ln, rms;
+    std::vector<double> lse(3);
+    for (int r = 0; r < 3; ++r) {
+      double mx = -1e300, s = 0, mean = 0, var = 0, ss = 0;
+      for (int c = 0; c < 5; ++c) mx = std::max(mx, v[r * 5 + c]);
+      for (int c = 0; c < 5; ++c) s += std::exp(v[r * 5 + c] - mx);
+      for (int c = 0; c < 5; ++c) mean += v[r * 5 + c] / 5;
+      for (int c = 0; c < 5; ++c) var += (v[r * 5 + c] - mean) * (v[r * 5 + c] - mean) / 5;
+      for (int c = 0; c < 5; ++c) ss += v[r * 5 + c] * v[r * 5 + c] / 5;
+      lse[r] = mx + std::log(s);
+      for (int c = 0; c < 5; ++c) {
+        sm.push_back(std::exp(v[r * 5 + c] - lse[r]));
+        lsm.push_back(v[r * 5 + c] - lse[r]);
+        ln.push_back((v[r * 5 + c] - mean) / std::sqrt(var + 1e-5));
+        rms.push_back(v[r * 5 + c] / std::sqrt(ss + 1e-6));
+      }
+    }
+    expect_close(raw::softmax(x, 1).to_vector<double>(), sm, d, "softmax");
+    expect_close(raw::softmax(x, -1, true).to_vector<double>(), lsm, d, "log_softmax");
+    expect_close(raw::layer_norm(x, {5}, {}, {}, 1e-5).out.to_vector<double>(), ln, d, "layer_norm");
+    expect_close(raw::rms_norm(x, {5}, {}, 1e-6).out.to_vector<double>(), rms, d, "rms_norm");
+    Tensor target = from_vector(std::vector<int64_t>{4, -100, 0}, {3});
+    auto ce = raw::cross_entropy_rows(x, target, -100);
+    expect_close(ce.loss.to_vector<double>(), {lse[0] - v[4], 0.0, lse[2] - v[10]},
+                 d == DType::f64 ? d : DType::f32, "cross_entropy");
+  }
+}
+
+TEST(Ops, DropoutKeepsExpectationAndIsReproducible) {
+  Tensor x = raw::ones({200000});
+  Tensor a = raw::dropout(x, 0.25, 3, 10), b = raw::dropout(x, 0.25, 3, 10);
+  EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
+  const auto v = a.to_vector<float>();
+  double kept = 0;
+  for (float e : v) {
+    EXPECT_TRUE(e == 0.0f || std::fabs(e - 1.0f / 0.75f) < 1e-6);
+    kept += e != 0.0f;
+  }
+  // Binomial(200000, 0.75): standard error of the kept fraction is ~0.001.
+  EXPECT_NEAR(kept / v.size(), 0.75, 0.005);
+}
+
+TEST(Ops, Conv1dMatchesDirectLoop) {
+  for (int64_t groups : {1, 2}) {
+    Tensor x = sample({2, 4, 9}, DType::f64, -1, 1, 21);
+    Tensor w = sample({6, 4 / groups, 3}, DType::f64, -1, 1, 22);
+    const Backend::Conv1dParams p{2, 1, 2, groups};
+    Tensor y = raw::conv1d(x, w, p);
+    const int64_t lout = (9 + 2 - 2 * 2 - 1) / 2 + 1;
+    ASSERT_EQ(y.sizes(), (Shape{2, 6, lout}));
+    const auto xv = x.to_vector<double>(), wv = w.to_vector<double>();
+    std::vector<double> want;
+    for (int n = 0; n < 2; ++n)
+      for (int o = 0; o < 6; ++o)
+        for (int t = 0; t < lout; ++t) {
+          double s = 0;
+          const int g = o / (6 / groups);
+          for (int c = 0; c < 4 / groups; ++c)
+            for (int k = 0; k < 3; ++k) {
+              const int64_t pos = t * 2 + k * 2 - 1;
+              if (pos >= 0 && pos < 9) s += xv[(n * 4 + g * (4 / groups) + c) * 9 + pos] * wv[(o * (4 / groups) + c) * 3 + k];
+            }
+          want.push_back(s);
+        }
+    expect_close(y.to_vector<double>(), want, DType::f64, "conv1d");
+  }
+}

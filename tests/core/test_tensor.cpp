@@ -1,0 +1,149 @@
+// Tensor metadata, factories, views and copies.
+#include <gtest/gtest.h>
+
+#include "mantissa.h"
+
+using namespace mantissa;
+
+namespace {
+std::vector<double> iota(int64_t n) {
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
+  return v;
+}
+}  // namespace
+
+TEST(DType, NamesSizesPromotion) {
+  EXPECT_EQ(dtype_name(DType::f8_e4m3), "f8_e4m3");
+  EXPECT_EQ(dtype_size(DType::bf16), 2u);
+  EXPECT_EQ(dtype_size(DType::f8_e5m2), 1u);
+  EXPECT_EQ(dtype_size(DType::boolean), 1u);
+  EXPECT_EQ(promote_types(DType::f16, DType::bf16), DType::f32);
+  EXPECT_EQ(promote_types(DType::f8_e4m3, DType::f8_e5m2), DType::f32);
+  EXPECT_EQ(promote_types(DType::i64, DType::f16), DType::f16);
+  EXPECT_EQ(promote_types(DType::u8, DType::i32), DType::i32);
+  EXPECT_EQ(promote_types(DType::boolean, DType::u8), DType::u8);
+  EXPECT_EQ(promote_types(DType::f32, DType::f64), DType::f64);
+  EXPECT_EQ(promote_types(DType::bf16, DType::f32), DType::f32);
+}
+
+TEST(Tensor, FactoriesFillEveryDtype) {
+  for (DType d : kAllDTypes) {
+    Tensor t = full({2, 3}, 1.0, {d});
+    EXPECT_EQ(t.dtype(), d);
+    EXPECT_EQ(t.numel(), 6);
+    for (double v : t.to_vector<double>()) EXPECT_EQ(v, 1.0) << dtype_name(d);
+  }
+  EXPECT_EQ(arange(0, 5).to_vector<double>(), (std::vector<double>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(arange(1, 2, 0.25).numel(), 4);
+  EXPECT_EQ(zeros({0, 4}).numel(), 0);
+}
+
+TEST(Tensor, FromVectorRoundTripsAndItem) {
+  Tensor t = from_vector(std::vector<int64_t>{5, -7, 9}, {3});
+  EXPECT_EQ(t.dtype(), DType::i64);
+  EXPECT_EQ(t.to_vector<int64_t>(), (std::vector<int64_t>{5, -7, 9}));
+  EXPECT_DOUBLE_EQ(from_vector(std::vector<float>{2.5f}, {}).item(), 2.5);
+  EXPECT_THROW(t.item(), Error);
+}
+
+TEST(Tensor, ViewsShareStorage) {
+  Tensor t = from_vector(iota(24), {2, 3, 4});
+  Tensor tr = raw::transpose(t, 0, 2);
+  EXPECT_EQ(tr.sizes(), (Shape{4, 3, 2}));
+  EXPECT_FALSE(tr.is_contiguous());
+  EXPECT_EQ(tr.storage(), t.storage());
+  // Element (i, j, k) of the transpose is element (k, j, i) of t.
+  auto v = raw::contiguous(tr).to_vector<double>();
+  EXPECT_EQ(v[(3 * 3 + 1) * 2 + 1], 1 * 12 + 1 * 4 + 3);
+  Tensor n = raw::narrow(t, 2, 1, 2);
+  EXPECT_EQ(n.to_vector<double>(), (std::vector<double>{1, 2, 5, 6, 9, 10, 13, 14, 17, 18, 21, 22}));
+  Tensor e = raw::expand(from_vector(std::vector<double>{1, 2}, {2, 1}), {2, 3});
+  EXPECT_EQ(e.strides(), (Shape{1, 0}));
+  EXPECT_EQ(e.to_vector<double>(), (std::vector<double>{1, 1, 1, 2, 2, 2}));
+  EXPECT_EQ(raw::unsqueeze(t, 1).sizes(), (Shape{2, 1, 3, 4}));
+  EXPECT_EQ(raw::squeeze(raw::unsqueeze(t, -1), -1).sizes(), t.sizes());
+  EXPECT_EQ(raw::permute(t, {2, 0, 1}).sizes(), (Shape{4, 2, 3}));
+}
+
+TEST(Tensor, ReshapeViewsWhenStridesAllowAndCopiesOtherwise) {
+  Tensor t = from_vector(iota(24), {2, 3, 4});
+  Tensor v = raw::view(t, {6, -1});
+  EXPECT_EQ(v.sizes(), (Shape{6, 4}));
+  EXPECT_EQ(v.storage(), t.storage());
+  // A narrowed last dim still splits its leading dims without a copy.
+  Tensor n = raw::narrow(t, 2, 0, 2);
+  EXPECT_EQ(raw::view(n, {6, 2}).storage(), t.storage());
+  Tensor tr = raw::transpose(t, 1, 2);
+  EXPECT_THROW(raw::view(tr, {24}), Error);
+  Tensor r = raw::reshape(tr, {24});
+  EXPECT_NE(r.storage(), t.storage());
+  EXPECT_EQ(r.to_vector<double>()[1], 4.0);
+  EXPECT_THROW(raw::reshape(t, {5, -1}), Error);
+}
+
+TEST(Tensor, CatStackSplitIndexSelectGather) {
+  Tensor a = from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2});
+  Tensor b = from_vector(std::vector<double>{5, 6}, {1, 2});
+  EXPECT_EQ(raw::cat({a, b}, 0).to_vector<double>(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(raw::stack({a, a}, 0).sizes(), (Shape{2, 2, 2}));
+  auto parts = raw::split(raw::cat({a, b}, 0), 2, 0);
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[1].sizes(), (Shape{1, 2}));
+  Tensor idx = from_vector(std::vector<int64_t>{1, 0, 1}, {3});
+  EXPECT_EQ(raw::index_select(a, 0, idx).to_vector<double>(), (std::vector<double>{3, 4, 1, 2, 3, 4}));
+  Tensor gidx = from_vector(std::vector<int64_t>{1, 1, 0, 1}, {2, 2});
+  EXPECT_EQ(raw::gather(a, 1, gidx).to_vector<double>(), (std::vector<double>{2, 2, 3, 4}));
+}
+
+TEST(Tensor, CastToEveryDtypeAndBack) {
+  Tensor t = from_vector(std::vector<float>{0.0f, 1.0f, -2.0f, 3.0f}, {4});
+  for (DType d : kAllDTypes) {
+    if (d == DType::boolean || d == DType::u8) continue;
+    EXPECT_EQ(raw::cast(t, d).to_vector<float>(), t.to_vector<float>()) << dtype_name(d);
+  }
+  EXPECT_EQ(raw::cast(t, DType::boolean).to_vector<bool>(), (std::vector<bool>{false, true, true, true}));
+}
+
+TEST(Tensor, CastScaledReportsAmaxAndSaturates) {
+  Tensor t = from_vector(std::vector<float>{1.0f, -300.0f, 2.0f}, {3});
+  Tensor amax = zeros({});
+  Tensor q = raw::cast_scaled(t, DType::f8_e4m3, 2.0f, &amax);
+  EXPECT_FLOAT_EQ(amax.item(), 300.0);
+  // -600 saturates to -448, the largest finite e4m3 value.
+  EXPECT_EQ(q.to_vector<float>(), (std::vector<float>{2.0f, -448.0f, 4.0f}));
+  Tensor unsaturated = raw::cast_scaled(t, DType::f8_e4m3, 2.0f, nullptr, false);
+  EXPECT_TRUE(std::isnan(unsaturated.to_vector<float>()[1]));
+}
+
+TEST(Tensor, StochasticCastIsSeededAndUnbiased) {
+  const float x = 1.0f + 1.0f / 512;  // between two bf16 neighbours, 1/4 of the way up
+  Tensor t = full({100000}, x);
+  Tensor a = raw::cast_stochastic(t, DType::bf16, 7, 0);
+  Tensor b = raw::cast_stochastic(t, DType::bf16, 7, 0);
+  EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
+  const double mean = raw::reduce(ReduceOp::mean, raw::cast(a, DType::f64)).item();
+  // Each draw is 1 or 1 + 2^-7 with p = 1/4: standard error 2^-7 * sqrt(3/16 / 1e5).
+  EXPECT_NEAR(mean, x, 5 * 0.0078125 * std::sqrt(0.1875 / 1e5));
+}
+
+TEST(Tensor, PrintsWithFmt) {
+  Tensor t = from_vector(std::vector<double>{1.5, 2, 3, 4}, {2, 2});
+  const std::string s = fmt::format("{}", t);
+  EXPECT_NE(s.find("[[1.5, 2],"), std::string::npos) << s;
+  EXPECT_NE(s.find("dtype=f64, shape=[2, 2], device=cpu"), std::string::npos) << s;
+  EXPECT_NE(fmt::format("{}", arange(0, 100)).find("..."), std::string::npos);
+}
+
+TEST(Random, SeededAndDistributed) {
+  manual_seed(42);
+  Tensor a = randn({10000});
+  manual_seed(42);
+  Tensor b = randn({10000});
+  EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
+  EXPECT_NEAR(raw::reduce(ReduceOp::mean, a).item(), 0.0, 5.0 / 100);
+  EXPECT_NEAR(raw::var(a).item(), 1.0, 0.05);
+  Tensor u = rand({10000});
+  EXPECT_GE(raw::reduce(ReduceOp::amin, u).item(), 0.0);
+  EXPECT_LT(raw::reduce(ReduceOp::amax, u).item(), 1.0);
+}
