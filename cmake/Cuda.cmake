@@ -22,8 +22,10 @@ if(MANTISSA_HAS_CUDA)
   find_package(CUDAToolkit REQUIRED)
   file(GLOB_RECURSE MANTISSA_CUDA_SOURCES CONFIGURE_DEPENDS core/cuda/*.cu core/cuda/*.cpp)
   target_sources(mantissa PRIVATE ${MANTISSA_CUDA_SOURCES})
-  # CMake 3.25 does not know nvcc 13's C++20 support, so the dialect is passed directly.
-  set_target_properties(mantissa PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+  # CMake 3.25 does not know nvcc 13's C++20 support: it is told C++17 (which it can
+  # express) and the C++20 flag is added after it, which nvcc takes as the one in force.
+  set_target_properties(mantissa PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
+                                            CUDA_STANDARD 17)
   target_compile_options(mantissa PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
   target_link_libraries(mantissa PUBLIC CUDA::cudart)
   target_compile_definitions(mantissa PUBLIC MANTISSA_WITH_CUDA=1)
