@@ -49,6 +49,23 @@ Tensor softmax_op(const char* name, const Tensor& x, int64_t dim, bool log) {
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op(op_softmax, x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op(op_log_softmax, x, dim, true); }
 
+namespace {
+// The backward kernels' view of a norm: rows of the normalized size, the gradient in the
+// same layout and dtype, the weight flattened, and gradient buffers to fill.
+struct NormBackward {
+  Tensor rows, grad_rows, weight, grad_x, grad_weight;
+  NormBackward(const Tensor& x, const Tensor& w, const Tensor& g, int64_t statistics) {
+    const int64_t d = statistics ? x.numel() / statistics : 1;
+    rows = raw::reshape(raw::contiguous(x), {-1, d});
+    grad_rows = raw::contiguous(raw::reshape(raw::cast(g, x.dtype()), {-1, d}));
+    weight = w.defined() ? raw::contiguous(raw::reshape(w, {d})) : w;
+    grad_x = raw::empty_like(rows);
+    if (w.defined()) grad_weight = raw::empty({d}, {x.dtype(), x.device()});
+  }
+  int64_t width() const { return rows.size(1); }
+};
+}  // namespace
+
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
   raw::NormResult r = raw::layer_norm(x, normalized_shape, weight, bias, eps);
@@ -56,17 +73,15 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   return record(op_layer_norm, {x, weight, bias}, r.out,
                 [sx, sw, mean = r.mean, rstd = r.rstd, has_bias = bias.defined()](const Tensor& g) {
                   const Tensor x = sx.get(), w = sw.get();
-                  const int64_t d = rstd.numel() ? x.numel() / rstd.numel() : 1;
-                  const Tensor rows = raw::reshape(raw::contiguous(x), {-1, d});
-                  const Tensor g_rows = raw::contiguous(raw::reshape(raw::cast(g, x.dtype()), {-1, d}));
-                  Tensor gx = raw::empty_like(rows);
-                  Tensor gw = w.defined() ? raw::empty({d}, {x.dtype(), x.device()}) : Tensor();
-                  Tensor gb = has_bias ? raw::empty({d}, {x.dtype(), x.device()}) : Tensor();
-                  const Tensor w_flat = w.defined() ? raw::contiguous(raw::reshape(w, {d})) : w;
-                  if (rows.numel() > 0) backend(x).layer_norm_backward(g_rows, rows, w_flat, mean, rstd, gx, gw, gb);
-                  return std::vector<Tensor>{raw::reshape(gx, x.sizes()),
-                                             gw.defined() ? raw::reshape(gw, w.sizes()) : gw,
-                                             gb.defined() ? raw::reshape(gb, w.defined() ? w.sizes() : Shape{d}) : gb};
+                  NormBackward n(x, w, g, rstd.numel());
+                  Tensor gb = has_bias ? raw::empty({n.width()}, {x.dtype(), x.device()}) : Tensor();
+                  if (x.numel() > 0)
+                    backend(x).layer_norm_backward(n.grad_rows, n.rows, n.weight, mean, rstd, n.grad_x,
+                                                   n.grad_weight, gb);
+                  const Shape param_shape = w.defined() ? w.sizes() : Shape{n.width()};
+                  return std::vector<Tensor>{raw::reshape(n.grad_x, x.sizes()),
+                                             w.defined() ? raw::reshape(n.grad_weight, param_shape) : Tensor(),
+                                             has_bias ? raw::reshape(gb, param_shape) : Tensor()};
                 });
 }
 
@@ -75,14 +90,10 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
   SavedTensor sx(x, op_rms_norm), sw(weight, op_rms_norm);
   return record(op_rms_norm, {x, weight}, r.out, [sx, sw, rstd = r.rstd](const Tensor& g) {
     const Tensor x = sx.get(), w = sw.get();
-    const int64_t d = rstd.numel() ? x.numel() / rstd.numel() : 1;
-    const Tensor rows = raw::reshape(raw::contiguous(x), {-1, d});
-    const Tensor g_rows = raw::contiguous(raw::reshape(raw::cast(g, x.dtype()), {-1, d}));
-    Tensor gx = raw::empty_like(rows);
-    Tensor gw = w.defined() ? raw::empty({d}, {x.dtype(), x.device()}) : Tensor();
-    const Tensor w_flat = w.defined() ? raw::contiguous(raw::reshape(w, {d})) : w;
-    if (rows.numel() > 0) backend(x).rms_norm_backward(g_rows, rows, w_flat, rstd, gx, gw);
-    return std::vector<Tensor>{raw::reshape(gx, x.sizes()), gw.defined() ? raw::reshape(gw, w.sizes()) : gw};
+    NormBackward n(x, w, g, rstd.numel());
+    if (x.numel() > 0) backend(x).rms_norm_backward(n.grad_rows, n.rows, n.weight, rstd, n.grad_x, n.grad_weight);
+    return std::vector<Tensor>{raw::reshape(n.grad_x, x.sizes()),
+                               w.defined() ? raw::reshape(n.grad_weight, w.sizes()) : Tensor()};
   });
 }
 
