@@ -6,19 +6,20 @@
 
 #include "core/backend.h"
 #include "core/macros.h"
+#include "core/math.h"
 
 namespace mantissa::functors {
 
-template <typename T> MANTISSA_HOST_DEVICE T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+template <typename T> MANTISSA_HOST_DEVICE T sigmoid(T x) { return T(1) / (T(1) + math::exp(-x)); }
 
 // GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 template <typename T> MANTISSA_HOST_DEVICE T gelu_tanh(T x) {
   const T k = T(0.7978845608028654), c = T(0.044715);
-  return T(0.5) * x * (T(1) + std::tanh(k * (x + c * x * x * x)));
+  return T(0.5) * x * (T(1) + math::tanh(k * (x + c * x * x * x)));
 }
 template <typename T> MANTISSA_HOST_DEVICE T gelu_tanh_grad(T x) {
   const T k = T(0.7978845608028654), c = T(0.044715);
-  const T t = std::tanh(k * (x + c * x * x * x));
+  const T t = math::tanh(k * (x + c * x * x * x));
   return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3) * c * x * x);
 }
 // GELU, exact: x * Phi(x).
@@ -27,7 +28,7 @@ template <typename T> MANTISSA_HOST_DEVICE T gelu_erf(T x) {
 }
 template <typename T> MANTISSA_HOST_DEVICE T gelu_erf_grad(T x) {
   const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
-  const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
+  const T pdf = math::exp(T(-0.5) * x * x) * T(0.3989422804014327);
   return cdf + x * pdf;
 }
 
@@ -35,11 +36,11 @@ template <UnaryOp Op> struct Unary {
   template <typename T> MANTISSA_HOST_DEVICE T operator()(T x) const {
     if constexpr (Op == UnaryOp::neg) return -x;
     else if constexpr (Op == UnaryOp::abs) return x < T(0) ? -x : x;
-    else if constexpr (Op == UnaryOp::exp) return std::exp(x);
+    else if constexpr (Op == UnaryOp::exp) return math::exp(x);
     else if constexpr (Op == UnaryOp::log) return std::log(x);
     else if constexpr (Op == UnaryOp::sqrt) return std::sqrt(x);
     else if constexpr (Op == UnaryOp::rsqrt) return T(1) / std::sqrt(x);
-    else if constexpr (Op == UnaryOp::tanh) return std::tanh(x);
+    else if constexpr (Op == UnaryOp::tanh) return math::tanh(x);
     else if constexpr (Op == UnaryOp::sigmoid) return sigmoid(x);
     else if constexpr (Op == UnaryOp::relu) return x > T(0) ? x : T(0);
     else if constexpr (Op == UnaryOp::gelu_tanh) return gelu_tanh(x);

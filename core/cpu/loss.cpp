@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/convert.h"
+#include "core/math.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/strided.h"
 #include "core/error.h"
@@ -36,7 +37,7 @@ void CpuBackend::cross_entropy(const Tensor& logits, const Tensor& target, int64
       S max = -INFINITY;
       for (int64_t c = 0; c < classes; ++c) max = std::max(max, convert<S>(row[c]));
       S sum = 0;
-      for (int64_t c = 0; c < classes; ++c) sum += std::exp(convert<S>(row[c]) - max);
+      for (int64_t c = 0; c < classes; ++c) sum += math::exp(convert<S>(row[c]) - max);
       pe[r] = max + std::log(sum);
       pl[r] = tgt[r] == ignore_index ? S(0) : pe[r] - convert<S>(row[tgt[r]]);
     }
@@ -57,7 +58,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     for (int64_t r = 0; r < rows; ++r) {
       const bool ignored = tgt[r] == ignore_index;
       for (int64_t c = 0; c < classes; ++c) {
-        const S p = std::exp(convert<S>(x[r * classes + c]) - pe[r]);
+        const S p = math::exp(convert<S>(x[r * classes + c]) - pe[r]);
         const S g = ignored ? S(0) : pg[r] * (p - (c == tgt[r] ? S(1) : S(0)));
         o[r * classes + c] = convert<T>(g);
       }

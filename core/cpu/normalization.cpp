@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/convert.h"
+#include "core/math.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/strided.h"
 #include "core/error.h"
@@ -58,11 +59,11 @@ void CpuBackend::softmax(const Tensor& x, bool log, Tensor& out) {
       S max = -INFINITY;
       for (int64_t i = 0; i < len; ++i) max = std::max(max, convert<S>(row[i]));
       S sum = 0;
-      for (int64_t i = 0; i < len; ++i) sum += std::exp(convert<S>(row[i]) - max);
+      for (int64_t i = 0; i < len; ++i) sum += math::exp(convert<S>(row[i]) - max);
       const S log_sum = std::log(sum);
       for (int64_t i = 0; i < len; ++i) {
         const S shifted = convert<S>(row[i]) - max;
-        o[r * len + i] = convert<T>(log ? shifted - log_sum : std::exp(shifted) / sum);
+        o[r * len + i] = convert<T>(log ? shifted - log_sum : math::exp(shifted) / sum);
       }
     });
   });
@@ -81,7 +82,7 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& grad_y, bool lo
         dot += log ? convert<S>(gr[i]) : convert<S>(gr[i]) * convert<S>(yr[i]);
       for (int64_t i = 0; i < len; ++i) {
         const S yv = convert<S>(yr[i]), gv = convert<S>(gr[i]);
-        o[r * len + i] = convert<T>(log ? gv - std::exp(yv) * dot : yv * (gv - dot));
+        o[r * len + i] = convert<T>(log ? gv - math::exp(yv) * dot : yv * (gv - dot));
       }
     });
   });

@@ -1,0 +1,84 @@
+#pragma once
+// exp and tanh for the shared functors. f32 on the host uses branch-free versions below,
+// which g++ vectorises inside elementwise loops (libm's expf/tanhf are scalar calls and
+// made exp-based ops compute-bound); on the device and for f64 the standard functions are
+// used. Accuracy of the f32 versions is tested in tests/core/test_math.cpp (<= 2 ulp).
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "core/macros.h"
+
+namespace mantissa::math {
+
+namespace detail {
+inline float bits_to_float(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, sizeof f);
+  return f;
+}
+inline float select(bool c, float a, float b) { return c ? a : b; }
+
+// v * 2^n for integral n in [-252, 254], applied as two exact factors in turn so that
+// results near the overflow and subnormal limits are reached without an intermediate
+// overflow or underflow.
+inline float scale_pow2(float v, int32_t n) {
+  const int32_t half = n >> 1;  // floor(n / 2)
+  const auto factor = [](int32_t e) { return bits_to_float(static_cast<uint32_t>(e + 127) << 23); };
+  return (v * factor(half)) * factor(n - half);
+}
+
+// e^x: x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite split of ln2), e^r by a degree-6
+// polynomial (Cephes expf coefficients), then the exact 2^n scaling.
+inline float exp_f32(float x) {
+  // Plain comparisons rather than fmin/fmax/floor, which g++ will not vectorise under its
+  // default -ftrapping-math. NaN clamps to -104 here and is restored at the end.
+  const float low = x > -104.0f ? x : -104.0f;
+  const float clamped = low < 89.0f ? low : 89.0f;
+  const float n = std::nearbyint(clamped * 1.44269504088896341f);
+  float r = clamped - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * r * r + r + 1.0f;
+  float y = scale_pow2(er, static_cast<int32_t>(n));
+  y = select(x > 88.72283935546875f, INFINITY, y);
+  y = select(x < -103.972084045410f, 0.0f, y);
+  return select(x != x, x, y);
+}
+
+// tanh: an odd polynomial near 0 (Cephes tanhf), 1 - 2 / (e^{2|x|} + 1) elsewhere.
+inline float tanh_f32(float x) {
+  const float a = std::fabs(x);
+  const float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = std::copysign(std::fabs(x + x * z * p), x);  // keeps tanh(-0) = -0
+  const float large = std::copysign(1.0f - 2.0f / (exp_f32(2.0f * (a < 10.0f ? a : 10.0f)) + 1.0f), x);
+  return select(x != x, x, select(a < 0.625f, small, large));
+}
+}  // namespace detail
+
+template <typename T> MANTISSA_HOST_DEVICE T exp(T x) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) return detail::exp_f32(x);
+#endif
+  return std::exp(x);
+}
+
+template <typename T> MANTISSA_HOST_DEVICE T tanh(T x) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) return detail::tanh_f32(x);
+#endif
+  return std::tanh(x);
+}
+
+}  // namespace mantissa::math
