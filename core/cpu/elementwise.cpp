@@ -1,6 +1,7 @@
 // Elementwise primitives: casts, unary, binary, where, clamp, fill, arange. The math is the
 // shared functors; this file only supplies loops.
 #include <cmath>
+#include <cstring>
 
 #include "core/convert.h"
 #include "core/cpu/cpu_backend.h"
@@ -39,32 +40,81 @@ void map(Tensor& out, F f, const std::array<const Tensor*, sizeof...(In)>& input
   });
 }
 
-template <typename T>
-constexpr bool is_small_float = is_low_precision_v<T> || std::is_same_v<T, float>;
+// Converts a compute value to the storage format D; fp8 honours `saturate`.
+template <typename D, typename C>
+D to_format(C v, bool saturate) {
+  if constexpr (std::is_same_v<D, Float8E4M3>) return Float8E4M3::from_bits(float_to_fp8_e4m3_bits(static_cast<float>(v), saturate));
+  else if constexpr (std::is_same_v<D, Float8E5M2>) return Float8E5M2::from_bits(float_to_fp8_e5m2_bits(static_cast<float>(v), saturate));
+  else return convert<D>(v);
+}
 
-// Max |x| over a tensor, NaN-propagating, in f32 (fp8 scaling reads it).
-template <typename T>
-float amax_of(const Tensor& x) {
-  float result = 0.0f;
-  std::array<const Tensor*, 1> arr{&x};
-  bool saw_nan = false;
-  std::vector<float> partial(static_cast<size_t>(omp_get_max_threads()), 0.0f);
-  std::vector<char> nan_flag(partial.size(), 0);
-  for_each_run<1>(arr, [&](const Run<1>& run) {
-    const int t = omp_get_thread_num();
-    float m = partial[t];
-    for (int64_t k = 0; k < run.length; ++k) {
-      const float v = std::fabs(convert<float>(*reinterpret_cast<const T*>(run.ptr[0] + k * run.step[0])));
-      if (v != v) nan_flag[t] = 1;
-      m = v > m ? v : m;
+// |v| as an unsigned integer: for non-negative floats integer order is value order, and
+// every NaN pattern ranks above infinity, so an integer max is a NaN-propagating amax that
+// the compiler vectorises (a float max with NaN handling it does not).
+template <typename C>
+auto abs_bits(C v) {
+  using U = std::conditional_t<sizeof(C) == 8, uint64_t, uint32_t>;
+  U bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return static_cast<U>(bits & (~U(0) >> 1));
+}
+
+// dst = convert(src * scale) and, with TrackAmax, max|src| in the same pass: fp8
+// quantisation reads the amax of exactly the values it converts.
+template <typename S, typename D, bool TrackAmax>
+float scaled_convert(const Tensor& src, Tensor& dst, float scale, bool saturate) {
+  using C = std::conditional_t<std::is_same_v<S, double> || std::is_same_v<D, double>, double, float>;
+  using U = decltype(abs_bits(C{}));
+  const C k = static_cast<C>(scale);
+  std::vector<U> partial(static_cast<size_t>(omp_get_max_threads()), U(0));
+  for_each_run<2>({&dst, &src}, [&](const Run<2>& run) {
+    U m = partial[omp_get_thread_num()];
+    auto one = [&](const S& in, D& out) {
+      const C v = convert<C>(in);
+      if constexpr (TrackAmax) {
+        const U a = abs_bits(v);
+        m = a > m ? a : m;
+      }
+      out = to_format<D>(v * k, saturate);
+    };
+    if (run.contiguous()) {
+      const S* in = reinterpret_cast<const S*>(run.ptr[1]);
+      D* out = reinterpret_cast<D*>(run.ptr[0]);
+      for (int64_t i = 0; i < run.length; ++i) one(in[i], out[i]);
+    } else {
+      for (int64_t i = 0; i < run.length; ++i)
+        one(*reinterpret_cast<const S*>(run.ptr[1] + i * run.step[1]), *reinterpret_cast<D*>(run.ptr[0] + i * run.step[0]));
     }
-    partial[t] = m;
+    partial[omp_get_thread_num()] = m;
   });
-  for (size_t t = 0; t < partial.size(); ++t) {
-    result = std::max(result, partial[t]);
-    saw_nan |= nan_flag[t] != 0;
+  U result = 0;
+  for (U m : partial) result = m > result ? m : result;
+  C value;
+  std::memcpy(&value, &result, sizeof value);
+  return static_cast<float>(value);
+}
+
+// f32 -> bf16/f16 with stochastic rounding; element i takes Philox lane i % 4 of block
+// offset + i / 4, like every other Philox fill.
+template <typename D>
+void stochastic_round(const Tensor& src, Tensor& dst, uint64_t seed, uint64_t offset) {
+  MANTISSA_CHECK(src.is_contiguous() && dst.is_contiguous(), "cast",
+                 "stochastic rounding needs contiguous tensors, got {}", src.describe());
+  const float* in = src.data<float>();
+  D* out = dst.data<D>();
+  const int64_t n = src.numel();
+  const int64_t blocks = (n + 3) / 4;
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+  for (int64_t c = 0; c < blocks; ++c) {
+    const PhiloxBlock bits = philox_block(seed, offset + static_cast<uint64_t>(c));
+    for (int64_t lane = 0; lane < 4 && 4 * c + lane < n; ++lane) {
+      const int64_t i = 4 * c + lane;
+      if constexpr (std::is_same_v<D, BFloat16>)
+        out[i] = BFloat16::from_bits(float_to_bf16_bits_stochastic(in[i], bits.v[lane]));
+      else
+        out[i] = Half::from_bits(float_to_half_bits_stochastic(in[i], bits.v[lane]));
+    }
   }
-  return saw_nan ? NAN : result;
 }
 
 }  // namespace
@@ -84,58 +134,24 @@ void CpuBackend::arange(Tensor& out, double start, double step) {
 }
 
 void CpuBackend::cast(const Tensor& src, Tensor& dst, const CastOptions& options) {
+  MANTISSA_CHECK(!options.amax || is_floating(src.dtype()), "cast",
+                 "amax needs a floating source, got {}", src.describe());
   visit_dtype(src.dtype(), [&]<typename S>() {
-    if (options.amax) {
-      MANTISSA_CHECK(is_floating(src.dtype()), "cast", "amax needs a floating source, got {}",
-                     src.describe());
-      *options.amax->data<float>() = amax_of<S>(src);
-    }
     visit_dtype(dst.dtype(), [&]<typename D>() {
       if (options.stochastic) {
         if constexpr (std::is_same_v<S, float> && (std::is_same_v<D, BFloat16> || std::is_same_v<D, Half>)) {
-          MANTISSA_CHECK(src.is_contiguous() && dst.is_contiguous(), "cast",
-                         "stochastic rounding needs contiguous tensors, got {}", src.describe());
-          const float* in = src.data<float>();
-          D* out = dst.data<D>();
-          const int64_t n = src.numel();
-          const int64_t counters = (n + 3) / 4;
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
-          for (int64_t c = 0; c < counters; ++c) {
-            const PhiloxBlock bits = philox_block(options.seed, options.offset + c);
-            for (int64_t lane = 0; lane < 4 && 4 * c + lane < n; ++lane) {
-              const int64_t i = 4 * c + lane;
-              if constexpr (std::is_same_v<D, BFloat16>)
-                out[i] = BFloat16::from_bits(float_to_bf16_bits_stochastic(in[i], bits.v[lane]));
-              else
-                out[i] = Half::from_bits(float_to_half_bits_stochastic(in[i], bits.v[lane]));
-            }
-          }
-          return;
+          stochastic_round<D>(src, dst, options.seed, options.offset);
         } else {
           fail("cast", "stochastic rounding goes from f32 to bf16 or f16, not {} -> {}",
                src.describe(), dst.describe());
         }
+      } else if (options.amax) {
+        *options.amax->data<float>() = scaled_convert<S, D, true>(src, dst, options.scale, options.saturate);
+      } else if (options.scale != 1.0f || !options.saturate) {
+        scaled_convert<S, D, false>(src, dst, options.scale, options.saturate);
+      } else {
+        map<D, D, S>(dst, [](D v) { return v; }, {&src});
       }
-      const float scale = options.scale;
-      if constexpr (is_small_float<S> || is_low_precision_v<D>) {
-        if (scale != 1.0f || !options.saturate) {
-          if constexpr (std::is_same_v<D, Float8E4M3> || std::is_same_v<D, Float8E5M2>) {
-            const bool sat = options.saturate;
-            map<uint8_t, float, S>(dst, [scale, sat](float v) {
-              v *= scale;
-              if constexpr (std::is_same_v<D, Float8E4M3>) return float_to_fp8_e4m3_bits(v, sat);
-              else return float_to_fp8_e5m2_bits(v, sat);
-            }, {&src});
-          } else {
-            map<D, float, S>(dst, [scale](float v) { return v * scale; }, {&src});
-          }
-          return;
-        }
-      } else if (scale != 1.0f) {
-        map<D, double, S>(dst, [scale](double v) { return v * scale; }, {&src});
-        return;
-      }
-      map<D, D, S>(dst, [](D v) { return v; }, {&src});
     });
   });
 }

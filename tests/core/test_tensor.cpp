@@ -114,6 +114,14 @@ TEST(Tensor, CastScaledReportsAmaxAndSaturates) {
   EXPECT_EQ(q.to_vector<float>(), (std::vector<float>{2.0f, -448.0f, 4.0f}));
   Tensor unsaturated = raw::cast_scaled(t, DType::f8_e4m3, 2.0f, nullptr, false);
   EXPECT_TRUE(std::isnan(unsaturated.to_vector<float>()[1]));
+  // amax propagates NaN and ignores sign, for strided and f64 sources too.
+  Tensor with_nan = from_vector(std::vector<float>{1.0f, NAN, -5.0f, 2.0f}, {2, 2});
+  raw::cast_scaled(raw::transpose(with_nan, 0, 1), DType::f8_e5m2, 1.0f, &amax);
+  EXPECT_TRUE(std::isnan(amax.item()));
+  Tensor wide = raw::transpose(from_vector(std::vector<double>{1.0, -7.5, 3.0, -0.0}, {2, 2}), 0, 1);
+  Tensor halves = raw::cast_scaled(wide, DType::bf16, 0.5f, &amax);
+  EXPECT_EQ(amax.item(), 7.5);
+  EXPECT_EQ(halves.to_vector<double>(), (std::vector<double>{0.5, 1.5, -3.75, -0.0}));
 }
 
 TEST(Tensor, StochasticCastIsSeededAndUnbiased) {
