@@ -1,6 +1,6 @@
-#include <cstdlib>
 #include <cstring>
 
+#include "core/cpu/caching_allocator.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/error.h"
 
@@ -11,15 +11,9 @@ CpuBackend& cpu_backend() {
   return backend;
 }
 
-void* CpuBackend::allocate(size_t nbytes, Device) {
-  // 64-byte alignment: one cache line, one AVX-512 vector.
-  const size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) throw Error(fmt::format("cpu: out of memory allocating {} bytes", nbytes));
-  return p;
-}
+void* CpuBackend::allocate(size_t nbytes, Device) { return host_allocator().allocate(nbytes); }
 
-void CpuBackend::deallocate(void* ptr, Device) { std::free(ptr); }
+void CpuBackend::deallocate(void* ptr, Device) { host_allocator().deallocate(ptr); }
 
 void CpuBackend::copy_to_host(const Tensor& src, void* host_dst) {
   std::memcpy(host_dst, src.data_ptr(), static_cast<size_t>(src.numel()) * src.element_size());
