@@ -65,7 +65,7 @@ template <> struct ComputeOf<Float8E5M2> { using type = float; };
 template <typename T> using compute_t = typename ComputeOf<T>::type;
 
 // Calls f.template operator()<T>() with T the scalar type of `dtype`; every switch over
-// dtypes in the backends goes through here (or visit_floating below).
+// dtypes in the backends goes through here.
 template <typename F>
 decltype(auto) visit_dtype(DType dtype, F&& f) {
   switch (dtype) {
@@ -81,21 +81,6 @@ decltype(auto) visit_dtype(DType dtype, F&& f) {
     case DType::boolean: return f.template operator()<bool>();
   }
   __builtin_unreachable();
-}
-
-// visit_dtype restricted to the floating types; `on_other` runs for any other dtype
-// (callers throw their op's error there).
-template <typename F, typename Other>
-decltype(auto) visit_floating(DType dtype, F&& f, Other&& on_other) {
-  switch (dtype) {
-    case DType::f64: return f.template operator()<double>();
-    case DType::f32: return f.template operator()<float>();
-    case DType::f16: return f.template operator()<Half>();
-    case DType::bf16: return f.template operator()<BFloat16>();
-    case DType::f8_e4m3: return f.template operator()<Float8E4M3>();
-    case DType::f8_e5m2: return f.template operator()<Float8E5M2>();
-    default: return on_other();
-  }
 }
 
 }  // namespace mantissa

@@ -3,6 +3,7 @@
 #include "core/convert.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/strided.h"
+#include "core/cpu/visit_floating.h"
 #include "core/error.h"
 #include "core/ops.h"
 
@@ -78,7 +79,7 @@ void CpuBackend::conv1d_backward_input(const Tensor& grad_out, const Tensor& wei
     Tensor slot = group_rows(grad_col, g, cin_g * d.k);
     cast(part, slot, {});
   }
-  visit_floating(grad_x.dtype(), [&]<typename T>() {
+  visit_floating(grad_x, "conv1d", [&]<typename T, typename>() {
     using C = compute_t<T>;
     const T* c = grad_col.data<T>();
     T* gx = grad_x.data<T>();
@@ -93,7 +94,7 @@ void CpuBackend::conv1d_backward_input(const Tensor& grad_out, const Tensor& wei
         }
       for (int64_t i = 0; i < d.l; ++i) gx[nc * d.l + i] = convert<T>(acc[i]);
     }
-  }, [&] { fail("conv1d", "needs a floating tensor, got {}", grad_x.describe()); });
+  });
 }
 
 void CpuBackend::conv1d_backward_weight(const Tensor& grad_out, const Tensor& x,

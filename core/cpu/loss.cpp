@@ -6,19 +6,11 @@
 #include "core/math.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/strided.h"
+#include "core/cpu/visit_floating.h"
 #include "core/error.h"
 
 namespace mantissa::cpu {
 
-namespace {
-template <typename F>
-void visit_logits(const Tensor& logits, F f) {
-  visit_dtype(logits.dtype(), [&]<typename T>() {
-    if constexpr (std::is_same_v<T, double>) f.template operator()<T, double>();
-    else if constexpr (is_low_precision_v<T> || std::is_same_v<T, float>) f.template operator()<T, float>();
-  });
-}
-}  // namespace
 
 void CpuBackend::cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
                                Tensor& loss, Tensor& lse) {
@@ -27,7 +19,7 @@ void CpuBackend::cross_entropy(const Tensor& logits, const Tensor& target, int64
   for (int64_t r = 0; r < rows; ++r)
     MANTISSA_CHECK(tgt[r] == ignore_index || (tgt[r] >= 0 && tgt[r] < classes), "cross_entropy",
                    "target {} at row {} is out of range for {} classes", tgt[r], r, classes);
-  visit_logits(logits, [&]<typename T, typename S>() {
+  visit_floating(logits, "cross_entropy", [&]<typename T, typename S>() {
     const T* x = logits.data<T>();
     S* pl = loss.data<S>();
     S* pe = lse.data<S>();
@@ -49,7 +41,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
                                         int64_t ignore_index, Tensor& grad_logits) {
   const int64_t rows = logits.size(0), classes = logits.size(1);
   const int64_t* tgt = target.data<int64_t>();
-  visit_logits(logits, [&]<typename T, typename S>() {
+  visit_floating(logits, "cross_entropy", [&]<typename T, typename S>() {
     const T* x = logits.data<T>();
     const S* pe = lse.data<S>();
     const S* pg = grad_loss.data<S>();

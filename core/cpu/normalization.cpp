@@ -6,6 +6,7 @@
 #include "core/math.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/strided.h"
+#include "core/cpu/visit_floating.h"
 #include "core/error.h"
 
 namespace mantissa::cpu {
@@ -21,16 +22,6 @@ void for_each_row(int64_t rows, int64_t len, F f) {
 
 template <typename S>  // S: the statistics' storage type (float or double)
 S* stats(const Tensor& t) { return t.defined() ? t.data<S>() : nullptr; }
-
-// Visits the element type T and its statistics type S (double for f64, else float).
-template <typename F>
-void visit_row_types(const Tensor& x, std::string_view op, F f) {
-  visit_dtype(x.dtype(), [&]<typename T>() {
-    if constexpr (std::is_same_v<T, double>) f.template operator()<T, double>();
-    else if constexpr (is_low_precision_v<T> || std::is_same_v<T, float>) f.template operator()<T, float>();
-    else fail(op, "needs a floating tensor, got {}", x.describe());
-  });
-}
 
 // Sums per-row contributions of (rows, len) into len-long outputs, with a private buffer
 // per thread so that no two threads write one element.
@@ -51,7 +42,7 @@ void accumulate_columns(int64_t rows, int64_t len, S* out, F contribution) {
 
 void CpuBackend::softmax(const Tensor& x, bool log, Tensor& out) {
   const int64_t len = x.size(-1), rows = x.numel() / len;
-  visit_row_types(x, "softmax", [&]<typename T, typename S>() {
+  visit_floating(x, "softmax", [&]<typename T, typename S>() {
     const T* in = x.data<T>();
     T* o = out.data<T>();
     for_each_row(rows, len, [&](int64_t r) {
@@ -71,7 +62,7 @@ void CpuBackend::softmax(const Tensor& x, bool log, Tensor& out) {
 
 void CpuBackend::softmax_backward(const Tensor& y, const Tensor& grad_y, bool log, Tensor& grad_x) {
   const int64_t len = y.size(-1), rows = y.numel() / len;
-  visit_row_types(y, "softmax_backward", [&]<typename T, typename S>() {
+  visit_floating(y, "softmax_backward", [&]<typename T, typename S>() {
     const T* py = y.data<T>();
     const T* pg = grad_y.data<T>();
     T* o = grad_x.data<T>();
@@ -91,7 +82,7 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& grad_y, bool lo
 void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
                             Tensor& out, Tensor& mean, Tensor& rstd) {
   const int64_t len = x.size(1), rows = x.size(0);
-  visit_row_types(x, "layer_norm", [&]<typename T, typename S>() {
+  visit_floating(x, "layer_norm", [&]<typename T, typename S>() {
     const T* in = x.data<T>();
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     const T* b = bias.defined() ? bias.data<T>() : nullptr;
@@ -123,7 +114,7 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_y, const Tensor& x, cons
                                      const Tensor& mean, const Tensor& rstd, Tensor& grad_x,
                                      Tensor& grad_weight, Tensor& grad_bias) {
   const int64_t len = x.size(1), rows = x.size(0);
-  visit_row_types(x, "layer_norm_backward", [&]<typename T, typename S>() {
+  visit_floating(x, "layer_norm_backward", [&]<typename T, typename S>() {
     const T *px = x.data<T>(), *pg = grad_y.data<T>();
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     const S *pm = mean.data<S>(), *pr = rstd.data<S>();
@@ -162,7 +153,7 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_y, const Tensor& x, cons
 
 void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, double eps, Tensor& out, Tensor& rstd) {
   const int64_t len = x.size(1), rows = x.size(0);
-  visit_row_types(x, "rms_norm", [&]<typename T, typename S>() {
+  visit_floating(x, "rms_norm", [&]<typename T, typename S>() {
     const T* in = x.data<T>();
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     T* o = out.data<T>();
@@ -181,7 +172,7 @@ void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, double eps, Ten
 void CpuBackend::rms_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight,
                                    const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight) {
   const int64_t len = x.size(1), rows = x.size(0);
-  visit_row_types(x, "rms_norm_backward", [&]<typename T, typename S>() {
+  visit_floating(x, "rms_norm_backward", [&]<typename T, typename S>() {
     const T *px = x.data<T>(), *pg = grad_y.data<T>();
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     const S* pr = rstd.data<S>();
