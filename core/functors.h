@@ -12,15 +12,18 @@ namespace mantissa::functors {
 
 template <typename T> MANTISSA_HOST_DEVICE T sigmoid(T x) { return T(1) / (T(1) + math::exp(-x)); }
 
-// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// GELU, tanh approximation: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
+// computed as x * sigmoid(2u) (the same function: 0.5 (1 + tanh(u)) = sigmoid(2u)), which
+// costs one exp and one division instead of tanh's extra polynomial and select.
 template <typename T> MANTISSA_HOST_DEVICE T gelu_tanh(T x) {
   const T k = T(0.7978845608028654), c = T(0.044715);
-  return T(0.5) * x * (T(1) + math::tanh(k * (x + c * x * x * x)));
+  return x * sigmoid(T(2) * k * (x + c * x * x * x));
 }
 template <typename T> MANTISSA_HOST_DEVICE T gelu_tanh_grad(T x) {
   const T k = T(0.7978845608028654), c = T(0.044715);
-  const T t = math::tanh(k * (x + c * x * x * x));
-  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3) * c * x * x);
+  const T s = sigmoid(T(2) * k * (x + c * x * x * x));  // 0.5 (1 + tanh(u))
+  // d/dx [x s] = s + x * 2 s (1 - s) * du/dx
+  return s + x * T(2) * s * (T(1) - s) * k * (T(1) + T(3) * c * x * x);
 }
 // GELU, exact: x * Phi(x).
 template <typename T> MANTISSA_HOST_DEVICE T gelu_erf(T x) {
