@@ -18,6 +18,11 @@ inline float bits_to_float(uint32_t b) {
   std::memcpy(&f, &b, sizeof f);
   return f;
 }
+inline uint32_t float_to_bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, sizeof b);
+  return b;
+}
 inline float select(bool c, float a, float b) { return c ? a : b; }
 
 // v * 2^n for integral n in [-252, 254], applied as two exact factors in turn so that
@@ -32,11 +37,17 @@ inline float scale_pow2(float v, int32_t n) {
 // e^x: x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite split of ln2), e^r by a degree-6
 // polynomial (Cephes expf coefficients), then the exact 2^n scaling.
 inline float exp_f32(float x) {
-  // Plain comparisons rather than fmin/fmax/floor, which g++ will not vectorise under its
-  // default -ftrapping-math. NaN clamps to -104 here and is restored at the end.
-  const float low = x > -104.0f ? x : -104.0f;
-  const float clamped = low < 89.0f ? low : 89.0f;
-  const float n = std::nearbyint(clamped * 1.44269504088896341f);
+  // Clamping to [-104, 89] is enough for the special cases: beyond 88.72 the scaled result
+  // overflows to inf and below -103.97 it rounds to 0 by itself. Written as "x < lo ? lo :
+  // x" so that a NaN passes both comparisons and propagates through the arithmetic.
+  const float low = x < -104.0f ? -104.0f : x;
+  const float clamped = low > 89.0f ? 89.0f : low;
+  // Adding 1.5 * 2^23 rounds x / ln2 to an integer (to nearest even) that lands in the low
+  // mantissa bits, so n comes out as a float and as an int without a separate conversion.
+  const float shifter = 12582912.0f;
+  const float shifted = clamped * 1.44269504088896341f + shifter;
+  const float n = shifted - shifter;
+  const int32_t n_int = static_cast<int32_t>(float_to_bits(shifted) - float_to_bits(shifter));
   float r = clamped - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -46,10 +57,7 @@ inline float exp_f32(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float er = p * r * r + r + 1.0f;
-  float y = scale_pow2(er, static_cast<int32_t>(n));
-  y = select(x > 88.72283935546875f, INFINITY, y);
-  y = select(x < -103.972084045410f, 0.0f, y);
-  return select(x != x, x, y);
+  return scale_pow2(er, n_int);
 }
 
 // tanh: an odd polynomial near 0 (Cephes tanhf), 1 - 2 / (e^{2|x|} + 1) elsewhere.
