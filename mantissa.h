@@ -8,3 +8,5 @@
 #include "core/print.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "nn/nn.h"
+#include "optim/optim.h"

@@ -16,7 +16,10 @@ mantissa_report("oneDNN (CPU GEMM)" "${dnnl_FOUND}" "${dnnl_VERSION}")
 find_package(OpenMP QUIET)
 mantissa_report("OpenMP" "${OpenMP_CXX_FOUND}" "${OpenMP_CXX_VERSION}")
 
-if(NOT fmt_FOUND OR NOT dnnl_FOUND OR NOT OpenMP_CXX_FOUND)
+find_package(nlohmann_json CONFIG QUIET)
+mantissa_report("nlohmann-json (safetensors headers, JSONL)" "${nlohmann_json_FOUND}" "${nlohmann_json_VERSION}")
+
+if(NOT fmt_FOUND OR NOT dnnl_FOUND OR NOT OpenMP_CXX_FOUND OR NOT nlohmann_json_FOUND)
   message(FATAL_ERROR "mantissa: required dependencies are missing; run scripts/setup.sh")
 endif()
 
@@ -25,6 +28,20 @@ if(MANTISSA_BUILD_TESTS)
   mantissa_report("GoogleTest" "${GTest_FOUND}" "${GTest_VERSION}")
   if(NOT GTest_FOUND)
     message(FATAL_ERROR "mantissa: GoogleTest is missing; run scripts/setup.sh")
+  endif()
+endif()
+
+if(MANTISSA_BUILD_EXAMPLES)
+  find_package(CLI11 CONFIG QUIET)
+  mantissa_report("CLI11 (example command lines)" "${CLI11_FOUND}" "${CLI11_VERSION}")
+  find_package(PkgConfig QUIET)
+  if(PkgConfig_FOUND)
+    pkg_check_modules(PCRE2 QUIET IMPORTED_TARGET libpcre2-8)
+  endif()
+  mantissa_report("PCRE2 (GPT-2 pre-tokenizer)" "${PCRE2_FOUND}" "${PCRE2_VERSION}")
+  if(NOT CLI11_FOUND OR NOT PCRE2_FOUND)
+    message(FATAL_ERROR "mantissa: the examples need CLI11 and PCRE2; run scripts/setup.sh "
+                        "or configure with -DMANTISSA_BUILD_EXAMPLES=OFF")
   endif()
 endif()
 

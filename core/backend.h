@@ -108,6 +108,23 @@ class Backend {
                                      const Conv1dParams& p, Tensor& grad_x) = 0;
   virtual void conv1d_backward_weight(const Tensor& grad_out, const Tensor& x,
                                       const Conv1dParams& p, Tensor& grad_weight) = 0;
+
+  // Optimizer updates, in place, one pass over contiguous tensors of equal numel; the math
+  // is core/optimizer_math.h. grad has the param's dtype; states have it too, or are f32.
+  struct AdamUpdate {
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t step;  // 1 on the first update (bias correction)
+    bool decoupled_weight_decay;
+  };
+  virtual void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                           const AdamUpdate& u) = 0;
+  struct SgdUpdate {
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov;
+    bool first_step;  // momentum_buffer is (re)initialised from the gradient
+  };
+  // momentum_buffer is undefined when momentum is 0.
+  virtual void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const SgdUpdate& u) = 0;
 };
 
 // The backend that owns tensors on `device`; throws Error if it is not built in.

@@ -38,6 +38,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
 Tensor contiguous(const Tensor& t);
 Tensor clone(const Tensor& t);
 Tensor cast(const Tensor& t, DType dtype);  // returns t itself when the dtype matches
+// A copy on `device` (t itself when already there), staged through host memory.
+Tensor to_device(const Tensor& t, Device device);
 // Converts with a scale (dst = convert(t * scale)) and optionally reports max|t| into amax
 // (an f32 scalar tensor); fp8 saturates unless saturate is false.
 Tensor cast_scaled(const Tensor& t, DType dtype, float scale, Tensor* amax = nullptr,
@@ -49,6 +51,10 @@ Tensor cast_stochastic(const Tensor& t, DType dtype, uint64_t seed, uint64_t off
 void copy_(Tensor& dst, const Tensor& src);  // src broadcast to dst, converted to dst's dtype
 void fill_(Tensor& dst, double value);
 void add_(Tensor& dst, const Tensor& src);   // dst += src (src broadcast)
+// Fused optimizer updates (Backend::adam_update / sgd_update); bump the updated tensors.
+void adam_update_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                  const Backend::AdamUpdate& update);
+void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const Backend::SgdUpdate& update);
 
 // ---- elementwise (NumPy broadcasting, PyTorch promotion)
 Tensor unary(UnaryOp op, const Tensor& x);

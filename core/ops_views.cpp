@@ -276,6 +276,16 @@ Tensor cast_stochastic(const Tensor& t, DType dtype, uint64_t seed, uint64_t off
   return out;
 }
 
+Tensor to_device(const Tensor& t, Device device) {
+  if (t.device() == device) return t;
+  const Tensor src = contiguous(t);
+  std::vector<unsigned char> staging(static_cast<size_t>(src.numel()) * src.element_size());
+  if (src.numel() > 0) backend_for(src.device()).copy_to_host(src, staging.data());
+  Tensor out = empty(src.sizes(), TensorOptions{}.with_dtype(src.dtype()).with_device(device));
+  if (src.numel() > 0) backend_for(device).copy_from_host(staging.data(), out);
+  return out;
+}
+
 void copy_(Tensor& dst, const Tensor& src) {
   check_same_device("copy_", {&dst, &src});
   Tensor source = expand(src, dst.sizes());
@@ -293,6 +303,20 @@ void add_(Tensor& dst, const Tensor& src) {
   Tensor source = expand(src.dtype() == dst.dtype() ? src : cast(src, dst.dtype()), dst.sizes());
   if (dst.numel() > 0) backend_for(dst.device()).binary(BinaryOp::add, dst, source, dst);
   dst.storage()->bump_version();
+}
+
+void adam_update_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                  const Backend::AdamUpdate& update) {
+  check_same_device("adam_update_", {&param, &grad, &exp_avg, &exp_avg_sq});
+  if (param.numel() > 0) backend_for(param.device()).adam_update(param, grad, exp_avg, exp_avg_sq, update);
+  for (Tensor* t : {&param, &exp_avg, &exp_avg_sq}) t->storage()->bump_version();
+}
+
+void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const Backend::SgdUpdate& update) {
+  check_same_device("sgd_update_", {&param, &grad, &momentum_buffer});
+  if (param.numel() > 0) backend_for(param.device()).sgd_update(param, grad, momentum_buffer, update);
+  param.storage()->bump_version();
+  if (momentum_buffer.defined()) momentum_buffer.storage()->bump_version();
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {

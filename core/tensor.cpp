@@ -34,6 +34,16 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, std::string_view op) {
   return dim < 0 ? dim + range : dim;
 }
 
+void Tensor::set_data(const Tensor& other) const {
+  TensorImpl& mine = impl();
+  const TensorImpl& theirs = other.impl();
+  mine.storage = theirs.storage;
+  mine.sizes = theirs.sizes;
+  mine.strides = theirs.strides;
+  mine.offset = theirs.offset;
+  mine.dtype = theirs.dtype;
+}
+
 TensorImpl& Tensor::impl() const {
   if (!impl_) throw Error("tensor: use of an undefined tensor");
   return *impl_;

@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"
@@ -55,6 +56,9 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   TensorImpl& impl() const;
   bool same(const Tensor& other) const { return impl_ == other.impl_; }
+  // Points this tensor (and every handle sharing it) at other's storage, shape and dtype,
+  // keeping its autograd identity: how Module::to() converts parameters in place.
+  void set_data(const Tensor& other) const;
 
   // Address of the view's first element. Only backends dereference it (DESIGN.md).
   void* data_ptr() const;
@@ -98,6 +102,9 @@ class Tensor {
  private:
   std::shared_ptr<TensorImpl> impl_;
 };
+
+// Ordered name -> tensor pairs: module and optimizer state dicts, checkpoint contents.
+using StateDict = std::vector<std::pair<std::string, Tensor>>;
 
 // Wraps negative dims and checks the range; `op` names the caller in the error.
 int64_t wrap_dim(int64_t dim, int64_t ndim, std::string_view op);

@@ -1,0 +1,93 @@
+// Optimizer update loops: one fused pass per parameter over the shared update math.
+#include <cmath>
+
+#include "core/convert.h"
+#include "core/cpu/cpu_backend.h"
+#include "core/cpu/strided.h"
+#include "core/cpu/visit_floating.h"
+#include "core/error.h"
+#include "core/optimizer_math.h"
+
+namespace mantissa::cpu {
+
+namespace {
+
+void check_update_operands(std::string_view op, const Tensor& param, std::initializer_list<const Tensor*> others) {
+  MANTISSA_CHECK(param.is_contiguous(), op, "needs a contiguous parameter, got {}", param.describe());
+  for (const Tensor* t : others) {
+    MANTISSA_CHECK(t->is_contiguous() && t->numel() == param.numel(), op,
+                   "needs contiguous operands shaped like the parameter {}, got {}", param.describe(),
+                   t->describe());
+  }
+}
+
+// Calls f.template operator()<T, S, C>() for the parameter type T, the state type S
+// (T itself or f32) and the compute type C.
+template <typename F>
+void visit_update_types(std::string_view op, const Tensor& param, DType state_dtype, F&& f) {
+  visit_floating(param, op, [&]<typename T, typename C>() {
+    if (state_dtype == param.dtype()) f.template operator()<T, T, C>();
+    else if (state_dtype == DType::f32) f.template operator()<T, float, C>();
+    else fail(op, "optimizer state must be {} or f32 for a {} parameter, got {}", dtype_name(param.dtype()),
+              dtype_name(param.dtype()), dtype_name(state_dtype));
+  });
+}
+
+}  // namespace
+
+void CpuBackend::adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                             const AdamUpdate& u) {
+  check_update_operands("adam_update", param, {&grad, &exp_avg, &exp_avg_sq});
+  MANTISSA_CHECK(grad.dtype() == param.dtype() && exp_avg.dtype() == exp_avg_sq.dtype(), "adam_update",
+                 "dtypes disagree: param {}, grad {}, exp_avg {}, exp_avg_sq {}", param.describe(),
+                 grad.describe(), exp_avg.describe(), exp_avg_sq.describe());
+  visit_update_types("adam_update", param, exp_avg.dtype(), [&]<typename T, typename S, typename C>() {
+    const optimizer_math::AdamConstants<C> k{
+        static_cast<C>(u.lr), static_cast<C>(u.beta1), static_cast<C>(u.beta2), static_cast<C>(u.eps),
+        static_cast<C>(u.weight_decay),
+        static_cast<C>(u.lr / (1.0 - std::pow(u.beta1, static_cast<double>(u.step)))),
+        static_cast<C>(std::sqrt(1.0 - std::pow(u.beta2, static_cast<double>(u.step)))),
+        u.decoupled_weight_decay};
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    S* m = exp_avg.data<S>();
+    S* v = exp_avg_sq.data<S>();
+    const int64_t n = param.numel();
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) {
+      C pi = convert<C>(p[i]), mi = convert<C>(m[i]), vi = convert<C>(v[i]);
+      optimizer_math::adam_step(pi, convert<C>(g[i]), mi, vi, k);
+      p[i] = convert<T>(pi);
+      m[i] = convert<S>(mi);
+      v[i] = convert<S>(vi);
+    }
+  });
+}
+
+void CpuBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const SgdUpdate& u) {
+  const bool has_momentum = momentum_buffer.defined();
+  if (has_momentum) check_update_operands("sgd_update", param, {&grad, &momentum_buffer});
+  else check_update_operands("sgd_update", param, {&grad});
+  MANTISSA_CHECK(grad.dtype() == param.dtype(), "sgd_update", "dtypes disagree: param {}, grad {}",
+                 param.describe(), grad.describe());
+  const DType state_dtype = has_momentum ? momentum_buffer.dtype() : param.dtype();
+  visit_update_types("sgd_update", param, state_dtype, [&]<typename T, typename S, typename C>() {
+    const optimizer_math::SgdConstants<C> k{static_cast<C>(u.lr), static_cast<C>(u.momentum),
+                                            static_cast<C>(u.dampening), static_cast<C>(u.weight_decay),
+                                            u.nesterov, u.first_step};
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    S* b = has_momentum ? momentum_buffer.data<S>() : nullptr;
+    const int64_t n = param.numel();
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) {
+      C pi = convert<C>(p[i]);
+      C bi = b ? convert<C>(b[i]) : C(0);
+      optimizer_math::sgd_step(pi, convert<C>(g[i]), b ? &bi : nullptr, k);
+      p[i] = convert<T>(pi);
+      if (b) b[i] = convert<S>(bi);
+    }
+  });
+}
+
+}  // namespace mantissa::cpu

@@ -1,0 +1,49 @@
+#pragma once
+// One parameter element's optimizer update, written once for every backend (as
+// core/functors.h is for elementwise math). C is the compute type: float for f32 and
+// lower-precision parameters, double for f64. The operation order follows PyTorch's
+// single-tensor (non-foreach, non-fused) implementations, so results agree with
+// torch.optim to rounding.
+#include <cmath>
+
+#include "core/macros.h"
+
+namespace mantissa::optimizer_math {
+
+template <typename C>
+struct AdamConstants {
+  C lr, beta1, beta2, eps, weight_decay;
+  C step_size;              // lr / (1 - beta1^step)
+  C bias_correction2_sqrt;  // sqrt(1 - beta2^step)
+  bool decoupled_weight_decay;  // AdamW: decay the weight, not the gradient
+};
+
+template <typename C>
+MANTISSA_HOST_DEVICE void adam_step(C& param, C grad, C& exp_avg, C& exp_avg_sq, const AdamConstants<C>& k) {
+  if (k.decoupled_weight_decay) param = param * (C(1) - k.lr * k.weight_decay);
+  else grad = grad + k.weight_decay * param;
+  exp_avg = exp_avg + (C(1) - k.beta1) * (grad - exp_avg);  // torch's lerp for weights < 0.5
+  exp_avg_sq = exp_avg_sq * k.beta2 + (C(1) - k.beta2) * grad * grad;
+  const C denom = std::sqrt(exp_avg_sq) / k.bias_correction2_sqrt + k.eps;
+  param = param - k.step_size * (exp_avg / denom);
+}
+
+template <typename C>
+struct SgdConstants {
+  C lr, momentum, dampening, weight_decay;
+  bool nesterov;
+  bool first_step;  // the momentum buffer starts as the first (decayed) gradient
+};
+
+template <typename C>
+MANTISSA_HOST_DEVICE void sgd_step(C& param, C grad, C* momentum_buffer, const SgdConstants<C>& k) {
+  C d = grad + k.weight_decay * param;
+  if (momentum_buffer) {
+    C& buf = *momentum_buffer;
+    buf = k.first_step ? d : k.momentum * buf + (C(1) - k.dampening) * d;
+    d = k.nesterov ? d + k.momentum * buf : buf;
+  }
+  param = param - k.lr * d;
+}
+
+}  // namespace mantissa::optimizer_math

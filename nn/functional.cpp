@@ -1,0 +1,31 @@
+#include "nn/functional.h"
+
+#include "core/error.h"
+
+namespace mantissa::nn::functional {
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, Reduction reduction) {
+  MANTISSA_CHECK(logits.dim() == target.dim() + 1, "cross_entropy",
+                 "expects logits (..., C) and targets (...), got {} and {}", logits.describe(), target.describe());
+  for (int64_t d = 0; d < target.dim(); ++d)
+    MANTISSA_CHECK(logits.size(d) == target.size(d), "cross_entropy",
+                   "logits {} and targets {} disagree in dim {}", logits.describe(), target.describe(), d);
+  const int64_t classes = logits.size(-1);
+  Tensor loss = mantissa::cross_entropy(logits.reshape({-1, classes}), target.reshape({-1}), ignore_index, reduction);
+  return reduction == Reduction::none ? loss.reshape(target.sizes()) : loss;
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  MANTISSA_CHECK(input.sizes() == target.sizes(), "mse_loss", "shapes differ: {} vs {}", input.describe(),
+                 target.describe());
+  const Tensor d = input - target;
+  const Tensor sq = d * d;
+  switch (reduction) {
+    case Reduction::none: return sq;
+    case Reduction::sum: return sum(sq);
+    case Reduction::mean: return mean(sq);
+  }
+  return sq;
+}
+
+}  // namespace mantissa::nn::functional

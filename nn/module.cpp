@@ -1,0 +1,167 @@
+#include "nn/module.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <map>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace mantissa::nn {
+
+void Module::check_new_name(const std::string& name) const {
+  MANTISSA_CHECK(!name.empty() && name.find('.') == std::string::npos, "Module::register",
+                 "{}: name '{}' must be non-empty and contain no '.'", type_name_, name);
+  auto taken = [&](const auto& list) {
+    for (const auto& entry : list)
+      if (entry.first == name) return true;
+    return false;
+  };
+  bool buffer_taken = false;
+  for (const Buffer& b : buffers_) buffer_taken |= b.name == name;
+  MANTISSA_CHECK(!taken(parameters_) && !taken(children_) && !buffer_taken, "Module::register",
+                 "{}: name '{}' is already registered", type_name_, name);
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor tensor, bool requires_grad) {
+  check_new_name(name);
+  MANTISSA_CHECK(tensor.defined(), "Module::register_parameter", "{}: parameter '{}' is undefined", type_name_, name);
+  tensor.set_requires_grad(requires_grad);
+  parameters_.emplace_back(name, tensor);
+  return tensor;
+}
+
+Tensor Module::replace_parameter(const std::string& name, Tensor tensor) {
+  for (auto& [n, t] : parameters_) {
+    if (n != name) continue;
+    MANTISSA_CHECK(tensor.sizes() == t.sizes(), "Module::replace_parameter", "{}: '{}' is {}, the replacement {}",
+                   type_name_, name, t.describe(), tensor.describe());
+    t = tensor;
+    return tensor;
+  }
+  fail("Module::replace_parameter", "{} has no parameter '{}'", type_name_, name);
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor tensor, bool persistent) {
+  check_new_name(name);
+  buffers_.push_back({name, tensor, persistent});
+  return tensor;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_new_name(name);
+  MANTISSA_CHECK(module != nullptr, "Module::register_module", "{}: child '{}' is empty", type_name_, name);
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::collect(const std::string& prefix, bool recurse, bool params, bool buffers, bool persistent_only,
+                     StateDict& out) const {
+  if (params)
+    for (const auto& [name, t] : parameters_) out.emplace_back(prefix + name, t);
+  if (buffers)
+    for (const Buffer& b : buffers_)
+      if (b.tensor.defined() && (b.persistent || !persistent_only)) out.emplace_back(prefix + b.name, b.tensor);
+  if (recurse)
+    for (const auto& [name, child] : children_)
+      child->collect(prefix + name + ".", true, params, buffers, persistent_only, out);
+}
+
+StateDict Module::named_parameters(bool recurse) const {
+  StateDict out;
+  collect("", recurse, true, false, false, out);
+  // A tied parameter (one tensor under two names) is reported once, under its first name,
+  // so optimizers never update it twice.
+  StateDict unique;
+  for (auto& entry : out) {
+    bool seen = false;
+    for (const auto& u : unique) seen |= u.second.same(entry.second);
+    if (!seen) unique.push_back(std::move(entry));
+  }
+  return unique;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [name, t] : named_parameters(recurse)) out.push_back(t);
+  return out;
+}
+
+StateDict Module::named_buffers(bool recurse) const {
+  StateDict out;
+  collect("", recurse, false, true, false, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const { return children_; }
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::to(DType dtype) {
+  NoGradGuard no_grad;
+  StateDict all;
+  collect("", true, true, true, false, all);
+  for (auto& [name, t] : all) {
+    if (!is_floating(t.dtype()) || t.dtype() == dtype) continue;
+    t.set_data(raw::cast(t, dtype));
+    if (t.requires_grad()) t.set_grad(Tensor());
+  }
+}
+
+void Module::to(Device device) {
+  NoGradGuard no_grad;
+  StateDict all;
+  collect("", true, true, true, false, all);
+  for (auto& [name, t] : all) {
+    if (t.device() == device) continue;
+    t.set_data(raw::to_device(t, device));
+    if (t.requires_grad()) t.set_grad(Tensor());
+  }
+}
+
+StateDict Module::state_dict() const {
+  StateDict out;
+  collect("", true, true, true, true, out);
+  return out;
+}
+
+void Module::load_state_dict(const StateDict& state, bool strict) {
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [name, t] : state) given[name] = &t;
+  std::vector<std::string> missing, mismatched;
+  StateDict mine = state_dict();
+  for (const auto& [name, t] : mine) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      missing.push_back(name);
+      continue;
+    }
+    if (it->second->sizes() != t.sizes())
+      mismatched.push_back(fmt::format("{} (expected {}, got {})", name, shape_str(t.sizes()),
+                                       shape_str(it->second->sizes())));
+    given.erase(it);
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, t] : given) unexpected.push_back(name);
+  const bool bad = !mismatched.empty() || (strict && (!missing.empty() || !unexpected.empty()));
+  MANTISSA_CHECK(!bad, "load_state_dict", "{}: missing keys [{}]; unexpected keys [{}]; mis-shaped keys [{}]",
+                 type_name_, fmt::join(missing, ", "), fmt::join(unexpected, ", "), fmt::join(mismatched, ", "));
+  NoGradGuard no_grad;
+  std::map<std::string, const Tensor*> source;
+  for (const auto& [name, t] : state) source[name] = &t;
+  for (auto& [name, t] : mine) {
+    auto it = source.find(name);
+    if (it == source.end()) continue;
+    raw::copy_(t, raw::to_device(*it->second, t.device()));
+  }
+}
+
+void Module::zero_grad() {
+  for (auto& t : parameters()) t.set_grad(Tensor());
+}
+
+}  // namespace mantissa::nn

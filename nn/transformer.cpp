@@ -1,0 +1,29 @@
+#include "nn/transformer.h"
+
+#include "autograd/functions.h"
+
+namespace mantissa::nn {
+
+MLPImpl::MLPImpl(int64_t n_embd, double p, bool bias) : Module("MLP") {
+  c_fc = register_module("c_fc", Linear(LinearOptions(n_embd, 4 * n_embd).with_bias(bias)));
+  c_proj = register_module("c_proj", Linear(LinearOptions(4 * n_embd, n_embd).with_bias(bias)));
+  dropout = register_module("dropout", Dropout(p));
+}
+
+Tensor MLPImpl::forward(const Tensor& x) const { return dropout(c_proj(gelu(c_fc(x)))); }
+
+TransformerBlockImpl::TransformerBlockImpl(const TransformerBlockOptions& o) : Module("TransformerBlock"), options(o) {
+  ln_1 = register_module("ln_1", LayerNorm(LayerNormOptions(o.n_embd).with_bias(o.bias)));
+  attn = register_module("attn", CausalSelfAttention(CausalSelfAttentionOptions(o.n_embd, o.n_head, o.block_size)
+                                                         .with_dropout(o.dropout)
+                                                         .with_bias(o.bias)));
+  ln_2 = register_module("ln_2", LayerNorm(LayerNormOptions(o.n_embd).with_bias(o.bias)));
+  mlp = register_module("mlp", MLP(o.n_embd, o.dropout, o.bias));
+}
+
+Tensor TransformerBlockImpl::forward(const Tensor& x) const {
+  const Tensor h = x + attn(ln_1(x));
+  return h + mlp(ln_2(h));
+}
+
+}  // namespace mantissa::nn

@@ -1,0 +1,15 @@
+#pragma once
+#include <limits>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace mantissa::optim {
+
+// Scales every gradient by max_norm / (total_norm + 1e-6) when that is below 1, where
+// total_norm is the norm of all gradients together (2-norm, or the max-norm for an
+// infinite norm_type). Returns total_norm as an f32 scalar before clipping, without a
+// host round trip (PyTorch's clip_grad_norm_). Parameters without a gradient are skipped.
+Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
+
+}  // namespace mantissa::optim

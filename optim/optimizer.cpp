@@ -1,0 +1,104 @@
+#include "optim/optimizer.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <map>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace mantissa::optim {
+
+Optimizer::Optimizer(std::string name, std::vector<ParamGroupOptions> groups, double lr, double weight_decay)
+    : name_(std::move(name)) {
+  MANTISSA_CHECK(lr >= 0.0 && weight_decay >= 0.0, name_, "lr {} and weight_decay {} must be >= 0", lr, weight_decay);
+  size_t count = 0;
+  for (auto& g : groups) {
+    for (const Tensor& p : g.params)
+      MANTISSA_CHECK(p.defined() && p.requires_grad() && p.is_leaf(), name_,
+                     "parameters must be leaf tensors that require grad, got {}", p.defined() ? p.describe() : "undefined");
+    const double group_lr = g.lr.value_or(lr);
+    groups_.push_back({std::move(g.params), group_lr, g.weight_decay.value_or(weight_decay), group_lr});
+    count += groups_.back().params.size();
+  }
+  for (size_t a = 0; a < groups_.size(); ++a)
+    for (size_t i = 0; i < groups_[a].params.size(); ++i)
+      for (size_t b = a; b < groups_.size(); ++b)
+        for (size_t j = (b == a ? i + 1 : 0); j < groups_[b].params.size(); ++j)
+          MANTISSA_CHECK(!groups_[a].params[i].same(groups_[b].params[j]), name_,
+                         "a parameter appears twice ({}); it would be updated twice per step",
+                         groups_[a].params[i].describe());
+  state_.resize(count);
+}
+
+void Optimizer::zero_grad() {
+  for (ParamGroup& g : groups_)
+    for (Tensor& p : g.params) p.set_grad(Tensor());
+}
+
+StateDict Optimizer::state_dict() const {
+  StateDict out;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    out.emplace_back(fmt::format("group.{}.lr", g), raw::scalar_tensor(groups_[g].lr, DType::f64));
+    out.emplace_back(fmt::format("group.{}.initial_lr", g), raw::scalar_tensor(groups_[g].initial_lr, DType::f64));
+    out.emplace_back(fmt::format("group.{}.weight_decay", g), raw::scalar_tensor(groups_[g].weight_decay, DType::f64));
+  }
+  for (size_t i = 0; i < state_.size(); ++i) {
+    if (state_[i].step == 0) continue;
+    out.emplace_back(fmt::format("state.{}.step", i), raw::scalar_tensor(static_cast<double>(state_[i].step), DType::i64));
+    for (const auto& [name, t] : state_[i].buffers)
+      out.emplace_back(fmt::format("state.{}.{}", i, name), raw::clone(t));
+  }
+  return out;
+}
+
+void Optimizer::load_state_dict(const StateDict& state) {
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [name, t] : state) given[name] = &t;
+  auto take = [&](const std::string& key) -> const Tensor* {
+    auto it = given.find(key);
+    if (it == given.end()) return nullptr;
+    const Tensor* t = it->second;
+    given.erase(it);
+    return t;
+  };
+  auto scalar = [&](const std::string& key) {
+    const Tensor* t = take(key);
+    MANTISSA_CHECK(t && t->numel() == 1, "Optimizer::load_state_dict", "{}: missing or non-scalar '{}'", name_, key);
+    return t->item();
+  };
+  std::vector<ParamGroup> groups = groups_;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    groups[g].lr = scalar(fmt::format("group.{}.lr", g));
+    groups[g].initial_lr = scalar(fmt::format("group.{}.initial_lr", g));
+    groups[g].weight_decay = scalar(fmt::format("group.{}.weight_decay", g));
+  }
+  std::vector<ParamState> states(state_.size());
+  size_t index = 0;
+  NoGradGuard no_grad;
+  for (const ParamGroup& g : groups)
+    for (const Tensor& p : g.params) {
+      ParamState& s = states[index];
+      const std::string prefix = fmt::format("state.{}.", index++);
+      const Tensor* step = take(prefix + "step");
+      if (!step) continue;  // never updated
+      s.step = static_cast<int64_t>(step->item());
+      for (const std::string& name : buffer_names()) {
+        const Tensor* t = take(prefix + name);
+        if (!t) continue;  // e.g. no momentum buffer when momentum is 0
+        MANTISSA_CHECK(t->sizes() == p.sizes(), "Optimizer::load_state_dict", "{}: '{}{}' is {} but its parameter is {}",
+                       name_, prefix, name, t->describe(), p.describe());
+        s.buffers[name] = raw::clone(raw::to_device(*t, p.device()));
+      }
+    }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, t] : given) unexpected.push_back(name);
+  MANTISSA_CHECK(unexpected.empty(), "Optimizer::load_state_dict", "{}: unexpected keys: {}", name_,
+                 fmt::format("{}", fmt::join(unexpected, ", ")));
+  groups_ = std::move(groups);
+  state_ = std::move(states);
+}
+
+}  // namespace mantissa::optim

@@ -1,0 +1,32 @@
+#include "optim/sgd.h"
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace mantissa::optim {
+
+SGD::SGD(std::vector<ParamGroupOptions> groups, const SGDOptions& o)
+    : Optimizer("SGD", std::move(groups), o.lr, o.weight_decay), options_(o) {
+  MANTISSA_CHECK(o.momentum >= 0.0, "SGD", "momentum must be >= 0, got {}", o.momentum);
+  MANTISSA_CHECK(!o.nesterov || (o.momentum > 0.0 && o.dampening == 0.0), "SGD",
+                 "Nesterov momentum needs momentum > 0 and dampening 0, got momentum {} dampening {}", o.momentum,
+                 o.dampening);
+}
+
+SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : SGD(std::vector<ParamGroupOptions>{{std::move(params)}}, o) {}
+
+void SGD::step() {
+  NoGradGuard no_grad;
+  for_each_param_with_grad([&](ParamGroup& group, Tensor& p, ParamState& s) {
+    Tensor none;
+    Tensor& buffer = options_.momentum > 0.0 ? s.buffers["momentum_buffer"] : none;
+    const bool first = options_.momentum > 0.0 && !buffer.defined();
+    if (first) buffer = raw::empty_like(p);
+    ++s.step;
+    raw::sgd_update_(p, raw::contiguous(p.grad()), buffer,
+                     {group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov, first});
+  });
+}
+
+}  // namespace mantissa::optim

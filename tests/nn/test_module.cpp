@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include "mantissa.h"
+
+using namespace mantissa;
+
+namespace {
+struct TiedImpl : nn::Module {
+  TiedImpl() : nn::Module("Tied") {
+    embed = register_module("embed", nn::Embedding(nn::EmbeddingOptions(10, 4)));
+    head = register_module("head", nn::Linear(nn::LinearOptions(4, 10).with_bias(false)));
+    head->weight = head->replace_parameter("weight", embed->weight);
+  }
+  nn::Embedding embed{nullptr};
+  nn::Linear head{nullptr};
+};
+}  // namespace
+
+TEST(Module, NamesParametersWithDotsAndPropagatesTrainingMode) {
+  nn::TransformerBlock block(nn::TransformerBlockOptions(8, 2, 4).with_dropout(0.1));
+  std::vector<std::string> names;
+  for (const auto& [name, t] : block->named_parameters()) names.push_back(name);
+  const std::vector<std::string> expected = {
+      "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias",
+      "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight",   "mlp.c_fc.bias",   "mlp.c_proj.weight",   "mlp.c_proj.bias"};
+  EXPECT_EQ(names, expected);
+  // The causal mask is a non-persistent buffer: in named_buffers, not in the state dict.
+  EXPECT_EQ(block->named_buffers().size(), 1u);
+  EXPECT_EQ(block->state_dict().size(), expected.size());
+  block->eval();
+  EXPECT_FALSE(block->attn->attn_dropout->is_training());
+  block->train();
+  EXPECT_TRUE(block->mlp->dropout->is_training());
+}
+
+TEST(Module, TiedWeightsAreOneParameterButTwoStateDictKeys) {
+  auto tied = std::make_shared<TiedImpl>();
+  EXPECT_EQ(tied->named_parameters().size(), 1u);
+  EXPECT_EQ(tied->state_dict().size(), 2u);
+}
+
+TEST(Module, LoadStateDictCopiesValuesAndListsEveryProblem) {
+  nn::Linear a(nn::LinearOptions(3, 2)), b(nn::LinearOptions(3, 2));
+  b->load_state_dict(a->state_dict());
+  EXPECT_EQ(a->weight.to_vector<float>(), b->weight.to_vector<float>());
+  EXPECT_FALSE(a->weight.same(b->weight));  // copied, not aliased
+
+  StateDict bad = {{"weight", zeros({2, 4})}, {"extra", zeros({1})}};
+  try {
+    b->load_state_dict(bad);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("missing keys [bias]"), std::string::npos) << m;
+    EXPECT_NE(m.find("unexpected keys [extra]"), std::string::npos) << m;
+    EXPECT_NE(m.find("weight (expected [2, 3], got [2, 4])"), std::string::npos) << m;
+  }
+  // Non-strict loading tolerates missing and unexpected keys, never a wrong shape.
+  b->load_state_dict({{"bias", ones({2})}, {"extra", zeros({1})}}, /*strict=*/false);
+  EXPECT_EQ(b->bias.to_vector<float>(), std::vector<float>({1.0f, 1.0f}));
+  EXPECT_THROW(b->load_state_dict({{"weight", zeros({3, 3})}}, false), Error);
+}
+
+TEST(Module, ToDtypeConvertsInPlaceForEveryHandle) {
+  nn::Linear fc(nn::LinearOptions(4, 3));
+  const Tensor handle = fc->weight;
+  const std::vector<float> before = handle.to_vector<float>();
+  fc->to(DType::bf16);
+  EXPECT_EQ(handle.dtype(), DType::bf16);
+  EXPECT_TRUE(handle.requires_grad());
+  const std::vector<float> after = handle.to_vector<float>();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(after[i], static_cast<float>(BFloat16(before[i])));
+  const Tensor y = fc(ones({2, 4}, TensorOptions{}.with_dtype(DType::bf16)));
+  EXPECT_EQ(y.dtype(), DType::bf16);
+}
+
+TEST(Module, RegistrationErrors) {
+  struct BadImpl : nn::Module {
+    BadImpl() : nn::Module("Bad") {
+      register_parameter("w", zeros({1}));
+      EXPECT_THROW(register_parameter("w", zeros({1})), Error);
+      EXPECT_THROW(register_buffer("a.b", zeros({1})), Error);
+    }
+  };
+  BadImpl bad;
+}
+
+TEST(Module, HolderSharesAndSequentialComposes) {
+  nn::Sequential seq;
+  seq->push_back(nn::Linear(nn::LinearOptions(2, 8)));
+  seq->push_back(nn::GELU());
+  seq->push_back(nn::Linear(nn::LinearOptions(8, 1)));
+  EXPECT_EQ(seq->named_parameters().size(), 4u);
+  EXPECT_EQ(seq->named_parameters()[2].first, "2.weight");
+  const Tensor y = seq(randn({5, 2}));
+  EXPECT_EQ(y.sizes(), Shape({5, 1}));
+  nn::Sequential copy = seq;  // a holder copy shares the module
+  EXPECT_EQ(&*copy, &*seq);
+  nn::ModuleList<nn::Linear> list;
+  list->push_back(nn::Linear(nn::LinearOptions(2, 2)));
+  list->push_back(nn::Linear(nn::LinearOptions(2, 2)));
+  EXPECT_EQ(list->named_parameters()[3].first, "1.bias");
+}
