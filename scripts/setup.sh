@@ -14,3 +14,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "setup: all packages present"
+
+# Python's safetensors (with numpy and ml_dtypes) lets the interop test check that files
+# written by mantissa load in Python. Best effort: without it that test reports a skip.
+if command -v python3 >/dev/null && ! python3 -c "import safetensors, numpy, ml_dtypes" 2>/dev/null; then
+  echo "setup: installing Python safetensors, numpy, ml_dtypes (for the interop test)"
+  python3 -m pip install -q --disable-pip-version-check safetensors numpy ml_dtypes 2>/dev/null ||
+    python3 -m pip install -q --disable-pip-version-check --break-system-packages safetensors numpy ml_dtypes ||
+    echo "setup: could not install them; the safetensors interop test will be skipped"
+fi
