@@ -22,6 +22,7 @@
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "core/ops.h"
+#include "support/expect_error.h"
 
 using namespace mantissa;
 namespace fs = std::filesystem;
@@ -31,19 +32,6 @@ namespace {
 const std::string kSafetensorsDir = std::string(MANTISSA_TEST_DATA_DIR) + "/core/safetensors";
 const double kInf = std::numeric_limits<double>::infinity();
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-template <typename F>
-void expect_error(F f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const std::string& fragment : fragments)
-      EXPECT_NE(message.find(fragment), std::string::npos)
-          << "'" << fragment << "' missing from: " << message;
-  }
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,0 +1,44 @@
+#pragma once
+// The GPT-2 / nanoGPT model: token and position embeddings, pre-LN transformer blocks, a
+// final LayerNorm and an output head tied to the token embedding.
+#include <string>
+
+#include "mantissa.h"
+
+namespace mantissa::llm {
+
+struct GPTConfig {
+  int64_t vocab_size = 0;
+  int64_t block_size = 64;
+  int64_t n_layer = 4, n_head = 4, n_embd = 128;
+  double dropout = 0.0;
+  bool bias = true;
+
+  std::string to_json() const;
+  static GPTConfig from_json(const std::string& json);
+};
+
+class GPTImpl : public nn::Module {
+ public:
+  explicit GPTImpl(const GPTConfig& config);
+  // idx (B, T) i64 token ids, T <= block_size -> logits (B, T, vocab_size).
+  Tensor forward(const Tensor& idx) const;
+  // Mean cross-entropy of next-token predictions.
+  Tensor loss(const Tensor& idx, const Tensor& targets) const;
+  // Parameters, counting the tied embedding once and, as nanoGPT reports, leaving out
+  // the position embedding.
+  int64_t num_parameters() const;
+
+  GPTConfig config;
+  nn::Embedding wte{nullptr}, wpe{nullptr};
+  nn::Dropout drop{nullptr};
+  nn::ModuleList<nn::TransformerBlock> h{nullptr};
+  nn::LayerNorm ln_f{nullptr};
+  nn::Linear lm_head{nullptr};
+
+ private:
+  Tensor positions_;  // 0 .. block_size - 1
+};
+MANTISSA_MODULE(GPT);
+
+}  // namespace mantissa::llm

@@ -1,0 +1,104 @@
+// The LLM example: `llm train` trains a GPT on a text file (Tiny Shakespeare by default)
+// with nanoGPT's presets; `llm sample` generates text from a checkpoint; `llm eval`
+// measures a checkpoint's loss with as many batches as asked.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+#include "examples/llm/checkpoint.h"
+#include "examples/llm/data.h"
+#include "examples/llm/sample.h"
+#include "examples/llm/trainer.h"
+
+using namespace mantissa;
+using namespace mantissa::llm;
+
+namespace {
+
+void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
+  cmd.add_option("--preset", preset_name, "cpu (nanoGPT's macbook run) or gpu (its baby GPT)")->capture_default_str();
+  cmd.add_option("--data", o.data, "text file to train on (default: <data dir>/tinyshakespeare/input.txt)");
+  cmd.add_option("--tokenizer", o.tokenizer, "char or gpt2")->check(CLI::IsMember({"char", "gpt2"}));
+  cmd.add_option("--bpe-dir", o.bpe_dir, "folder with GPT-2's encoder.json and vocab.bpe");
+  cmd.add_option("--steps", o.steps, "optimizer steps");
+  cmd.add_option("--batch-size", o.batch_size, "sequences per step");
+  cmd.add_option("--block-size", o.model.block_size, "context length");
+  cmd.add_option("--n-layer", o.model.n_layer);
+  cmd.add_option("--n-head", o.model.n_head);
+  cmd.add_option("--n-embd", o.model.n_embd);
+  cmd.add_option("--dropout", o.model.dropout);
+  cmd.add_option("--lr", o.lr, "peak learning rate");
+  cmd.add_option("--min-lr", o.min_lr, "learning rate at the end of the cosine decay");
+  cmd.add_option("--warmup-steps", o.warmup_steps);
+  cmd.add_option("--lr-decay-steps", o.lr_decay_steps);
+  cmd.add_option("--weight-decay", o.weight_decay);
+  cmd.add_option("--grad-clip", o.grad_clip, "max gradient norm (0: off)");
+  cmd.add_option("--eval-interval", o.eval_interval);
+  cmd.add_option("--eval-iters", o.eval_iters);
+  cmd.add_option("--log-interval", o.log_interval);
+  cmd.add_option("--out-dir", o.out_dir, "where checkpoints and metrics.jsonl go");
+  cmd.add_flag("--resume", o.resume, "continue from <out-dir>/last.safetensors");
+  cmd.add_option("--seed", o.seed);
+  cmd.add_option("--threads", o.threads, "CPU threads (default: all)");
+  cmd.add_option("--precision", o.precision, "precision mode");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mantissa LLM example: a GPT on Tiny Shakespeare (or any UTF-8 text)"};
+  app.require_subcommand(1);
+
+  // Presets are applied before the other flags so that flags override them.
+  std::string preset_name = "cpu";
+  TrainOptions train_options = preset(preset_name);
+  CLI::App* train_cmd = app.add_subcommand("train", "train a model");
+  add_train_flags(*train_cmd, train_options, preset_name);
+  train_cmd->preparse_callback([&](size_t) {
+    for (int i = 1; i + 1 < argc; ++i)
+      if (std::string(argv[i]) == "--preset") train_options = preset(argv[i + 1]);
+  });
+
+  std::string checkpoint_path = "out-llm/best.safetensors", prompt, bpe_dir;
+  SampleOptions sample_options;
+  uint64_t sample_seed = 1337;
+  CLI::App* sample_cmd = app.add_subcommand("sample", "generate text from a checkpoint");
+  sample_cmd->add_option("--checkpoint", checkpoint_path)->capture_default_str();
+  sample_cmd->add_option("--prompt", prompt, "text to continue (default: a newline)");
+  sample_cmd->add_option("--tokens", sample_options.max_new_tokens)->capture_default_str();
+  sample_cmd->add_option("--temperature", sample_options.temperature)->capture_default_str();
+  sample_cmd->add_option("--top-k", sample_options.top_k)->capture_default_str();
+  sample_cmd->add_option("--seed", sample_seed)->capture_default_str();
+  sample_cmd->add_option("--bpe-dir", bpe_dir, "folder with GPT-2's BPE files, for gpt2 checkpoints");
+
+  std::string eval_checkpoint = "out-llm/best.safetensors", eval_data;
+  int64_t eval_iters = 200;
+  CLI::App* eval_cmd = app.add_subcommand("eval", "loss of a checkpoint on both splits");
+  eval_cmd->add_option("--checkpoint", eval_checkpoint)->capture_default_str();
+  eval_cmd->add_option("--eval-iters", eval_iters, "batches per split")->capture_default_str();
+  eval_cmd->add_option("--data", eval_data, "text file (default: the one it was trained on)");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*train_cmd) {
+      train(train_options, std::cout);
+    } else if (*eval_cmd) {
+      const EvalResult r = evaluate_checkpoint(eval_checkpoint, eval_data, eval_iters);
+      std::cout << fmt::format("{}: train loss {:.4f}, val loss {:.4f} ({} batches each)\n", eval_checkpoint,
+                               r.train_loss, r.val_loss, eval_iters);
+    } else {
+      const Checkpoint c = load_checkpoint(checkpoint_path);
+      const Tokenizer tokenizer =
+          Tokenizer::from_json(c.tokenizer_json, bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(bpe_dir));
+      GPT model(c.config);
+      model->load_state_dict(c.model);
+      Generator generator(sample_seed);
+      std::cout << generate(model, tokenizer, prompt, sample_options, generator) << "\n";
+    }
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

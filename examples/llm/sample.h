@@ -1,0 +1,21 @@
+#pragma once
+#include <string>
+
+#include "examples/llm/gpt.h"
+#include "examples/llm/tokenizer.h"
+
+namespace mantissa::llm {
+
+struct SampleOptions {
+  int64_t max_new_tokens = 500;
+  double temperature = 0.8;  // < 1 sharpens, > 1 flattens
+  int64_t top_k = 200;       // 0: the whole vocabulary
+};
+
+// Continues `prompt` (empty: from "\n", as nanoGPT's sample.py) and returns prompt and continuation,
+// feeding at most block_size tokens of context and drawing each next token
+// from softmax(logits / temperature) restricted to the top_k.
+std::string generate(const GPT& model, const Tokenizer& tokenizer, const std::string& prompt,
+                     const SampleOptions& options, Generator& generator);
+
+}  // namespace mantissa::llm

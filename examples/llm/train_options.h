@@ -1,0 +1,34 @@
+#pragma once
+// The training program's options and the presets that mirror nanoGPT's published
+// shakespeare_char runs, so results compare directly.
+#include <string>
+
+#include "examples/llm/gpt.h"
+
+namespace mantissa::llm {
+
+struct TrainOptions {
+  std::string data;              // text file; empty: <data dir>/tinyshakespeare/input.txt
+  std::string tokenizer = "char";  // "char" or "gpt2"
+  std::string bpe_dir;           // empty: <data dir>/gpt2-bpe
+  GPTConfig model;               // vocab_size comes from the tokenizer
+  int64_t steps = 2000;
+  int64_t batch_size = 12;
+  double lr = 1e-3, min_lr = 1e-4;
+  int64_t warmup_steps = 100, lr_decay_steps = 2000;
+  double beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1, grad_clip = 1.0;
+  int64_t eval_interval = 250, eval_iters = 20, log_interval = 50;
+  std::string out_dir = "out-llm";
+  bool resume = false;
+  uint64_t seed = 1337;
+  int threads = 0;  // 0: OpenMP's default
+  std::string precision = "32-true";
+
+  std::string to_json() const;
+};
+
+// "cpu": nanoGPT's "I only have a macbook" run (val loss ~1.88 reported);
+// "gpu": its baby GPT (6 layers, 6 heads, 384 wide, block 256, batch 64, dropout 0.2; 1.4697).
+TrainOptions preset(const std::string& name);
+
+}  // namespace mantissa::llm

@@ -1,0 +1,177 @@
+#include "examples/llm/trainer.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "examples/llm/checkpoint.h"
+#include "examples/llm/data.h"
+
+namespace mantissa::llm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  return s >= 60 ? fmt::format("{}m{:02}s", s / 60, s % 60) : fmt::format("{}s", s);
+}
+
+// nanoGPT's grouping: matrices (embeddings included) decay, biases and norm weights don't.
+std::vector<optim::ParamGroupOptions> decay_groups(const GPT& model, double weight_decay) {
+  optim::ParamGroupOptions decay{{}, std::nullopt, weight_decay}, no_decay{{}, std::nullopt, 0.0};
+  for (const auto& [name, p] : model->named_parameters()) (p.dim() >= 2 ? decay : no_decay).params.push_back(p);
+  return {decay, no_decay};
+}
+
+// Mean loss over eval_iters batches from a freshly seeded stream, so every evaluation sees
+// the same windows and training's random streams are untouched.
+double evaluate(const GPT& model, const std::vector<int32_t>& data, const TrainOptions& o) {
+  NoGradGuard no_grad;
+  model->eval();
+  Generator generator(o.seed + 2);
+  double total = 0.0;
+  for (int64_t i = 0; i < o.eval_iters; ++i) {
+    const Batch b = sample_batch(data, o.batch_size, o.model.block_size, generator);
+    total += model->loss(b.x, b.y).item();
+  }
+  model->train();
+  return total / static_cast<double>(o.eval_iters);
+}
+
+void check_precision(const std::string& name) {
+  MANTISSA_CHECK(name == "32-true", "train", "precision '{}' is not available yet; valid: 32-true", name);
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& options, std::ostream& out) {
+  check_precision(options.precision);
+  if (options.threads > 0) omp_set_num_threads(options.threads);
+  TrainOptions o = options;
+  const auto data_path = resolve_data_path(o.data, "tinyshakespeare/input.txt");
+  const std::string text = read_text_file(data_path);
+  const std::filesystem::path bpe_dir = o.bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(o.bpe_dir);
+  std::filesystem::create_directories(o.out_dir);
+  const std::string last_path = (std::filesystem::path(o.out_dir) / "last.safetensors").string();
+  const std::string best_path = (std::filesystem::path(o.out_dir) / "best.safetensors").string();
+
+  std::optional<Checkpoint> resumed;
+  if (o.resume) resumed = load_checkpoint(last_path);
+  const Tokenizer tokenizer = resumed ? Tokenizer::from_json(resumed->tokenizer_json, bpe_dir)
+                              : o.tokenizer == "gpt2" ? Tokenizer::gpt2(bpe_dir)
+                                                      : Tokenizer::characters_of(text);
+  const TokenSplits splits = encode_splits(text, tokenizer);
+  o.model.vocab_size = tokenizer.vocab_size();
+  if (resumed) o.model = resumed->config;
+
+  manual_seed(o.seed);
+  GPT model(o.model);
+  optim::AdamW optimizer(decay_groups(model, o.weight_decay),
+                         optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay));
+  const optim::WarmupCosineLr schedule(o.warmup_steps, o.lr_decay_steps, o.min_lr / o.lr);
+  Generator data_generator(o.seed + 1);
+  TrainingState state;
+  state.best_val_loss = std::numeric_limits<double>::infinity();
+  if (resumed) {
+    model->load_state_dict(resumed->model);
+    optimizer.load_state_dict(resumed->optimizer);
+    state = resumed->state;
+    default_generator().set_state(state.dropout_seed, state.dropout_offset);
+    data_generator.set_state(state.data_seed, state.data_offset);
+  }
+
+  TrainResult result;
+  result.parameters = model->num_parameters();
+  out << fmt::format("model: {} parameters ({} layers, {} heads, {} wide, block {}), vocab {} ({}), "
+                     "{} train / {} val tokens, {} threads\n",
+                     result.parameters, o.model.n_layer, o.model.n_head, o.model.n_embd, o.model.block_size,
+                     o.model.vocab_size, tokenizer.kind(), splits.train.size(), splits.val.size(), omp_get_max_threads());
+  if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
+
+  std::ofstream metrics(std::filesystem::path(o.out_dir) / "metrics.jsonl", std::ios::app);
+  auto checkpoint = [&](const std::string& path) {
+    state.dropout_seed = default_generator().seed();
+    state.dropout_offset = default_generator().offset();
+    state.data_seed = data_generator.seed();
+    state.data_offset = data_generator.offset();
+    save_checkpoint(path, {o.model, tokenizer.to_json(), o.to_json(), state, model->state_dict(), optimizer.state_dict()});
+  };
+  auto eval_and_save = [&](int64_t step) {
+    const double train_loss = evaluate(model, splits.train, o), val_loss = evaluate(model, splits.val, o);
+    result.final_val_loss = val_loss;
+    out << fmt::format("step {}: train loss {:.4f}, val loss {:.4f}\n", step, train_loss, val_loss) << std::flush;
+    metrics << nlohmann::json{{"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}}.dump() << "\n";
+    metrics.flush();
+    state.step = step;
+    if (val_loss < state.best_val_loss) {
+      state.best_val_loss = val_loss;
+      checkpoint(best_path);
+    }
+    checkpoint(last_path);
+  };
+
+  const int64_t tokens_per_step = o.batch_size * o.model.block_size;
+  const int64_t first_step = state.step;
+  const auto start = Clock::now();
+  for (int64_t step = first_step; step < o.steps; ++step) {
+    if (step % o.eval_interval == 0 && !(resumed && step == first_step)) eval_and_save(step);
+    optim::set_lr(optimizer, schedule, step);
+    const Batch batch = sample_batch(splits.train, o.batch_size, o.model.block_size, data_generator);
+    const Tensor loss = model->loss(batch.x, batch.y);
+    optimizer.zero_grad();
+    loss.backward();
+    if (o.grad_clip > 0.0) optim::clip_grad_norm_(model->parameters(), o.grad_clip);
+    optimizer.step();
+    result.losses.push_back(loss.item());
+
+    const int64_t done = step + 1 - first_step;
+    if ((step + 1) % o.log_interval == 0 || step + 1 == o.steps) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      const double rate = static_cast<double>(done * tokens_per_step) / elapsed;
+      const double eta = elapsed / static_cast<double>(done) * static_cast<double>(o.steps - step - 1);
+      out << fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | {:.0f} tok/s | ETA {}\n", step + 1, o.steps,
+                         result.losses.back(), optimizer.param_groups()[0].lr, rate, duration(eta))
+          << std::flush;
+      metrics << nlohmann::json{{"step", step + 1}, {"loss", result.losses.back()},
+                                {"lr", optimizer.param_groups()[0].lr}, {"tokens_per_s", rate}}
+                     .dump()
+              << "\n";
+    }
+  }
+  if (first_step < o.steps) eval_and_save(o.steps);
+  result.best_val_loss = state.best_val_loss;
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  out << fmt::format("done: {} steps in {} ({:.0f} ms/step), val loss {:.4f} (best {:.4f}); checkpoints in {}\n",
+                     o.steps - first_step, duration(result.seconds),
+                     1000.0 * result.seconds / static_cast<double>(std::max<int64_t>(1, o.steps - first_step)),
+                     result.final_val_loss, result.best_val_loss, o.out_dir);
+  return result;
+}
+
+EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters) {
+  const Checkpoint c = load_checkpoint(checkpoint_path);
+  TrainOptions o;
+  try {
+    const nlohmann::json saved = nlohmann::json::parse(c.options_json);
+    o.data = data.empty() ? saved.at("data").get<std::string>() : data;
+    o.batch_size = saved.at("batch_size").get<int64_t>();
+    o.seed = saved.at("seed").get<uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    fail("evaluate_checkpoint", "{}: unreadable training options: {}", checkpoint_path, e.what());
+  }
+  o.model = c.config;
+  o.eval_iters = eval_iters;
+  const std::string text = read_text_file(resolve_data_path(o.data, "tinyshakespeare/input.txt"));
+  const TokenSplits splits = encode_splits(text, Tokenizer::from_json(c.tokenizer_json, default_data_dir() / "gpt2-bpe"));
+  GPT model(c.config);
+  model->load_state_dict(c.model);
+  return {evaluate(model, splits.train, o), evaluate(model, splits.val, o)};
+}
+
+}  // namespace mantissa::llm

@@ -1,0 +1,28 @@
+#pragma once
+#include <ostream>
+#include <vector>
+
+#include "examples/llm/train_options.h"
+
+namespace mantissa::llm {
+
+struct TrainResult {
+  std::vector<double> losses;  // training loss of every step this run took
+  double final_val_loss = 0.0, best_val_loss = 0.0;
+  double seconds = 0.0;
+  int64_t parameters = 0;
+};
+
+// Trains (or, with options.resume, continues from <out_dir>/last.safetensors) up to
+// options.steps, evaluating every eval_interval steps and at the end, writing
+// <out_dir>/last.safetensors, best.safetensors and metrics.jsonl, and printing progress.
+TrainResult train(const TrainOptions& options, std::ostream& out);
+
+// Mean loss of a checkpoint's model over `eval_iters` random batches of each split of the
+// checkpoint's data (or `data` when given), as the training evaluations compute it.
+struct EvalResult {
+  double train_loss, val_loss;
+};
+EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters);
+
+}  // namespace mantissa::llm

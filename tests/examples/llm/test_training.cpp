@@ -1,0 +1,123 @@
+// The LLM example's training loop: bit-identical resume from a checkpoint, refusal of a
+// damaged checkpoint, the model's structure, and sampling.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "examples/llm/checkpoint.h"
+#include "examples/llm/sample.h"
+#include "examples/llm/trainer.h"
+
+using namespace mantissa;
+using namespace mantissa::llm;
+
+namespace {
+
+std::filesystem::path scratch(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("mantissa_llm_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// A small model on a small synthetic text, with dropout on so that the dropout stream
+// has to be restored too.
+TrainOptions tiny(const std::filesystem::path& dir, int64_t steps) {
+  const auto text = dir / "text.txt";
+  if (!std::filesystem::exists(text)) {
+    std::ofstream out(text);
+    for (int i = 0; i < 200; ++i) out << "the quick brown fox " << i % 7 << " jumps over the lazy dog.\n";
+  }
+  TrainOptions o = preset("cpu");
+  o.data = text.string();
+  o.model.n_layer = 1;
+  o.model.n_head = 2;
+  o.model.n_embd = 16;
+  o.model.block_size = 16;
+  o.model.dropout = 0.1;
+  o.batch_size = 4;
+  o.steps = steps;
+  o.warmup_steps = 2;
+  o.lr_decay_steps = 10;
+  o.eval_interval = 3;
+  o.eval_iters = 2;
+  o.log_interval = 100;
+  return o;
+}
+
+}  // namespace
+
+TEST(LlmTraining, ResumeContinuesBitIdentically) {
+  const auto dir = scratch("resume");
+  std::ostringstream log;
+  TrainOptions first = tiny(dir, 6);
+  first.out_dir = (dir / "resumed").string();
+  train(first, log);
+  TrainOptions second = tiny(dir, 10);
+  second.out_dir = first.out_dir;
+  second.resume = true;
+  const TrainResult resumed = train(second, log);
+  ASSERT_EQ(resumed.losses.size(), 4u);
+
+  TrainOptions straight = tiny(dir, 10);
+  straight.out_dir = (dir / "straight").string();
+  const TrainResult reference = train(straight, log);
+  ASSERT_EQ(reference.losses.size(), 10u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(resumed.losses[i], reference.losses[6 + i]) << "step " << 6 + i;
+  EXPECT_EQ(resumed.final_val_loss, reference.final_val_loss);
+  EXPECT_NE(log.str().find("resumed from"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LlmTraining, DamagedCheckpointIsRefusedWithAReason) {
+  const auto dir = scratch("damaged");
+  std::ostringstream log;
+  TrainOptions o = tiny(dir, 3);
+  o.out_dir = (dir / "run").string();
+  train(o, log);
+  const auto last = dir / "run" / "last.safetensors";
+  std::filesystem::resize_file(last, std::filesystem::file_size(last) - 10);
+  o.resume = true;
+  o.steps = 6;
+  try {
+    train(o, log);
+    FAIL() << "a truncated checkpoint was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(last.string()), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LlmModel, TiedHeadAndNanoGptParameterCount) {
+  GPTConfig c;  // nanoGPT's 'cpu' run: it reports 0.80M parameters
+  c.vocab_size = 65;
+  c.bias = false;
+  GPT model(c);
+  EXPECT_TRUE(model->lm_head->weight.same(model->wte->weight));
+  EXPECT_EQ(model->num_parameters(), 795904);
+  const auto names = model->state_dict();
+  EXPECT_EQ(names.front().first, "wte.weight");
+  EXPECT_EQ(model(zeros({2, 5}, TensorOptions{}.with_dtype(DType::i64))).sizes(), Shape({2, 5, 65}));
+  EXPECT_THROW(model(zeros({1, 65}, TensorOptions{}.with_dtype(DType::i64))), Error);
+}
+
+TEST(LlmSample, DeterministicForASeedAndContinuesThePrompt) {
+  GPTConfig c;
+  c.vocab_size = 27;
+  c.n_layer = 1;
+  c.n_embd = 16;
+  c.block_size = 8;
+  GPT model(c);
+  const Tokenizer tokenizer = Tokenizer::characters_of("abcdefghijklmnopqrstuvwxyz\n");
+  SampleOptions o;
+  o.max_new_tokens = 20;  // longer than the block: the context window slides
+  o.top_k = 5;
+  Generator g1(7), g2(7);
+  const std::string a = generate(model, tokenizer, "abc", o, g1), b = generate(model, tokenizer, "abc", o, g2);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.size(), 23u);
+  EXPECT_EQ(a.substr(0, 3), "abc");
+}
