@@ -27,10 +27,10 @@ template <typename T> MANTISSA_HOST_DEVICE T gelu_tanh_grad(T x) {
 }
 // GELU, exact: x * Phi(x).
 template <typename T> MANTISSA_HOST_DEVICE T gelu_erf(T x) {
-  return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+  return T(0.5) * x * (T(1) + math::erf(x * T(0.7071067811865476)));
 }
 template <typename T> MANTISSA_HOST_DEVICE T gelu_erf_grad(T x) {
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
+  const T cdf = T(0.5) * (T(1) + math::erf(x * T(0.7071067811865476)));
   const T pdf = math::exp(T(-0.5) * x * x) * T(0.3989422804014327);
   return cdf + x * pdf;
 }

@@ -13,9 +13,9 @@ Adam::Adam(std::string name, std::vector<ParamGroupOptions> groups, const AdamOp
 }
 
 Adam::Adam(std::vector<ParamGroupOptions> groups, const AdamOptions& o) : Adam("Adam", std::move(groups), o, false) {}
-Adam::Adam(std::vector<Tensor> params, const AdamOptions& o) : Adam("Adam", {{std::move(params)}}, o, false) {}
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& o) : Adam("Adam", one_group(std::move(params)), o, false) {}
 AdamW::AdamW(std::vector<ParamGroupOptions> groups, const AdamOptions& o) : Adam("AdamW", std::move(groups), o, true) {}
-AdamW::AdamW(std::vector<Tensor> params, const AdamOptions& o) : Adam("AdamW", {{std::move(params)}}, o, true) {}
+AdamW::AdamW(std::vector<Tensor> params, const AdamOptions& o) : Adam("AdamW", one_group(std::move(params)), o, true) {}
 
 void Adam::step() {
   NoGradGuard no_grad;

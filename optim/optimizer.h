@@ -18,6 +18,13 @@ struct ParamGroupOptions {
   std::optional<double> weight_decay;
 };
 
+// One group holding every parameter, with the optimizer's defaults.
+inline std::vector<ParamGroupOptions> one_group(std::vector<Tensor> params) {
+  ParamGroupOptions group;
+  group.params = std::move(params);
+  return {std::move(group)};
+}
+
 struct ParamGroup {
   std::vector<Tensor> params;
   double lr;

@@ -14,7 +14,7 @@ SGD::SGD(std::vector<ParamGroupOptions> groups, const SGDOptions& o)
                  o.dampening);
 }
 
-SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : SGD(std::vector<ParamGroupOptions>{{std::move(params)}}, o) {}
+SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : SGD(one_group(std::move(params)), o) {}
 
 void SGD::step() {
   NoGradGuard no_grad;

@@ -1,4 +1,4 @@
-// The vectorisable f32 exp and tanh (core/math.h) against f64 libm, over a sweep of float
+// The vectorisable f32 exp, tanh and erf (core/math.h) against f64 libm, over a sweep of float
 // bit patterns that covers every exponent, including overflow and subnormal results.
 #include <gtest/gtest.h>
 
@@ -37,6 +37,7 @@ void expect_within_ulp(F f, Ref ref, int64_t max_ulp, const char* name) {
 }
 }  // namespace
 
+using mantissa::math::detail::erf_f32;
 using mantissa::math::detail::exp_f32;
 using mantissa::math::detail::tanh_f32;
 
@@ -48,7 +49,15 @@ TEST(Math, TanhWithinTwoUlp) {
   expect_within_ulp(tanh_f32, [](double x) { return std::tanh(x); }, 2, "tanh");
 }
 
+TEST(Math, ErfWithinTwoUlp) {
+  expect_within_ulp(erf_f32, [](double x) { return std::erf(x); }, 2, "erf");
+}
+
 TEST(Math, SpecialValues) {
+  EXPECT_TRUE(std::isnan(erf_f32(NAN)));
+  EXPECT_EQ(erf_f32(INFINITY), 1.0f);
+  EXPECT_EQ(erf_f32(-INFINITY), -1.0f);
+  EXPECT_TRUE(std::signbit(erf_f32(-0.0f)));
   EXPECT_TRUE(std::isnan(exp_f32(NAN)));
   EXPECT_TRUE(std::isnan(tanh_f32(NAN)));
   EXPECT_EQ(exp_f32(INFINITY), INFINITY);
