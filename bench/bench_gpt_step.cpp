@@ -60,8 +60,11 @@ double time_mantissa(int steps, int warmup) {
 
 // Runs torch_gpt.py and returns its median ms/step, or nothing when it cannot run.
 std::optional<double> time_torch(int threads, int steps, const std::string& env_prefix) {
-  const std::string command = fmt::format("{} /usr/bin/python3 {}/torch_gpt.py --threads {} --dtype fp32 --steps {} 2>&1",
-                                          env_prefix, MANTISSA_SHARED_BENCH_DIR, threads, steps);
+  // torch.set_num_threads does not reach OpenBLAS's own pool, which would otherwise use
+  // every core whatever --threads says.
+  const std::string command =
+      fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {}/torch_gpt.py --threads {} --dtype fp32 --steps {} 2>&1",
+                  env_prefix, threads, MANTISSA_SHARED_BENCH_DIR, threads, steps);
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) return std::nullopt;
   std::array<char, 4096> line;
