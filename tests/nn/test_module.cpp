@@ -101,3 +101,15 @@ TEST(Module, HolderSharesAndSequentialComposes) {
   list->push_back(nn::Linear(nn::LinearOptions(2, 2)));
   EXPECT_EQ(list->named_parameters()[3].first, "1.bias");
 }
+
+TEST(Module, ToDeviceWithoutItsBackendIsAClearErrorAndChangesNothing) {
+  nn::Linear fc(nn::LinearOptions(2, 2));
+  const std::vector<float> before = fc->weight.to_vector<float>();
+  fc->to(Device::cpu());  // already there: nothing to do
+  EXPECT_EQ(fc->weight.device(), Device::cpu());
+  // No CUDA backend exists yet (issue #5), with or without nvcc: the move is refused
+  // before any parameter changes.
+  EXPECT_THROW(fc->to(Device::cuda(0)), Error);
+  EXPECT_EQ(fc->weight.device(), Device::cpu());
+  EXPECT_EQ(fc->weight.to_vector<float>(), before);
+}
