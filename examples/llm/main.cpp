@@ -79,8 +79,12 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--eval-iters", eval_iters, "batches per split")->capture_default_str();
   eval_cmd->add_option("--data", eval_data, "text file (default: the one it was trained on)");
 
-  CLI11_PARSE(app, argc, argv);
   try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
+    }
     if (*train_cmd) {
       train(train_options, std::cout);
     } else if (*eval_cmd) {

@@ -144,7 +144,11 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
               << "\n";
     }
   }
-  if (first_step < o.steps) eval_and_save(o.steps);
+  if (first_step >= o.steps) {
+    out << fmt::format("nothing to do: already at step {} of {}\n", first_step, o.steps);
+    return result;
+  }
+  eval_and_save(o.steps);
   result.best_val_loss = state.best_val_loss;
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   out << fmt::format("done: {} steps in {} ({:.0f} ms/step), val loss {:.4f} (best {:.4f}); checkpoints in {}\n",
