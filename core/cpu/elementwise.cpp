@@ -27,8 +27,13 @@ void map(Tensor& out, F f, const std::array<const Tensor*, sizeof...(In)>& input
     auto body = [&]<size_t... I>(std::index_sequence<I...>, auto dense) {
       Out* o = reinterpret_cast<Out*>(run.ptr[0]);
       if constexpr (decltype(dense)::value) {
-        for (int64_t k = 0; k < run.length; ++k)
-          o[k] = convert<Out>(f(convert<C>(reinterpret_cast<const In*>(run.ptr[I + 1])[k])...));
+        for_each_prefetched_chunk(
+            run.length,
+            [&](int64_t begin, int64_t end) {
+              for (int64_t k = begin; k < end; ++k)
+                o[k] = convert<Out>(f(convert<C>(reinterpret_cast<const In*>(run.ptr[I + 1])[k])...));
+            },
+            reinterpret_cast<const In*>(run.ptr[I + 1])...);
       } else {
         for (int64_t k = 0; k < run.length; ++k)
           *reinterpret_cast<Out*>(run.ptr[0] + k * run.step[0]) = convert<Out>(
@@ -80,7 +85,11 @@ float scaled_convert(const Tensor& src, Tensor& dst, float scale, bool saturate)
     if (run.contiguous()) {
       const S* in = reinterpret_cast<const S*>(run.ptr[1]);
       D* out = reinterpret_cast<D*>(run.ptr[0]);
-      for (int64_t i = 0; i < run.length; ++i) one(in[i], out[i]);
+      for_each_prefetched_chunk(
+          run.length, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) one(in[i], out[i]);
+          },
+          in);
     } else {
       for (int64_t i = 0; i < run.length; ++i)
         one(*reinterpret_cast<const S*>(run.ptr[1] + i * run.step[1]), *reinterpret_cast<D*>(run.ptr[0] + i * run.step[0]));

@@ -13,6 +13,28 @@ namespace mantissa::cpu {
 // Elements below which a loop stays on one thread: forking costs more than the work.
 inline constexpr int64_t kParallelGrain = 32768;
 
+// Dense loops run in chunks, each first asking for its inputs kPrefetchBytes ahead. Loops
+// with real work per element (exp, gelu, fp8 casts) otherwise keep too few cache misses in
+// flight per core for the hardware prefetcher: on this machine an f32 -> e4m3 cast went
+// from 17 to 24 GB/s at 2 threads with the prefetch (bench_elementwise).
+inline constexpr int64_t kChunk = 64;
+inline constexpr int64_t kPrefetchBytes = 4096;
+
+// Calls body(begin, end) over [0, length) in chunks of kChunk, prefetching each input.
+template <typename Body, typename... In>
+void for_each_prefetched_chunk(int64_t length, Body&& body, const In*... inputs) {
+  for (int64_t begin = 0; begin < length; begin += kChunk) {
+    const int64_t end = begin + kChunk < length ? begin + kChunk : length;
+    auto prefetch = [&](const auto* p) {
+      const char* ahead = reinterpret_cast<const char*>(p + begin) + kPrefetchBytes;
+      for (int64_t line = 0; line < kChunk * static_cast<int64_t>(sizeof(*p)); line += 64)
+        __builtin_prefetch(ahead + line);
+    };
+    (prefetch(inputs), ...);
+    body(begin, end);
+  }
+}
+
 template <size_t N>
 struct Run {
   std::array<char*, N> ptr;      // first element of the run, per operand
