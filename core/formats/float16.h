@@ -40,29 +40,21 @@ MANTISSA_HOST_DEVICE uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a
 // (exponent and mantissa fields). No overflow handling: values past the format's largest
 // finite number give codes past it, which callers replace.
 //
-// The rounding itself is done by the FPU: adding c = 2^(e + 23 - kMant), where 2^e is the
-// input's binade (or the format's smallest normal, for its subnormal range), leaves a sum
-// whose f32 ulp is exactly the format's quantum there, so the addition rounds to nearest
-// even and subtracting c again is exact. This is about half the instructions of rounding
-// the bits by hand and, checked over every f32 pattern, gives the same codes. The rounded
-// value is then re-encoded: normals by rebiasing the exponent, subnormals as an integer
-// count of the smallest subnormal (a count of 2^kMant is the smallest normal's code).
+// The rounding itself is done by the FPU: c = 2^(e + 23 - kMant), where 2^e is the input's
+// binade (or the format's smallest normal, for its subnormal range), has an f32 ulp equal
+// to the format's quantum there, so u + c rounds to nearest even, and the sum's bits minus
+// c's count the quanta: 2^kMant to 2^(kMant+1) in a normal binade, 0 to 2^kMant in the
+// subnormal range. Adding that count to the binade's exponent code gives the result; a
+// count that carries into the next binade lands on its code by itself. Checked over every
+// f32 pattern against the CUDA headers (tests/core/test_formats.cpp samples them).
 template <int kMant, int kBias>
 MANTISSA_HOST_DEVICE uint32_t round_magnitude_rne(uint32_t u) {
   constexpr uint32_t kMinNormal = static_cast<uint32_t>(127 - kBias + 1) << 23;  // f32 bits
-  constexpr uint32_t kRebias = static_cast<uint32_t>(127 - kBias) << 23;
-  constexpr float kSubnormalsPerUnit = static_cast<float>(1u << (kBias - 1 + kMant));
-
-  const uint32_t binade = u & 0x7F800000u;
-  const float c = bits_as_float((binade > kMinNormal ? binade : kMinNormal) + (static_cast<uint32_t>(23 - kMant) << 23));
-  const float rounded = (bits_as_float(u) + c) - c;
-  const uint32_t bits = float_as_bits(rounded);
-
-  // Clamped so the float -> int conversion is in range even for the lanes that take the
-  // normal result.
-  const float small = rounded < bits_as_float(kMinNormal) ? rounded : bits_as_float(kMinNormal);
-  const uint32_t subnormal = static_cast<uint32_t>(static_cast<int32_t>(small * kSubnormalsPerUnit));
-  return bits >= kMinNormal ? (bits - kRebias) >> (23 - kMant) : subnormal;
+  const uint32_t exponent = u & 0x7F800000u;
+  const uint32_t binade = exponent > kMinNormal ? exponent : kMinNormal;
+  const uint32_t c = binade + (static_cast<uint32_t>(23 - kMant) << 23);
+  const uint32_t quanta = float_as_bits(bits_as_float(u) + bits_as_float(c)) - c;
+  return (((binade >> 23) - static_cast<uint32_t>(128 - kBias)) << kMant) + quanta;
 }
 
 // The float bits of a subnormal, mantissa * 2^-kScale, if `is_subnormal`, else 0. The
