@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <map>
+#include <unordered_set>
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
@@ -14,15 +15,11 @@ namespace mantissa::nn {
 void Module::check_new_name(const std::string& name) const {
   MANTISSA_CHECK(!name.empty() && name.find('.') == std::string::npos, "Module::register",
                  "{}: name '{}' must be non-empty and contain no '.'", type_name_, name);
-  auto taken = [&](const auto& list) {
-    for (const auto& entry : list)
-      if (entry.first == name) return true;
-    return false;
-  };
-  bool buffer_taken = false;
-  for (const Buffer& b : buffers_) buffer_taken |= b.name == name;
-  MANTISSA_CHECK(!taken(parameters_) && !taken(children_) && !buffer_taken, "Module::register",
-                 "{}: name '{}' is already registered", type_name_, name);
+  bool taken = false;
+  for (const auto& [n, t] : parameters_) taken |= n == name;
+  for (const Buffer& b : buffers_) taken |= b.name == name;
+  for (const auto& [n, m] : children_) taken |= n == name;
+  MANTISSA_CHECK(!taken, "Module::register", "{}: name '{}' is already registered", type_name_, name);
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor tensor, bool requires_grad) {
@@ -73,11 +70,10 @@ StateDict Module::named_parameters(bool recurse) const {
   collect("", recurse, true, false, false, out);
   // A tied parameter (one tensor under two names) is reported once, under its first name,
   // so optimizers never update it twice.
+  std::unordered_set<const TensorImpl*> seen;
   StateDict unique;
   for (auto& entry : out) {
-    bool seen = false;
-    for (const auto& u : unique) seen |= u.second.same(entry.second);
-    if (!seen) unique.push_back(std::move(entry));
+    if (seen.insert(&entry.second.impl()).second) unique.push_back(std::move(entry));
   }
   return unique;
 }

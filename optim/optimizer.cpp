@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <map>
+#include <unordered_set>
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
@@ -14,22 +15,19 @@ namespace mantissa::optim {
 Optimizer::Optimizer(std::string name, std::vector<ParamGroupOptions> groups, double lr, double weight_decay)
     : name_(std::move(name)) {
   MANTISSA_CHECK(lr >= 0.0 && weight_decay >= 0.0, name_, "lr {} and weight_decay {} must be >= 0", lr, weight_decay);
+  std::unordered_set<const TensorImpl*> seen;
   size_t count = 0;
   for (auto& g : groups) {
-    for (const Tensor& p : g.params)
+    for (const Tensor& p : g.params) {
       MANTISSA_CHECK(p.defined() && p.requires_grad() && p.is_leaf(), name_,
                      "parameters must be leaf tensors that require grad, got {}", p.defined() ? p.describe() : "undefined");
+      MANTISSA_CHECK(seen.insert(&p.impl()).second, name_,
+                     "a parameter appears twice ({}); it would be updated twice per step", p.describe());
+    }
     const double group_lr = g.lr.value_or(lr);
     groups_.push_back({std::move(g.params), group_lr, g.weight_decay.value_or(weight_decay), group_lr});
     count += groups_.back().params.size();
   }
-  for (size_t a = 0; a < groups_.size(); ++a)
-    for (size_t i = 0; i < groups_[a].params.size(); ++i)
-      for (size_t b = a; b < groups_.size(); ++b)
-        for (size_t j = (b == a ? i + 1 : 0); j < groups_[b].params.size(); ++j)
-          MANTISSA_CHECK(!groups_[a].params[i].same(groups_[b].params[j]), name_,
-                         "a parameter appears twice ({}); it would be updated twice per step",
-                         groups_[a].params[i].describe());
   state_.resize(count);
 }
 

@@ -1,6 +1,7 @@
 #include "examples/llm/checkpoint.h"
 
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "core/io/safetensors.h"
 
@@ -13,12 +14,11 @@ constexpr const char* kFormat = "mantissa-llm-checkpoint/1";
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
   StateDict tensors;
   nlohmann::json aliases = nlohmann::json::object();
+  std::unordered_map<const TensorImpl*, std::string> stored;  // tensor -> the name it is stored under
   for (const auto& [name, t] : c.model) {
-    const std::pair<std::string, Tensor>* first = nullptr;
-    for (const auto& entry : tensors)
-      if (entry.second.same(t)) first = &entry;
-    if (first) aliases["model." + name] = first->first;
-    else tensors.emplace_back("model." + name, t);
+    const auto [it, first] = stored.emplace(&t.impl(), "model." + name);
+    if (first) tensors.emplace_back(it->second, t);
+    else aliases["model." + name] = it->second;
   }
   for (const auto& [name, t] : c.optimizer) tensors.emplace_back("optim." + name, t);
   const nlohmann::json state = {{"step", c.state.step},
