@@ -30,25 +30,49 @@ double seconds_since(Clock::time_point start) {
 // Enough independent accumulator chains to hide the FMA latency (4 cycles) on both FMA ports.
 constexpr int kChains = 16;
 
-float sum_lanes(const __m512 (&acc)[kChains]) {
-  alignas(64) float lanes[kChains][16];
-  for (int j = 0; j < kChains; ++j) _mm512_store_ps(lanes[j], acc[j]);
-  return std::accumulate(&lanes[0][0], &lanes[0][0] + kChains * 16, 0.0f);
+// The widest f32 FMA the build targets (-march=native): AVX-512 on the Xeons this was
+// written on, AVX2 on the EPYCs CI also runs on.
+#if defined(__AVX512F__)
+using VecF = __m512;
+constexpr int kLanes = 16;
+VecF splat(float x) { return _mm512_set1_ps(x); }
+VecF fmadd(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
+void store(float* p, VecF v) { _mm512_store_ps(p, v); }
+#elif defined(__AVX2__) && defined(__FMA__)
+using VecF = __m256;
+constexpr int kLanes = 8;
+VecF splat(float x) { return _mm256_set1_ps(x); }
+VecF fmadd(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a, b, c); }
+void store(float* p, VecF v) { _mm256_store_ps(p, v); }
+#else
+#error "bench_gemm measures the FMA peak with AVX2 or AVX-512 FMA instructions"
+#endif
+// An FMA on kLanes f32 lanes is 2 x kLanes flops.
+constexpr double kFmaFlops = 2.0 * kLanes;
+
+float sum_lanes(const VecF (&acc)[kChains]) {
+  alignas(64) float lanes[kChains][kLanes];
+  for (int j = 0; j < kChains; ++j) store(lanes[j], acc[j]);
+  return std::accumulate(&lanes[0][0], &lanes[0][0] + kChains * kLanes, 0.0f);
 }
 
 // One thread's chains of `iters` x kChains multiply-adds. The operands come from the caller
 // so the compiler cannot fold the loop; the returned lane keeps it from being dropped.
 float fma_chains(int64_t iters, float x, float y) {
-  __m512 acc[kChains];
-  for (__m512& a : acc) a = _mm512_set1_ps(1.0f);
-  const __m512 vx = _mm512_set1_ps(x), vy = _mm512_set1_ps(y);
+  VecF acc[kChains];
+  for (VecF& a : acc) a = splat(1.0f);
+  const VecF vx = splat(x), vy = splat(y);
   for (int64_t i = 0; i < iters; ++i) {
 #pragma GCC unroll 16
-    for (int j = 0; j < kChains; ++j) acc[j] = _mm512_fmadd_ps(acc[j], vx, vy);
+    for (int j = 0; j < kChains; ++j) acc[j] = fmadd(acc[j], vx, vy);
   }
   return sum_lanes(acc);
 }
 
+#if defined(__AVX512BF16__)
+// A bf16 dot product adds two products into each of 16 lanes: 4 x 16 = 64 flops.
+constexpr bool kHaveBf16Dot = true;
+constexpr double kDotFlops = 64;
 float dpbf16_chains(int64_t iters, float x, float y) {
   __m512 acc[kChains];
   for (__m512& a : acc) a = _mm512_setzero_ps();
@@ -58,13 +82,17 @@ float dpbf16_chains(int64_t iters, float x, float y) {
 #pragma GCC unroll 16
     for (int j = 0; j < kChains; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], vx, vy);
   }
-  return sum_lanes(acc);
+  alignas(64) float lanes[kChains][16];
+  for (int j = 0; j < kChains; ++j) _mm512_store_ps(lanes[j], acc[j]);
+  return std::accumulate(&lanes[0][0], &lanes[0][0] + kChains * 16, 0.0f);
 }
+#else
+// No bf16 dot-product instruction: bf16 GEMMs are compared with oneDNN only.
+constexpr bool kHaveBf16Dot = false;
+#endif
 
 // GFLOP/s of `chains` run on `threads` threads at once; the best of a few runs, since a
 // run can only be slowed down by whatever else the machine is doing.
-// flops_per_instr: an FMA on 16 f32 lanes is 2 x 16 = 32 flops; a bf16 dot product adds two
-// products into each of 16 lanes, 4 x 16 = 64 flops.
 double peak_gflops(float (*chains)(int64_t, float, float), double flops_per_instr, int threads) {
   constexpr int64_t kIters = 4'000'000;
   double best = 0;
@@ -162,8 +190,10 @@ void bench_problem(const Problem& p, int threads, double peak, dnnl::engine& eng
       });
   const double flops = 2.0 * p.m * p.n * p.k;
   const double ours = flops / t_ours * 1e-9, ref = flops / t_ref * 1e-9;
-  std::printf("M=%-4ld K=%-4ld N=%-4ld  %-5s  %7d  %14.1f  %12.1f  %15.3f  %8.3f\n", p.m, p.k,
-              p.n, bf16 ? "bf16" : "f32", threads, ours, ref, ours / ref, ours / peak);
+  std::printf("M=%-4ld K=%-4ld N=%-4ld  %-5s  %7d  %14.1f  %12.1f  %15.3f  ", p.m, p.k, p.n,
+              bf16 ? "bf16" : "f32", threads, ours, ref, ours / ref);
+  if (peak > 0) std::printf("%8.3f\n", ours / peak);
+  else std::printf("%8s\n", "n/a");
 }
 
 }  // namespace
@@ -185,10 +215,16 @@ int main() {
   std::vector<Peaks> peaks;
   std::printf("Measured peaks (GFLOP/s):\n");
   for (int threads : {1, all_threads}) {
-    peaks.push_back({threads, peak_gflops(fma_chains, 32, threads),
-                     peak_gflops(dpbf16_chains, 64, threads)});
-    std::printf("  %d thread(s): f32 FMA %.1f, bf16 dot product %.1f\n", threads,
-                peaks.back().f32, peaks.back().bf16);
+    double bf16_peak = 0;  // 0: not measurable here
+#if defined(__AVX512BF16__)
+    bf16_peak = peak_gflops(dpbf16_chains, kDotFlops, threads);
+#endif
+    peaks.push_back({threads, peak_gflops(fma_chains, kFmaFlops, threads), bf16_peak});
+    if (kHaveBf16Dot)
+      std::printf("  %d thread(s): f32 FMA %.1f, bf16 dot product %.1f\n", threads, peaks.back().f32, bf16_peak);
+    else
+      std::printf("  %d thread(s): f32 FMA %.1f, bf16 dot product: no such instruction on this CPU\n", threads,
+                  peaks.back().f32);
   }
   std::printf("\nC (f32) = A (MxK) * B (KxN); target mantissa/oneDNN >= 0.90\n");
   std::printf("%-20s  %-5s  %7s  %14s  %12s  %15s  %8s\n", "shape", "dtype", "threads",

@@ -3,9 +3,11 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -186,6 +188,27 @@ void zero_output(const GemmShape& s, void* c) {
 }
 
 }  // namespace
+
+bool gemm_supported(DType in, DType out) {
+  static std::mutex mutex;
+  static std::map<std::pair<DType, DType>, bool> probed;
+  std::lock_guard lock(mutex);
+  const auto it = probed.find({in, out});
+  if (it != probed.end()) return it->second;
+  GemmShape s;
+  s.m = s.n = s.k = s.lda = s.ldb = s.ldc = 8;
+  s.a_dtype = s.b_dtype = in;
+  s.c_dtype = out;
+  bool ok = true;
+  try {
+    check_dtypes(s);
+    create_entry(s);
+  } catch (const Error&) {
+    ok = false;
+  }
+  probed.emplace(std::pair{in, out}, ok);
+  return ok;
+}
 
 void gemm(const GemmShape& shape, const void* a, const void* b, void* c) {
   check_dtypes(shape);

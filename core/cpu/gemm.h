@@ -28,4 +28,8 @@ struct GemmShape {
 // accumulating). Throws mantissa::Error for invalid shapes or unsupported dtypes.
 void gemm(const GemmShape& shape, const void* a, const void* b, void* c);
 
+// Whether oneDNN runs `in` x `in` -> `out` on this CPU (probed once per pair). oneDNN 2.6
+// has bf16 matmul only on AVX-512 CPUs and f16 on none we target; callers widen otherwise.
+bool gemm_supported(DType in, DType out);
+
 }  // namespace mantissa::cpu

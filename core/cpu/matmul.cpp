@@ -1,5 +1,6 @@
 // Batched matmul: f32 and bf16 run on oneDNN (bf16 on the avx512_bf16 dot-product
-// instructions, f32 accumulation); f16 and fp8 are widened to f32 first (exact), and f64,
+// instructions, f32 accumulation); f16, fp8, and bf16 on CPUs without AVX-512 (oneDNN 2.6
+// has no bf16 matmul there) are widened to f32 first (exact), and f64,
 // which oneDNN lacks, has its own loop (gradcheck needs it, speed does not matter there).
 #include "core/convert.h"
 #include "core/cpu/cpu_backend.h"
@@ -47,7 +48,7 @@ void gemm_f64(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
   const DType dtype = a.dtype();
   if (dtype == DType::f64) return gemm_f64(a, b, out, accumulate);
-  if (dtype != DType::f32 && dtype != DType::bf16) {
+  if (dtype != DType::f32 && !(dtype == DType::bf16 && gemm_supported(DType::bf16, DType::bf16))) {
     // Widening is exact, so the product equals the f32 GEMM of the same values.
     const Tensor a32 = raw::cast(a, DType::f32), b32 = raw::cast(b, DType::f32);
     Tensor out32 = accumulate ? raw::cast(out, DType::f32) : raw::empty(out.sizes());

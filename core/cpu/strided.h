@@ -25,7 +25,7 @@ template <typename Body, typename... In>
 void for_each_prefetched_chunk(int64_t length, Body&& body, const In*... inputs) {
   for (int64_t begin = 0; begin < length; begin += kChunk) {
     const int64_t end = begin + kChunk < length ? begin + kChunk : length;
-    auto prefetch = [&](const auto* p) {
+    [[maybe_unused]] auto prefetch = [&](const auto* p) {
       const char* ahead = reinterpret_cast<const char*>(p + begin) + kPrefetchBytes;
       for (int64_t line = 0; line < kChunk * static_cast<int64_t>(sizeof(*p)); line += 64)
         __builtin_prefetch(ahead + line);
