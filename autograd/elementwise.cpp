@@ -2,6 +2,7 @@
 #include "autograd/functions.h"
 #include "autograd/op_names.h"
 #include "core/error.h"
+#include "precision/autocast.h"
 
 namespace mantissa {
 
@@ -45,7 +46,8 @@ Tensor reduce_to(const Tensor& g, const InputInfo& input) {
 Tensor mul_(const Tensor& a, const Tensor& b) { return binary(BinaryOp::mul, a, b); }
 
 template <typename Grad>
-Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, Grad grad_of) {
+Tensor unary_op(const char* name, UnaryOp op, const Tensor& x_in, Grad grad_of) {
+  const Tensor x = autocast::cast_inputs(name, {x_in})[0];
   Tensor y = raw::unary(op, x);
   SavedTensor sx(x, name), sy(y, name);
   return record(name, {x}, y, [sx, sy, grad_of](const Tensor& g) {
@@ -84,7 +86,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor pow(const Tensor& a, const Tensor& b) {
+Tensor pow(const Tensor& a_in, const Tensor& b_in) {
+  const auto in = autocast::cast_inputs(op_pow, {a_in, b_in});
+  const Tensor &a = in[0], &b = in[1];
   Tensor y = binary(BinaryOp::pow, a, b);
   SavedTensor sa(a, op_pow), sb(b, op_pow), sy(y, op_pow);
   return record(op_pow, {a, b}, y, [sa, sb, sy](const Tensor& g) {
@@ -190,7 +194,9 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   });
 }
 
-Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
+  const auto in = autocast::cast_inputs(op_where, {a_in, b_in});
+  const Tensor &a = in[0], &b = in[1];
   return record(op_where, {cond, a, b}, raw::where(cond, a, b),
                 [cond, a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
     const Tensor zero = raw::zeros({}, {g.dtype(), g.device()});

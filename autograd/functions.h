@@ -79,6 +79,10 @@ Tensor squeeze(const Tensor& x, int64_t dim);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor contiguous(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
+// The differentiable cast of x whose converted values the caller already holds (autocast's
+// cache of down-cast parameters): records the node to() records, on a fresh alias of
+// `converted`, so each use gets its own graph edge.
+Tensor to_converted(const Tensor& x, const Tensor& converted);
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim);
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim);
@@ -87,6 +91,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 
 // ---- neural-network ops
 Tensor matmul(const Tensor& a, const Tensor& b);
+// x · weightᵀ + bias, with weight (out, in); one op for autocast, so the bias is cast with
+// the GEMM's operands instead of promoting its output back to f32.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {},

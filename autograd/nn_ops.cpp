@@ -2,6 +2,7 @@
 #include "autograd/functions.h"
 #include "autograd/op_names.h"
 #include "core/error.h"
+#include "precision/autocast.h"
 
 namespace mantissa {
 
@@ -19,7 +20,9 @@ MANTISSA_DIFFERENTIABLE(conv1d);
 Backend& backend(const Tensor& t) { return backend_for(t.device()); }
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const auto in = autocast::cast_inputs(op_matmul, {a_in, b_in});
+  const Tensor &a = in[0], &b = in[1];
   SavedTensor sa(a, op_matmul), sb(b, op_matmul);
   return record(op_matmul, {a, b}, raw::matmul(a, b), [sa, sb](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
@@ -36,8 +39,17 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   });
 }
 
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  MANTISSA_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear",
+                 "input {} does not match weight {} (out, in)", x.describe(), weight.describe());
+  const auto in = autocast::cast_inputs("linear", {x, weight, bias});
+  const Tensor y = matmul(in[0], transpose(in[1], 0, 1));
+  return bias.defined() ? add(y, in[2]) : y;
+}
+
 namespace {
-Tensor softmax_op(const char* name, const Tensor& x, int64_t dim, bool log) {
+Tensor softmax_op(const char* name, const Tensor& x_in, int64_t dim, bool log) {
+  const Tensor x = autocast::cast_inputs(name, {x_in})[0];
   Tensor y = raw::softmax(x, dim, log);
   SavedTensor sy(y, name);
   return record(name, {x}, y, [sy, dim, log](const Tensor& g) {
@@ -66,8 +78,10 @@ struct NormBackward {
 };
 }  // namespace
 
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
-                  const Tensor& bias, double eps) {
+Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in,
+                  const Tensor& bias_in, double eps) {
+  const auto in = autocast::cast_inputs(op_layer_norm, {x_in, weight_in, bias_in});
+  const Tensor &x = in[0], &weight = in[1], &bias = in[2];
   raw::NormResult r = raw::layer_norm(x, normalized_shape, weight, bias, eps);
   SavedTensor sx(x, op_layer_norm), sw(weight, op_layer_norm);
   return record(op_layer_norm, {x, weight, bias}, r.out,
@@ -85,7 +99,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                 });
 }
 
-Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+Tensor rms_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in, double eps) {
+  const auto in = autocast::cast_inputs(op_rms_norm, {x_in, weight_in});
+  const Tensor &x = in[0], &weight = in[1];
   raw::NormResult r = raw::rms_norm(x, normalized_shape, weight, eps);
   SavedTensor sx(x, op_rms_norm), sw(weight, op_rms_norm);
   return record(op_rms_norm, {x, weight}, r.out, [sx, sw, rstd = r.rstd](const Tensor& g) {
@@ -111,7 +127,8 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   });
 }
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, Reduction reduction) {
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, int64_t ignore_index, Reduction reduction) {
+  const Tensor logits = autocast::cast_inputs(op_cross_entropy, {logits_in})[0];
   raw::CrossEntropyResult r = raw::cross_entropy_rows(logits, target, ignore_index);
   // mean divides by the number of rows that count, as PyTorch does.
   double divisor = 1.0;
@@ -147,8 +164,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   });
 }
 
-Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
+Tensor conv1d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, int64_t stride,
               int64_t padding, int64_t dilation, int64_t groups) {
+  const auto in = autocast::cast_inputs(op_conv1d, {x_in, weight_in, bias_in});
+  const Tensor &x = in[0], &weight = in[1], &bias = in[2];
   const Backend::Conv1dParams p{stride, padding, dilation, groups};
   Tensor y = raw::conv1d(x, weight, p);
   if (bias.defined()) {

@@ -4,6 +4,7 @@
 #include "autograd/functions.h"
 #include "autograd/op_names.h"
 #include "core/error.h"
+#include "precision/autocast.h"
 
 namespace mantissa {
 
@@ -71,16 +72,30 @@ Tensor contiguous(const Tensor& x) {
   return record(op_contiguous, {x}, raw::contiguous(x), [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
-Tensor to(const Tensor& x, DType dtype) {
-  if (x.dtype() == dtype) return x;
-  MANTISSA_CHECK(!any_requires_grad({x}) || is_floating(dtype), "to",
-                 "cannot cast {} that requires grad to the non-floating {}", x.describe(), dtype_name(dtype));
-  return record(op_to, {x}, raw::cast(x, dtype), [from = x.dtype()](const Tensor& g) {
+namespace {
+Tensor record_cast(const Tensor& x, Tensor converted) {
+  MANTISSA_CHECK(!any_requires_grad({x}) || is_floating(converted.dtype()), "to",
+                 "cannot cast {} that requires grad to the non-floating {}", x.describe(),
+                 dtype_name(converted.dtype()));
+  return record(op_to, {x}, std::move(converted), [from = x.dtype()](const Tensor& g) {
     return std::vector<Tensor>{raw::cast(g, from)};
   });
 }
+}  // namespace
 
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+Tensor to(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  return record_cast(x, raw::cast(x, dtype));
+}
+
+Tensor to_converted(const Tensor& x, const Tensor& converted) {
+  MANTISSA_CHECK(converted.sizes() == x.sizes() && converted.device() == x.device(), "to",
+                 "converted values {} do not match {}", converted.describe(), x.describe());
+  return record_cast(x, raw::as_strided(converted, converted.sizes(), converted.strides(), converted.offset()));
+}
+
+Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
+  const std::vector<Tensor> tensors = autocast::cast_inputs(op_cat, tensors_in);
   Tensor y = raw::cat(tensors, dim);
   const int64_t d = wrap_dim(dim, tensors[0].dim(), "cat");
   std::vector<int64_t> lengths;
@@ -100,7 +115,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   });
 }
 
-Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+Tensor stack(const std::vector<Tensor>& tensors_in, int64_t dim) {
+  const std::vector<Tensor> tensors = autocast::cast_inputs("stack", tensors_in);
   MANTISSA_CHECK(!tensors.empty(), "stack", "needs at least one tensor");
   const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
   std::vector<Tensor> expanded;

@@ -19,7 +19,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   MANTISSA_CHECK(input.sizes() == target.sizes(), "mse_loss", "shapes differ: {} vs {}", input.describe(),
                  target.describe());
   const Tensor d = input - target;
-  const Tensor sq = d * d;
+  const Tensor sq = pow(d, 2.0);  // pow, not d * d: autocast runs it (and so the loss) in f32
   switch (reduction) {
     case Reduction::none: return sq;
     case Reduction::sum: return sum(sq);

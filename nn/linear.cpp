@@ -24,8 +24,7 @@ LinearImpl::LinearImpl(const LinearOptions& o) : Module("Linear"), options(o) {
 Tensor LinearImpl::forward(const Tensor& x) const {
   MANTISSA_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features, "Linear",
                  "expects input with last dim {}, got {}", options.in_features, x.describe());
-  Tensor y = matmul(x, weight.transpose(0, 1));
-  return bias.defined() ? y + bias : y;
+  return linear(x, weight, bias);
 }
 
 }  // namespace mantissa::nn

@@ -1,0 +1,166 @@
+#include "precision/autocast.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+#include <utility>
+
+#include "autograd/functions.h"
+#include "core/error.h"
+#include "core/storage.h"
+
+namespace mantissa::autocast {
+
+namespace {
+
+struct DeviceState {
+  bool enabled;
+  DType dtype;
+};
+
+// A down-cast parameter: valid while the parameter still has the same storage at the same
+// version (an optimizer step or a load_state_dict in the region invalidates it).
+struct CachedCast {
+  Tensor source;  // keeps the key's TensorImpl alive, so its address is not reused
+  const Storage* storage;
+  uint64_t version;
+  Tensor converted;
+};
+
+struct ThreadState {
+  DeviceState cpu{false, DType::bf16};
+  DeviceState cuda{false, DType::f16};
+  int depth = 0;  // nested guards; the cache empties when the outermost one exits
+  bool cache_enabled = true;
+  std::map<std::pair<const TensorImpl*, DType>, CachedCast> cache;
+
+  DeviceState& device(Device::Type type) { return type == Device::Type::cpu ? cpu : cuda; }
+};
+
+thread_local ThreadState state;
+
+// Autocast converts only the float formats mixed precision is made of; f64 is left alone
+// on purpose (a user asking for f64 wants it), fp8 belongs to the fp8 recipes.
+bool eligible(const Tensor& t, Device::Type device) {
+  if (!t.defined() || t.device().type != device) return false;
+  const DType d = t.dtype();
+  return d == DType::f32 || d == DType::f16 || d == DType::bf16;
+}
+
+Tensor cached_down_cast(const Tensor& param, DType dtype) {
+  CachedCast& entry = state.cache[{&param.impl(), dtype}];
+  const Storage* storage = param.storage().get();
+  const uint64_t version = param.storage()->version();
+  if (!entry.converted.defined() || entry.storage != storage || entry.version != version) {
+    entry = CachedCast{param, storage, version, raw::cast(param, dtype)};
+  }
+  return to_converted(param, entry.converted);
+}
+
+Tensor convert(const Tensor& t, DType dtype, Policy policy) {
+  const bool cacheable = state.cache_enabled && policy == Policy::lower_precision && t.dtype() == DType::f32 &&
+                         t.is_leaf() && t.requires_grad();
+  return cacheable ? cached_down_cast(t, dtype) : to(t, dtype);
+}
+
+}  // namespace
+
+std::string_view policy_name(Policy policy) {
+  switch (policy) {
+    case Policy::lower_precision: return "lower_precision";
+    case Policy::fp32: return "fp32";
+    case Policy::promote: return "promote";
+  }
+  return "?";
+}
+
+const std::vector<PolicyEntry>& policy_table() {
+  static const std::vector<PolicyEntry> table = {
+      {"matmul", Policy::lower_precision, "GEMM: tensor-core / AMX throughput, f32 accumulation"},
+      {"linear", Policy::lower_precision, "GEMM plus bias, cast together so the bias add stays narrow"},
+      {"conv1d", Policy::lower_precision, "convolution as GEMM"},
+      {"softmax", Policy::fp32, "exp of large logits overflows f16; normalising sums lose bits"},
+      {"log_softmax", Policy::fp32, "as softmax"},
+      {"layer_norm", Policy::fp32, "mean and variance of a row need more than 8 bits"},
+      {"rms_norm", Policy::fp32, "as layer_norm"},
+      {"cross_entropy", Policy::fp32, "log-sum-exp and the mean over rows"},
+      {"exp", Policy::fp32, "overflows f16 above 11.1"},
+      {"log", Policy::fp32, "small arguments underflow in f16"},
+      {"pow", Policy::fp32, "squares overflow f16 above 256"},
+      {"rsqrt", Policy::fp32, "small arguments overflow the result"},
+      {"sum", Policy::fp32, "long sums swamp their own increments in 8 bits"},
+      {"mean", Policy::fp32, "as sum"},
+      {"cat", Policy::promote, "one output dtype for all pieces"},
+      {"stack", Policy::promote, "as cat"},
+      {"where", Policy::promote, "both branches in one dtype"},
+  };
+  return table;
+}
+
+std::optional<Policy> policy_of(std::string_view op) {
+  static const auto index = [] {
+    std::unordered_map<std::string_view, Policy> map;
+    for (const PolicyEntry& e : policy_table()) map.emplace(e.op, e.policy);
+    return map;
+  }();
+  const auto it = index.find(op);
+  if (it == index.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string format_policy_table() {
+  std::string out = fmt::format("{:<14} {:<16} {}\n", "op", "policy", "why");
+  for (const PolicyEntry& e : policy_table()) out += fmt::format("{:<14} {:<16} {}\n", e.op, policy_name(e.policy), e.why);
+  return out;
+}
+
+DType default_dtype(Device::Type device) { return device == Device::Type::cpu ? DType::bf16 : DType::f16; }
+
+bool is_enabled(Device::Type device) { return state.device(device).enabled; }
+DType active_dtype(Device::Type device) { return state.device(device).dtype; }
+
+AutocastGuard::AutocastGuard(Device::Type device, bool enabled, std::optional<DType> dtype, bool cache_enabled)
+    : device_(device) {
+  const DType d = dtype.value_or(default_dtype(device));
+  MANTISSA_CHECK(d == DType::f16 || d == DType::bf16 || d == DType::f32, "autocast",
+                 "the region's dtype must be f16, bf16 or f32, got {}", dtype_name(d));
+  DeviceState& s = state.device(device);
+  previous_enabled_ = s.enabled;
+  previous_dtype_ = s.dtype;
+  previous_cache_enabled_ = state.cache_enabled;
+  s = {enabled, d};
+  state.cache_enabled = cache_enabled;
+  ++state.depth;
+}
+
+AutocastGuard::~AutocastGuard() {
+  state.device(device_) = {previous_enabled_, previous_dtype_};
+  state.cache_enabled = previous_cache_enabled_;
+  if (--state.depth == 0) state.cache.clear();
+}
+
+std::vector<Tensor> cast_inputs(std::string_view op, std::vector<Tensor> inputs) {
+  if (!state.cpu.enabled && !state.cuda.enabled) return inputs;
+  const auto first = std::find_if(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.defined(); });
+  if (first == inputs.end()) return inputs;
+  const Device::Type device = first->device().type;
+  const DeviceState& region = state.device(device);
+  const std::optional<Policy> policy = policy_of(op);
+  if (!region.enabled || !policy) return inputs;
+
+  std::optional<DType> target;
+  if (*policy == Policy::lower_precision) target = region.dtype;
+  else if (*policy == Policy::fp32) target = DType::f32;
+  else
+    for (const Tensor& t : inputs)
+      if (eligible(t, device)) target = target ? promote_types(*target, t.dtype()) : t.dtype();
+  for (Tensor& t : inputs)
+    if (eligible(t, device) && t.dtype() != *target) t = convert(t, *target, *policy);
+  return inputs;
+}
+
+size_t cache_size() { return state.cache.size(); }
+
+}  // namespace mantissa::autocast

@@ -1,0 +1,76 @@
+#pragma once
+// Autocast: thread-local regions in which ops run in the precision a policy table gives
+// them, as torch.autocast does. This is the one piece of precision/ that autograd's ops
+// read (DESIGN.md's layering), so it holds no optimizer or scaler code.
+//
+//   {
+//     autocast::AutocastGuard region(Device::Type::cpu);  // bf16 by default on CPU
+//     Tensor loss = model(x);                             // matmuls in bf16, softmax in f32
+//   }
+//   loss.backward();                                      // outside the region, as PyTorch advises
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/device.h"
+#include "core/dtype.h"
+#include "core/tensor.h"
+
+namespace mantissa::autocast {
+
+enum class Policy {
+  lower_precision,  // floating inputs are cast to the region's dtype (matmul, linear, conv)
+  fp32,             // floating inputs are cast to f32 (softmax, norms, losses, exp/log/pow, sums)
+  promote,          // floating inputs are cast to the widest dtype among them (cat, stack, where)
+};
+std::string_view policy_name(Policy policy);
+
+struct PolicyEntry {
+  const char* op;
+  Policy policy;
+  const char* why;
+};
+// Every op autocast changes; ops not listed run in their inputs' dtypes. f64 inputs are
+// never cast, nor are fp8 or integer ones.
+const std::vector<PolicyEntry>& policy_table();
+std::optional<Policy> policy_of(std::string_view op);
+// The table as aligned text (docs/precision.md prints it; the precision tour too).
+std::string format_policy_table();
+
+// torch.autocast's defaults: bf16 on CPU (no fast f16 there), f16 on CUDA.
+DType default_dtype(Device::Type device);
+
+bool is_enabled(Device::Type device);
+DType active_dtype(Device::Type device);
+
+// Enters a region for one device type; regions nest, and an inner `enabled = false`
+// region turns casting off until it exits. The state is per thread.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(Device::Type device, bool enabled = true, std::optional<DType> dtype = std::nullopt,
+                         bool cache_enabled = true);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  Device::Type device_;
+  bool previous_enabled_;
+  DType previous_dtype_;
+  bool previous_cache_enabled_;
+};
+
+// What autograd's ops call on entry: the inputs converted as the active region's policy
+// for `op` says (the same tensors outside a region or for ops not in the table).
+// Lower-precision casts of f32 leaves that require grad (parameters) are cached until the
+// outermost region exits, keyed by the parameter and its storage version: the cache holds
+// converted values only, and each use records its own cast node, so a cast first made
+// under no_grad still carries gradients later (PyTorch #65766, #112583) and an in-place
+// update of the parameter is never served stale.
+std::vector<Tensor> cast_inputs(std::string_view op, std::vector<Tensor> inputs);
+
+// Number of cached down-casts on this thread (tests and the memory account read it).
+size_t cache_size();
+
+}  // namespace mantissa::autocast

@@ -1,0 +1,237 @@
+// Autocast: the policy table, nesting and thread-locality of regions, and the cache of
+// down-cast parameters (correct under no_grad and after in-place updates).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include "autograd/node.h"
+#include "mantissa.h"
+#include "precision/autocast.h"
+#include "tests/support/expect_error.h"
+
+using namespace mantissa;
+using autocast::AutocastGuard;
+using autocast::Policy;
+
+namespace {
+constexpr auto kCpu = Device::Type::cpu;
+
+Tensor parameter(const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  Tensor p = randn(shape, {}, &gen);
+  p.set_requires_grad();
+  return p;
+}
+
+Tensor input(const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  return randn(shape, {}, &gen);
+}
+}  // namespace
+
+TEST(AutocastPolicy, TableNamesTheIssuesCategories) {
+  EXPECT_EQ(autocast::policy_of("matmul"), Policy::lower_precision);
+  EXPECT_EQ(autocast::policy_of("linear"), Policy::lower_precision);
+  EXPECT_EQ(autocast::policy_of("conv1d"), Policy::lower_precision);
+  for (const char* op : {"softmax", "log_softmax", "layer_norm", "rms_norm", "cross_entropy", "exp", "log", "pow", "sum"})
+    EXPECT_EQ(autocast::policy_of(op), Policy::fp32) << op;
+  for (const char* op : {"cat", "stack", "where"}) EXPECT_EQ(autocast::policy_of(op), Policy::promote) << op;
+  EXPECT_EQ(autocast::policy_of("add"), std::nullopt);  // binary ops promote natively
+  EXPECT_EQ(autocast::policy_of("relu"), std::nullopt);
+  const std::string printed = autocast::format_policy_table();
+  for (const auto& e : autocast::policy_table()) EXPECT_NE(printed.find(e.op), std::string::npos) << e.op;
+}
+
+TEST(AutocastPolicy, EveryListedOpIsDifferentiableOrComposite) {
+  // A table entry naming an op that does not exist would silently never apply.
+  const auto& ops = differentiable_ops();
+  for (const auto& e : autocast::policy_table()) {
+    const bool registered = std::find(ops.begin(), ops.end(), e.op) != ops.end();
+    const bool composite = std::string_view(e.op) == "linear" || std::string_view(e.op) == "stack";
+    EXPECT_TRUE(registered || composite) << e.op;
+  }
+}
+
+TEST(Autocast, OutsideARegionNothingIsCast) {
+  const Tensor a = input({4, 8}, 1), b = input({8, 3}, 2);
+  EXPECT_EQ(matmul(a, b).dtype(), DType::f32);
+  EXPECT_FALSE(autocast::is_enabled(kCpu));
+}
+
+TEST(Autocast, LowerPrecisionOpsRunOnCastOperands) {
+  const Tensor a = input({4, 8}, 1), b = input({8, 3}, 2);
+  AutocastGuard region(kCpu);
+  EXPECT_EQ(autocast::active_dtype(kCpu), DType::bf16);
+  const Tensor y = matmul(a, b);
+  ASSERT_EQ(y.dtype(), DType::bf16);
+  // Bit-identical to the same op on operands cast by hand.
+  const Tensor ref = raw::matmul(raw::cast(a, DType::bf16), raw::cast(b, DType::bf16));
+  EXPECT_EQ(raw::cast(y, DType::f32).to_vector<float>(), raw::cast(ref, DType::f32).to_vector<float>());
+  // linear casts its bias too, so the output stays narrow.
+  EXPECT_EQ(linear(a, input({3, 8}, 3), input({3}, 4)).dtype(), DType::bf16);
+}
+
+TEST(Autocast, Fp32OpsWidenTheirInputs) {
+  const Tensor x = raw::cast(input({2, 5}, 1), DType::bf16);
+  AutocastGuard region(kCpu);
+  EXPECT_EQ(softmax(x, -1).dtype(), DType::f32);
+  EXPECT_EQ(log_softmax(x, -1).dtype(), DType::f32);
+  EXPECT_EQ(layer_norm(x, {5}).dtype(), DType::f32);
+  EXPECT_EQ(rms_norm(x, {5}).dtype(), DType::f32);
+  EXPECT_EQ(exp(x).dtype(), DType::f32);
+  EXPECT_EQ(sum(x).dtype(), DType::f32);
+  EXPECT_EQ(mean(x).dtype(), DType::f32);
+  EXPECT_EQ(pow(x, 2.0).dtype(), DType::f32);
+  const Tensor target = from_vector<int64_t>({1, 3}, {2});
+  EXPECT_EQ(cross_entropy(x, target).dtype(), DType::f32);
+  // Ops outside the table keep their dtype.
+  EXPECT_EQ(relu(x).dtype(), DType::bf16);
+}
+
+TEST(Autocast, PromoteOpsUseTheWidestInput) {
+  const Tensor narrow = raw::cast(input({2, 3}, 1), DType::bf16), wide = input({2, 3}, 2);
+  AutocastGuard region(kCpu);
+  EXPECT_EQ(cat({narrow, wide}, 0).dtype(), DType::f32);
+  EXPECT_EQ(stack({narrow, wide}, 0).dtype(), DType::f32);
+  EXPECT_EQ(where(gt(wide, wide), narrow, wide).dtype(), DType::f32);
+  EXPECT_EQ(cat({narrow, narrow}, 0).dtype(), DType::bf16);
+}
+
+TEST(Autocast, F64IsNeverCast) {
+  const Tensor a = raw::cast(input({3, 3}, 1), DType::f64);
+  AutocastGuard region(kCpu);
+  EXPECT_EQ(matmul(a, a).dtype(), DType::f64);
+  EXPECT_EQ(softmax(a, -1).dtype(), DType::f64);
+}
+
+TEST(Autocast, RegionsNestAndRestore) {
+  const Tensor a = input({2, 2}, 1);
+  {
+    AutocastGuard outer(kCpu);
+    EXPECT_EQ(matmul(a, a).dtype(), DType::bf16);
+    {
+      AutocastGuard off(kCpu, /*enabled=*/false);
+      EXPECT_EQ(matmul(a, a).dtype(), DType::f32);
+      {
+        AutocastGuard half(kCpu, true, DType::f16);
+        EXPECT_EQ(matmul(a, a).dtype(), DType::f16);
+      }
+      EXPECT_EQ(matmul(a, a).dtype(), DType::f32);
+    }
+    EXPECT_EQ(matmul(a, a).dtype(), DType::bf16);
+  }
+  EXPECT_EQ(matmul(a, a).dtype(), DType::f32);
+}
+
+TEST(Autocast, RegionsArePerDeviceTypeAndPerThread) {
+  const Tensor a = input({2, 2}, 1);
+  {
+    AutocastGuard cuda_region(Device::Type::cuda);  // does not touch CPU tensors
+    EXPECT_EQ(autocast::active_dtype(Device::Type::cuda), DType::f16);
+    EXPECT_EQ(matmul(a, a).dtype(), DType::f32);
+  }
+  AutocastGuard region(kCpu);
+  DType seen_by_other_thread = DType::f64;
+  std::thread([&] { seen_by_other_thread = matmul(a, a).dtype(); }).join();
+  EXPECT_EQ(seen_by_other_thread, DType::f32);
+  EXPECT_EQ(matmul(a, a).dtype(), DType::bf16);
+}
+
+TEST(Autocast, RejectsANonFloatingRegionDtype) {
+  expect_error([] { AutocastGuard region(kCpu, true, DType::i32); }, {"autocast", "i32"});
+  EXPECT_FALSE(autocast::is_enabled(kCpu));
+}
+
+TEST(AutocastCache, OneDownCastPerParameterPerOutermostRegion) {
+  const Tensor w = parameter({3, 8}, 1), x = input({4, 8}, 2);
+  {
+    AutocastGuard region(kCpu);
+    linear(x, w);
+    linear(x, w);
+    { AutocastGuard inner(kCpu); linear(x, w); }
+    EXPECT_EQ(autocast::cache_size(), 1u);
+    linear(x, raw::clone(w));  // not a leaf that requires grad: not cached
+    EXPECT_EQ(autocast::cache_size(), 1u);
+  }
+  EXPECT_EQ(autocast::cache_size(), 0u);
+  {
+    AutocastGuard region(kCpu, true, std::nullopt, /*cache_enabled=*/false);
+    linear(x, w);
+    EXPECT_EQ(autocast::cache_size(), 0u);
+  }
+}
+
+// PyTorch #65766 / #112583: a forward under no_grad first, then one with grad, inside one
+// region. The cast cached by the first must still route gradients to the weight.
+TEST(AutocastCache, CastFirstMadeUnderNoGradStillCarriesGradients) {
+  const Tensor w = parameter({3, 8}, 1), x = input({4, 8}, 2);
+  Tensor with_cache_grad;
+  {
+    AutocastGuard region(kCpu);
+    {
+      NoGradGuard no_grad;
+      linear(x, w);
+    }
+    sum(linear(x, w)).backward();
+    with_cache_grad = w.grad();
+  }
+  ASSERT_TRUE(with_cache_grad.defined());
+  w.set_grad(Tensor());
+  {
+    AutocastGuard region(kCpu, true, std::nullopt, /*cache_enabled=*/false);
+    sum(linear(x, w)).backward();
+  }
+  EXPECT_EQ(with_cache_grad.to_vector<float>(), w.grad().to_vector<float>());
+}
+
+TEST(AutocastCache, ReusedAcrossBackwardPassesInOneRegion) {
+  // Gradient accumulation inside one region: each use records its own cast node, so the
+  // second backward does not meet a node the first one released.
+  const Tensor w = parameter({3, 8}, 1), x = input({4, 8}, 2);
+  {
+    AutocastGuard region(kCpu);
+    sum(linear(x, w)).backward();
+    const auto once = w.grad().to_vector<float>();
+    sum(linear(x, w)).backward();
+    const auto twice = w.grad().to_vector<float>();
+    for (size_t i = 0; i < once.size(); ++i) EXPECT_EQ(twice[i], 2 * once[i]);
+  }
+}
+
+TEST(AutocastCache, InPlaceUpdateOfTheParameterIsNotServedStale) {
+  const Tensor w = parameter({3, 8}, 1), x = input({4, 8}, 2);
+  AutocastGuard region(kCpu);
+  const Tensor before = linear(x, w);
+  {
+    NoGradGuard no_grad;
+    Tensor target = w;
+    raw::fill_(target, 0.5);  // as an optimizer step inside the region would
+  }
+  const Tensor after = linear(x, w);
+  const Tensor ref = raw::matmul(raw::cast(x, DType::bf16), raw::transpose(raw::cast(w, DType::bf16), 0, 1));
+  EXPECT_EQ(raw::cast(after, DType::f32).to_vector<float>(), raw::cast(ref, DType::f32).to_vector<float>());
+  EXPECT_NE(raw::cast(before, DType::f32).to_vector<float>(), raw::cast(after, DType::f32).to_vector<float>());
+}
+
+TEST(Autocast, ParameterGradientsStayF32AndNearTheF32Gradient) {
+  // The cast node returns gradients in the parameter's dtype; bf16 compute keeps them
+  // within bf16's relative precision (2^-8) of the f32 ones, scaled by the row sums.
+  const Tensor w = parameter({3, 16}, 1), x = input({8, 16}, 2);
+  sum(linear(x, w)).backward();
+  const auto reference = w.grad().to_vector<float>();
+  w.set_grad(Tensor());
+  {
+    AutocastGuard region(kCpu);
+    sum(linear(x, w)).backward();
+  }
+  ASSERT_EQ(w.grad().dtype(), DType::f32);
+  const auto mixed = w.grad().to_vector<float>();
+  const auto xs = x.to_vector<float>();
+  for (size_t i = 0; i < mixed.size(); ++i) {
+    double magnitude = 0;
+    for (int r = 0; r < 8; ++r) magnitude += std::abs(xs[r * 16 + i % 16]);
+    EXPECT_NEAR(mixed[i], reference[i], magnitude * 2 * std::ldexp(1.0, -8)) << i;
+  }
+}
