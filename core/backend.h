@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/optimizer_math.h"
 #include "core/tensor.h"
 
 namespace mantissa {
@@ -111,20 +112,33 @@ class Backend {
 
   // Optimizer updates, in place, one pass over contiguous tensors of equal numel; the math
   // is core/optimizer_math.h. grad has the param's dtype; states have it too, or are f32.
+  // `master` is undefined, or the f32 master copy of an f16/bf16 param: the update then
+  // reads and writes the master and writes the param from it as `write_back` says.
   struct AdamUpdate {
     double lr, beta1, beta2, eps, weight_decay;
     int64_t step;  // 1 on the first update (bias correction)
     bool decoupled_weight_decay;
+    optimizer_math::WriteBack write_back = {};
   };
-  virtual void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+  virtual void adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                            const AdamUpdate& u) = 0;
   struct SgdUpdate {
     double lr, momentum, dampening, weight_decay;
     bool nesterov;
     bool first_step;  // momentum_buffer is (re)initialised from the gradient
+    optimizer_math::WriteBack write_back = {};
   };
   // momentum_buffer is undefined when momentum is 0.
-  virtual void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const SgdUpdate& u) = 0;
+  virtual void sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
+                          const SgdUpdate& u) = 0;
+
+  // PyTorch's _amp_foreach_non_finite_check_and_unscale_, one pass per contiguous tensor: each
+  // element becomes g * inv_scale computed in f32 (f64 for f64 tensors) and written back in the
+  // tensor's dtype, so f16/bf16 gradients unscale without an f16 inv_scale underflowing (PyTorch
+  // issue #74739). found_inf (an f32 scalar) is set to 1 if any element of any tensor was inf or
+  // NaN before unscaling; it is never reset to 0 here, so one flag can collect several calls.
+  virtual void non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tensor& found_inf,
+                                            double inv_scale) = 0;
 };
 
 // The backend that owns tensors on `device`; throws Error if it is not built in.

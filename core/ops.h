@@ -52,9 +52,15 @@ void copy_(Tensor& dst, const Tensor& src);  // src broadcast to dst, converted 
 void fill_(Tensor& dst, double value);
 void add_(Tensor& dst, const Tensor& src);   // dst += src (src broadcast)
 // Fused optimizer updates (Backend::adam_update / sgd_update); bump the updated tensors.
-void adam_update_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+// master: undefined, or the f32 master copy of an f16/bf16 param.
+void adam_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                   const Backend::AdamUpdate& update);
-void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const Backend::SgdUpdate& update);
+void sgd_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
+                 const Backend::SgdUpdate& update);
+// Loss-scaling support (Backend::non_finite_check_and_unscale): tensors *= inv_scale in place,
+// found_inf (f32 scalar on the tensors' device) set to 1 if any element was inf/NaN before.
+// Tensors must be contiguous, floating and on one device; each one's version is bumped.
+void non_finite_check_and_unscale_(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale);
 
 // ---- elementwise (NumPy broadcasting, PyTorch promotion)
 Tensor unary(UnaryOp op, const Tensor& x);

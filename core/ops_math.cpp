@@ -1,6 +1,7 @@
 // Elementwise, reduction and nn operations: checks, promotion and allocation around one
 // backend primitive each.
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "core/ops.h"
@@ -339,6 +340,22 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Backend::Conv1dParams
   Tensor out = empty({x.size(0), weight.size(0), l_out}, {x.dtype(), x.device()});
   if (out.numel() > 0) backend(x).conv1d(contiguous(x), contiguous(weight), p, out);
   return out;
+}
+
+void non_finite_check_and_unscale_(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale) {
+  const char* op = "non_finite_check_and_unscale_";
+  MANTISSA_CHECK(std::isfinite(inv_scale), op, "inv_scale must be finite, got {}", inv_scale);
+  MANTISSA_CHECK(found_inf.defined() && found_inf.dtype() == DType::f32 && found_inf.numel() == 1, op,
+                 "found_inf must be an f32 scalar, got {}", found_inf.defined() ? found_inf.describe() : "undefined");
+  for (const Tensor& t : tensors) {
+    MANTISSA_CHECK(t.defined() && is_floating(t.dtype()) && t.is_contiguous(), op,
+                   "needs contiguous floating tensors, got {}", t.defined() ? t.describe() : "undefined");
+    check_same_device(op, {&found_inf, &t});
+  }
+  if (tensors.empty()) return;
+  backend(found_inf).non_finite_check_and_unscale(tensors, found_inf, inv_scale);
+  for (Tensor& t : tensors) t.storage()->bump_version();
+  found_inf.storage()->bump_version();
 }
 
 }  // namespace mantissa::raw

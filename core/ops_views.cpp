@@ -305,18 +305,35 @@ void add_(Tensor& dst, const Tensor& src) {
   dst.storage()->bump_version();
 }
 
-void adam_update_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                  const Backend::AdamUpdate& update) {
-  check_same_device("adam_update_", {&param, &grad, &exp_avg, &exp_avg_sq});
-  if (param.numel() > 0) backend_for(param.device()).adam_update(param, grad, exp_avg, exp_avg_sq, update);
-  for (Tensor* t : {&param, &exp_avg, &exp_avg_sq}) t->storage()->bump_version();
+namespace {
+void check_master(std::string_view op, const Tensor& param, const Tensor& master) {
+  if (!master.defined()) return;
+  MANTISSA_CHECK(master.dtype() == DType::f32 && (param.dtype() == DType::f16 || param.dtype() == DType::bf16) &&
+                     master.sizes() == param.sizes(),
+                 op, "a master copy must be f32 and shaped like its f16/bf16 parameter, got {} for {}",
+                 master.describe(), param.describe());
 }
 
-void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const Backend::SgdUpdate& update) {
-  check_same_device("sgd_update_", {&param, &grad, &momentum_buffer});
-  if (param.numel() > 0) backend_for(param.device()).sgd_update(param, grad, momentum_buffer, update);
-  param.storage()->bump_version();
-  if (momentum_buffer.defined()) momentum_buffer.storage()->bump_version();
+void bump_versions(std::initializer_list<Tensor*> tensors) {
+  for (Tensor* t : tensors)
+    if (t->defined()) t->storage()->bump_version();
+}
+}  // namespace
+
+void adam_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                  const Backend::AdamUpdate& update) {
+  check_same_device("adam_update_", {&param, &master, &grad, &exp_avg, &exp_avg_sq});
+  check_master("adam_update_", param, master);
+  if (param.numel() > 0) backend_for(param.device()).adam_update(param, master, grad, exp_avg, exp_avg_sq, update);
+  bump_versions({&param, &master, &exp_avg, &exp_avg_sq});
+}
+
+void sgd_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
+                 const Backend::SgdUpdate& update) {
+  check_same_device("sgd_update_", {&param, &master, &grad, &momentum_buffer});
+  check_master("sgd_update_", param, master);
+  if (param.numel() > 0) backend_for(param.device()).sgd_update(param, master, grad, momentum_buffer, update);
+  bump_versions({&param, &master, &momentum_buffer});
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {

@@ -5,10 +5,36 @@
 // single-tensor (non-foreach, non-fused) implementations, so results agree with
 // torch.optim to rounding.
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 
+#include "core/convert.h"
+#include "core/formats/stochastic_rounding.h"
 #include "core/macros.h"
+#include "core/philox.h"
 
 namespace mantissa::optimizer_math {
+
+// How an update computed in f32 is written back to an f16/bf16 parameter: round to
+// nearest even, or stochastically with element i taking Philox element i of (seed,
+// offset) (lane i % 4 of block offset + i / 4, like every other Philox fill), so the CPU
+// and CUDA backends round identically and a resumed run replays the same bits.
+struct WriteBack {
+  bool stochastic = false;
+  uint64_t seed = 0, offset = 0;
+};
+
+// One element's write-back; `random_bits` is its Philox lane (ignored unless stochastic).
+// Other parameter types (f32, f64, fp8) round to nearest.
+template <typename T, typename C>
+MANTISSA_HOST_DEVICE T write_back(C value, bool stochastic, uint32_t random_bits) {
+  if constexpr (std::is_same_v<T, BFloat16>) {
+    if (stochastic) return BFloat16::from_bits(float_to_bf16_bits_stochastic(value, random_bits));
+  } else if constexpr (std::is_same_v<T, Half>) {
+    if (stochastic) return Half::from_bits(float_to_half_bits_stochastic(value, random_bits));
+  }
+  return convert<T>(value);
+}
 
 template <typename C>
 struct AdamConstants {

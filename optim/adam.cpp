@@ -22,12 +22,14 @@ void Adam::step() {
   for_each_param_with_grad([&](ParamGroup& group, Tensor& p, ParamState& s) {
     Tensor& exp_avg = s.buffers["exp_avg"];
     Tensor& exp_avg_sq = s.buffers["exp_avg_sq"];
-    if (!exp_avg.defined()) exp_avg = raw::zeros_like(p);
-    if (!exp_avg_sq.defined()) exp_avg_sq = raw::zeros_like(p);
+    if (!exp_avg.defined()) exp_avg = new_state(p);
+    if (!exp_avg_sq.defined()) exp_avg_sq = new_state(p);
     ++s.step;
     const Tensor grad = raw::contiguous(p.grad());
-    raw::adam_update_(p, grad, exp_avg, exp_avg_sq,
-                      {group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step, decoupled_});
+    Tensor master = master_for(p, s);
+    raw::adam_update_(p, master, grad, exp_avg, exp_avg_sq,
+                      {group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step, decoupled_,
+                       next_write_back(p)});
   });
 }
 

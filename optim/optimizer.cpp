@@ -31,6 +31,34 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroupOptions> groups, do
   state_.resize(count);
 }
 
+void Optimizer::set_update_precision(const UpdatePrecision& precision) {
+  for (const ParamState& s : state_)
+    MANTISSA_CHECK(s.step == 0, name_, "set_update_precision must come before the first step");
+  precision_ = precision;
+  rounding_stream_ = Generator(precision.seed);
+}
+
+bool Optimizer::has_master(const Tensor& p) const {
+  return precision_.master_weights && (p.dtype() == DType::f16 || p.dtype() == DType::bf16);
+}
+
+Tensor Optimizer::new_state(const Tensor& p) const {
+  return has_master(p) ? raw::zeros(p.sizes(), {DType::f32, p.device()}) : raw::zeros_like(p);
+}
+
+Tensor Optimizer::master_for(const Tensor& p, ParamState& state) {
+  if (!has_master(p)) return Tensor();
+  Tensor& master = state.buffers["master"];
+  if (!master.defined()) master = raw::contiguous(raw::cast(p, DType::f32));
+  return master;
+}
+
+optimizer_math::WriteBack Optimizer::next_write_back(const Tensor& p) {
+  if (precision_.rounding != Rounding::stochastic) return {};
+  const auto [seed, offset] = rounding_stream_.reserve(p.numel());
+  return {true, seed, offset};
+}
+
 void Optimizer::zero_grad() {
   for (ParamGroup& g : groups_)
     for (Tensor& p : g.params) p.set_grad(Tensor());
@@ -43,6 +71,8 @@ StateDict Optimizer::state_dict() const {
     out.emplace_back(fmt::format("group.{}.initial_lr", g), raw::scalar_tensor(groups_[g].initial_lr, DType::f64));
     out.emplace_back(fmt::format("group.{}.weight_decay", g), raw::scalar_tensor(groups_[g].weight_decay, DType::f64));
   }
+  if (precision_.rounding == Rounding::stochastic)
+    out.emplace_back("rounding.offset", raw::scalar_tensor(static_cast<double>(rounding_stream_.offset()), DType::i64));
   for (size_t i = 0; i < state_.size(); ++i) {
     if (state_[i].step == 0) continue;
     out.emplace_back(fmt::format("state.{}.step", i), raw::scalar_tensor(static_cast<double>(state_[i].step), DType::i64));
@@ -73,6 +103,15 @@ void Optimizer::load_state_dict(const StateDict& state) {
     groups[g].initial_lr = scalar(fmt::format("group.{}.initial_lr", g));
     groups[g].weight_decay = scalar(fmt::format("group.{}.weight_decay", g));
   }
+  uint64_t rounding_offset = 0;
+  if (precision_.rounding == Rounding::stochastic) {
+    const Tensor* offset = take("rounding.offset");
+    MANTISSA_CHECK(offset && offset->numel() == 1, "Optimizer::load_state_dict",
+                   "{}: missing 'rounding.offset' (the state was saved without stochastic rounding)", name_);
+    rounding_offset = static_cast<uint64_t>(offset->item());
+  }
+  std::vector<std::string> names = buffer_names();
+  names.push_back("master");
   std::vector<ParamState> states(state_.size());
   size_t index = 0;
   NoGradGuard no_grad;
@@ -83,11 +122,14 @@ void Optimizer::load_state_dict(const StateDict& state) {
       const Tensor* step = take(prefix + "step");
       if (!step) continue;  // never updated
       s.step = static_cast<int64_t>(step->item());
-      for (const std::string& name : buffer_names()) {
+      for (const std::string& name : names) {
         const Tensor* t = take(prefix + name);
         if (!t) continue;  // e.g. no momentum buffer when momentum is 0
         MANTISSA_CHECK(t->sizes() == p.sizes(), "Optimizer::load_state_dict", "{}: '{}{}' is {} but its parameter is {}",
                        name_, prefix, name, t->describe(), p.describe());
+        MANTISSA_CHECK(name != "master" || has_master(p), "Optimizer::load_state_dict",
+                       "{}: '{}master' given but {} has no master copy (master weights off?)", name_, prefix,
+                       p.describe());
         s.buffers[name] = raw::clone(raw::to_device(*t, p.device()));
       }
     }
@@ -97,6 +139,7 @@ void Optimizer::load_state_dict(const StateDict& state) {
                  fmt::format("{}", fmt::join(unexpected, ", ")));
   groups_ = std::move(groups);
   state_ = std::move(states);
+  rounding_stream_.set_state(precision_.seed, rounding_offset);
 }
 
 }  // namespace mantissa::optim

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/optimizer_math.h"
+#include "core/random.h"
 #include "core/tensor.h"
 
 namespace mantissa::optim {
@@ -24,6 +26,20 @@ inline std::vector<ParamGroupOptions> one_group(std::vector<Tensor> params) {
   group.params = std::move(params);
   return {std::move(group)};
 }
+
+// How f16/bf16 parameters are updated; precision/ chooses this per mode.
+enum class Rounding { nearest_even, stochastic };
+struct UpdatePrecision {
+  // f16/bf16 parameters get an f32 master copy (state buffer "master") that each update
+  // reads and writes, and f32 optimizer states; the parameter is written from the master
+  // in the same fused pass. Other parameters are unaffected.
+  bool master_weights = false;
+  // How an f32 result is written to an f16/bf16 parameter. Stochastic rounding draws from
+  // a Philox stream seeded here; its position is in the state dict, so a resumed run
+  // rounds exactly as an uninterrupted one would.
+  Rounding rounding = Rounding::nearest_even;
+  uint64_t seed = 0;
+};
 
 struct ParamGroup {
   std::vector<Tensor> params;
@@ -47,8 +63,14 @@ class Optimizer {
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
   const std::string& name() const { return name_; }
 
+  // Set before the first step (later it would strand states made in the old layout).
+  void set_update_precision(const UpdatePrecision& precision);
+  const UpdatePrecision& update_precision() const { return precision_; }
+
   // "group.<g>.lr", "group.<g>.initial_lr", "group.<g>.weight_decay" (f64 scalars) and
-  // "state.<i>.step" (i64) plus "state.<i>.<buffer>" for the i-th parameter in group order.
+  // "state.<i>.step" (i64) plus "state.<i>.<buffer>" for the i-th parameter in group order
+  // (buffer "master" with master weights), and "rounding.offset" (i64) with stochastic
+  // rounding.
   StateDict state_dict() const;
   // Restores a state dict of an optimizer built over the same parameters; buffers must
   // match their parameter's shape. Errors name the offending key.
@@ -76,8 +98,20 @@ class Optimizer {
   // The buffer names this optimizer keeps per parameter, for load_state_dict to check.
   virtual std::vector<std::string> buffer_names() const = 0;
 
+  // A zeroed optimizer state for p: f32 when p has a master copy, p's dtype otherwise.
+  Tensor new_state(const Tensor& p) const;
+  // p's f32 master copy, made from p on first use; undefined when p has none.
+  Tensor master_for(const Tensor& p, ParamState& state);
+  // How this step writes p back: the next numel(p) elements of the rounding stream when
+  // stochastic.
+  optimizer_math::WriteBack next_write_back(const Tensor& p);
+
  private:
+  bool has_master(const Tensor& p) const;
+
   std::string name_;
+  UpdatePrecision precision_;
+  Generator rounding_stream_;
   std::vector<ParamGroup> groups_;
   std::vector<ParamState> state_;  // by parameter index in group order
 };

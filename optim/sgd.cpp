@@ -22,10 +22,12 @@ void SGD::step() {
     Tensor none;
     Tensor& buffer = options_.momentum > 0.0 ? s.buffers["momentum_buffer"] : none;
     const bool first = options_.momentum > 0.0 && !buffer.defined();
-    if (first) buffer = raw::empty_like(p);
+    if (first) buffer = new_state(p);
     ++s.step;
-    raw::sgd_update_(p, raw::contiguous(p.grad()), buffer,
-                     {group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov, first});
+    Tensor master = master_for(p, s);
+    raw::sgd_update_(p, master, raw::contiguous(p.grad()), buffer,
+                     {group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov, first,
+                      next_write_back(p)});
   });
 }
 

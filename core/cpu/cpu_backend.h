@@ -58,9 +58,12 @@ class CpuBackend final : public Backend {
   void conv1d_backward_weight(const Tensor& grad_out, const Tensor& x, const Conv1dParams& p,
                               Tensor& grad_weight) override;
 
-  void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+  void adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
                    const AdamUpdate& u) override;
-  void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const SgdUpdate& u) override;
+  void sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
+                  const SgdUpdate& u) override;
+
+  void non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale) override;
 };
 
 CpuBackend& cpu_backend();

@@ -7,6 +7,7 @@
 #include "core/cpu/visit_floating.h"
 #include "core/error.h"
 #include "core/optimizer_math.h"
+#include "core/philox.h"
 
 namespace mantissa::cpu {
 
@@ -33,11 +34,30 @@ void visit_update_types(std::string_view op, const Tensor& param, DType state_dt
   });
 }
 
+// Calls body(i, random_bits) for every element; random_bits is element i's Philox lane
+// when the write-back is stochastic (each block of four computed once), 0 otherwise.
+template <typename Body>
+void for_each_update_element(int64_t n, const optimizer_math::WriteBack& wb, Body&& body) {
+  if (!wb.stochastic) {
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) body(i, 0u);
+    return;
+  }
+  const int64_t blocks = (n + 3) / 4;
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+  for (int64_t c = 0; c < blocks; ++c) {
+    const PhiloxBlock bits = philox_block(wb.seed, wb.offset + static_cast<uint64_t>(c));
+    const int64_t end = 4 * c + 4 < n ? 4 * c + 4 : n;
+    for (int64_t i = 4 * c; i < end; ++i) body(i, bits.v[i - 4 * c]);
+  }
+}
+
 }  // namespace
 
-void CpuBackend::adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                             const AdamUpdate& u) {
+void CpuBackend::adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg,
+                             Tensor& exp_avg_sq, const AdamUpdate& u) {
   check_update_operands("adam_update", param, {&grad, &exp_avg, &exp_avg_sq});
+  if (master.defined()) check_update_operands("adam_update", param, {&master});
   MANTISSA_CHECK(grad.dtype() == param.dtype() && exp_avg.dtype() == exp_avg_sq.dtype(), "adam_update",
                  "dtypes disagree: param {}, grad {}, exp_avg {}, exp_avg_sq {}", param.describe(),
                  grad.describe(), exp_avg.describe(), exp_avg_sq.describe());
@@ -49,25 +69,29 @@ void CpuBackend::adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg,
         static_cast<C>(std::sqrt(1.0 - std::pow(u.beta2, static_cast<double>(u.step)))),
         u.decoupled_weight_decay};
     T* p = param.data<T>();
+    float* w = master.defined() ? master.data<float>() : nullptr;
     const T* g = grad.data<T>();
     S* m = exp_avg.data<S>();
     S* v = exp_avg_sq.data<S>();
-    const int64_t n = param.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) {
-      C pi = convert<C>(p[i]), mi = convert<C>(m[i]), vi = convert<C>(v[i]);
+    const bool stochastic = u.write_back.stochastic;
+    for_each_update_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
+      C pi = w ? static_cast<C>(w[i]) : convert<C>(p[i]);
+      C mi = convert<C>(m[i]), vi = convert<C>(v[i]);
       optimizer_math::adam_step(pi, convert<C>(g[i]), mi, vi, k);
-      p[i] = convert<T>(pi);
+      if (w) w[i] = static_cast<float>(pi);
+      p[i] = optimizer_math::write_back<T>(pi, stochastic, bits);
       m[i] = convert<S>(mi);
       v[i] = convert<S>(vi);
-    }
+    });
   });
 }
 
-void CpuBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, const SgdUpdate& u) {
+void CpuBackend::sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
+                            const SgdUpdate& u) {
   const bool has_momentum = momentum_buffer.defined();
   if (has_momentum) check_update_operands("sgd_update", param, {&grad, &momentum_buffer});
   else check_update_operands("sgd_update", param, {&grad});
+  if (master.defined()) check_update_operands("sgd_update", param, {&master});
   MANTISSA_CHECK(grad.dtype() == param.dtype(), "sgd_update", "dtypes disagree: param {}, grad {}",
                  param.describe(), grad.describe());
   const DType state_dtype = has_momentum ? momentum_buffer.dtype() : param.dtype();
@@ -76,17 +100,18 @@ void CpuBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_
                                             static_cast<C>(u.dampening), static_cast<C>(u.weight_decay),
                                             u.nesterov, u.first_step};
     T* p = param.data<T>();
+    float* w = master.defined() ? master.data<float>() : nullptr;
     const T* g = grad.data<T>();
     S* b = has_momentum ? momentum_buffer.data<S>() : nullptr;
-    const int64_t n = param.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) {
-      C pi = convert<C>(p[i]);
+    const bool stochastic = u.write_back.stochastic;
+    for_each_update_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
+      C pi = w ? static_cast<C>(w[i]) : convert<C>(p[i]);
       C bi = b ? convert<C>(b[i]) : C(0);
       optimizer_math::sgd_step(pi, convert<C>(g[i]), b ? &bi : nullptr, k);
-      p[i] = convert<T>(pi);
+      if (w) w[i] = static_cast<float>(pi);
+      p[i] = optimizer_math::write_back<T>(pi, stochastic, bits);
       if (b) b[i] = convert<S>(bi);
-    }
+    });
   });
 }
 
