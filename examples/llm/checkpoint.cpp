@@ -21,6 +21,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     else aliases["model." + name] = it->second;
   }
   for (const auto& [name, t] : c.optimizer) tensors.emplace_back("optim." + name, t);
+  for (const auto& [name, t] : c.precision) tensors.emplace_back("precision." + name, t);
   const nlohmann::json state = {{"step", c.state.step},
                                 {"best_val_loss", c.state.best_val_loss},
                                 {"dropout_seed", std::to_string(c.state.dropout_seed)},
@@ -61,6 +62,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     for (const auto& [name, t] : file.tensors) {
       if (name.starts_with("model.")) c.model.emplace_back(name.substr(6), t);
       else if (name.starts_with("optim.")) c.optimizer.emplace_back(name.substr(6), t);
+      else if (name.starts_with("precision.")) c.precision.emplace_back(name.substr(10), t);
       else fail("load_checkpoint", "{}: unexpected tensor '{}'", path, name);
     }
     const nlohmann::json aliases = nlohmann::json::parse(meta("aliases"));

@@ -1,6 +1,7 @@
 #pragma once
 // A training checkpoint is one safetensors file: the model's tensors ("model.<name>"), the
-// optimizer's ("optim.<name>") and, in the metadata, everything else a bit-identical resume
+// optimizer's ("optim.<name>"), the precision plugin's (loss scaler: "precision.<name>")
+// and, in the metadata, everything else a bit-identical resume
 // needs: the step, both random streams (dropout and data position), the best validation
 // loss, the model configuration and the tokenizer.
 #include <map>
@@ -24,6 +25,7 @@ struct Checkpoint {
   TrainingState state;
   StateDict model;
   StateDict optimizer;
+  StateDict precision;
 };
 
 // Written atomically. A tensor the model holds under two names (the tied embedding and

@@ -2,6 +2,7 @@
 // with nanoGPT's presets; `llm sample` generates text from a checkpoint; `llm eval`
 // measures a checkpoint's loss with as many batches as asked.
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "examples/llm/data.h"
 #include "examples/llm/sample.h"
 #include "examples/llm/trainer.h"
+#include "precision/mode.h"
 
 using namespace mantissa;
 using namespace mantissa::llm;
@@ -41,7 +43,11 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_flag("--resume", o.resume, "continue from <out-dir>/last.safetensors");
   cmd.add_option("--seed", o.seed);
   cmd.add_option("--threads", o.threads, "CPU threads (default: all)");
-  cmd.add_option("--precision", o.precision, "precision mode");
+  cmd.add_option("--precision", o.precision,
+                 fmt::format("precision mode: {}", fmt::join(precision::mode_names(), ", ")));
+  cmd.add_flag("--master-weights", o.master_weights, "true modes: keep f32 master weights in the optimizer");
+  cmd.add_flag("--stochastic-rounding", o.stochastic_rounding,
+               "true modes: write half-precision parameters back with stochastic rounding");
 }
 
 }  // namespace

@@ -23,7 +23,9 @@ std::string TrainOptions::to_json() const {
                         {"eval_interval", eval_interval},
                         {"eval_iters", eval_iters},
                         {"seed", seed},
-                        {"precision", precision}}
+                        {"precision", precision},
+                        {"master_weights", master_weights},
+                        {"stochastic_rounding", stochastic_rounding}}
       .dump();
 }
 

@@ -22,7 +22,9 @@ struct TrainOptions {
   bool resume = false;
   uint64_t seed = 1337;
   int threads = 0;  // 0: OpenMP's default
-  std::string precision = "32-true";
+  std::string precision = "32-true";  // any of precision::mode_names()
+  bool master_weights = false;        // true modes: f32 master copies in the optimizer
+  bool stochastic_rounding = false;   // true modes: stochastic write-back of half parameters
 
   std::string to_json() const;
 };

@@ -10,6 +10,7 @@
 
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/data.h"
+#include "precision/plugin.h"
 
 namespace mantissa::llm {
 
@@ -30,28 +31,35 @@ std::vector<optim::ParamGroupOptions> decay_groups(const GPT& model, double weig
 }
 
 // Mean loss over eval_iters batches from a freshly seeded stream, so every evaluation sees
-// the same windows and training's random streams are untouched.
-double evaluate(const GPT& model, const std::vector<int32_t>& data, const TrainOptions& o) {
+// the same windows and training's random streams are untouched. It runs in the training
+// precision, as Lightning's validation does.
+double evaluate(const GPT& model, const precision::PrecisionPlugin& plugin, const std::vector<int32_t>& data,
+                const TrainOptions& o) {
   NoGradGuard no_grad;
   model->eval();
   Generator generator(o.seed + 2);
   double total = 0.0;
   for (int64_t i = 0; i < o.eval_iters; ++i) {
     const Batch b = sample_batch(data, o.batch_size, o.model.block_size, generator);
+    const auto region = plugin.forward_context();
     total += model->loss(b.x, b.y).item();
   }
   model->train();
   return total / static_cast<double>(o.eval_iters);
 }
 
-void check_precision(const std::string& name) {
-  MANTISSA_CHECK(name == "32-true", "train", "precision '{}' is not available yet; valid: 32-true", name);
+precision::PrecisionPlugin make_precision(const TrainOptions& o) {
+  precision::PluginOptions options;
+  options.master_weights = o.master_weights;
+  options.rounding = o.stochastic_rounding ? optim::Rounding::stochastic : optim::Rounding::nearest_even;
+  options.rounding_seed = o.seed + 3;
+  return precision::PrecisionPlugin(precision::parse_mode(o.precision), options);
 }
 
 }  // namespace
 
 TrainResult train(const TrainOptions& options, std::ostream& out) {
-  check_precision(options.precision);
+  precision::PrecisionPlugin plugin = make_precision(options);
   if (options.threads > 0) omp_set_num_threads(options.threads);
   TrainOptions o = options;
   const auto data_path = resolve_data_path(o.data, "tinyshakespeare/input.txt");
@@ -72,8 +80,11 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
 
   manual_seed(o.seed);
   GPT model(o.model);
+  plugin.convert_module(*model);
   optim::AdamW optimizer(decay_groups(model, o.weight_decay),
                          optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay));
+  plugin.configure_optimizer(optimizer);
+  if (plugin.scaler()) plugin.scaler()->set_parameter_names(model->named_parameters());
   const optim::WarmupCosineLr schedule(o.warmup_steps, o.lr_decay_steps, o.min_lr / o.lr);
   Generator data_generator(o.seed + 1);
   TrainingState state;
@@ -81,6 +92,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   if (resumed) {
     model->load_state_dict(resumed->model);
     optimizer.load_state_dict(resumed->optimizer);
+    plugin.load_state_dict(resumed->precision);
     state = resumed->state;
     default_generator().set_state(state.dropout_seed, state.dropout_offset);
     data_generator.set_state(state.data_seed, state.data_offset);
@@ -89,9 +101,10 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   TrainResult result;
   result.parameters = model->num_parameters();
   out << fmt::format("model: {} parameters ({} layers, {} heads, {} wide, block {}), vocab {} ({}), "
-                     "{} train / {} val tokens, {} threads\n",
+                     "{} train / {} val tokens, {} threads, precision {}\n",
                      result.parameters, o.model.n_layer, o.model.n_head, o.model.n_embd, o.model.block_size,
-                     o.model.vocab_size, tokenizer.kind(), splits.train.size(), splits.val.size(), omp_get_max_threads());
+                     o.model.vocab_size, tokenizer.kind(), splits.train.size(), splits.val.size(), omp_get_max_threads(),
+                     plugin.mode().name);
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 
   std::ofstream metrics(std::filesystem::path(o.out_dir) / "metrics.jsonl", std::ios::app);
@@ -100,10 +113,12 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     state.dropout_offset = default_generator().offset();
     state.data_seed = data_generator.seed();
     state.data_offset = data_generator.offset();
-    save_checkpoint(path, {o.model, tokenizer.to_json(), o.to_json(), state, model->state_dict(), optimizer.state_dict()});
+    save_checkpoint(path, {o.model, tokenizer.to_json(), o.to_json(), state, model->state_dict(), optimizer.state_dict(),
+                           plugin.state_dict()});
   };
   auto eval_and_save = [&](int64_t step) {
-    const double train_loss = evaluate(model, splits.train, o), val_loss = evaluate(model, splits.val, o);
+    const double train_loss = evaluate(model, plugin, splits.train, o);
+    const double val_loss = evaluate(model, plugin, splits.val, o);
     result.final_val_loss = val_loss;
     out << fmt::format("step {}: train loss {:.4f}, val loss {:.4f}\n", step, train_loss, val_loss) << std::flush;
     metrics << nlohmann::json{{"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}}.dump() << "\n";
@@ -123,12 +138,24 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     if (step % o.eval_interval == 0 && !(resumed && step == first_step)) eval_and_save(step);
     optim::set_lr(optimizer, schedule, step);
     const Batch batch = sample_batch(splits.train, o.batch_size, o.model.block_size, data_generator);
-    const Tensor loss = model->loss(batch.x, batch.y);
+    Tensor loss;
+    {
+      const auto region = plugin.forward_context();
+      loss = model->loss(batch.x, batch.y);
+    }
     optimizer.zero_grad();
-    loss.backward();
-    if (o.grad_clip > 0.0) optim::clip_grad_norm_(model->parameters(), o.grad_clip);
-    optimizer.step();
+    plugin.backward(loss);
+    const bool stepped = plugin.optimizer_step(optimizer, o.grad_clip > 0.0 ? std::optional(o.grad_clip) : std::nullopt);
     result.losses.push_back(loss.item());
+    if (!stepped) {
+      const auto& skip = plugin.scaler()->last_skipped();
+      ++result.skipped_steps;
+      out << fmt::format("step {}: skipped, non-finite gradient in {} at loss scale {}; scale now {}\n", step + 1,
+                         skip->first_non_finite, skip->scale, plugin.scaler()->get_scale());
+      metrics << nlohmann::json{{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
+                                {"loss_scale", plugin.scaler()->get_scale()}}.dump()
+              << "\n";
+    }
 
     const int64_t done = step + 1 - first_step;
     if ((step + 1) % o.log_interval == 0 || step + 1 == o.steps) {
@@ -138,10 +165,10 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       out << fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | {:.0f} tok/s | ETA {}\n", step + 1, o.steps,
                          result.losses.back(), optimizer.param_groups()[0].lr, rate, duration(eta))
           << std::flush;
-      metrics << nlohmann::json{{"step", step + 1}, {"loss", result.losses.back()},
-                                {"lr", optimizer.param_groups()[0].lr}, {"tokens_per_s", rate}}
-                     .dump()
-              << "\n";
+      nlohmann::json line{{"step", step + 1}, {"loss", result.losses.back()},
+                          {"lr", optimizer.param_groups()[0].lr}, {"tokens_per_s", rate}};
+      if (plugin.scaler()) line["loss_scale"] = plugin.scaler()->get_scale();
+      metrics << line.dump() << "\n";
     }
   }
   if (first_step >= o.steps) {
@@ -166,6 +193,7 @@ EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::st
     o.data = data.empty() ? saved.at("data").get<std::string>() : data;
     o.batch_size = saved.at("batch_size").get<int64_t>();
     o.seed = saved.at("seed").get<uint64_t>();
+    o.precision = saved.value("precision", "32-true");
   } catch (const nlohmann::json::exception& e) {
     fail("evaluate_checkpoint", "{}: unreadable training options: {}", checkpoint_path, e.what());
   }
@@ -174,8 +202,10 @@ EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::st
   const std::string text = read_text_file(resolve_data_path(o.data, "tinyshakespeare/input.txt"));
   const TokenSplits splits = encode_splits(text, Tokenizer::from_json(c.tokenizer_json, default_data_dir() / "gpt2-bpe"));
   GPT model(c.config);
+  const precision::PrecisionPlugin plugin = make_precision(o);
+  plugin.convert_module(*model);
   model->load_state_dict(c.model);
-  return {evaluate(model, splits.train, o), evaluate(model, splits.val, o)};
+  return {evaluate(model, plugin, splits.train, o), evaluate(model, plugin, splits.val, o)};
 }
 
 }  // namespace mantissa::llm

@@ -11,6 +11,7 @@ struct TrainResult {
   double final_val_loss = 0.0, best_val_loss = 0.0;
   double seconds = 0.0;
   int64_t parameters = 0;
+  int64_t skipped_steps = 0;  // optimizer steps skipped for non-finite gradients (loss scaling)
 };
 
 // Trains (or, with options.resume, continues from <out_dir>/last.safetensors) up to

@@ -1,5 +1,5 @@
-// The LLM example's training loop: bit-identical resume from a checkpoint, refusal of a
-// damaged checkpoint, the model's structure, and sampling.
+// The LLM example's training loop: bit-identical resume from a checkpoint in every
+// precision mode, refusal of a damaged checkpoint, the model's structure, and sampling.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -50,25 +50,71 @@ TrainOptions tiny(const std::filesystem::path& dir, int64_t steps) {
 
 }  // namespace
 
-TEST(LlmTraining, ResumeContinuesBitIdentically) {
+// Every precision configuration resumes bit-identically: the loss scaler's state, master
+// weights and the stochastic-rounding stream travel in the checkpoint too.
+struct PrecisionCase {
+  const char* precision;
+  bool master_weights = false, stochastic_rounding = false;
+};
+
+class LlmResume : public testing::TestWithParam<PrecisionCase> {};
+
+TEST_P(LlmResume, ContinuesBitIdentically) {
+  const PrecisionCase c = GetParam();
   const auto dir = scratch("resume");
+  auto options = [&](int64_t steps) {
+    TrainOptions o = tiny(dir, steps);
+    o.precision = c.precision;
+    o.master_weights = c.master_weights;
+    o.stochastic_rounding = c.stochastic_rounding;
+    return o;
+  };
   std::ostringstream log;
-  TrainOptions first = tiny(dir, 6);
+  TrainOptions first = options(6);
   first.out_dir = (dir / "resumed").string();
   train(first, log);
-  TrainOptions second = tiny(dir, 10);
+  TrainOptions second = options(10);
   second.out_dir = first.out_dir;
   second.resume = true;
   const TrainResult resumed = train(second, log);
   ASSERT_EQ(resumed.losses.size(), 4u);
 
-  TrainOptions straight = tiny(dir, 10);
+  TrainOptions straight = options(10);
   straight.out_dir = (dir / "straight").string();
   const TrainResult reference = train(straight, log);
   ASSERT_EQ(reference.losses.size(), 10u);
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(resumed.losses[i], reference.losses[6 + i]) << "step " << 6 + i;
   EXPECT_EQ(resumed.final_val_loss, reference.final_val_loss);
+  EXPECT_LT(reference.final_val_loss, reference.losses.front()) << "did not learn in " << c.precision;
   EXPECT_NE(log.str().find("resumed from"), std::string::npos);
+  EXPECT_NE(log.str().find(std::string("precision ") + c.precision), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(LlmTraining, LlmResume,
+                         testing::Values(PrecisionCase{"32-true"}, PrecisionCase{"16-mixed"},
+                                         PrecisionCase{"bf16-mixed"}, PrecisionCase{"16-true"},
+                                         PrecisionCase{"bf16-true"}, PrecisionCase{"bf16-true", true, true}),
+                         [](const auto& info) {
+                           std::string name = info.param.precision;
+                           if (info.param.master_weights) name += "_master";
+                           if (info.param.stochastic_rounding) name += "_stochastic";
+                           for (char& ch : name)
+                             if (ch == '-') ch = '_';
+                           return name;
+                         });
+
+TEST(LlmTraining, UnknownPrecisionListsTheValidModes) {
+  const auto dir = scratch("badprecision");
+  TrainOptions o = tiny(dir, 1);
+  o.precision = "bf17-mixed";
+  std::ostringstream log;
+  try {
+    train(o, log);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bf16-mixed"), std::string::npos) << e.what();
+  }
   std::filesystem::remove_all(dir);
 }
 

@@ -1,0 +1,91 @@
+#include "precision/mode.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+
+namespace mantissa::precision {
+
+namespace {
+
+struct ModeSpec {
+  const char* name;
+  PrecisionMode mode;
+};
+
+const std::vector<ModeSpec>& mode_specs() {
+  static const std::vector<ModeSpec> specs = {
+      {"32-true", {"32-true", DType::f32, std::nullopt, false, false, std::nullopt}},
+      {"16-mixed", {"16-mixed", DType::f32, DType::f16, true, false, std::nullopt}},
+      {"bf16-mixed", {"bf16-mixed", DType::f32, DType::bf16, false, false, std::nullopt}},
+      {"16-true", {"16-true", DType::f16, std::nullopt, false, false, std::nullopt}},
+      {"bf16-true", {"bf16-true", DType::bf16, std::nullopt, false, false, std::nullopt}},
+      {"bf16-flash", {"bf16-flash", DType::bf16, std::nullopt, false, true, std::nullopt}},
+      {"fp16-flash", {"fp16-flash", DType::f16, std::nullopt, false, true, std::nullopt}},
+  };
+  return specs;
+}
+
+// Other spellings users bring from Lightning and NeMo.
+std::string_view canonical(std::string_view name) {
+  if (name == "fp16-true") return "16-true";
+  return name;
+}
+
+constexpr std::string_view kFp8Suffix = "+fp8";
+
+}  // namespace
+
+std::optional<DType> PrecisionMode::input_dtype() const {
+  if (is_mixed() || param_dtype == DType::f32) return std::nullopt;
+  return param_dtype;
+}
+
+const std::vector<std::string>& mode_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const ModeSpec& s : mode_specs()) out.emplace_back(s.name);
+    out.emplace_back("fp16-true");
+    return out;
+  }();
+  return names;
+}
+
+PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe) {
+  std::string_view base = name;
+  const bool fp8 = base.size() > kFp8Suffix.size() && base.ends_with(kFp8Suffix);
+  if (fp8) base.remove_suffix(kFp8Suffix.size());
+  base = canonical(base);
+  for (const ModeSpec& s : mode_specs()) {
+    if (base != s.name) continue;
+    PrecisionMode mode = s.mode;
+    if (fp8) {
+      mode.fp8 = recipe;
+      mode.name += kFp8Suffix;
+    }
+    return mode;
+  }
+  fail("precision", "unknown precision mode '{}'; valid: {} (each may end in '+fp8')", name,
+       fmt::join(mode_names(), ", "));
+}
+
+std::string_view fp8_format_name(Fp8Format format) { return format == Fp8Format::e4m3 ? "e4m3" : "hybrid"; }
+
+Fp8Format parse_fp8_format(std::string_view name) {
+  if (name == "e4m3") return Fp8Format::e4m3;
+  if (name == "hybrid") return Fp8Format::hybrid;
+  fail("precision", "unknown fp8 format '{}'; valid: e4m3, hybrid", name);
+}
+
+std::string_view amax_compute_algo_name(AmaxComputeAlgo algo) {
+  return algo == AmaxComputeAlgo::max ? "max" : "most_recent";
+}
+
+AmaxComputeAlgo parse_amax_compute_algo(std::string_view name) {
+  if (name == "max") return AmaxComputeAlgo::max;
+  if (name == "most_recent") return AmaxComputeAlgo::most_recent;
+  fail("precision", "unknown amax_compute_algo '{}'; valid: max, most_recent", name);
+}
+
+}  // namespace mantissa::precision

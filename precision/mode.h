@@ -1,0 +1,53 @@
+#pragma once
+// Precision modes by name, as Lightning and NeMo spell them (DESIGN.md's modes table), each
+// optionally combined with fp8 and Transformer Engine's DelayedScaling knobs.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace mantissa::precision {
+
+enum class Fp8Format { e4m3, hybrid };  // hybrid: E4M3 forward, E5M2 gradients
+enum class AmaxComputeAlgo { max, most_recent };
+
+// Transformer Engine's recipe.DelayedScaling knobs, with its defaults.
+struct Fp8Recipe {
+  Fp8Format format = Fp8Format::hybrid;
+  int margin = 0;
+  int64_t amax_history_len = 1024;
+  AmaxComputeAlgo amax_compute_algo = AmaxComputeAlgo::max;
+  bool reduce_amax = true;  // across data-parallel ranks, when distributed
+  bool fp8_params = false;  // weights stored in fp8 with their scale, no high-precision copy
+};
+
+struct PrecisionMode {
+  std::string name;                      // canonical: "16-true" for "fp16-true"; "+fp8" appended
+  DType param_dtype = DType::f32;        // what convert_module makes the parameters
+  std::optional<DType> autocast_dtype;   // mixed modes: the lower-precision compute type
+  bool loss_scaling = false;             // 16-mixed: dynamic loss scaling by default
+  bool flash = false;                    // half parameters, flash optimizers, no autocast
+  std::optional<Fp8Recipe> fp8;          // fp8 GEMMs inside the forward region
+
+  bool is_mixed() const { return autocast_dtype.has_value(); }
+  // The dtype non-audio floating inputs are cast to: the parameters' in true and flash
+  // modes; none in mixed modes, where autocast decides per op.
+  std::optional<DType> input_dtype() const;
+};
+
+// The base names, in the order docs and errors list them.
+const std::vector<std::string>& mode_names();
+
+// Parses "bf16-mixed", "16-true", ... with an optional "+fp8" suffix ("bf16-mixed+fp8"),
+// which enables fp8 with `recipe`. An unknown name is an Error listing the valid ones.
+PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe = {});
+
+std::string_view fp8_format_name(Fp8Format format);
+Fp8Format parse_fp8_format(std::string_view name);  // "e4m3" | "hybrid"
+std::string_view amax_compute_algo_name(AmaxComputeAlgo algo);
+AmaxComputeAlgo parse_amax_compute_algo(std::string_view name);  // "max" | "most_recent"
+
+}  // namespace mantissa::precision

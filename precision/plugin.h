@@ -1,0 +1,97 @@
+#pragma once
+// One object that applies a precision mode to a training loop, the way Lightning's
+// precision plugins do: it converts the module and the inputs, opens the forward region,
+// runs backward (with loss scaling) and the optimizer step (unscale, clip, skip on
+// overflow, master-weight update).
+//
+//   precision::PrecisionPlugin plugin(precision::parse_mode("16-mixed"));
+//   plugin.convert_module(*model);
+//   plugin.configure_optimizer(optimizer);
+//   for (...) {
+//     Tensor loss;
+//     { auto region = plugin.forward_context(); loss = model(plugin.convert_input(x)); }
+//     plugin.backward(loss);
+//     const bool stepped = plugin.optimizer_step(optimizer, /*clip_norm=*/1.0);
+//     optimizer.zero_grad();
+//   }
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/device.h"
+#include "core/tensor.h"
+#include "nn/module.h"
+#include "optim/optimizer.h"
+#include "precision/autocast.h"
+#include "precision/grad_scaler.h"
+#include "precision/mode.h"
+
+namespace mantissa::precision {
+
+struct PluginOptions {
+  Device::Type device = Device::Type::cpu;  // the autocast region's device type
+  // Loss scaling: 16-mixed gets a scaler with these options unless `loss_scaling` is false.
+  // Asking for one with a bf16 mode is a configuration error (Lightning's rule: bf16 has
+  // f32's range and needs none).
+  std::optional<bool> loss_scaling;
+  GradScalerOptions scaler;
+  // Master weights and write-back rounding for f16/bf16 parameters (true modes). Mixed
+  // modes keep f32 parameters, which are their own master.
+  bool master_weights = false;
+  optim::Rounding rounding = optim::Rounding::nearest_even;
+  uint64_t rounding_seed = 0;
+};
+
+// A batch as named tensors. Keys containing "audio" keep their precision (NeMo's
+// HalfPrecisionForAudio: waveforms lose too much in 16 bits); other floating tensors are
+// cast to the mode's input dtype.
+using Batch = StateDict;
+
+class PrecisionPlugin {
+ public:
+  explicit PrecisionPlugin(PrecisionMode mode, PluginOptions options = {});
+
+  const PrecisionMode& mode() const { return mode_; }
+
+  // True and flash modes convert parameters and buffers to the mode's dtype in place.
+  void convert_module(nn::Module& module) const;
+  // Floating inputs to the mode's input dtype (true and flash modes); unchanged otherwise.
+  Tensor convert_input(const Tensor& input) const;
+  Batch convert_input(Batch batch) const;
+
+  // The forward region: autocast in mixed modes, nothing in the others. Backward runs
+  // after it closes, as PyTorch recommends.
+  class ForwardContext {
+   public:
+    explicit ForwardContext(const PrecisionPlugin& plugin);
+
+   private:
+    std::optional<autocast::AutocastGuard> autocast_;
+  };
+  ForwardContext forward_context() const { return ForwardContext(*this); }
+
+  // Master weights and rounding as the options ask; call before the first step.
+  void configure_optimizer(optim::Optimizer& optimizer) const;
+  // loss.backward(), scaled when loss scaling is on.
+  void backward(const Tensor& loss);
+  // Unscales (once), clips the global gradient norm when `clip_norm` is set, steps unless a
+  // gradient is inf/NaN, and updates the loss scale. Returns whether the optimizer stepped:
+  // a skipped step must not advance schedules or step counters (PyTorch #55585).
+  bool optimizer_step(optim::Optimizer& optimizer, std::optional<double> clip_norm = std::nullopt);
+  // The last clip's total gradient norm (before clipping), if clipping ran.
+  std::optional<double> last_grad_norm() const { return last_grad_norm_; }
+
+  GradScaler* scaler() { return scaler_.get(); }
+  const GradScaler* scaler() const { return scaler_.get(); }
+  // The scaler's state under "scaler." keys (empty without one), for checkpoints.
+  StateDict state_dict() const;
+  void load_state_dict(const StateDict& state);
+
+ private:
+  PrecisionMode mode_;
+  PluginOptions options_;
+  std::unique_ptr<GradScaler> scaler_;
+  std::optional<double> last_grad_norm_;
+};
+
+}  // namespace mantissa::precision
