@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <mutex>
+#include <unordered_map>
+#include <utility>
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/storage.h"
 
 namespace mantissa {
 
@@ -54,10 +57,50 @@ std::vector<std::string>& registry() {
 bool grad_enabled() { return grad_mode_enabled; }
 void set_grad_enabled(bool enabled) { grad_mode_enabled = enabled; }
 
+namespace {
+// Live saved storages with how many SavedTensors (not copies) refer to each. Weak, so the
+// registry never keeps memory alive.
+struct SavedRegistry {
+  std::mutex mutex;
+  std::unordered_map<const Storage*, std::pair<std::weak_ptr<Storage>, int64_t>> live;
+};
+SavedRegistry& saved_registry() {
+  static SavedRegistry registry;
+  return registry;
+}
+
+std::shared_ptr<const void> register_saved(const std::shared_ptr<Storage>& storage) {
+  SavedRegistry& r = saved_registry();
+  {
+    std::lock_guard lock(r.mutex);
+    auto& entry = r.live[storage.get()];
+    entry.first = storage;
+    ++entry.second;
+  }
+  const Storage* key = storage.get();
+  return std::shared_ptr<const void>(key, [](const void* k) {
+    SavedRegistry& r = saved_registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.live.find(static_cast<const Storage*>(k));
+    if (it != r.live.end() && --it->second.second == 0) r.live.erase(it);
+  });
+}
+}  // namespace
+
+std::vector<std::shared_ptr<Storage>> saved_tensor_storages() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard lock(r.mutex);
+  std::vector<std::shared_ptr<Storage>> out;
+  for (const auto& [key, entry] : r.live)
+    if (auto storage = entry.first.lock()) out.push_back(std::move(storage));
+  return out;
+}
+
 SavedTensor::SavedTensor(const Tensor& t, const char* op) : op_(op) {
   if (!t.defined()) return;
   tensor_ = raw::as_strided(t, t.sizes(), t.strides(), t.offset());
   version_ = t.storage()->version();
+  registration_ = register_saved(t.storage());
 }
 
 Tensor SavedTensor::get() const {

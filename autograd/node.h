@@ -32,7 +32,12 @@ class SavedTensor {
   Tensor tensor_;
   uint64_t version_ = 0;
   const char* op_ = "";
+  std::shared_ptr<const void> registration_;  // in the live set below while any copy exists
 };
+
+// The storages that live SavedTensors hold (each once, whatever the number of tensors or
+// views saved from it): the activations kept for backward, for the memory account.
+std::vector<std::shared_ptr<Storage>> saved_tensor_storages();
 
 // One recorded operation. Every node has one output; `next[i]` is where the gradient of
 // input i goes (the input's grad_fn, or its leaf accumulator; null if it needs none).

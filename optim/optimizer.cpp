@@ -82,6 +82,13 @@ StateDict Optimizer::state_dict() const {
   return out;
 }
 
+StateDict Optimizer::state_buffers() const {
+  StateDict out;
+  for (size_t i = 0; i < state_.size(); ++i)
+    for (const auto& [name, t] : state_[i].buffers) out.emplace_back(fmt::format("state.{}.{}", i, name), t);
+  return out;
+}
+
 void Optimizer::load_state_dict(const StateDict& state) {
   std::map<std::string, const Tensor*> given;
   for (const auto& [name, t] : state) given[name] = &t;

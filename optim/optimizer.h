@@ -75,6 +75,9 @@ class Optimizer {
   // Restores a state dict of an optimizer built over the same parameters; buffers must
   // match their parameter's shape. Errors name the offending key.
   void load_state_dict(const StateDict& state);
+  // The live per-parameter buffers under their state-dict names, without copying them
+  // (state_dict() clones): what the memory account measures.
+  StateDict state_buffers() const;
 
  protected:
   Optimizer(std::string name, std::vector<ParamGroupOptions> groups, double lr, double weight_decay);

@@ -163,4 +163,10 @@ std::vector<Tensor> cast_inputs(std::string_view op, std::vector<Tensor> inputs)
 
 size_t cache_size() { return state.cache.size(); }
 
+std::vector<std::shared_ptr<Storage>> cache_storages() {
+  std::vector<std::shared_ptr<Storage>> out;
+  for (const auto& [key, entry] : state.cache) out.push_back(entry.converted.storage());
+  return out;
+}
+
 }  // namespace mantissa::autocast

@@ -70,7 +70,9 @@ class AutocastGuard {
 // update of the parameter is never served stale.
 std::vector<Tensor> cast_inputs(std::string_view op, std::vector<Tensor> inputs);
 
-// Number of cached down-casts on this thread (tests and the memory account read it).
+// Number of cached down-casts on this thread (tests read it).
 size_t cache_size();
+// The storages of those down-casts (the memory account counts them).
+std::vector<std::shared_ptr<Storage>> cache_storages();
 
 }  // namespace mantissa::autocast
