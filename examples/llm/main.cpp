@@ -39,6 +39,9 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_option("--eval-interval", o.eval_interval);
   cmd.add_option("--eval-iters", o.eval_iters);
   cmd.add_option("--log-interval", o.log_interval);
+  cmd.add_option("--instrument-interval", o.instrument_interval,
+                 "write precision instruments (memory, format statistics, stagnation) to <out-dir>/precision.jsonl "
+                 "every this many steps (0: off)");
   cmd.add_option("--out-dir", o.out_dir, "where checkpoints and metrics.jsonl go");
   cmd.add_flag("--resume", o.resume, "continue from <out-dir>/last.safetensors");
   cmd.add_option("--seed", o.seed);

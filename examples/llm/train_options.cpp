@@ -22,6 +22,7 @@ std::string TrainOptions::to_json() const {
                         {"grad_clip", grad_clip},
                         {"eval_interval", eval_interval},
                         {"eval_iters", eval_iters},
+                        {"instrument_interval", instrument_interval},
                         {"seed", seed},
                         {"precision", precision},
                         {"master_weights", master_weights},

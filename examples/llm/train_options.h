@@ -18,6 +18,7 @@ struct TrainOptions {
   int64_t warmup_steps = 100, lr_decay_steps = 2000;
   double beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1, grad_clip = 1.0;
   int64_t eval_interval = 250, eval_iters = 20, log_interval = 50;
+  int64_t instrument_interval = 250;  // precision.jsonl records every this many steps; 0: off
   std::string out_dir = "out-llm";
   bool resume = false;
   uint64_t seed = 1337;

@@ -10,6 +10,7 @@
 
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/data.h"
+#include "precision/instrument_log.h"
 #include "precision/plugin.h"
 
 namespace mantissa::llm {
@@ -108,6 +109,8 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 
   std::ofstream metrics(std::filesystem::path(o.out_dir) / "metrics.jsonl", std::ios::app);
+  precision::InstrumentLog instruments((std::filesystem::path(o.out_dir) / "precision.jsonl").string(),
+                                       model->named_parameters(), o.instrument_interval);
   auto checkpoint = [&](const std::string& path) {
     state.dropout_seed = default_generator().seed();
     state.dropout_offset = default_generator().offset();
@@ -143,9 +146,16 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       const auto region = plugin.forward_context();
       loss = model->loss(batch.x, batch.y);
     }
+    const bool instrumented = instruments.due(step);
+    if (instrumented) instruments.record_memory(step, optimizer);
     optimizer.zero_grad();
     plugin.backward(loss);
+    if (instrumented) {
+      instruments.record_gradients(step, plugin.scaler() ? plugin.scaler()->get_scale() : 1.0);
+      instruments.before_step();
+    }
     const bool stepped = plugin.optimizer_step(optimizer, o.grad_clip > 0.0 ? std::optional(o.grad_clip) : std::nullopt);
+    if (instrumented) instruments.after_step(step);
     result.losses.push_back(loss.item());
     if (!stepped) {
       const auto& skip = plugin.scaler()->last_skipped();

@@ -1,0 +1,32 @@
+// precision_report: turns training runs' JSONL (metrics.jsonl, precision.jsonl) into one
+// HTML page with plots.
+//   precision_report --out report.html out-32-true out-bf16-mixed out-16-mixed
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "core/error.h"
+#include "core/io/atomic_file.h"
+#include "precision/report/html_report.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mantissa precision report: compare training runs' precision timelines in one HTML page"};
+  std::vector<std::string> run_dirs;
+  std::string out = "precision_report.html";
+  app.add_option("runs", run_dirs, "run directories (each with metrics.jsonl, optionally precision.jsonl)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--out", out, "the HTML file to write")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    std::vector<mantissa::precision::report::RunData> runs;
+    for (const std::string& dir : run_dirs) runs.push_back(mantissa::precision::report::load_run(dir));
+    const std::string html = mantissa::precision::report::render_html(runs);
+    mantissa::io::write_file_atomically(out, [&](std::ostream& file) { file << html; });
+    std::cout << "wrote " << out << " (" << runs.size() << " runs)\n";
+  } catch (const mantissa::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

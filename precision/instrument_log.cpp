@@ -1,0 +1,65 @@
+#include "precision/instrument_log.h"
+
+#include <nlohmann/json.hpp>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "precision/memory_account.h"
+#include "precision/stats.h"
+
+namespace mantissa::precision {
+
+namespace {
+
+nlohmann::json stats_json(const std::vector<TensorStats>& stats) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const TensorStats& s : stats) tensors.push_back(to_json(s));
+  return tensors;
+}
+
+}  // namespace
+
+InstrumentLog::InstrumentLog(const std::string& path, StateDict named_parameters, int64_t interval)
+    : params_(std::move(named_parameters)), interval_(interval), stagnation_(params_) {
+  MANTISSA_CHECK(interval >= 0, "InstrumentLog", "interval must be >= 0, got {}", interval);
+  if (interval_ == 0) return;
+  out_.open(path, std::ios::app);
+  MANTISSA_CHECK(out_.good(), "InstrumentLog", "cannot open '{}' for writing", path);
+}
+
+void InstrumentLog::write(const std::string& line) {
+  out_ << line << "\n";
+  out_.flush();
+}
+
+void InstrumentLog::record_memory(int64_t step, const optim::Optimizer& optimizer) {
+  nlohmann::json j = to_json(account_memory(params_, optimizer));
+  j["step"] = step;
+  j["kind"] = "memory";
+  write(j.dump());
+}
+
+void InstrumentLog::record_gradients(int64_t step, double loss_scale) {
+  NoGradGuard no_grad;
+  StateDict grads;
+  for (const auto& [name, p] : params_) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    grads.emplace_back(name, loss_scale == 1.0 ? g : raw::binary(BinaryOp::div, raw::cast(g, DType::f32), loss_scale));
+  }
+  write(nlohmann::json{{"step", step}, {"kind", "gradients"}, {"loss_scale", loss_scale},
+                       {"tensors", stats_json(tensor_stats(grads))}}
+            .dump());
+}
+
+void InstrumentLog::before_step() { stagnation_.before_step(); }
+
+void InstrumentLog::after_step(int64_t step) {
+  nlohmann::json stalled = nlohmann::json::array();
+  for (const Stagnation& s : stagnation_.after_step()) stalled.push_back(to_json(s));
+  write(nlohmann::json{{"step", step}, {"kind", "stagnation"}, {"tensors", stalled}}.dump());
+  write(nlohmann::json{{"step", step}, {"kind", "parameters"}, {"tensors", stats_json(tensor_stats(params_))}}.dump());
+}
+
+}  // namespace mantissa::precision

@@ -1,0 +1,44 @@
+#pragma once
+// Writes the precision instruments of a training run as JSONL, one record per line, every
+// `interval` steps: the memory account (after the forward pass, so activations count),
+// per-parameter gradient and weight format statistics, and update stagnation.
+// `precision_report` turns the file into plots.
+//
+//   {"step": 250, "kind": "memory", "parameters": ..., "bytes_per_parameter": ...}
+//   {"step": 250, "kind": "gradients", "loss_scale": 65536, "tensors": [{"name", "amax", "f16": {...}}, ...]}
+//   {"step": 250, "kind": "parameters", "tensors": [...]}
+//   {"step": 250, "kind": "stagnation", "tensors": [{"name", "with_gradient", "stalled"}, ...]}
+#include <fstream>
+#include <string>
+
+#include "core/tensor.h"
+#include "optim/optimizer.h"
+#include "precision/stagnation.h"
+
+namespace mantissa::precision {
+
+class InstrumentLog {
+ public:
+  // Appends to `path`; interval 0 turns every record off.
+  InstrumentLog(const std::string& path, StateDict named_parameters, int64_t interval);
+
+  bool due(int64_t step) const { return interval_ > 0 && step % interval_ == 0; }
+  // After the forward pass (before backward frees the graph).
+  void record_memory(int64_t step, const optim::Optimizer& optimizer);
+  // After backward: statistics of the true gradients, i.e. divided by the loss scale they
+  // carry (1 without loss scaling), so they show what each format would do unscaled.
+  void record_gradients(int64_t step, double loss_scale);
+  // Around the optimizer step: weight statistics and stagnation.
+  void before_step();
+  void after_step(int64_t step);
+
+ private:
+  void write(const std::string& line);
+
+  std::ofstream out_;
+  StateDict params_;
+  int64_t interval_;
+  StagnationMonitor stagnation_;
+};
+
+}  // namespace mantissa::precision

@@ -1,0 +1,102 @@
+#include "precision/report/html_report.h"
+
+#include <fmt/format.h>
+
+#include "precision/report/svg_plot.h"
+
+namespace mantissa::precision::report {
+
+namespace {
+
+std::string section(const std::string& title, const std::string& explanation, const std::string& body) {
+  return fmt::format("<h2>{}</h2>\n<p>{}</p>\n{}\n", escape(title), escape(explanation), body);
+}
+
+std::string loss_curves(const std::vector<RunData>& runs) {
+  LineChart train{"Training loss", "step", "loss", {}, false};
+  LineChart val{"Validation loss", "step", "loss", {}, false};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunData& r = runs[i];
+    train.series.push_back({r.label, r.train_loss.steps, r.train_loss.values, i});
+    val.series.push_back({r.label, r.val_loss.steps, r.val_loss.values, i});
+  }
+  return section("Loss per mode", "Training loss at each logged step and validation loss at each evaluation.",
+                 render(train) + render(val));
+}
+
+std::string loss_scales(const std::vector<RunData>& runs) {
+  LineChart chart{"Loss scale", "step", "scale (log)", {}, true};
+  std::string skipped;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunData& r = runs[i];
+    if (r.loss_scale.steps.empty()) continue;
+    chart.series.push_back({r.label, r.loss_scale.steps, r.loss_scale.values, i});
+    skipped += fmt::format("<li>{}: {} skipped step(s){}</li>\n", escape(r.label), r.skipped_steps.size(),
+                           r.skipped_steps.empty() ? "" : fmt::format(", first at step {}", r.skipped_steps.front()));
+  }
+  if (chart.series.empty()) return "";
+  return section("Dynamic loss scaling",
+                 "The scale backs off by the backoff factor on every step with an inf/NaN gradient (that step is "
+                 "skipped) and grows after each run of finite steps as long as the growth interval.",
+                 render(chart) + "<ul>\n" + skipped + "</ul>\n");
+}
+
+std::string heat_maps(const std::vector<RunData>& runs, const TensorTimelines RunData::*field, const std::string& title,
+                      const std::string& explanation) {
+  std::string body;
+  for (const RunData& r : runs) {
+    const TensorTimelines& t = r.*field;
+    if (t.steps.empty()) continue;
+    body += render(HeatMap{title + ": " + r.label, "step", t.names, t.steps, t.values});
+  }
+  return body.empty() ? "" : section(title, explanation, body);
+}
+
+std::string memory_bars(const std::vector<RunData>& runs) {
+  StackedBars bars{"Memory by category", "MiB", {}, {}, {}};
+  const std::vector<std::pair<std::string, std::string>> categories = {
+      {"parameters", "parameters"}, {"gradients", "gradients"}, {"master_weights", "master weights"},
+      {"optimizer_states", "optimizer states"}, {"activations", "activations"}, {"autocast_cache", "autocast cache"}};
+  for (const auto& [key, label] : categories) bars.categories.push_back(label);
+  std::string table = "<table><tr><th>run</th><th>bytes / parameter</th></tr>\n";
+  for (const RunData& r : runs) {
+    if (r.memory.empty()) continue;
+    bars.groups.push_back(r.label);
+    std::vector<double> values;
+    for (const auto& [key, label] : categories) values.push_back(r.memory.at(key) / (1024.0 * 1024.0));
+    bars.values.push_back(values);
+    table += fmt::format("<tr><td>{}</td><td>{:.2f}</td></tr>\n", escape(r.label), r.bytes_per_parameter);
+  }
+  if (bars.groups.empty()) return "";
+  return section("Memory",
+                 "Measured after a forward pass, so activations are those the graph holds for backward. Bytes per "
+                 "parameter counts parameters, gradients, master weights and optimizer states.",
+                 render(bars) + table + "</table>\n");
+}
+
+}  // namespace
+
+std::string render_html(const std::vector<RunData>& runs) {
+  std::string names;
+  for (const RunData& r : runs) names += (names.empty() ? "" : ", ") + r.label;
+  std::string html = fmt::format(
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mantissa precision report</title>\n"
+      "<style>body{{font-family:sans-serif;max-width:800px;margin:24px auto;color:#222}}"
+      "table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 10px}}</style></head><body>\n"
+      "<h1>Precision report</h1>\n<p>Runs: {}</p>\n",
+      escape(names));
+  html += loss_curves(runs);
+  html += loss_scales(runs);
+  html += heat_maps(runs, &RunData::gradient_f16_underflow, "Gradients f16 would flush to zero",
+                    "Per parameter, the fraction of true (unscaled) gradient values below half of f16's smallest "
+                    "subnormal: what loss scaling exists to rescue.");
+  html += heat_maps(runs, &RunData::gradient_e4m3_underflow, "Gradients E4M3 would flush to zero (unscaled)",
+                    "The same for fp8 E4M3 without a scaling factor: why fp8 needs per-tensor scales.");
+  html += heat_maps(runs, &RunData::stalled, "Updates lost to rounding",
+                    "Per parameter, the fraction of elements with a nonzero gradient whose stored value did not change "
+                    "in the step: updates below half an ulp of the weight.");
+  html += memory_bars(runs);
+  return html + "</body></html>\n";
+}
+
+}  // namespace mantissa::precision::report

@@ -1,0 +1,83 @@
+#include "precision/report/run_data.h"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace mantissa::precision::report {
+
+namespace {
+
+// Calls f(json) for each non-empty line of a JSONL file.
+template <typename F>
+void for_each_record(const std::filesystem::path& path, F&& f) {
+  std::ifstream in(path);
+  MANTISSA_CHECK(in.good(), "report", "cannot read '{}'", path.string());
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    try {
+      f(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception& e) {
+      fail("report", "{}:{}: {}", path.string(), number, e.what());
+    }
+  }
+}
+
+// Appends one step's per-tensor values, keeping tensors in first-seen order.
+void add_step(TensorTimelines& t, double step, const nlohmann::json& tensors, auto&& value_of) {
+  const size_t column = t.steps.size();
+  t.steps.push_back(step);
+  for (const auto& entry : tensors) {
+    const std::string name = entry.at("name").get<std::string>();
+    auto it = std::find(t.names.begin(), t.names.end(), name);
+    if (it == t.names.end()) {
+      t.names.push_back(name);
+      t.values.emplace_back();
+      it = t.names.end() - 1;
+    }
+    std::vector<double>& row = t.values[static_cast<size_t>(it - t.names.begin())];
+    row.resize(column, 0.0);
+    row.push_back(value_of(entry));
+  }
+  for (auto& row : t.values) row.resize(column + 1, 0.0);
+}
+
+}  // namespace
+
+RunData load_run(const std::filesystem::path& dir, const std::string& label) {
+  RunData run;
+  run.label = label.empty() ? dir.filename().string() : label;
+  if (run.label.empty()) run.label = dir.parent_path().filename().string();  // "runs/bf16/" ends in a slash
+  for_each_record(dir / "metrics.jsonl", [&](const nlohmann::json& r) {
+    const double step = r.at("step").get<double>();
+    if (r.contains("loss")) run.train_loss.add(step, r.at("loss").get<double>());
+    if (r.contains("val_loss")) run.val_loss.add(step, r.at("val_loss").get<double>());
+    if (r.contains("loss_scale")) run.loss_scale.add(step, r.at("loss_scale").get<double>());
+    if (r.value("skipped", false)) run.skipped_steps.push_back(step);
+  });
+  const auto instruments = dir / "precision.jsonl";
+  if (!std::filesystem::exists(instruments)) return run;
+  for_each_record(instruments, [&](const nlohmann::json& r) {
+    const std::string kind = r.at("kind").get<std::string>();
+    const double step = r.at("step").get<double>();
+    if (kind == "gradients") {
+      add_step(run.gradient_f16_underflow, step, r.at("tensors"),
+               [](const nlohmann::json& t) { return t.at("f16").at("underflow").get<double>(); });
+      add_step(run.gradient_e4m3_underflow, step, r.at("tensors"),
+               [](const nlohmann::json& t) { return t.at("f8_e4m3").at("underflow").get<double>(); });
+    } else if (kind == "stagnation") {
+      add_step(run.stalled, step, r.at("tensors"), [](const nlohmann::json& t) { return t.at("stalled").get<double>(); });
+    } else if (kind == "memory") {
+      run.memory.clear();
+      for (const char* key : {"parameters", "gradients", "master_weights", "optimizer_states", "activations", "autocast_cache"})
+        run.memory[key] = r.at(key).get<double>();
+      run.bytes_per_parameter = r.at("bytes_per_parameter").get<double>();
+    }
+  });
+  return run;
+}
+
+}  // namespace mantissa::precision::report

@@ -1,0 +1,40 @@
+#pragma once
+// One training run's timelines as the report needs them, read from the run directory's
+// metrics.jsonl (loss, validation loss, loss scale, skipped steps) and precision.jsonl
+// (instrument records, see precision/instrument_log.h).
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mantissa::precision::report {
+
+struct Timeline {
+  std::vector<double> steps, values;
+  void add(double step, double value) { steps.push_back(step), values.push_back(value); }
+};
+
+// A quantity per tensor over the instrumented steps: values[tensor][k] at steps[k].
+struct TensorTimelines {
+  std::vector<double> steps;
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> values;
+};
+
+struct RunData {
+  std::string label;
+  Timeline train_loss, val_loss, loss_scale;
+  std::vector<double> skipped_steps;
+  TensorTimelines gradient_f16_underflow;  // fraction of each true gradient f16 flushes to zero
+  TensorTimelines gradient_e4m3_underflow;
+  TensorTimelines stalled;                 // fraction of each parameter's updates lost to rounding
+  std::map<std::string, double> memory;    // the last memory record's categories (bytes)
+  double bytes_per_parameter = 0;
+};
+
+// Reads <dir>/metrics.jsonl (required) and <dir>/precision.jsonl (optional). The label is
+// the directory's name unless given. Malformed lines are errors naming file and line.
+RunData load_run(const std::filesystem::path& dir, const std::string& label = "");
+
+}  // namespace mantissa::precision::report
