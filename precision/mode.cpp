@@ -78,6 +78,16 @@ Fp8Format parse_fp8_format(std::string_view name) {
   fail("precision", "unknown fp8 format '{}'; valid: e4m3, hybrid", name);
 }
 
+std::string_view fp8_scaling_name(Fp8Scaling scaling) {
+  return scaling == Fp8Scaling::delayed ? "delayed" : "current";
+}
+
+Fp8Scaling parse_fp8_scaling(std::string_view name) {
+  if (name == "delayed") return Fp8Scaling::delayed;
+  if (name == "current") return Fp8Scaling::current;
+  fail("precision", "unknown fp8 scaling '{}'; valid: delayed, current", name);
+}
+
 std::string_view amax_compute_algo_name(AmaxComputeAlgo algo) {
   return algo == AmaxComputeAlgo::max ? "max" : "most_recent";
 }

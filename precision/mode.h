@@ -13,9 +13,13 @@ namespace mantissa::precision {
 
 enum class Fp8Format { e4m3, hybrid };  // hybrid: E4M3 forward, E5M2 gradients
 enum class AmaxComputeAlgo { max, most_recent };
+// delayed: TE's DelayedScaling (scales from an amax history, updated when the region exits);
+// current: TE's Float8CurrentScaling (each tensor scaled by its own amax; no history).
+enum class Fp8Scaling { delayed, current };
 
 // Transformer Engine's recipe.DelayedScaling knobs, with its defaults.
 struct Fp8Recipe {
+  Fp8Scaling scaling = Fp8Scaling::delayed;
   Fp8Format format = Fp8Format::hybrid;
   int margin = 0;
   int64_t amax_history_len = 1024;
@@ -47,6 +51,8 @@ PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe = {});
 
 std::string_view fp8_format_name(Fp8Format format);
 Fp8Format parse_fp8_format(std::string_view name);  // "e4m3" | "hybrid"
+std::string_view fp8_scaling_name(Fp8Scaling scaling);
+Fp8Scaling parse_fp8_scaling(std::string_view name);  // "delayed" | "current"
 std::string_view amax_compute_algo_name(AmaxComputeAlgo algo);
 AmaxComputeAlgo parse_amax_compute_algo(std::string_view name);  // "max" | "most_recent"
 

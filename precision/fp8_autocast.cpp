@@ -1,0 +1,52 @@
+#include "precision/fp8_autocast.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "precision/fp8_linear.h"
+
+namespace mantissa::precision {
+
+namespace {
+
+struct RegionState {
+  int depth = 0;
+  bool enabled = false;          // the innermost region's flag
+  std::vector<Fp8State> states;  // used by the regions inside the current outermost one
+};
+
+thread_local RegionState region;
+
+}  // namespace
+
+Fp8Autocast::Fp8Autocast(Fp8State& state, bool enabled)
+    : enabled_(enabled), previous_enabled_(region.enabled), uncaught_at_entry_(std::uncaught_exceptions()) {
+  ++region.depth;
+  const bool seen =
+      std::any_of(region.states.begin(), region.states.end(), [&](const Fp8State& s) { return s.same(state); });
+  if (!seen) {
+    region.states.push_back(state);
+    state.arm_backward_update();
+  }
+  region.enabled = enabled;
+  LinearOverride override;
+  if (enabled)
+    override = [state](const Tensor& x, const Tensor& weight, const Tensor& bias) {
+      return fp8_linear(x, weight, bias, state);
+    };
+  override_.emplace(std::move(override));
+}
+
+Fp8Autocast::~Fp8Autocast() noexcept(false) {
+  override_.reset();
+  region.enabled = previous_enabled_;
+  if (--region.depth > 0) return;
+  std::vector<Fp8State> states = std::exchange(region.states, {});
+  if (!enabled_ || std::uncaught_exceptions() > uncaught_at_entry_) return;
+  for (Fp8State& s : states) s.update_forward();
+}
+
+bool fp8_enabled() { return region.depth > 0 && region.enabled; }
+
+}  // namespace mantissa::precision

@@ -1,0 +1,88 @@
+#include "precision/fp8_gemm.h"
+
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace mantissa::precision {
+
+namespace {
+
+bool is_fp8(DType d) { return d == DType::f8_e4m3 || d == DType::f8_e5m2; }
+
+Tensor amax_scalar(Device device) { return raw::empty({1}, {DType::f32, device}); }
+
+// raw::cast_scaled takes its scale as a host float, so this reads one f32 per quantised
+// tensor. A cast primitive taking the scale as a device tensor (TE's cast kernels read a
+// scale pointer) would make the fp8 path free of host synchronisation on a GPU.
+float host_scale(const Tensor& scale) { return static_cast<float>(scale.item()); }
+
+// max|x| as a (1) f32 tensor; an empty tensor's is 0 (as cast_scaled reports; reduce refuses).
+Tensor amax_of(const Tensor& x) {
+  if (x.numel() == 0) return raw::zeros({1}, {DType::f32, x.device()});
+  return raw::reshape(raw::cast(raw::reduce(ReduceOp::amax, raw::unary(UnaryOp::abs, x)), DType::f32), {1});
+}
+
+void check_quantizable(const Tensor& x, DType fp8) {
+  MANTISSA_CHECK(is_fp8(fp8), "fp8 quantize", "target must be an fp8 format, got {}", dtype_name(fp8));
+  MANTISSA_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::bf16 || x.dtype() == DType::f16, "fp8 quantize",
+                 "quantises f32, bf16 or f16 tensors, got {}", x.describe());
+}
+
+}  // namespace
+
+Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i) {
+  check_quantizable(x, fp8);
+  Tensor amax = amax_scalar(x.device());
+  Tensor data = raw::cast_scaled(x, fp8, host_scale(meta.scale_at(i)), &amax);
+  record_amax(meta, i, amax, Fp8Scaling::delayed);
+  return {data, raw::clone(meta.scale_inv_at(i))};
+}
+
+Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i) {
+  check_quantizable(x, fp8);
+  const Tensor amax = amax_of(x);
+  const Tensor scale = current_scale(amax, fp8);
+  const Tensor scale_inv = raw::binary(BinaryOp::div, raw::ones({1}, {DType::f32, x.device()}), scale);
+  Tensor data = raw::cast_scaled(x, fp8, host_scale(scale));
+  record_amax(meta, i, amax, Fp8Scaling::current);
+  Tensor meta_scale = meta.scale_at(i), meta_scale_inv = meta.scale_inv_at(i);
+  raw::copy_(meta_scale, scale);
+  raw::copy_(meta_scale_inv, scale_inv);
+  return {data, scale_inv};
+}
+
+Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling) {
+  return scaling == Fp8Scaling::delayed ? quantize_delayed(x, fp8, meta, i) : quantize_current(x, fp8, meta, i);
+}
+
+Fp8Operand transposed(const Fp8Operand& m) { return {raw::transpose(m.data, 0, 1), m.scale_inv}; }
+
+Tensor fp8_gemm(const Fp8Operand& a, const Fp8Operand& b, DType out_dtype, const Tensor& bias, Tensor* amax) {
+  const char* op = "fp8_gemm";
+  raw::check_same_device(op, {&a.data, &b.data, &a.scale_inv, &b.scale_inv, &bias});
+  MANTISSA_CHECK(a.data.dim() == 2 && b.data.dim() == 2 && a.data.size(1) == b.data.size(0), op,
+                 "needs (m, k) and (k, n) operands, got {} and {}", a.data.describe(), b.data.describe());
+  MANTISSA_CHECK(is_fp8(a.data.dtype()) && is_fp8(b.data.dtype()) &&
+                     !(a.data.dtype() == DType::f8_e5m2 && b.data.dtype() == DType::f8_e5m2),
+                 op, "multiplies fp8 operands, at most one of them E5M2 (cuBLASLt's rule), got {} and {}",
+                 a.data.describe(), b.data.describe());
+  MANTISSA_CHECK(a.scale_inv.dtype() == DType::f32 && a.scale_inv.numel() == 1 && b.scale_inv.dtype() == DType::f32 &&
+                     b.scale_inv.numel() == 1,
+                 op, "scale inverses must be f32 scalars, got {} and {}", a.scale_inv.describe(),
+                 b.scale_inv.describe());
+  MANTISSA_CHECK(out_dtype == DType::f32 || out_dtype == DType::bf16 || out_dtype == DType::f16, op,
+                 "writes f32, bf16 or f16, not {}", dtype_name(out_dtype));
+  MANTISSA_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == b.data.size(1)), op,
+                 "bias {} does not match the output's {} columns", bias.defined() ? bias.describe() : "",
+                 b.data.size(1));
+
+  // fp8 -> f32 is exact, so this is the f32 GEMM of exactly the quantised values.
+  Tensor y = raw::matmul(raw::cast(a.data, DType::f32), raw::cast(b.data, DType::f32));
+  y = raw::binary(BinaryOp::mul, y, raw::binary(BinaryOp::mul, a.scale_inv, b.scale_inv));
+  if (bias.defined()) y = raw::binary(BinaryOp::add, y, raw::cast(bias, DType::f32));
+  if (!amax) return raw::cast(y, out_dtype);
+  *amax = amax_scalar(y.device());
+  return raw::cast_scaled(y, out_dtype, 1.0f, amax);
+}
+
+}  // namespace mantissa::precision

@@ -1,0 +1,40 @@
+#pragma once
+// The fp8 GEMM as Transformer Engine runs it on cuBLASLt, emulated with raw ops on any
+// backend: each operand quantised with its per-tensor scale (round-to-nearest-even,
+// saturating to the format's max: bit-exact with cuda_fp8.h's __NV_SATFINITE), the product
+// of the exactly widened fp8 values accumulated in f32, multiplied by both scale inverses,
+// the bias added, and rounded once to the output dtype.
+#include "core/tensor.h"
+#include "precision/fp8_scaling.h"
+
+namespace mantissa::precision {
+
+// An fp8 tensor and the inverse of the scale it was quantised with: a (1) f32 snapshot, not
+// a view of the meta, because the meta moves on at the region's exit while the backward
+// still multiplies by the forward's scale_inv (TE saves a clone for the same reason).
+struct Fp8Operand {
+  Tensor data;
+  Tensor scale_inv;
+};
+
+// Delayed scaling: x quantised with meta's scale i (set at the last update); its amax is
+// recorded into meta's row 0. A NaN in x makes that amax NaN (core's cast propagates it),
+// where TE's fmaxf-based kernels skip NaN elements; the update then keeps the old scale.
+// The output is NaN either way.
+Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i);
+// Current scaling: x quantised with the scale of its own amax (current_scale); the amax,
+// scale and scale_inv are written to meta's slot i for instruments.
+Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i);
+// The one that `scaling` names.
+Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling);
+
+Fp8Operand transposed(const Fp8Operand& m);  // a view of the 2-D data, the same scale_inv
+
+// a (m, k) · b (k, n) -> (m, n) in out_dtype: (a·b in f32) * (a.scale_inv * b.scale_inv)
+// + bias (n, added in f32), as cuBLASLt's fp8 matmul with scale pointers and a bias
+// epilogue computes it. As with cuBLASLt, E5M2 x E5M2 is refused. When amax is given it
+// receives max|result| (an f32 scalar) before the final rounding, as cuBLASLt's amax_D.
+Tensor fp8_gemm(const Fp8Operand& a, const Fp8Operand& b, DType out_dtype, const Tensor& bias = {},
+                Tensor* amax = nullptr);
+
+}  // namespace mantissa::precision

@@ -1,0 +1,86 @@
+#include "precision/fp8_linear.h"
+
+#include <vector>
+
+#include "autograd/functions.h"
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "core/error.h"
+#include "precision/autocast.h"
+#include "precision/fp8_gemm.h"
+
+namespace mantissa::precision {
+
+namespace {
+
+constexpr const char* kOp = "fp8_linear";
+
+bool is_activation_dtype(DType d) { return d == DType::f32 || d == DType::bf16 || d == DType::f16; }
+
+DType activation_dtype(const Tensor& x) {
+  const Device::Type device = x.device().type;
+  return autocast::is_enabled(device) ? autocast::active_dtype(device) : x.dtype();
+}
+
+void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  MANTISSA_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), kOp,
+                 "input {} does not match weight {} (out, in)", x.describe(), weight.describe());
+  MANTISSA_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), kOp,
+                 "bias {} does not match weight {} (out, in)", bias.defined() ? bias.describe() : "",
+                 weight.describe());
+  raw::check_same_device(kOp, {&x, &weight, &bias});
+  for (const Tensor* t : {&x, &weight, &bias})
+    MANTISSA_CHECK(!t->defined() || is_activation_dtype(t->dtype()), kOp, "runs on f32, bf16 or f16 tensors, got {}",
+                   t->describe());
+  MANTISSA_CHECK(weight.is_leaf(), kOp,
+                 "weight {} was computed by an op; fp8 scaling state is kept per weight tensor, so pass a "
+                 "persistent one (a parameter)",
+                 weight.describe());
+}
+
+}  // namespace
+
+Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_in, Fp8State state) {
+  check_inputs(x_in, weight, bias_in);
+  const DType act = activation_dtype(x_in);
+  const Tensor x = to(x_in, act);
+  const Tensor bias = bias_in.defined() ? to(bias_in, act == DType::f32 ? DType::bf16 : act) : Tensor();
+  const Fp8Recipe& recipe = state.recipe();
+  const Fp8Scaling scaling = recipe.scaling;
+  const DType fp8 = fp8_forward_dtype(recipe), grad_fp8 = fp8_backward_dtype(recipe);
+  const std::shared_ptr<GemmMeta> meta = state.meta_for(weight);
+  const int64_t in = weight.size(1), out = weight.size(0);
+
+  const Fp8Operand xq = quantize(raw::reshape(x, {-1, in}), fp8, meta->forward, fp8_slot::input, scaling);
+  const Fp8Operand wq = quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling);
+  Tensor y_amax;
+  const Tensor y2 = fp8_gemm(xq, transposed(wq), act, bias, &y_amax);
+  record_amax(meta->forward, fp8_slot::output, y_amax, scaling);
+  Shape y_shape = x.sizes();
+  y_shape.back() = out;
+  const Tensor y = raw::reshape(y2, y_shape);
+
+  if (!grad_enabled() || !any_requires_grad({x, weight, bias})) return y;
+  const bool owns_backward_update = state.claim_backward_update();
+  const bool need_dgrad = x.requires_grad(), need_wgrad = weight.requires_grad();
+  const bool need_bgrad = bias.defined() && bias.requires_grad();
+  return record(kOp, {x, weight, bias}, y,
+                [state, meta, scaling, grad_fp8, act, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad,
+                 x_shape = x.sizes(), saved_x = SavedTensor(xq.data, kOp), saved_w = SavedTensor(wq.data, kOp),
+                 x_scale_inv = xq.scale_inv, w_scale_inv = wq.scale_inv](const Tensor& grad) mutable {
+                  const Tensor g = raw::reshape(raw::cast(grad, act), {-1, out});
+                  const Fp8Operand gq = quantize(g, grad_fp8, meta->backward, fp8_slot::grad_output, scaling);
+                  Tensor dgrad, wgrad, bgrad;
+                  if (need_dgrad) {
+                    Tensor dgrad_amax;
+                    dgrad = raw::reshape(fp8_gemm(gq, {saved_w.get(), w_scale_inv}, act, {}, &dgrad_amax), x_shape);
+                    record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax, scaling);
+                  }
+                  if (need_wgrad) wgrad = fp8_gemm(transposed(gq), {saved_x.get(), x_scale_inv}, act);
+                  if (need_bgrad) bgrad = raw::reduce(ReduceOp::sum, g, {0});
+                  if (owns_backward_update) state.update_backward();
+                  return std::vector<Tensor>{dgrad, wgrad, bgrad};
+                });
+}
+
+}  // namespace mantissa::precision

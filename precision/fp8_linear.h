@@ -1,0 +1,27 @@
+#pragma once
+// linear() in fp8, as Transformer Engine's Linear runs it (transformer_engine/pytorch/module/
+// linear.py) on cuBLASLt, emulated by precision/fp8_gemm.h:
+//   forward   y     = (x_q · w_qᵀ) · sx⁻¹ sw⁻¹ + b     x, w quantised to E4M3
+//   backward  g_q   = g quantised to E5M2 (hybrid) or E4M3 with the backward meta's scale
+//             dgrad = (g_q · w_q) · sg⁻¹ sw⁻¹,  wgrad = (g_qᵀ · x_q) · sg⁻¹ sx⁻¹
+//             bgrad = Σ g over rows, from the unquantised gradient (TE's fused bgrad)
+// The forward saves x_q and w_q (fp8, as TE does) with the scale inverses they were made with.
+//
+// Dtypes (TE's activation_dtype): autocast's dtype when an autocast region is on for x's
+// device, else x's dtype. x is cast to it (differentiably) before quantisation; the weight
+// is quantised from its own dtype; y, dgrad and wgrad come out in it. The bias is cast to it,
+// or to bf16 when it is f32 (cuBLASLt's fp8 GEMM takes no f32 bias; TE rounds it the same
+// way). So under bf16-mixed + fp8 the output is bf16; under fp8 alone, x's dtype.
+//
+// Not registered for gradcheck: quantisation is piecewise constant, so finite differences
+// say nothing about it; tests/precision/test_fp8.cpp compares with the f32 linear instead.
+#include "core/tensor.h"
+#include "precision/fp8_state.h"
+
+namespace mantissa::precision {
+
+// y = x · weightᵀ + bias with weight (out, in), x (..., in); weight must be a persistent
+// tensor (its metas are keyed by it). Records its backward when grad mode is on.
+Tensor fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Fp8State state);
+
+}  // namespace mantissa::precision

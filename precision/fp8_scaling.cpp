@@ -1,0 +1,101 @@
+#include "precision/fp8_scaling.h"
+
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace mantissa::precision {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// amax finite and positive; NaN fails both comparisons.
+Tensor usable(const Tensor& amax) {
+  return raw::binary(BinaryOp::logical_and, raw::binary(BinaryOp::gt, amax, 0.0),
+                     raw::binary(BinaryOp::lt, amax, kInf));
+}
+
+// TE replaces a scale that overflowed f32 by FLT_MAX ("the best thing we can do": the amax
+// then maps below fp8_max instead of to it).
+Tensor clamp_to_finite(const Tensor& scale) {
+  return raw::binary(BinaryOp::minimum, scale, static_cast<double>(FLT_MAX));
+}
+
+Tensor reciprocal(const Tensor& scale) {
+  return raw::binary(BinaryOp::div, raw::ones(scale.sizes(), {DType::f32, scale.device()}), scale);
+}
+
+}  // namespace
+
+float fp8_max(DType fp8) {
+  if (fp8 == DType::f8_e4m3) return 448.0f;
+  if (fp8 == DType::f8_e5m2) return 57344.0f;
+  fail("fp8", "{} is not an fp8 format", dtype_name(fp8));
+}
+
+DType fp8_forward_dtype(const Fp8Recipe&) { return DType::f8_e4m3; }
+
+DType fp8_backward_dtype(const Fp8Recipe& recipe) {
+  return recipe.format == Fp8Format::hybrid ? DType::f8_e5m2 : DType::f8_e4m3;
+}
+
+ScalingMeta::ScalingMeta(int64_t history_len, int64_t n, Device device)
+    : amax_history(raw::zeros({history_len, n}, {DType::f32, device})),
+      scale(raw::ones({n}, {DType::f32, device})),
+      scale_inv(raw::ones({n}, {DType::f32, device})) {}
+
+Tensor ScalingMeta::amax_slot(int64_t i) const { return raw::narrow(raw::narrow(amax_history, 0, 0, 1), 1, i, 1); }
+Tensor ScalingMeta::scale_at(int64_t i) const { return raw::narrow(scale, 0, i, 1); }
+Tensor ScalingMeta::scale_inv_at(int64_t i) const { return raw::narrow(scale_inv, 0, i, 1); }
+
+void record_amax(const ScalingMeta& meta, int64_t i, const Tensor& amax, Fp8Scaling scaling) {
+  Tensor slot = meta.amax_slot(i);
+  raw::copy_(slot, scaling == Fp8Scaling::delayed ? raw::binary(BinaryOp::maximum, slot, amax) : amax);
+}
+
+void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo) {
+  const Tensor& history = meta.amax_history;
+  const int64_t len = history.size(0), n = history.size(1);
+  const Device device = history.device();
+  const Tensor last = raw::narrow(history, 0, 0, 1);  // (1, n)
+  const Tensor ran = raw::binary(BinaryOp::ne, last, 0.0);
+
+  Tensor amax = last;
+  if (algo == AmaxComputeAlgo::max) {
+    // fmaxf in TE's kernel drops NaN entries; reduce(amax) would propagate them.
+    const Tensor not_nan = raw::binary(BinaryOp::eq, history, history);
+    const Tensor zero = raw::scalar_tensor(0.0, DType::f32, device);
+    amax = raw::reduce(ReduceOp::amax, raw::where(not_nan, history, zero), {0}, true);
+  }
+
+  // Row i takes row i + 1, the last row takes row 0, then row 0 is zeroed: torch.roll(-1)
+  // plus fill_(0), as TE's kernel writes it in one pass.
+  std::vector<Tensor> rows = {raw::zeros({1, n}, {DType::f32, device})};
+  if (len > 2) rows.push_back(raw::narrow(history, 0, 2, len - 2));
+  if (len > 1) rows.push_back(last);
+  const Tensor rolled = raw::where(ran, raw::cat(rows, 0), history);
+
+  const float scaled_max = fp8_max(fp8) * std::pow(2.0f, -static_cast<float>(margin));
+  const Tensor quotient = raw::binary(BinaryOp::div, raw::full({1, n}, scaled_max, {DType::f32, device}), amax);
+  const Tensor take = raw::binary(BinaryOp::logical_and, ran, usable(amax));
+  const Tensor scale = raw::reshape(clamp_to_finite(raw::where(take, quotient, raw::reshape(meta.scale, {1, n}))), {n});
+  const Tensor scale_inv = reciprocal(scale);
+
+  Tensor h = history, s = meta.scale, si = meta.scale_inv;
+  raw::copy_(h, rolled);
+  raw::copy_(s, scale);
+  raw::copy_(si, scale_inv);
+}
+
+Tensor current_scale(const Tensor& amax, DType fp8) {
+  const Tensor a = raw::cast(amax, DType::f32);
+  const Tensor quotient = raw::binary(BinaryOp::div, raw::full(a.sizes(), fp8_max(fp8), {DType::f32, a.device()}), a);
+  return clamp_to_finite(raw::where(usable(a), quotient, raw::ones(a.sizes(), {DType::f32, a.device()})));
+}
+
+}  // namespace mantissa::precision

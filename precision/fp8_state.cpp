@@ -1,0 +1,219 @@
+#include "precision/fp8_state.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <unordered_map>
+#include <utility>
+
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace mantissa::precision {
+
+namespace {
+
+constexpr const char* kLoad = "Fp8State::load_state_dict";
+constexpr std::array<const char*, 3> kFields = {"amax_history", "scale", "scale_inv"};
+
+Tensor& field(ScalingMeta& m, size_t f) { return f == 0 ? m.amax_history : f == 1 ? m.scale : m.scale_inv; }
+
+ScalingMeta& direction(GemmMeta& m, bool forward) { return forward ? m.forward : m.backward; }
+
+bool is_index(const std::string& id) {
+  return !id.empty() && std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+// The six tensors of one GEMM in a state dict, in (direction, field) order.
+using LoadedGemm = std::array<Tensor, 6>;
+
+}  // namespace
+
+struct Fp8State::Impl {
+  Fp8Recipe recipe;
+  AmaxReducer reducer;
+  struct Entry {
+    Tensor weight;  // the key, kept alive; undefined for a GEMM loaded before its first use
+    std::shared_ptr<GemmMeta> meta;
+  };
+  std::vector<Entry> entries;  // first-use order
+  std::unordered_map<const TensorImpl*, size_t> index;
+  std::unordered_map<const TensorImpl*, std::string> names;
+  std::unordered_map<std::string, Tensor> weights_by_name;
+  bool backward_update_armed = false;
+
+  // Current scaling keeps no history: one row holds the latest amax for instruments.
+  int64_t history_len() const { return recipe.scaling == Fp8Scaling::delayed ? recipe.amax_history_len : 1; }
+
+  GemmMeta new_meta(Device device) const {
+    return {ScalingMeta(history_len(), fp8_slot::forward_count, device),
+            ScalingMeta(history_len(), fp8_slot::backward_count, device)};
+  }
+
+  std::string name_of(size_t i) const {
+    const Tensor& w = entries[i].weight;
+    if (w.defined()) {
+      const auto it = names.find(&w.impl());
+      if (it != names.end()) return it->second;
+    }
+    return std::to_string(i);
+  }
+
+  void update(bool forward) {
+    if (recipe.scaling != Fp8Scaling::delayed || entries.empty()) return;
+    std::vector<ScalingMeta> metas;
+    for (const Entry& e : entries) metas.push_back(direction(*e.meta, forward));
+    if (recipe.reduce_amax && reducer) reduce(metas);
+    const DType fp8 = forward ? fp8_forward_dtype(recipe) : fp8_backward_dtype(recipe);
+    for (const ScalingMeta& m : metas) update_delayed_scaling(m, fp8, recipe.margin, recipe.amax_compute_algo);
+  }
+
+  void reduce(const std::vector<ScalingMeta>& metas) const {
+    std::vector<Tensor> rows;  // views of row 0: an in-place reduction lands in the histories
+    for (const ScalingMeta& m : metas) rows.push_back(raw::reshape(raw::narrow(m.amax_history, 0, 0, 1), {m.size()}));
+    std::vector<Tensor> amaxes = rows;
+    reducer(amaxes);
+    MANTISSA_CHECK(amaxes.size() == rows.size(), "fp8 amax reduction", "the reducer returned {} tensors for {} GEMMs",
+                   amaxes.size(), rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (amaxes[i].same(rows[i])) continue;
+      MANTISSA_CHECK(amaxes[i].defined() && amaxes[i].sizes() == rows[i].sizes(), "fp8 amax reduction",
+                     "the reducer replaced GEMM {}'s amaxes {} by {}", name_of(i), rows[i].describe(),
+                     amaxes[i].defined() ? amaxes[i].describe() : "an undefined tensor");
+      raw::copy_(rows[i], amaxes[i]);
+    }
+  }
+
+  // The entry a loaded GEMM goes to: its named weight's, or the one at its index (entries
+  // not run yet are created unbound and bound in first-use order by meta_for).
+  Entry& target(const std::string& id, Device device, Fp8State& self) {
+    const auto named = weights_by_name.find(id);
+    if (named != weights_by_name.end()) {
+      self.meta_for(named->second);
+      return entries[index.at(&named->second.impl())];
+    }
+    const size_t i = std::stoul(id);
+    while (entries.size() <= i) entries.push_back({Tensor(), std::make_shared<GemmMeta>(new_meta(device))});
+    return entries[i];
+  }
+};
+
+Fp8State::Fp8State(const Fp8Recipe& recipe) : impl_(std::make_shared<Impl>()) {
+  MANTISSA_CHECK(recipe.amax_history_len >= 1, "fp8", "amax_history_len must be at least 1, got {}",
+                 recipe.amax_history_len);
+  MANTISSA_CHECK(!recipe.fp8_params, "fp8",
+                 "fp8_params (weights stored in fp8) is not implemented: it needs an optimizer master copy that "
+                 "writes the fp8 weight and its scale back after each step");
+  impl_->recipe = recipe;
+}
+
+const Fp8Recipe& Fp8State::recipe() const { return impl_->recipe; }
+
+std::shared_ptr<GemmMeta> Fp8State::meta_for(const Tensor& weight) {
+  MANTISSA_CHECK(weight.defined(), "fp8", "a GEMM's metas are keyed by its weight, got an undefined tensor");
+  Impl& s = *impl_;
+  const auto found = s.index.find(&weight.impl());
+  if (found != s.index.end()) return s.entries[found->second].meta;
+  // A GEMM loaded from a checkpoint before its first use is the next one to run.
+  const auto unbound =
+      std::find_if(s.entries.begin(), s.entries.end(), [](const Impl::Entry& e) { return !e.weight.defined(); });
+  const size_t i = static_cast<size_t>(unbound - s.entries.begin());
+  if (i == s.entries.size()) {
+    s.entries.push_back({weight, std::make_shared<GemmMeta>(s.new_meta(weight.device()))});
+  } else {
+    s.entries[i].weight = weight;
+    for (bool forward : {true, false})
+      for (size_t f = 0; f < kFields.size(); ++f) {
+        Tensor& t = field(direction(*s.entries[i].meta, forward), f);
+        t = raw::to_device(t, weight.device());
+      }
+  }
+  s.index.emplace(&weight.impl(), i);
+  return s.entries[i].meta;
+}
+
+void Fp8State::set_amax_reducer(AmaxReducer reducer) { impl_->reducer = std::move(reducer); }
+
+void Fp8State::update_forward() { impl_->update(true); }
+void Fp8State::update_backward() { impl_->update(false); }
+
+void Fp8State::set_names(const StateDict& named_parameters) {
+  impl_->names.clear();
+  impl_->weights_by_name.clear();
+  for (const auto& [name, t] : named_parameters) {
+    MANTISSA_CHECK(!is_index(name), "fp8", "parameter name '{}' would read as a GEMM index", name);
+    impl_->names[&t.impl()] = name;
+    impl_->weights_by_name[name] = t;
+  }
+}
+
+std::vector<GemmMetaView> Fp8State::metas() const {
+  std::vector<GemmMetaView> out;
+  for (size_t i = 0; i < impl_->entries.size(); ++i) out.push_back({impl_->name_of(i), *impl_->entries[i].meta});
+  return out;
+}
+
+StateDict Fp8State::state_dict() const {
+  StateDict out;
+  for (size_t i = 0; i < impl_->entries.size(); ++i) {
+    const std::string id = impl_->name_of(i);
+    for (bool forward : {true, false})
+      for (size_t f = 0; f < kFields.size(); ++f)
+        out.emplace_back(fmt::format("fp8.{}.{}.{}", id, forward ? "fwd" : "bwd", kFields[f]),
+                         raw::clone(field(direction(*impl_->entries[i].meta, forward), f)));
+  }
+  return out;
+}
+
+void Fp8State::load_state_dict(const StateDict& state) {
+  Impl& s = *impl_;
+  // Everything is validated before anything is written, so a bad dict changes nothing.
+  std::vector<std::pair<std::string, LoadedGemm>> gemms;
+  for (const auto& [key, t] : state) {
+    const size_t last = key.rfind('.');
+    const size_t dir = last == std::string::npos || last == 0 ? std::string::npos : key.rfind('.', last - 1);
+    MANTISSA_CHECK(key.starts_with("fp8.") && dir != std::string::npos && dir > 4, kLoad,
+                   "unexpected key '{}': expected fp8.<name or index>.<fwd|bwd>.<amax_history|scale|scale_inv>", key);
+    const std::string id = key.substr(4, dir - 4), direction_name = key.substr(dir + 1, last - dir - 1);
+    const std::string field_name = key.substr(last + 1);
+    const auto f = std::find(kFields.begin(), kFields.end(), field_name);
+    MANTISSA_CHECK((direction_name == "fwd" || direction_name == "bwd") && f != kFields.end(), kLoad,
+                   "unexpected key '{}': expected fp8.<name or index>.<fwd|bwd>.<amax_history|scale|scale_inv>", key);
+    MANTISSA_CHECK(s.weights_by_name.contains(id) || is_index(id), kLoad,
+                   "key '{}': '{}' is neither a GEMM index nor a parameter name given to set_names", key, id);
+    const bool forward = direction_name == "fwd";
+    const int64_t n = forward ? fp8_slot::forward_count : fp8_slot::backward_count;
+    const Shape expected = f == kFields.begin() ? Shape{s.history_len(), n} : Shape{n};
+    MANTISSA_CHECK(t.defined() && t.dtype() == DType::f32 && t.sizes() == expected, kLoad,
+                   "'{}' must be f32{} for this recipe, got {}", key, shape_str(expected),
+                   t.defined() ? t.describe() : "undefined");
+    auto g = std::find_if(gemms.begin(), gemms.end(), [&](const auto& e) { return e.first == id; });
+    if (g == gemms.end()) g = gemms.insert(gemms.end(), {id, LoadedGemm{}});
+    g->second[(forward ? 0 : 3) + static_cast<size_t>(f - kFields.begin())] = t;
+  }
+  for (const auto& [id, tensors] : gemms) {
+    // Indices count GEMMs, so a corrupt one cannot make the state allocate without bound.
+    const size_t bound = s.entries.size() + gemms.size();
+    MANTISSA_CHECK(!is_index(id) || (id.size() < 10 && std::stoul(id) < bound), kLoad,
+                   "GEMM index {} is past the {} GEMMs this state and the dict hold", id, bound);
+    for (size_t k = 0; k < tensors.size(); ++k)
+      MANTISSA_CHECK(tensors[k].defined(), kLoad, "GEMM '{}' lacks 'fp8.{}.{}.{}'", id, id, k < 3 ? "fwd" : "bwd",
+                     kFields[k % 3]);
+  }
+
+  for (const auto& [id, tensors] : gemms) {
+    Impl::Entry& entry = s.target(id, tensors[0].device(), *this);
+    for (size_t k = 0; k < tensors.size(); ++k) {
+      Tensor& dst = field(direction(*entry.meta, k < 3), k % 3);
+      raw::copy_(dst, raw::to_device(tensors[k], dst.device()));
+    }
+  }
+}
+
+void Fp8State::arm_backward_update() { impl_->backward_update_armed = true; }
+
+bool Fp8State::claim_backward_update() { return std::exchange(impl_->backward_update_armed, false); }
+
+}  // namespace mantissa::precision

@@ -1,0 +1,589 @@
+// FP8 training as Transformer Engine defines it, emulated on CPU: the delayed-scaling update
+// (scale formula, roll order, max vs most_recent, skipped GEMMs), the region (outermost-exit
+// update, nesting, threads), the fp8 linear against f64 references built from the quantised
+// operands, hybrid's E5M2 gradients, current scaling, the amax reducer hook, checkpoints.
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "core/formats/bfloat16.h"
+#include "core/formats/float8.h"
+#include "mantissa.h"
+#include "precision/autocast.h"
+#include "precision/fp8_autocast.h"
+#include "precision/fp8_gemm.h"
+#include "precision/fp8_linear.h"
+#include "precision/fp8_scaling.h"
+#include "precision/fp8_state.h"
+#include "tests/support/expect_error.h"
+
+using namespace mantissa;
+using namespace mantissa::precision;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
+
+Tensor make(const std::vector<float>& v, const Shape& shape, bool requires_grad = false) {
+  Tensor t = from_vector<float>(v, shape);
+  if (requires_grad) t.set_requires_grad();
+  return t;
+}
+
+std::vector<float> values(const Tensor& t) { return raw::cast(raw::contiguous(t), DType::f32).to_vector<float>(); }
+
+float q(float v, DType fp8) {
+  return fp8 == DType::f8_e4m3 ? fp8_e4m3_bits_to_float(float_to_fp8_e4m3_bits(v))
+                               : fp8_e5m2_bits_to_float(float_to_fp8_e5m2_bits(v));
+}
+
+Fp8Recipe recipe(int64_t history_len, AmaxComputeAlgo algo = AmaxComputeAlgo::max,
+                 Fp8Format format = Fp8Format::hybrid) {
+  Fp8Recipe r;
+  r.amax_history_len = history_len;
+  r.amax_compute_algo = algo;
+  r.format = format;
+  r.reduce_amax = false;
+  return r;
+}
+
+// Values of magnitude in [0.5, 2] with random signs: far from fp8's subnormals at every
+// scale these tests reach, so relative rounding bounds hold for every element.
+std::vector<float> moderate(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> mag(0.5f, 2.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = (gen() & 1 ? 1.0f : -1.0f) * mag(gen);
+  return v;
+}
+
+void set(Tensor t, const std::vector<float>& v) { raw::copy_(t, make(v, t.sizes())); }
+
+std::vector<float> row(const Tensor& history, int64_t r) { return values(raw::narrow(history, 0, r, 1)); }
+
+const GemmMeta& only_meta(const std::vector<GemmMetaView>& metas) {
+  EXPECT_EQ(metas.size(), 1u);
+  return metas.at(0).meta;
+}
+
+}  // namespace
+
+// ---- the delayed-scaling update (TE's amax_and_scale_update kernels)
+
+TEST(Fp8Scaling, ScaleIsFp8MaxOverAmaxWithTheMargin) {
+  for (int margin : {0, 1, 3}) {
+    ScalingMeta meta(2, 3, Device::cpu());
+    set(raw::narrow(meta.amax_history, 0, 0, 1), {3.5f, 3.0f, 3.0f});
+    update_delayed_scaling(meta, DType::f8_e4m3, margin, AmaxComputeAlgo::max);
+    const float scaled_max = 448.0f * std::ldexp(1.0f, -margin);
+    const std::vector<float> scale = values(meta.scale), scale_inv = values(meta.scale_inv);
+    EXPECT_EQ(scale[0], scaled_max / 3.5f) << margin;  // 128 / 2^margin, exact
+    EXPECT_EQ(scale[1], scaled_max / 3.0f) << margin;  // f32 division, as the kernel does
+    EXPECT_EQ(scale_inv[1], 1.0f / scale[1]) << margin;
+  }
+  ScalingMeta meta(1, 1, Device::cpu());
+  set(meta.amax_history, {3.5f});
+  update_delayed_scaling(meta, DType::f8_e5m2, 0, AmaxComputeAlgo::max);
+  EXPECT_EQ(values(meta.scale)[0], 16384.0f);  // 57344 / 3.5
+}
+
+TEST(Fp8Scaling, AmaxZeroInfOrNanKeepsTheOldScaleAndTinyAmaxClampsToFltMax) {
+  // Columns: did not run (row 0 is 0, older rows are not), inf, NaN, an amax whose scale
+  // overflows f32, NaN beside a finite amax in the window; NaN under most_recent below.
+  ScalingMeta meta(3, 5, Device::cpu());
+  set(meta.scale, {2.0f, 2.0f, 2.0f, 2.0f, 2.0f});
+  set(meta.amax_history, {0.0f, kInf, kNan, 1e-45f, kNan,  //
+                          5.0f, 0.0f, 0.0f, 0.0f, 4.0f,    //
+                          7.0f, 0.0f, 0.0f, 0.0f, 0.0f});
+  update_delayed_scaling(meta, DType::f8_e4m3, 0, AmaxComputeAlgo::max);
+  const std::vector<float> scale = values(meta.scale), scale_inv = values(meta.scale_inv);
+  EXPECT_EQ(scale[0], 2.0f);  // a GEMM that did not run keeps its scale even though its window max is 7
+  EXPECT_EQ(scale[1], 2.0f);  // inf
+  EXPECT_EQ(scale[2], 2.0f);  // the kernel's fmaxf drops the NaN; the window max is then 0
+  EXPECT_EQ(scale[3], FLT_MAX);
+  EXPECT_EQ(scale[4], 112.0f);  // fmaxf skips the NaN: the window's max is 4
+  EXPECT_EQ(scale_inv[3], 1.0f / FLT_MAX);
+  EXPECT_EQ(scale_inv[0], 0.5f);
+  // The skipped column's history is untouched; the others rolled.
+  const std::vector<float> h = values(meta.amax_history);
+  EXPECT_EQ((std::vector<float>{h[0], h[5], h[10]}), (std::vector<float>{0.0f, 5.0f, 7.0f}));
+  EXPECT_EQ((std::vector<float>{h[1], h[6], h[11]}), (std::vector<float>{0.0f, 0.0f, kInf}));
+  EXPECT_TRUE(std::isnan(h[12]));
+
+  ScalingMeta recent(2, 1, Device::cpu());
+  set(recent.scale, {4.0f});
+  set(recent.amax_history, {kNan, 1.0f});
+  update_delayed_scaling(recent, DType::f8_e4m3, 0, AmaxComputeAlgo::most_recent);
+  EXPECT_EQ(values(recent.scale)[0], 4.0f);
+}
+
+TEST(Fp8Scaling, ScriptedAmaxesRollAndReduceAsTransformerEngine) {
+  // History length 3. Each step writes row 0, then updates: the amax is taken over the window
+  // *before* the roll (max) or is row 0 (most_recent); then row i takes row i + 1, the last
+  // row takes row 0 and row 0 is zeroed. Worked by hand from delayed_scaling.cu.
+  const std::vector<float> amaxes = {1.0f, 4.0f, 2.0f, 0.5f, 0.25f, 0.25f};
+  const std::vector<std::vector<float>> histories = {
+      {0, 0, 1}, {0, 1, 4}, {0, 4, 2}, {0, 2, 0.5f}, {0, 0.5f, 0.25f}, {0, 0.25f, 0.25f}};
+  const std::vector<float> max_scales = {448, 112, 112, 112, 224, 896};
+  const std::vector<float> recent_scales = {448, 112, 224, 896, 1792, 1792};
+  for (AmaxComputeAlgo algo : {AmaxComputeAlgo::max, AmaxComputeAlgo::most_recent}) {
+    ScalingMeta meta(3, 1, Device::cpu());
+    for (size_t step = 0; step < amaxes.size(); ++step) {
+      record_amax(meta, 0, make({amaxes[step]}, {1}), Fp8Scaling::delayed);
+      update_delayed_scaling(meta, DType::f8_e4m3, 0, algo);
+      EXPECT_EQ(values(meta.amax_history), histories[step]) << "step " << step;
+      const float expected = (algo == AmaxComputeAlgo::max ? max_scales : recent_scales)[step];
+      EXPECT_EQ(values(meta.scale)[0], expected) << "step " << step << " algo " << amax_compute_algo_name(algo);
+    }
+  }
+}
+
+TEST(Fp8Scaling, HistoryOfOneAndRecordedAmaxesFoldByMax) {
+  ScalingMeta meta(1, 1, Device::cpu());
+  record_amax(meta, 0, make({3.0f}, {1}), Fp8Scaling::delayed);
+  record_amax(meta, 0, make({2.0f}, {1}), Fp8Scaling::delayed);  // a second use in the step
+  EXPECT_EQ(values(meta.amax_history)[0], 3.0f);
+  update_delayed_scaling(meta, DType::f8_e4m3, 0, AmaxComputeAlgo::max);
+  EXPECT_EQ(values(meta.amax_history)[0], 0.0f);
+  EXPECT_EQ(values(meta.scale)[0], 448.0f / 3.0f);
+  record_amax(meta, 0, make({5.0f}, {1}), Fp8Scaling::current);
+  record_amax(meta, 0, make({2.0f}, {1}), Fp8Scaling::current);  // current scaling keeps the latest
+  EXPECT_EQ(values(meta.amax_history)[0], 2.0f);
+}
+
+TEST(Fp8Scaling, CurrentScaleFormula) {
+  const std::vector<float> s = values(current_scale(make({3.0f, 0.0f, kInf, kNan, 1e-45f}, {5}), DType::f8_e4m3));
+  EXPECT_EQ(s, (std::vector<float>{448.0f / 3.0f, 1.0f, 1.0f, 1.0f, FLT_MAX}));
+  EXPECT_EQ(values(current_scale(make({4.0f}, {1}), DType::f8_e5m2))[0], 14336.0f);
+}
+
+// ---- the region
+
+TEST(Fp8Region, UpdatesOnlyWhenTheOutermostRegionExits) {
+  Fp8State state(recipe(4));
+  const Tensor w = make({1.0f, 0.5f}, {1, 2}, true);
+  const Tensor x = make({2.0f, -1.0f}, {1, 2});
+  {
+    Fp8Autocast outer(state);
+    {
+      Fp8Autocast inner(state);
+      linear(x, w);
+    }
+    const GemmMeta& m = only_meta(state.metas());
+    EXPECT_EQ(values(m.forward.scale), (std::vector<float>{1, 1, 1}));  // not yet
+    EXPECT_EQ(row(m.forward.amax_history, 0), (std::vector<float>{2.0f, 1.0f, 1.5f}));  // input, weight, output
+  }
+  const GemmMeta& m = only_meta(state.metas());
+  EXPECT_EQ(values(m.forward.scale), (std::vector<float>{224.0f, 448.0f, 448.0f / 1.5f}));
+  EXPECT_EQ(row(m.forward.amax_history, 0), (std::vector<float>{0, 0, 0}));
+  EXPECT_EQ(row(m.forward.amax_history, 3), (std::vector<float>{2.0f, 1.0f, 1.5f}));
+  EXPECT_EQ(values(m.backward.scale), (std::vector<float>{1, 1}));  // no backward ran
+}
+
+TEST(Fp8Region, InnerDisabledRegionRunsTheOrdinaryLinear) {
+  Fp8State state(recipe(2));
+  const Tensor w = make({0.3f, -0.7f, 1.1f, 0.2f}, {2, 2}, true);
+  const Tensor x = make({0.9f, -0.4f}, {1, 2});
+  const std::vector<float> f32 = values(linear(x, w));
+  {
+    Fp8Autocast fp8(state);
+    EXPECT_TRUE(fp8_enabled());
+    {
+      Fp8Autocast off(state, false);
+      EXPECT_FALSE(fp8_enabled());
+      EXPECT_EQ(values(linear(x, w)), f32);
+      EXPECT_TRUE(state.metas().empty());
+    }
+    EXPECT_TRUE(fp8_enabled());
+    EXPECT_NE(values(linear(x, w)), f32);  // 0.3, 0.7, 1.1, 0.9 are not E4M3 values
+    EXPECT_EQ(state.metas().size(), 1u);
+  }
+  EXPECT_FALSE(fp8_enabled());
+  EXPECT_EQ(values(linear(x, w)), f32);
+}
+
+TEST(Fp8Region, ADisabledOutermostRegionDoesNotUpdate) {
+  // TE's fp8_autocast_exit updates only when the outermost region is enabled.
+  Fp8State state(recipe(2));
+  const Tensor w = make({1.0f}, {1, 1}, true);
+  {
+    Fp8Autocast off(state, false);
+    Fp8Autocast on(state);
+    linear(make({2.0f}, {1, 1}), w);
+  }
+  const GemmMeta& m = only_meta(state.metas());
+  EXPECT_EQ(values(m.forward.scale), (std::vector<float>{1, 1, 1}));
+  EXPECT_EQ(row(m.forward.amax_history, 0), (std::vector<float>{2, 1, 2}));
+}
+
+TEST(Fp8Region, AnExceptionLeavesTheScalesAndTheRegionStackIntact) {
+  Fp8State state(recipe(2));
+  const Tensor w = make({1.0f}, {1, 1}, true);
+  try {
+    Fp8Autocast fp8(state);
+    linear(make({2.0f}, {1, 1}), w);
+    throw std::runtime_error("step failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_FALSE(fp8_enabled());
+  EXPECT_EQ(values(only_meta(state.metas()).forward.scale), (std::vector<float>{1, 1, 1}));  // no update
+  { Fp8Autocast fp8(state); }  // the next step's region is outermost again and updates
+  EXPECT_EQ(values(only_meta(state.metas()).forward.scale), (std::vector<float>{224, 448, 224}));
+}
+
+TEST(Fp8Region, IsPerThread) {
+  Fp8State state(recipe(2));
+  const Tensor w = make({0.3f}, {1, 1}, true);
+  const Tensor x = make({0.7f}, {1, 1});
+  Fp8Autocast fp8(state);
+  std::vector<float> other;
+  std::thread([&] { other = values(linear(x, w)); }).join();
+  EXPECT_EQ(other, std::vector<float>{0.3f * 0.7f});
+  EXPECT_TRUE(state.metas().empty());
+}
+
+TEST(Fp8Region, RunsNnLinearAndTheBackwardUpdateAtTheEndOfBackward) {
+  // Two layers: the first one run in the region owns the backward update, and its backward
+  // runs last, so both GEMMs' gradient amaxes are in the histories when the update rolls them.
+  Fp8State state(recipe(2));
+  nn::Linear l1(nn::LinearOptions(2, 2)), l2(nn::LinearOptions(2, 1));
+  Tensor y;
+  {
+    Fp8Autocast fp8(state);
+    y = l2(l1(make({1.0f, -2.0f}, {1, 2})));
+  }
+  ASSERT_EQ(state.metas().size(), 2u);
+  y.backward(make({3.0f}, {1, 1}));
+  for (const GemmMetaView& v : state.metas()) {
+    EXPECT_EQ(row(v.meta.backward.amax_history, 0), (std::vector<float>{0, 0})) << v.name;
+    const std::vector<float> rolled = row(v.meta.backward.amax_history, 1);
+    EXPECT_GT(rolled[0], 0.0f) << v.name;
+    EXPECT_EQ(values(v.meta.backward.scale)[0], 57344.0f / rolled[0]) << v.name;  // hybrid: E5M2 gradients
+  }
+  EXPECT_EQ(row(state.metas()[1].meta.backward.amax_history, 1)[0], 3.0f);  // l2's grad_output
+  EXPECT_TRUE(l1->weight.grad().defined());
+}
+
+// ---- the fp8 linear
+
+TEST(Fp8Linear, MatchesAnF64ReferenceBuiltFromTheQuantisedOperands) {
+  constexpr int64_t M = 8, K = 32, N = 6;
+  const std::vector<float> xv = moderate(M * K, 1), wv = moderate(N * K, 2), bv = moderate(N, 3);
+  const Tensor x = make(xv, {M, K}), w = make(wv, {N, K}, true), b = make(bv, {N}, true);
+  Fp8State state(recipe(4, AmaxComputeAlgo::max, Fp8Format::e4m3));
+  { Fp8Autocast warm(state); linear(make(moderate(M * K, 4), {M, K}), w, b); }  // sets non-trivial scales
+  const std::vector<float> scale = values(state.metas()[0].meta.forward.scale);
+  ASSERT_NE(scale[0], 1.0f);
+  Fp8Autocast fp8(state);
+  const Tensor y = linear(x, w, b);
+  ASSERT_EQ(y.dtype(), DType::f32);
+  const std::vector<float> got = values(y);
+  const float sx_inv = 1.0f / scale[0], sw_inv = 1.0f / scale[1];
+  // Products of fp8 values are exact in f32; the error is the f32 summation of K terms plus
+  // three roundings (scale product, multiply, bias add): |err| <= (K + 3) u sum|terms|.
+  const double u = std::ldexp(1.0, -24);
+  float max_abs = 0.0f;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0.0, mag = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p =
+            double(q(xv[i * K + k] * scale[0], DType::f8_e4m3)) * q(wv[j * K + k] * scale[1], DType::f8_e4m3);
+        acc += p;
+        mag += std::abs(p);
+      }
+      const double bias = static_cast<float>(BFloat16(bv[j]));  // f32 activations: TE rounds the bias to bf16
+      const double ref = acc * sx_inv * sw_inv + bias;
+      const double tolerance = (K + 3) * u * (mag * sx_inv * sw_inv + std::abs(bias));
+      EXPECT_NEAR(got[i * N + j], ref, tolerance) << i << "," << j;
+      max_abs = std::max(max_abs, std::abs(got[i * N + j]));
+    }
+  EXPECT_EQ(row(state.metas()[0].meta.forward.amax_history, 0)[2], max_abs);  // output amax, cuBLASLt's amax_D
+}
+
+TEST(Fp8Linear, OutOfRangeValuesSaturateAtTheFormatMax) {
+  Fp8State state(recipe(1));
+  const Tensor w = make({1.0f, 0.0f}, {1, 2}, true);
+  { Fp8Autocast fp8(state); linear(make({1.0f, 0.5f}, {1, 2}), w); }  // input scale 448
+  Tensor y;
+  {
+    Fp8Autocast fp8(state);
+    y = linear(make({10.0f, 0.5f}, {1, 2}), w);  // 10 * 448 saturates to 448, not NaN
+    EXPECT_EQ(row(state.metas()[0].meta.forward.amax_history, 0)[0], 10.0f);  // the true amax
+  }
+  EXPECT_NEAR(values(y)[0], 1.0f, 1e-6);  // (448 * 448) * (1/448 * 1/448) in f32
+  EXPECT_EQ(values(state.metas()[0].meta.forward.scale)[0], 44.8f);  // the next step fits
+}
+
+TEST(Fp8Linear, HybridQuantisesGradientsToE5M2AndE4M3RecipeToE4M3) {
+  // grad_output scale is 1 on the first backward. 1000 saturates to 448 in E4M3 and rounds to
+  // 1024 in E5M2; 0.35 rounds to 0.34375 in E4M3 and 0.375 in E5M2. w = 1 and x = 1 are exact.
+  for (Fp8Format format : {Fp8Format::hybrid, Fp8Format::e4m3}) {
+    Fp8State state(recipe(2, AmaxComputeAlgo::max, format));
+    const Tensor x = make({1.0f}, {1, 1}, true), w = make({1.0f, 1.0f}, {2, 1}, true);
+    const Tensor b = make({0.0f, 0.0f}, {2}, true);
+    Tensor y;
+    {
+      Fp8Autocast fp8(state);
+      y = linear(x, w, b);
+    }
+    y.backward(make({1000.0f, 0.35f}, {1, 2}));
+    const bool hybrid = format == Fp8Format::hybrid;
+    const float big = hybrid ? 1024.0f : 448.0f, small = hybrid ? 0.375f : 0.34375f;
+    EXPECT_EQ(values(x.grad()), std::vector<float>{big + small}) << fp8_format_name(format);
+    EXPECT_EQ(values(w.grad()), (std::vector<float>{big, small})) << fp8_format_name(format);
+    EXPECT_EQ(values(b.grad()), (std::vector<float>{1000.0f, 0.35f})) << fp8_format_name(format);  // unquantised
+    const GemmMeta& m = only_meta(state.metas());
+    EXPECT_EQ(row(m.backward.amax_history, 1)[0], 1000.0f);
+    EXPECT_EQ(values(m.backward.scale)[0], (hybrid ? 57344.0f : 448.0f) / 1000.0f);
+  }
+}
+
+TEST(Fp8Linear, GradientsStayWithinFp8ToleranceOfF32) {
+  // Elementwise worst case: each operand of a product is off by at most 2^-4 relative (E4M3,
+  // 3 mantissa bits) or 2^-3 (E5M2, gradients); inputs keep to [0.5, 2] in magnitude, so no
+  // value falls into fp8's subnormals. So |fp8 - f32| <= ((1 + e1)(1 + e2) - 1) sum|a b|,
+  // plus the bf16 bias (2^-9 relative). Typically rounding errors are uniform and partly
+  // cancel: about 3.4% relative Frobenius error forward (two E4M3 roundings) and 5.4%
+  // backward (E5M2 and E4M3), checked at 5% and 8%.
+  constexpr int64_t M = 16, K = 32, N = 8;
+  const std::vector<float> xv = moderate(M * K, 11), wv = moderate(N * K, 12);
+  const std::vector<float> bv = moderate(N, 13), gv = moderate(M * N, 14);
+  auto run = [&](Fp8State* state) {
+    Tensor x = make(xv, {M, K}, true), w = make(wv, {N, K}, true), b = make(bv, {N}, true);
+    Tensor y;
+    if (state) {
+      { Fp8Autocast warm(*state); linear(x, w, b).backward(make(gv, {M, N})); }  // delayed scales for these inputs
+      x.set_grad(Tensor()), w.set_grad(Tensor()), b.set_grad(Tensor());
+      Fp8Autocast fp8(*state);
+      y = linear(x, w, b);
+    } else {
+      y = linear(x, w, b);
+    }
+    y.backward(make(gv, {M, N}));
+    return std::vector<std::vector<float>>{values(y), values(x.grad()), values(w.grad()), values(b.grad())};
+  };
+  Fp8State state(recipe(4));
+  const auto exact = run(nullptr), fp8 = run(&state);
+  const double e4 = 0x1p-4, e5 = 0x1p-3;
+  const double fwd_rel = (1 + e4) * (1 + e4) - 1, bwd_rel = (1 + e5) * (1 + e4) - 1;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double mag = 0;
+      for (int64_t k = 0; k < K; ++k) mag += std::abs(xv[i * K + k] * wv[j * K + k]);
+      EXPECT_NEAR(fp8[0][i * N + j], exact[0][i * N + j], fwd_rel * mag + 0x1p-9 * std::abs(bv[j]) + 1e-5);
+    }
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t k = 0; k < K; ++k) {
+      double mag = 0;
+      for (int64_t j = 0; j < N; ++j) mag += std::abs(gv[i * N + j] * wv[j * K + k]);
+      EXPECT_NEAR(fp8[1][i * K + k], exact[1][i * K + k], bwd_rel * mag + 1e-5);
+    }
+  for (int64_t j = 0; j < N; ++j)
+    for (int64_t k = 0; k < K; ++k) {
+      double mag = 0;
+      for (int64_t i = 0; i < M; ++i) mag += std::abs(gv[i * N + j] * xv[i * K + k]);
+      EXPECT_NEAR(fp8[2][j * K + k], exact[2][j * K + k], bwd_rel * mag + 1e-5);
+    }
+  EXPECT_EQ(fp8[3], exact[3]);  // bias gradient from the unquantised gradient, in f32
+  for (size_t t = 0; t < 3; ++t) {
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < exact[t].size(); ++i) {
+      err += std::pow(fp8[t][i] - exact[t][i], 2);
+      norm += std::pow(exact[t][i], 2);
+    }
+    EXPECT_LT(std::sqrt(err / norm), t == 0 ? 0.05 : 0.08) << "tensor " << t;
+  }
+}
+
+TEST(Fp8Linear, ComposesWithAutocastInTheAutocastDtype) {
+  // bf16-mixed + fp8, as TE: x is cast to bf16 and then quantised, the weight is quantised
+  // from its own f32, the output is bf16. v = 1 + 2^-4 + 2^-9 tells the paths apart (scales
+  // are 1 on the first step): E4M3 rounds v up to 1.125, while bf16 first rounds it to
+  // 1 + 2^-4, a tie that E4M3 rounds to even, 1.
+  const float v = 1.0f + 0x1p-4f + 0x1p-9f;
+  Fp8State state(recipe(2));
+  const Tensor w = make({v, 1.0f}, {1, 2}, true), b = make({0.0f}, {1}, true);
+  Tensor y;
+  {
+    autocast::AutocastGuard bf16(Device::Type::cpu);
+    Fp8Autocast fp8(state);
+    y = linear(make({v, 0.0f}, {1, 2}), w, b);
+  }
+  EXPECT_EQ(y.dtype(), DType::bf16);
+  EXPECT_EQ(values(y), std::vector<float>{1.125f});  // x_q = 1 (via bf16), w_q = 1.125 (from f32)
+  const std::vector<float> amaxes = row(state.metas()[0].meta.forward.amax_history, 1);
+  EXPECT_EQ(amaxes[0], 1.0f + 0x1p-4f);  // the bf16 input's
+  EXPECT_EQ(amaxes[1], v);               // the f32 weight's
+  y.backward(make({1.0f}, {1, 1}));
+  EXPECT_EQ(w.grad().dtype(), DType::f32);
+}
+
+TEST(Fp8Linear, AnF32BiasIsRoundedToBf16AsCuBlasLtTakesNoF32Bias) {
+  Fp8State state(recipe(2));
+  const Tensor w = make({0.0f}, {1, 1}, true), b = make({1.0f + 0x1p-10f}, {1}, true);
+  Fp8Autocast fp8(state);
+  EXPECT_EQ(values(linear(make({1.0f}, {1, 1}), w, b)), std::vector<float>{1.0f});
+}
+
+TEST(Fp8Linear, CurrentScalingScalesEachTensorByItsOwnAmax) {
+  Fp8Recipe r = recipe(16);
+  r.scaling = Fp8Scaling::current;
+  Fp8State state(r);
+  const Tensor w = make({0.75f, -0.3f}, {1, 2}, true);
+  for (float amax : {3.0f, 30.0f, 0.03f}) {  // no delay: each step's scale fits its own input
+    const std::vector<float> xv = {amax, -0.7f * amax};
+    Tensor y;
+    {
+      Fp8Autocast fp8(state);
+      y = linear(make(xv, {1, 2}), w);
+    }
+    const float sx = 448.0f / amax, sw = 448.0f / 0.75f;
+    const double ref = (double(q(xv[0] * sx, DType::f8_e4m3)) * q(0.75f * sw, DType::f8_e4m3) +
+                        double(q(xv[1] * sx, DType::f8_e4m3)) * q(-0.3f * sw, DType::f8_e4m3)) *
+                       (1.0f / sx) * (1.0f / sw);
+    EXPECT_NEAR(values(y)[0], ref, 4e-7 * std::abs(ref)) << amax;
+    EXPECT_EQ(q(xv[0] * sx, DType::f8_e4m3), 448.0f);  // the amax maps to the format max
+    const GemmMeta& m = only_meta(state.metas());
+    EXPECT_EQ(values(m.forward.scale)[0], sx) << amax;  // the latest scale, for instruments
+    EXPECT_EQ(row(m.forward.amax_history, 0)[0], amax) << amax;  // no roll at the region exit
+    EXPECT_EQ(m.forward.history_len(), 1);
+  }
+}
+
+TEST(Fp8Linear, RefusesWhatItCannotRun) {
+  Fp8Recipe with_params;
+  with_params.fp8_params = true;
+  expect_error([&] { Fp8State s(with_params); }, {"fp8_params", "not implemented"});
+  expect_error([&] { Fp8State s(recipe(0)); }, {"amax_history_len", "0"});
+  Fp8State state(recipe(2));
+  Fp8Autocast fp8(state);
+  expect_error([&] { linear(raw::cast(make({1.0f}, {1, 1}), DType::f64), make({1.0f}, {1, 1})); },
+               {"fp8_linear", "f64[1, 1]"});
+  const Tensor w = make({1.0f}, {1, 1}, true);
+  expect_error([&] { linear(make({1.0f}, {1, 1}), w * 2.0); }, {"fp8_linear", "persistent"});
+}
+
+// ---- amax history over a run, the reducer, checkpoints
+
+TEST(Fp8State, AmaxHistoryAdaptsAfterTheWindow) {
+  // Inputs grow 10x for three steps, then shrink back. With max over a window of 4 the input
+  // scale follows growth at the next step and returns only once the large amaxes have left
+  // the window; most_recent follows at once. The step that meets the growth saturates.
+  const std::vector<float> amax = {1, 1, 1, 10, 10, 10, 1, 1, 1, 1, 1};
+  const std::vector<float> max_scale = {448, 448, 448, 44.8f, 44.8f, 44.8f, 44.8f, 44.8f, 44.8f, 448, 448};
+  for (AmaxComputeAlgo algo : {AmaxComputeAlgo::max, AmaxComputeAlgo::most_recent}) {
+    Fp8State state(recipe(4, algo));
+    const Tensor w = make({1.0f, 0.0f}, {1, 2}, true);
+    for (size_t step = 0; step < amax.size(); ++step) {
+      Tensor y;
+      {
+        Fp8Autocast fp8(state);
+        y = linear(make({amax[step], 0.25f}, {1, 2}), w);
+      }
+      const float expected = algo == AmaxComputeAlgo::max ? max_scale[step] : 448.0f / amax[step];
+      EXPECT_EQ(values(state.metas()[0].meta.forward.scale)[0], expected) << "step " << step;
+      if (step == 3) {
+        EXPECT_NEAR(values(y)[0], 1.0f, 1e-6);  // quantised with the old scale: 4480 -> 448
+      }
+      if (step == 4) {
+        EXPECT_NEAR(values(y)[0], 10.0f, 1e-5);
+      }
+    }
+  }
+}
+
+TEST(Fp8State, ReducerSeesEveryGemmsAmaxesAndItsResultSetsTheScales) {
+  Fp8Recipe r = recipe(2);
+  r.reduce_amax = true;
+  Fp8State state(r);
+  std::vector<std::vector<float>> seen;
+  // A fake all-reduce: another rank saw amaxes twice as large.
+  state.set_amax_reducer([&](std::vector<Tensor>& amaxes) {
+    for (Tensor& a : amaxes) {
+      seen.push_back(values(a));
+      a = raw::binary(BinaryOp::mul, a, 2.0);
+    }
+  });
+  const Tensor w1 = make({1.0f}, {1, 1}, true), w2 = make({0.5f}, {1, 1}, true);
+  Tensor y;
+  {
+    Fp8Autocast fp8(state);
+    y = linear(linear(make({4.0f}, {1, 1}), w1), w2);
+  }
+  ASSERT_EQ(seen.size(), 2u);  // forward: one (3) tensor per GEMM, in first-use order
+  EXPECT_EQ(seen[0], (std::vector<float>{4.0f, 1.0f, 4.0f}));
+  EXPECT_EQ(seen[1], (std::vector<float>{4.0f, 0.5f, 2.0f}));
+  EXPECT_EQ(values(state.metas()[0].meta.forward.scale), (std::vector<float>{56.0f, 224.0f, 56.0f}));
+  EXPECT_EQ(row(state.metas()[0].meta.forward.amax_history, 1), (std::vector<float>{8.0f, 2.0f, 8.0f}));
+  y.backward(make({1.0f}, {1, 1}));
+  ASSERT_EQ(seen.size(), 4u);  // backward: grad_output, grad_input per GEMM
+  EXPECT_EQ(seen[2], (std::vector<float>{0.5f, 0.0f}));  // w1's: grad_output w2 * 1; x needs no dgrad
+  EXPECT_EQ(seen[3], (std::vector<float>{1.0f, 0.5f}));
+  EXPECT_EQ(values(state.metas()[1].meta.backward.scale)[0], 57344.0f / 2.0f);
+
+  Fp8State off(recipe(2));  // reduce_amax false: the reducer is not called
+  int calls = 0;
+  off.set_amax_reducer([&](std::vector<Tensor>&) { ++calls; });
+  { Fp8Autocast fp8(off); linear(make({4.0f}, {1, 1}), w1); }
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(Fp8State, StateDictRoundTripContinuesIdentically) {
+  for (bool named : {false, true}) {
+    const Tensor w1 = make(moderate(12, 21), {4, 3}, true), w2 = make(moderate(8, 22), {2, 4}, true);
+    const Tensor b1 = make(moderate(4, 23), {4}, true);
+    auto step = [&](Fp8State& state, uint32_t seed) {
+      Tensor y;
+      {
+        Fp8Autocast fp8(state);
+        y = linear(linear(make(moderate(15, seed), {5, 3}), w1, b1), w2);
+      }
+      for (const Tensor& p : {w1, w2, b1}) p.set_grad(Tensor());
+      y.backward(make(moderate(10, seed + 100), {5, 2}));
+      return std::vector<std::vector<float>>{values(y), values(w1.grad()), values(w2.grad()), values(b1.grad())};
+    };
+    const StateDict names = {{"l1.weight", w1}, {"l1.bias", b1}, {"l2.weight", w2}};
+    Fp8State original(recipe(3, AmaxComputeAlgo::max)), resumed(recipe(3, AmaxComputeAlgo::max));
+    if (named) original.set_names(names), resumed.set_names(names);
+    for (uint32_t s = 0; s < 4; ++s) step(original, s * 7);
+    const StateDict saved = original.state_dict();
+    ASSERT_EQ(saved.size(), 12u);
+    EXPECT_EQ(saved[0].first, named ? "fp8.l1.weight.fwd.amax_history" : "fp8.0.fwd.amax_history");
+    resumed.load_state_dict(saved);  // before any GEMM of `resumed` ran
+    for (uint32_t s = 4; s < 6; ++s)
+      EXPECT_EQ(step(original, s * 7), step(resumed, s * 7)) << "named " << named << " step " << s;
+    const StateDict a = original.state_dict(), b = resumed.state_dict();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].first, b[i].first);
+      EXPECT_EQ(values(a[i].second), values(b[i].second)) << a[i].first;
+    }
+  }
+}
+
+TEST(Fp8State, LoadStateDictNamesTheBadKey) {
+  Fp8State state(recipe(3));
+  const StateDict good = [&] {
+    Fp8State other(recipe(3));
+    { Fp8Autocast fp8(other); linear(make({1.0f}, {1, 1}), make({1.0f}, {1, 1}, true)); }
+    return other.state_dict();
+  }();
+  StateDict wrong_shape = good;
+  wrong_shape[0].second = raw::zeros({2, 3});
+  expect_error([&] { state.load_state_dict(wrong_shape); }, {"fp8.0.fwd.amax_history", "f32[3, 3]", "f32[2, 3]"});
+  StateDict missing(good.begin() + 1, good.end());
+  expect_error([&] { state.load_state_dict(missing); }, {"fp8.0.fwd.amax_history"});
+  expect_error([&] { state.load_state_dict({{"fp8.0.fwd.bogus", raw::zeros({3})}}); }, {"fp8.0.fwd.bogus"});
+  expect_error([&] { state.load_state_dict({{"fp8.lm_head.fwd.scale", raw::zeros({3})}}); }, {"lm_head", "set_names"});
+  expect_error([&] { state.load_state_dict({{"fp8.99999999999.fwd.scale", raw::zeros({3})}}); },
+               {"99999999999", "past"});
+  EXPECT_TRUE(state.metas().empty());  // nothing was half-loaded
+}
