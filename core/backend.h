@@ -1,7 +1,9 @@
 #pragma once
 #include <cstdint>
+#include <variant>
 #include <vector>
 
+#include "core/flash_math.h"
 #include "core/optimizer_math.h"
 #include "core/tensor.h"
 
@@ -131,6 +133,28 @@ class Backend {
   // momentum_buffer is undefined when momentum is 0.
   virtual void sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
                           const SgdUpdate& u) = 0;
+
+  // Flash optimizer updates (precision/flash_optimizers.h; the element math is core/flash_math.h):
+  // one pass over groups of 32 elements of a contiguous f16/bf16 param that decodes the f32
+  // weight from param and residual, runs the rule in f32, writes the param rounded to nearest
+  // even with its new residual, and re-quantises the states. residual: undefined (bits none) or
+  // u8 codes, int8 in param's shape or int16 in param's shape + {2}. A state is f32 shaped like
+  // the param with its scale undefined, or u8 codes shaped like the param with one f16 scale per
+  // group: exp_avg (the momentum buffer of SGD) signed through softsign, exp_avg_sq as sqrt(v).
+  // The raw wrapper has checked every operand; states a rule does not use are undefined.
+  struct LionUpdate {
+    double lr, beta1, beta2, weight_decay;
+  };
+  struct FlashUpdate {
+    std::variant<AdamUpdate, SgdUpdate, LionUpdate> rule;  // write_back is ignored: always RNE
+    flash_math::ResidualBits residual_bits;
+  };
+  virtual void flash_update(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& exp_avg,
+                            Tensor& exp_avg_scale, Tensor& exp_avg_sq, Tensor& exp_avg_sq_scale,
+                            const FlashUpdate& u) = 0;
+  // out (f32, contiguous, param's numel) = the weights a contiguous param and its residual encode.
+  virtual void flash_reconstruct(const Tensor& param, const Tensor& residual, flash_math::ResidualBits bits,
+                                 Tensor& out) = 0;
 
   // PyTorch's _amp_foreach_non_finite_check_and_unscale_, one pass per contiguous tensor: each
   // element becomes g * inv_scale computed in f32 (f64 for f64 tensors) and written back in the

@@ -72,4 +72,20 @@ MANTISSA_HOST_DEVICE void sgd_step(C& param, C grad, C* momentum_buffer, const S
   param = param - k.lr * d;
 }
 
+template <typename C>
+struct LionConstants {
+  C lr, beta1, beta2, weight_decay;
+};
+
+// Lion (Chen et al. 2023, arXiv 2302.06675) in lion-pytorch's order, which FlashOptim's FlashLion
+// follows too: decoupled weight decay, a step of lr along the sign of the momentum interpolated
+// towards the gradient (beta1), then the momentum's own EMA (beta2). sign(0) is 0, as torch.sign.
+template <typename C>
+MANTISSA_HOST_DEVICE void lion_step(C& param, C grad, C& exp_avg, const LionConstants<C>& k) {
+  param = param * (C(1) - k.lr * k.weight_decay);
+  const C direction = exp_avg * k.beta1 + grad * (C(1) - k.beta1);
+  param = param - k.lr * C(static_cast<int>(direction > C(0)) - static_cast<int>(direction < C(0)));
+  exp_avg = exp_avg * k.beta2 + grad * (C(1) - k.beta2);
+}
+
 }  // namespace mantissa::optimizer_math

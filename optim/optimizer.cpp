@@ -42,6 +42,18 @@ bool Optimizer::has_master(const Tensor& p) const {
   return precision_.master_weights && (p.dtype() == DType::f16 || p.dtype() == DType::bf16);
 }
 
+const Optimizer::ParamState* Optimizer::state_of(const Tensor& p) const {
+  size_t index = 0;
+  for (const ParamGroup& g : groups_)
+    for (const Tensor& q : g.params) {
+      if (&q.impl() == &p.impl()) return &state_[index];
+      ++index;
+    }
+  return nullptr;
+}
+
+Shape Optimizer::buffer_shape(const std::string&, const Tensor& p) const { return p.sizes(); }
+
 Tensor Optimizer::new_state(const Tensor& p) const {
   return has_master(p) ? raw::zeros(p.sizes(), {DType::f32, p.device()}) : raw::zeros_like(p);
 }
@@ -132,8 +144,9 @@ void Optimizer::load_state_dict(const StateDict& state) {
       for (const std::string& name : names) {
         const Tensor* t = take(prefix + name);
         if (!t) continue;  // e.g. no momentum buffer when momentum is 0
-        MANTISSA_CHECK(t->sizes() == p.sizes(), "Optimizer::load_state_dict", "{}: '{}{}' is {} but its parameter is {}",
-                       name_, prefix, name, t->describe(), p.describe());
+        const Shape shape = buffer_shape(name, p);
+        MANTISSA_CHECK(t->sizes() == shape, "Optimizer::load_state_dict", "{}: '{}{}' is {} but must be {} for {}",
+                       name_, prefix, name, t->describe(), shape_str(shape), p.describe());
         MANTISSA_CHECK(name != "master" || has_master(p), "Optimizer::load_state_dict",
                        "{}: '{}master' given but {} has no master copy (master weights off?)", name_, prefix,
                        p.describe());

@@ -63,8 +63,9 @@ class Optimizer {
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
   const std::string& name() const { return name_; }
 
-  // Set before the first step (later it would strand states made in the old layout).
-  void set_update_precision(const UpdatePrecision& precision);
+  // Set before the first step (later it would strand states made in the old layout). Virtual
+  // so an optimizer can refuse what it cannot honour (the flash optimizers keep no master).
+  virtual void set_update_precision(const UpdatePrecision& precision);
   const UpdatePrecision& update_precision() const { return precision_; }
 
   // "group.<g>.lr", "group.<g>.initial_lr", "group.<g>.weight_decay" (f64 scalars) and
@@ -73,7 +74,7 @@ class Optimizer {
   // rounding.
   StateDict state_dict() const;
   // Restores a state dict of an optimizer built over the same parameters; buffers must
-  // match their parameter's shape. Errors name the offending key.
+  // have the shape buffer_shape gives (their parameter's). Errors name the offending key.
   void load_state_dict(const StateDict& state);
   // The live per-parameter buffers under their state-dict names, without copying them
   // (state_dict() clones): what the memory account measures.
@@ -88,6 +89,8 @@ class Optimizer {
     // buffers are added.
     std::map<std::string, Tensor> buffers;
   };
+  // p's state; nullptr when p is not one of this optimizer's parameters.
+  const ParamState* state_of(const Tensor& p) const;
   // Calls f(group, param, state) for every parameter with a gradient.
   template <typename F>
   void for_each_param_with_grad(F&& f) {
@@ -100,6 +103,9 @@ class Optimizer {
   }
   // The buffer names this optimizer keeps per parameter, for load_state_dict to check.
   virtual std::vector<std::string> buffer_names() const = 0;
+  // The shape load_state_dict requires of buffer `name` of p: p's own, unless an optimizer keeps
+  // buffers laid out otherwise (per-group scales of compressed states).
+  virtual Shape buffer_shape(const std::string& name, const Tensor& p) const;
 
   // A zeroed optimizer state for p: f32 when p has a master copy, p's dtype otherwise.
   Tensor new_state(const Tensor& p) const;

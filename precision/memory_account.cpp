@@ -49,8 +49,9 @@ MemoryAccount account_memory(const StateDict& named_parameters, const optim::Opt
     counter.add(p, a.parameters);
   }
   for (const auto& [name, p] : named_parameters) counter.add(p.grad(), a.gradients);
+  // A flash optimizer's residual is its (compressed) master weight: DESIGN.md's modes table.
   for (const auto& [name, t] : optimizer.state_buffers())
-    counter.add(t, name.ends_with(".master") ? a.master_weights : a.optimizer_states);
+    counter.add(t, name.ends_with(".master") || name.ends_with(".residual") ? a.master_weights : a.optimizer_states);
   for (const auto& storage : autocast::cache_storages()) counter.add(storage, a.autocast_cache);
   for (const auto& storage : saved_tensor_storages()) counter.add(storage, a.activations);
   return a;

@@ -5,7 +5,8 @@
 //
 // bytes_per_parameter() is (parameters + gradients + master weights + optimizer states) /
 // number of parameters: 16 for f32 AdamW (4 + 4 + 4 + 4), the same in mixed modes, whose
-// parameters are their own master. Activations and caches depend on the batch and are
+// parameters are their own master; 7.125 for bf16-flash AdamW, whose int8 residuals count as
+// master weights (precision/flash_optimizers.h). Activations and caches depend on the batch and are
 // reported beside it.
 #include <cstdint>
 #include <string>
