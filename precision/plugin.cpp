@@ -18,10 +18,7 @@ std::vector<Tensor> all_params(const optim::Optimizer& optimizer) {
 
 PrecisionPlugin::PrecisionPlugin(PrecisionMode mode, PluginOptions options)
     : mode_(std::move(mode)), options_(std::move(options)) {
-  // Until the fp8 recipes and the flash optimizers land, asking for them is an error rather
-  // than a run that silently trains in another mode.
-  MANTISSA_CHECK(!mode_.fp8, "precision", "'{}': fp8 training is not implemented yet", mode_.name);
-  MANTISSA_CHECK(!mode_.flash, "precision", "'{}': flash precision is not implemented yet", mode_.name);
+  if (mode_.fp8) fp8_.emplace(*mode_.fp8);
   const bool scale = options_.loss_scaling.value_or(mode_.loss_scaling);
   if (scale) {
     const bool bf16 = mode_.autocast_dtype == DType::bf16 || mode_.param_dtype == DType::bf16;
@@ -35,10 +32,15 @@ PrecisionPlugin::PrecisionPlugin(PrecisionMode mode, PluginOptions options)
   }
   MANTISSA_CHECK(!options_.master_weights || mode_.param_dtype != DType::f32, "precision",
                  "'{}' keeps f32 parameters, which are their own master weights", mode_.name);
+  MANTISSA_CHECK(!options_.master_weights || !mode_.flash, "precision",
+                 "'{}' keeps no f32 copy of the weights (the flash residual replaces it); master weights are for "
+                 "true modes",
+                 mode_.name);
 }
 
-void PrecisionPlugin::convert_module(nn::Module& module) const {
+void PrecisionPlugin::convert_module(nn::Module& module) {
   if (mode_.param_dtype != DType::f32) module.to(mode_.param_dtype);
+  if (fp8_) fp8_->set_names(module.named_parameters());
 }
 
 Tensor PrecisionPlugin::convert_input(const Tensor& input) const {
@@ -55,10 +57,29 @@ Batch PrecisionPlugin::convert_input(Batch batch) const {
 
 PrecisionPlugin::ForwardContext::ForwardContext(const PrecisionPlugin& plugin) {
   if (plugin.mode_.autocast_dtype) autocast_.emplace(plugin.options_.device, true, plugin.mode_.autocast_dtype);
+  if (plugin.fp8_) {
+    fp8_state_.emplace(*plugin.fp8_);
+    fp8_.emplace(*fp8_state_);
+  }
 }
 
 void PrecisionPlugin::configure_optimizer(optim::Optimizer& optimizer) const {
+  if (mode_.flash) {
+    MANTISSA_CHECK(dynamic_cast<const FlashOptimizer*>(&optimizer), "precision",
+                   "'{}' needs a flash optimizer (FlashAdamW, FlashAdam, FlashSGD, FlashLion), got {}", mode_.name,
+                   optimizer.name());
+    return;  // no master weights or stochastic write-back: the residual is the extra precision
+  }
   optimizer.set_update_precision({options_.master_weights, options_.rounding, options_.rounding_seed});
+}
+
+std::unique_ptr<optim::Optimizer> PrecisionPlugin::make_adamw(std::vector<optim::ParamGroupOptions> groups,
+                                                              const optim::AdamOptions& options) const {
+  std::unique_ptr<optim::Optimizer> optimizer;
+  if (mode_.flash) optimizer = std::make_unique<FlashAdamW>(std::move(groups), options, options_.flash);
+  else optimizer = std::make_unique<optim::AdamW>(std::move(groups), options);
+  configure_optimizer(*optimizer);
+  return optimizer;
 }
 
 void PrecisionPlugin::backward(const Tensor& loss) {
@@ -85,17 +106,20 @@ StateDict PrecisionPlugin::state_dict() const {
   StateDict out;
   if (scaler_)
     for (auto& [name, t] : scaler_->state_dict()) out.emplace_back("scaler." + name, t);
+  if (fp8_)
+    for (auto& [name, t] : fp8_->state_dict()) out.emplace_back(name, t);  // its keys start with "fp8."
   return out;
 }
 
 void PrecisionPlugin::load_state_dict(const StateDict& state) {
-  StateDict scaler_state;
+  StateDict scaler_state, fp8_state;
   for (const auto& [name, t] : state) {
-    MANTISSA_CHECK(name.starts_with("scaler.") && scaler_, "PrecisionPlugin::load_state_dict",
-                   "'{}': unexpected key for precision '{}'", name, mode_.name);
-    scaler_state.emplace_back(name.substr(7), t);
+    if (name.starts_with("scaler.") && scaler_) scaler_state.emplace_back(name.substr(7), t);
+    else if (name.starts_with("fp8.") && fp8_) fp8_state.emplace_back(name, t);
+    else fail("PrecisionPlugin::load_state_dict", "'{}': unexpected key for precision '{}'", name, mode_.name);
   }
   if (scaler_) scaler_->load_state_dict(scaler_state);
+  if (fp8_) fp8_->load_state_dict(fp8_state);
 }
 
 }  // namespace mantissa::precision

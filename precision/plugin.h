@@ -22,7 +22,11 @@
 #include "core/tensor.h"
 #include "nn/module.h"
 #include "optim/optimizer.h"
+#include "optim/adam.h"
 #include "precision/autocast.h"
+#include "precision/flash_optimizers.h"
+#include "precision/fp8_autocast.h"
+#include "precision/fp8_state.h"
 #include "precision/grad_scaler.h"
 #include "precision/mode.h"
 
@@ -40,6 +44,9 @@ struct PluginOptions {
   bool master_weights = false;
   optim::Rounding rounding = optim::Rounding::nearest_even;
   uint64_t rounding_seed = 0;
+  // Flash modes: the residual width, state compression and numerics check of the flash
+  // optimizers make_adamw builds.
+  FlashOptions flash;
 };
 
 // A batch as named tensors. Keys containing "audio" keep their precision (NeMo's
@@ -53,25 +60,34 @@ class PrecisionPlugin {
 
   const PrecisionMode& mode() const { return mode_; }
 
-  // True and flash modes convert parameters and buffers to the mode's dtype in place.
-  void convert_module(nn::Module& module) const;
+  // True and flash modes convert parameters and buffers to the mode's dtype in place; with
+  // fp8, the module's parameter names become the fp8 GEMMs' names.
+  void convert_module(nn::Module& module);
   // Floating inputs to the mode's input dtype (true and flash modes); unchanged otherwise.
   Tensor convert_input(const Tensor& input) const;
   Batch convert_input(Batch batch) const;
 
-  // The forward region: autocast in mixed modes, nothing in the others. Backward runs
-  // after it closes, as PyTorch recommends.
+  // The forward region: autocast in mixed modes, and the fp8 region (linear layers run
+  // their GEMMs in fp8; delayed scaling updates its forward scales when it closes) when the
+  // mode has fp8. Backward runs after it closes, as PyTorch and Transformer Engine advise.
   class ForwardContext {
    public:
     explicit ForwardContext(const PrecisionPlugin& plugin);
 
    private:
     std::optional<autocast::AutocastGuard> autocast_;
+    std::optional<Fp8State> fp8_state_;  // a handle sharing the plugin's metas
+    std::optional<Fp8Autocast> fp8_;
   };
   ForwardContext forward_context() const { return ForwardContext(*this); }
 
-  // Master weights and rounding as the options ask; call before the first step.
+  // Master weights and rounding as the options ask; call before the first step. Flash modes
+  // need a flash optimizer (FlashAdamW, FlashAdam, FlashSGD, FlashLion): anything else is
+  // an error, since a plain one would update half-precision weights with no residual.
   void configure_optimizer(optim::Optimizer& optimizer) const;
+  // AdamW as the mode wants it, configured: FlashAdamW in flash modes, optim::AdamW otherwise.
+  std::unique_ptr<optim::Optimizer> make_adamw(std::vector<optim::ParamGroupOptions> groups,
+                                               const optim::AdamOptions& options) const;
   // loss.backward(), scaled when loss scaling is on.
   void backward(const Tensor& loss);
   // Unscales (once), clips the global gradient norm when `clip_norm` is set, steps unless a
@@ -83,7 +99,11 @@ class PrecisionPlugin {
 
   GradScaler* scaler() { return scaler_.get(); }
   const GradScaler* scaler() const { return scaler_.get(); }
-  // The scaler's state under "scaler." keys (empty without one), for checkpoints.
+  // The fp8 scaling state (metas per GEMM) in fp8 modes, null otherwise.
+  Fp8State* fp8() { return fp8_ ? &*fp8_ : nullptr; }
+  const Fp8State* fp8() const { return fp8_ ? &*fp8_ : nullptr; }
+  // The scaler's state under "scaler." keys and the fp8 metas under "fp8." keys, for
+  // checkpoints (empty in modes with neither).
   StateDict state_dict() const;
   void load_state_dict(const StateDict& state);
 
@@ -91,6 +111,7 @@ class PrecisionPlugin {
   PrecisionMode mode_;
   PluginOptions options_;
   std::unique_ptr<GradScaler> scaler_;
+  std::optional<Fp8State> fp8_;
   std::optional<double> last_grad_norm_;
 };
 

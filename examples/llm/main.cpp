@@ -51,6 +51,11 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_flag("--master-weights", o.master_weights, "true modes: keep f32 master weights in the optimizer");
   cmd.add_flag("--stochastic-rounding", o.stochastic_rounding,
                "true modes: write half-precision parameters back with stochastic rounding");
+  cmd.add_option("--fp8-format", o.fp8_format, "+fp8 modes: e4m3 or hybrid (E4M3 forward, E5M2 gradients)");
+  cmd.add_option("--fp8-scaling", o.fp8_scaling, "+fp8 modes: delayed (amax history) or current");
+  cmd.add_option("--fp8-margin", o.fp8_margin, "+fp8 modes: scale = (fp8_max / amax) / 2^margin");
+  cmd.add_option("--fp8-amax-history-len", o.fp8_amax_history_len, "+fp8 modes: delayed scaling's window");
+  cmd.add_option("--fp8-amax-compute-algo", o.fp8_amax_compute_algo, "+fp8 modes: max or most_recent");
 }
 
 }  // namespace

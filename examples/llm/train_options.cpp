@@ -26,7 +26,12 @@ std::string TrainOptions::to_json() const {
                         {"seed", seed},
                         {"precision", precision},
                         {"master_weights", master_weights},
-                        {"stochastic_rounding", stochastic_rounding}}
+                        {"stochastic_rounding", stochastic_rounding},
+                        {"fp8_format", fp8_format},
+                        {"fp8_scaling", fp8_scaling},
+                        {"fp8_amax_compute_algo", fp8_amax_compute_algo},
+                        {"fp8_margin", fp8_margin},
+                        {"fp8_amax_history_len", fp8_amax_history_len}}
       .dump();
 }
 

@@ -26,6 +26,10 @@ struct TrainOptions {
   std::string precision = "32-true";  // any of precision::mode_names()
   bool master_weights = false;        // true modes: f32 master copies in the optimizer
   bool stochastic_rounding = false;   // true modes: stochastic write-back of half parameters
+  // "+fp8" modes: Transformer Engine's recipe knobs (see precision::Fp8Recipe).
+  std::string fp8_format = "hybrid", fp8_scaling = "delayed", fp8_amax_compute_algo = "max";
+  int fp8_margin = 0;
+  int64_t fp8_amax_history_len = 1024;
 
   std::string to_json() const;
 };

@@ -49,18 +49,28 @@ double evaluate(const GPT& model, const precision::PrecisionPlugin& plugin, cons
   return total / static_cast<double>(o.eval_iters);
 }
 
-precision::PrecisionPlugin make_precision(const TrainOptions& o) {
+precision::PrecisionPlugin make_precision(const TrainOptions& o, std::ostream* warnings = nullptr) {
   precision::PluginOptions options;
+  if (warnings)
+    options.flash.with_check_numerics(true, [warnings](const std::string& message) {
+      *warnings << "warning: " << message << "\n";
+    });
   options.master_weights = o.master_weights;
   options.rounding = o.stochastic_rounding ? optim::Rounding::stochastic : optim::Rounding::nearest_even;
   options.rounding_seed = o.seed + 3;
-  return precision::PrecisionPlugin(precision::parse_mode(o.precision), options);
+  precision::Fp8Recipe recipe;
+  recipe.format = precision::parse_fp8_format(o.fp8_format);
+  recipe.scaling = precision::parse_fp8_scaling(o.fp8_scaling);
+  recipe.amax_compute_algo = precision::parse_amax_compute_algo(o.fp8_amax_compute_algo);
+  recipe.margin = o.fp8_margin;
+  recipe.amax_history_len = o.fp8_amax_history_len;
+  return precision::PrecisionPlugin(precision::parse_mode(o.precision, recipe), options);
 }
 
 }  // namespace
 
 TrainResult train(const TrainOptions& options, std::ostream& out) {
-  precision::PrecisionPlugin plugin = make_precision(options);
+  precision::PrecisionPlugin plugin = make_precision(options, &out);
   if (options.threads > 0) omp_set_num_threads(options.threads);
   TrainOptions o = options;
   const auto data_path = resolve_data_path(o.data, "tinyshakespeare/input.txt");
@@ -82,9 +92,10 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   manual_seed(o.seed);
   GPT model(o.model);
   plugin.convert_module(*model);
-  optim::AdamW optimizer(decay_groups(model, o.weight_decay),
-                         optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay));
-  plugin.configure_optimizer(optimizer);
+  const std::unique_ptr<optim::Optimizer> optimizer_owner = plugin.make_adamw(
+      decay_groups(model, o.weight_decay),
+      optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay));
+  optim::Optimizer& optimizer = *optimizer_owner;
   if (plugin.scaler()) plugin.scaler()->set_parameter_names(model->named_parameters());
   const optim::WarmupCosineLr schedule(o.warmup_steps, o.lr_decay_steps, o.min_lr / o.lr);
   Generator data_generator(o.seed + 1);
@@ -204,6 +215,11 @@ EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::st
     o.batch_size = saved.at("batch_size").get<int64_t>();
     o.seed = saved.at("seed").get<uint64_t>();
     o.precision = saved.value("precision", "32-true");
+    o.fp8_format = saved.value("fp8_format", o.fp8_format);
+    o.fp8_scaling = saved.value("fp8_scaling", o.fp8_scaling);
+    o.fp8_amax_compute_algo = saved.value("fp8_amax_compute_algo", o.fp8_amax_compute_algo);
+    o.fp8_margin = saved.value("fp8_margin", o.fp8_margin);
+    o.fp8_amax_history_len = saved.value("fp8_amax_history_len", o.fp8_amax_history_len);
   } catch (const nlohmann::json::exception& e) {
     fail("evaluate_checkpoint", "{}: unreadable training options: {}", checkpoint_path, e.what());
   }
@@ -212,7 +228,7 @@ EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::st
   const std::string text = read_text_file(resolve_data_path(o.data, "tinyshakespeare/input.txt"));
   const TokenSplits splits = encode_splits(text, Tokenizer::from_json(c.tokenizer_json, default_data_dir() / "gpt2-bpe"));
   GPT model(c.config);
-  const precision::PrecisionPlugin plugin = make_precision(o);
+  precision::PrecisionPlugin plugin = make_precision(o);
   plugin.convert_module(*model);
   model->load_state_dict(c.model);
   return {evaluate(model, plugin, splits.train, o), evaluate(model, plugin, splits.val, o)};

@@ -87,10 +87,10 @@ TEST(PrecisionPlugin, LossScalingRules) {
   expect_error([&] { PrecisionPlugin(parse_mode("bf16-mixed"), master); }, {"own master weights"});
 }
 
-TEST(PrecisionPlugin, ConvertsModulesInTrueModesOnly) {
-  for (const char* name : {"32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true"}) {
+TEST(PrecisionPlugin, ConvertsModulesInTrueAndFlashModesOnly) {
+  for (const char* name : {"32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "bf16-flash", "fp16-flash"}) {
     nn::Linear fc(nn::LinearOptions(3, 2));
-    const PrecisionPlugin plugin(parse_mode(name));
+    PrecisionPlugin plugin(parse_mode(name));
     plugin.convert_module(*fc);
     EXPECT_EQ(fc->weight.dtype(), plugin.mode().param_dtype) << name;
     EXPECT_EQ(fc->bias.dtype(), plugin.mode().param_dtype) << name;
@@ -129,9 +129,57 @@ TEST(PrecisionPlugin, ForwardContextIsAutocastInMixedModesOnly) {
   }
 }
 
-TEST(PrecisionPlugin, UnfinishedModesAreRefusedNotSilentlyReplaced) {
-  expect_error([] { PrecisionPlugin(parse_mode("bf16-flash")); }, {"bf16-flash", "not implemented yet"});
-  expect_error([] { PrecisionPlugin(parse_mode("bf16-mixed+fp8")); }, {"bf16-mixed+fp8", "not implemented yet"});
+TEST(PrecisionPlugin, FlashModesNeedFlashOptimizers) {
+  PrecisionPlugin plugin(parse_mode("bf16-flash"));
+  nn::Linear fc(nn::LinearOptions(4, 2));
+  plugin.convert_module(*fc);
+  EXPECT_EQ(fc->weight.dtype(), DType::bf16);
+  optim::AdamW plain(fc->parameters());
+  expect_error([&] { plugin.configure_optimizer(plain); }, {"bf16-flash", "flash optimizer", "AdamW"});
+  const auto adamw = plugin.make_adamw(optim::one_group(fc->parameters()), optim::AdamOptions(1e-3));
+  EXPECT_NE(dynamic_cast<precision::FlashAdamW*>(adamw.get()), nullptr);
+  EXPECT_NE(dynamic_cast<optim::AdamW*>(PrecisionPlugin(parse_mode("bf16-mixed"))
+                                            .make_adamw(optim::one_group(fc->parameters()), optim::AdamOptions(1e-3))
+                                            .get()),
+            nullptr);
+  precision::PluginOptions master;
+  master.master_weights = true;
+  expect_error([&] { PrecisionPlugin(parse_mode("bf16-flash"), master); }, {"bf16-flash", "no f32 copy"});
+}
+
+TEST(PrecisionPlugin, Fp8ParamsAreRefusedNotSilentlyReplaced) {
+  precision::Fp8Recipe fp8_params;
+  fp8_params.fp8_params = true;
+  expect_error([&] { PrecisionPlugin(parse_mode("bf16-mixed+fp8", fp8_params)); }, {"fp8_params"});
+}
+
+TEST(PrecisionPlugin, Fp8ModesRunLinearLayersInFp8AndCheckpointTheirScales) {
+  precision::Fp8Recipe recipe;
+  recipe.amax_history_len = 4;
+  PrecisionPlugin plugin(parse_mode("bf16-mixed+fp8", recipe));
+  nn::Linear fc(nn::LinearOptions(8, 2).with_bias(false));
+  plugin.convert_module(*fc);
+  ASSERT_NE(plugin.fp8(), nullptr);
+  {
+    const auto region = plugin.forward_context();
+    EXPECT_TRUE(precision::fp8_enabled());
+    EXPECT_TRUE(autocast::is_enabled(Device::Type::cpu));
+    EXPECT_EQ(fc(ones({3, 8})).dtype(), DType::bf16);  // the autocast dtype, as TE's activation_dtype
+  }
+  EXPECT_FALSE(precision::fp8_enabled());
+  const StateDict state = plugin.state_dict();
+  bool named = false;
+  for (const auto& [key, t] : state) named = named || key == "fp8.weight.fwd.scale";
+  EXPECT_TRUE(named) << "the GEMM is named after its weight";
+  // The forward metas were updated when the region closed: the input amax is 1, so its
+  // scale is E4M3's 448 / 1.
+  PrecisionPlugin restored(parse_mode("bf16-mixed+fp8", recipe));
+  nn::Linear other(nn::LinearOptions(8, 2).with_bias(false));
+  restored.convert_module(*other);
+  restored.load_state_dict(state);
+  const auto metas = restored.fp8()->metas();
+  ASSERT_EQ(metas.size(), 1u);
+  EXPECT_EQ(metas[0].meta.forward.scale.to_vector<float>()[precision::fp8_slot::input], 448.0f);
 }
 
 TEST(PrecisionPlugin, StepClipsUnscaledGradientsAndSkipsOnOverflow) {
@@ -168,8 +216,8 @@ TEST(PrecisionPlugin, StepClipsUnscaledGradientsAndSkipsOnOverflow) {
 // mode's precision, and the bounds say why: y is about 3 in size, so a GEMM in bf16 (8
 // significant bits) or f16 (11) leaves squared errors near 1e-4 or 1e-6. True modes without
 // master weights stall earlier: an update below half an ulp of a weight near 1 is lost,
-// which happens once lr * |gradient| < 2^-9 (bf16) or 2^-12 (f16); master weights remove
-// that floor.
+// which happens once lr * |gradient| < 2^-9 (bf16) or 2^-12 (f16); master weights and flash
+// residuals remove that floor.
 TEST(PrecisionPlugin, TrainsASmallModelInEveryModeToItsPrecisionFloor) {
   Generator data(11);
   const Tensor x = randn({64, 8}, {}, &data);
@@ -180,16 +228,22 @@ TEST(PrecisionPlugin, TrainsASmallModelInEveryModeToItsPrecisionFloor) {
     bool master;
     double bound;
   };
+  // fp8 (E4M3 forward, 4 significant bits) leaves errors of a few percent of y.
   for (const Case& c : {Case{"32-true", false, 1e-10}, Case{"16-mixed", false, 1e-5}, Case{"bf16-mixed", false, 1e-3},
                         Case{"16-true", false, 2e-4}, Case{"16-true", true, 1e-5}, Case{"bf16-true", false, 1e-2},
-                        Case{"bf16-true", true, 1e-3}}) {
+                        Case{"bf16-true", true, 1e-3}, Case{"bf16-flash", false, 1e-3}, Case{"fp16-flash", false, 1e-5},
+                        Case{"32-true+fp8", false, 0.1}, Case{"bf16-mixed+fp8", false, 0.1}}) {
     manual_seed(3);
     nn::Linear fc(nn::LinearOptions(8, 1).with_bias(false));
     precision::PluginOptions options;
     options.master_weights = c.master;
     PrecisionPlugin plugin(parse_mode(c.name), options);
     plugin.convert_module(*fc);
-    optim::SGD opt(fc->parameters(), optim::SGDOptions(0.1));
+    // Flash modes keep the residual in a flash optimizer; the rest use plain SGD.
+    const std::unique_ptr<optim::Optimizer> owner =
+        plugin.mode().flash ? std::unique_ptr<optim::Optimizer>(new precision::FlashSGD(fc->parameters(), optim::SGDOptions(0.1)))
+                            : std::unique_ptr<optim::Optimizer>(new optim::SGD(fc->parameters(), optim::SGDOptions(0.1)));
+    optim::Optimizer& opt = *owner;
     plugin.configure_optimizer(opt);
     double first = 0, last = 0;
     for (int step = 0; step < 300; ++step) {

@@ -94,13 +94,14 @@ TEST_P(LlmResume, ContinuesBitIdentically) {
 INSTANTIATE_TEST_SUITE_P(LlmTraining, LlmResume,
                          testing::Values(PrecisionCase{"32-true"}, PrecisionCase{"16-mixed"},
                                          PrecisionCase{"bf16-mixed"}, PrecisionCase{"16-true"},
-                                         PrecisionCase{"bf16-true"}, PrecisionCase{"bf16-true", true, true}),
+                                         PrecisionCase{"bf16-true"}, PrecisionCase{"bf16-true", true, true},
+                                         PrecisionCase{"bf16-flash"}, PrecisionCase{"bf16-mixed+fp8"}),
                          [](const auto& info) {
                            std::string name = info.param.precision;
                            if (info.param.master_weights) name += "_master";
                            if (info.param.stochastic_rounding) name += "_stochastic";
                            for (char& ch : name)
-                             if (ch == '-') ch = '_';
+                             if (ch == '-' || ch == '+') ch = '_';
                            return name;
                          });
 
