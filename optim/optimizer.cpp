@@ -94,6 +94,15 @@ StateDict Optimizer::state_dict() const {
   return out;
 }
 
+Tensor Optimizer::held_weight(const Tensor& p) const {
+  const ParamState* s = state_of(p);
+  if (s) {
+    const auto it = s->buffers.find("master");
+    if (it != s->buffers.end()) return it->second;
+  }
+  return p;
+}
+
 StateDict Optimizer::state_buffers() const {
   StateDict out;
   for (size_t i = 0; i < state_.size(); ++i)

@@ -79,6 +79,10 @@ class Optimizer {
   // The live per-parameter buffers under their state-dict names, without copying them
   // (state_dict() clones): what the memory account measures.
   StateDict state_buffers() const;
+  // The weight this optimizer really holds for p: its f32 master when it has one, else p.
+  // Flash optimizers return the residual-corrected reconstruction. Instruments compare it
+  // across a step to tell updates lost to rounding from updates kept below p's precision.
+  virtual Tensor held_weight(const Tensor& p) const;
 
  protected:
   Optimizer(std::string name, std::vector<ParamGroupOptions> groups, double lr, double weight_decay);

@@ -68,6 +68,7 @@ class FlashOptimizer : public optim::Optimizer {
   // The f32 weights this optimizer holds for p: p decoded with its residual, or p widened where
   // it has none (no residual bits, or before p's first step).
   Tensor reconstructed(const Tensor& p) const;
+  Tensor held_weight(const Tensor& p) const override { return reconstructed(p); }
 
   // What the last step's numerics check found: one line per parameter whose largest weight the
   // lr can no longer move; nullopt when every parameter moves or the check is off.

@@ -53,11 +53,22 @@ void InstrumentLog::record_gradients(int64_t step, double loss_scale) {
             .dump());
 }
 
-void InstrumentLog::before_step() { stagnation_.before_step(); }
+void InstrumentLog::before_step(const optim::Optimizer& optimizer) { stagnation_.before_step(optimizer); }
 
-void InstrumentLog::after_step(int64_t step) {
+void InstrumentLog::record_fp8(int64_t step, const Fp8State& fp8) {
+  auto direction = [](const ScalingMeta& m) {
+    return nlohmann::json{{"amax", raw::reduce(ReduceOp::amax, m.amax_history, {0}).to_vector<float>()},
+                          {"scale", m.scale.to_vector<float>()}};
+  };
+  nlohmann::json gemms = nlohmann::json::array();
+  for (const GemmMetaView& g : fp8.metas())
+    gemms.push_back({{"name", g.name}, {"forward", direction(g.meta.forward)}, {"backward", direction(g.meta.backward)}});
+  write(nlohmann::json{{"step", step}, {"kind", "fp8"}, {"gemms", gemms}}.dump());
+}
+
+void InstrumentLog::after_step(int64_t step, const optim::Optimizer& optimizer) {
   nlohmann::json stalled = nlohmann::json::array();
-  for (const Stagnation& s : stagnation_.after_step()) stalled.push_back(to_json(s));
+  for (const Stagnation& s : stagnation_.after_step(optimizer)) stalled.push_back(to_json(s));
   write(nlohmann::json{{"step", step}, {"kind", "stagnation"}, {"tensors", stalled}}.dump());
   write(nlohmann::json{{"step", step}, {"kind", "parameters"}, {"tensors", stats_json(tensor_stats(params_))}}.dump());
 }

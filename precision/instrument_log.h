@@ -7,12 +7,15 @@
 //   {"step": 250, "kind": "memory", "parameters": ..., "bytes_per_parameter": ...}
 //   {"step": 250, "kind": "gradients", "loss_scale": 65536, "tensors": [{"name", "amax", "f16": {...}}, ...]}
 //   {"step": 250, "kind": "parameters", "tensors": [...]}
-//   {"step": 250, "kind": "stagnation", "tensors": [{"name", "with_gradient", "stalled"}, ...]}
+//   {"step": 250, "kind": "stagnation", "tensors": [{"name", "with_gradient", "stalled", "stored_unchanged"}, ...]}
+//   {"step": 250, "kind": "fp8", "gemms": [{"name", "forward": {"amax": [in, w, out], "scale": [...]},
+//                                          "backward": {"amax": [grad_out, grad_in], "scale": [...]}}, ...]}
 #include <fstream>
 #include <string>
 
 #include "core/tensor.h"
 #include "optim/optimizer.h"
+#include "precision/fp8_state.h"
 #include "precision/stagnation.h"
 
 namespace mantissa::precision {
@@ -29,8 +32,11 @@ class InstrumentLog {
   // carry (1 without loss scaling), so they show what each format would do unscaled.
   void record_gradients(int64_t step, double loss_scale);
   // Around the optimizer step: weight statistics and stagnation.
-  void before_step();
-  void after_step(int64_t step);
+  void before_step(const optim::Optimizer& optimizer);
+  void after_step(int64_t step, const optim::Optimizer& optimizer);
+  // The fp8 scaling of every GEMM: each slot's amax over its history window (what delayed
+  // scaling computes the scale from) and its current scale.
+  void record_fp8(int64_t step, const Fp8State& fp8);
 
  private:
   void write(const std::string& line);

@@ -9,12 +9,14 @@ namespace mantissa::precision {
 
 StagnationMonitor::StagnationMonitor(StateDict named_parameters) : params_(std::move(named_parameters)) {}
 
-void StagnationMonitor::before_step() {
+void StagnationMonitor::before_step(const optim::Optimizer& optimizer) {
   snapshot_.emplace();
-  for (const auto& [name, p] : params_) snapshot_->push_back(raw::clone(p));
+  // Before a parameter's first step its held weight is p itself; the master a step creates
+  // is then compared with p's old value (eq promotes), which is right: it starts from p.
+  for (const auto& [name, p] : params_) snapshot_->push_back({raw::clone(p), raw::clone(optimizer.held_weight(p))});
 }
 
-std::vector<Stagnation> StagnationMonitor::after_step() {
+std::vector<Stagnation> StagnationMonitor::after_step(const optim::Optimizer& optimizer) {
   MANTISSA_CHECK(snapshot_.has_value(), "StagnationMonitor", "after_step() needs a before_step() first");
   std::vector<Stagnation> out;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -23,11 +25,15 @@ std::vector<Stagnation> StagnationMonitor::after_step() {
     const Tensor grad = p.grad();
     if (grad.defined() && s.numel > 0) {
       const double n = static_cast<double>(s.numel);
+      const Snapshot& before = (*snapshot_)[i];
       const Tensor moved = raw::binary(BinaryOp::ne, grad, 0.0);
-      const Tensor unchanged = raw::binary(BinaryOp::eq, p, (*snapshot_)[i]);
       auto count = [](const Tensor& mask) { return raw::reduce(ReduceOp::sum, raw::cast(mask, DType::f64)).item(); };
+      auto unchanged = [&](const Tensor& now, const Tensor& then) {
+        return count(raw::binary(BinaryOp::logical_and, moved, raw::binary(BinaryOp::eq, now, then))) / n;
+      };
       s.with_gradient = count(moved) / n;
-      s.stalled = count(raw::binary(BinaryOp::logical_and, moved, unchanged)) / n;
+      s.stored_unchanged = unchanged(p, before.stored);
+      s.stalled = unchanged(optimizer.held_weight(p), before.held);
     }
     out.push_back(s);
   }
@@ -36,7 +42,11 @@ std::vector<Stagnation> StagnationMonitor::after_step() {
 }
 
 nlohmann::json to_json(const Stagnation& s) {
-  return {{"name", s.name}, {"numel", s.numel}, {"with_gradient", s.with_gradient}, {"stalled", s.stalled}};
+  return {{"name", s.name},
+          {"numel", s.numel},
+          {"with_gradient", s.with_gradient},
+          {"stalled", s.stalled},
+          {"stored_unchanged", s.stored_unchanged}};
 }
 
 }  // namespace mantissa::precision

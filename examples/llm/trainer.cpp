@@ -163,10 +163,13 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     plugin.backward(loss);
     if (instrumented) {
       instruments.record_gradients(step, plugin.scaler() ? plugin.scaler()->get_scale() : 1.0);
-      instruments.before_step();
+      instruments.before_step(optimizer);
     }
     const bool stepped = plugin.optimizer_step(optimizer, o.grad_clip > 0.0 ? std::optional(o.grad_clip) : std::nullopt);
-    if (instrumented) instruments.after_step(step);
+    if (instrumented) {
+      instruments.after_step(step, optimizer);
+      if (plugin.fp8()) instruments.record_fp8(step, *plugin.fp8());
+    }
     result.losses.push_back(loss.item());
     if (!stepped) {
       const auto& skip = plugin.scaler()->last_skipped();
@@ -187,7 +190,8 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                          result.losses.back(), optimizer.param_groups()[0].lr, rate, duration(eta))
           << std::flush;
       nlohmann::json line{{"step", step + 1}, {"loss", result.losses.back()},
-                          {"lr", optimizer.param_groups()[0].lr}, {"tokens_per_s", rate}};
+                          {"lr", optimizer.param_groups()[0].lr}, {"tokens_per_s", rate},
+                          {"ms_per_step", 1000.0 * elapsed / static_cast<double>(done)}};
       if (plugin.scaler()) line["loss_scale"] = plugin.scaler()->get_scale();
       metrics << line.dump() << "\n";
     }

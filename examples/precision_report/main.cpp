@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingDirectory);
   app.add_option("--out", out, "the HTML file to write")->capture_default_str();
+  bool table = false;
+  app.add_flag("--table", table, "also print a Markdown table (final val loss, ms/step, bytes/parameter)");
   CLI11_PARSE(app, argc, argv);
   try {
     std::vector<mantissa::precision::report::RunData> runs;
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
     const std::string html = mantissa::precision::report::render_html(runs);
     mantissa::io::write_file_atomically(out, [&](std::ostream& file) { file << html; });
     std::cout << "wrote " << out << " (" << runs.size() << " runs)\n";
+    if (table) std::cout << "\n" << mantissa::precision::report::render_markdown_table(runs);
   } catch (const mantissa::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

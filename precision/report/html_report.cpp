@@ -52,6 +52,34 @@ std::string heat_maps(const std::vector<RunData>& runs, const TensorTimelines Ru
   return body.empty() ? "" : section(title, explanation, body);
 }
 
+// One chart per run: a quantity of every GEMM over the instrumented steps.
+std::string per_gemm_charts(const std::vector<RunData>& runs, const TensorTimelines RunData::*field,
+                            const std::string& title, const std::string& y_label) {
+  std::string body;
+  for (const RunData& r : runs) {
+    const TensorTimelines& t = r.*field;
+    if (t.steps.empty()) continue;
+    LineChart chart{title + ": " + r.label, "step", y_label, {}, true};
+    for (size_t i = 0; i < t.names.size(); ++i) chart.series.push_back({t.names[i], t.steps, t.values[i], i});
+    body += render(chart);
+  }
+  return body;
+}
+
+std::string fp8_scaling(const std::vector<RunData>& runs) {
+  const std::string body =
+      per_gemm_charts(runs, &RunData::fp8_input_amax, "fp8 input amax (history window max)", "amax (log)") +
+      per_gemm_charts(runs, &RunData::fp8_input_scale, "fp8 input scale", "scale (log)") +
+      per_gemm_charts(runs, &RunData::fp8_grad_output_amax, "fp8 grad-output amax", "amax (log)") +
+      per_gemm_charts(runs, &RunData::fp8_grad_output_scale, "fp8 grad-output scale", "scale (log)");
+  if (body.empty()) return "";
+  return section("fp8 delayed scaling",
+                 "Per GEMM (named by its weight), the amax over the history window and the scale computed from it: "
+                 "scale = (fp8 max / amax) / 2^margin, updated when the fp8 region closes (forward) and at the end "
+                 "of backward (gradients).",
+                 body);
+}
+
 std::string memory_bars(const std::vector<RunData>& runs) {
   StackedBars bars{"Memory by category", "MiB", {}, {}, {}};
   const std::vector<std::pair<std::string, std::string>> categories = {
@@ -74,7 +102,21 @@ std::string memory_bars(const std::vector<RunData>& runs) {
                  render(bars) + table + "</table>\n");
 }
 
+std::string final_value(const Timeline& t, const char* format) {
+  return t.values.empty() ? "-" : fmt::format(fmt::runtime(format), t.values.back());
+}
+
 }  // namespace
+
+std::string render_markdown_table(const std::vector<RunData>& runs) {
+  std::string out = "| run | final val loss | ms/step | vs first | bytes/param |\n|---|---|---|---|---|\n";
+  const double baseline = runs.empty() ? 0 : runs.front().ms_per_step;
+  for (const RunData& r : runs)
+    out += fmt::format("| {} | {} | {:.0f} | {} | {} |\n", r.label, final_value(r.val_loss, "{:.4f}"), r.ms_per_step,
+                       baseline > 0 ? fmt::format("{:.2f}", r.ms_per_step / baseline) : "-",
+                       r.memory.empty() ? "-" : fmt::format("{:.3g}", r.bytes_per_parameter));
+  return out;
+}
 
 std::string render_html(const std::vector<RunData>& runs) {
   std::string names;
@@ -93,8 +135,10 @@ std::string render_html(const std::vector<RunData>& runs) {
   html += heat_maps(runs, &RunData::gradient_e4m3_underflow, "Gradients E4M3 would flush to zero (unscaled)",
                     "The same for fp8 E4M3 without a scaling factor: why fp8 needs per-tensor scales.");
   html += heat_maps(runs, &RunData::stalled, "Updates lost to rounding",
-                    "Per parameter, the fraction of elements with a nonzero gradient whose stored value did not change "
-                    "in the step: updates below half an ulp of the weight.");
+                    "Per parameter, the fraction of elements with a nonzero gradient whose weight as the optimizer "
+                    "holds it (the f32 master, the flash reconstruction, or the parameter itself) did not change in "
+                    "the step: updates below half an ulp, lost.");
+  html += fp8_scaling(runs);
   html += memory_bars(runs);
   return html + "</body></html>\n";
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -24,6 +25,12 @@ void for_each_record(const std::filesystem::path& path, F&& f) {
       fail("report", "{}:{}: {}", path.string(), number, e.what());
     }
   }
+}
+
+// JSON has no NaN or infinity: nlohmann writes them as null, which reads back as NaN here
+// (a diverged run's loss is data, not a damaged file).
+double number(const nlohmann::json& value) {
+  return value.is_null() ? std::numeric_limits<double>::quiet_NaN() : value.get<double>();
 }
 
 // Appends one step's per-tensor values, keeping tensors in first-seen order.
@@ -53,10 +60,11 @@ RunData load_run(const std::filesystem::path& dir, const std::string& label) {
   if (run.label.empty()) run.label = dir.parent_path().filename().string();  // "runs/bf16/" ends in a slash
   for_each_record(dir / "metrics.jsonl", [&](const nlohmann::json& r) {
     const double step = r.at("step").get<double>();
-    if (r.contains("loss")) run.train_loss.add(step, r.at("loss").get<double>());
-    if (r.contains("val_loss")) run.val_loss.add(step, r.at("val_loss").get<double>());
-    if (r.contains("loss_scale")) run.loss_scale.add(step, r.at("loss_scale").get<double>());
+    if (r.contains("loss")) run.train_loss.add(step, number(r.at("loss")));
+    if (r.contains("val_loss")) run.val_loss.add(step, number(r.at("val_loss")));
+    if (r.contains("loss_scale")) run.loss_scale.add(step, number(r.at("loss_scale")));
     if (r.value("skipped", false)) run.skipped_steps.push_back(step);
+    if (r.contains("ms_per_step")) run.ms_per_step = r.at("ms_per_step").get<double>();
   });
   const auto instruments = dir / "precision.jsonl";
   if (!std::filesystem::exists(instruments)) return run;
@@ -70,6 +78,15 @@ RunData load_run(const std::filesystem::path& dir, const std::string& label) {
                [](const nlohmann::json& t) { return t.at("f8_e4m3").at("underflow").get<double>(); });
     } else if (kind == "stagnation") {
       add_step(run.stalled, step, r.at("tensors"), [](const nlohmann::json& t) { return t.at("stalled").get<double>(); });
+    } else if (kind == "fp8") {
+      // Slot 0 is the input forward and the grad-output backward (TE's GEMM1_INPUT, GRAD_OUTPUT1).
+      auto slot0 = [](const char* direction, const char* field) {
+        return [=](const nlohmann::json& g) { return g.at(direction).at(field).at(0).get<double>(); };
+      };
+      add_step(run.fp8_input_amax, step, r.at("gemms"), slot0("forward", "amax"));
+      add_step(run.fp8_input_scale, step, r.at("gemms"), slot0("forward", "scale"));
+      add_step(run.fp8_grad_output_amax, step, r.at("gemms"), slot0("backward", "amax"));
+      add_step(run.fp8_grad_output_scale, step, r.at("gemms"), slot0("backward", "scale"));
     } else if (kind == "memory") {
       run.memory.clear();
       for (const char* key : {"parameters", "gradients", "master_weights", "optimizer_states", "activations", "autocast_cache"})

@@ -29,8 +29,11 @@ struct RunData {
   TensorTimelines gradient_f16_underflow;  // fraction of each true gradient f16 flushes to zero
   TensorTimelines gradient_e4m3_underflow;
   TensorTimelines stalled;                 // fraction of each parameter's updates lost to rounding
+  TensorTimelines fp8_input_amax, fp8_input_scale;              // per GEMM, forward input slot
+  TensorTimelines fp8_grad_output_amax, fp8_grad_output_scale;  // per GEMM, backward grad-output slot
   std::map<std::string, double> memory;    // the last memory record's categories (bytes)
   double bytes_per_parameter = 0;
+  double ms_per_step = 0;                  // the last logged average (training steps only)
 };
 
 // Reads <dir>/metrics.jsonl (required) and <dir>/precision.jsonl (optional). The label is

@@ -166,7 +166,8 @@ std::string render(const StackedBars& bars) {
   yr.widen();
   auto py = [&](double y) { return kTop + kPlotH - y / yr.hi * kPlotH; };
   const double slot = kPlotW / static_cast<double>(std::max<size_t>(1, bars.groups.size()));
-  std::string svg = header(bars.title);
+  constexpr double kLabelRoom = 90;  // below the plot, for the slanted group names
+  std::string svg = header(bars.title, kHeight + kLabelRoom);
   for (double t : nice_ticks(0, yr.hi))
     svg += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"#eee\"/><text x=\"{3}\" y=\"{4}\" "
                        "text-anchor=\"end\">{5}</text>\n",
@@ -182,8 +183,10 @@ std::string render(const StackedBars& bars) {
                          escape(bars.categories[c]), number(v));
       base += v;
     }
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x + slot * 0.3,
-                       kTop + kPlotH + 16, escape(bars.groups[g]));
+    // Slanted, so that many runs' names do not run into each other.
+    const double lx = x + slot * 0.3, ly = kTop + kPlotH + 14;
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"end\" transform=\"rotate(-35 {:.1f} {})\">{}</text>\n",
+                       lx, ly, lx, ly, escape(bars.groups[g]));
   }
   for (size_t c = 0; c < bars.categories.size(); ++c) {
     const double ly = kTop + 10 + 18 * static_cast<double>(c);

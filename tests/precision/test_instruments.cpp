@@ -69,16 +69,30 @@ TEST(Stagnation, CountsUpdatesLostToRounding) {
     optim::SGD opt({p}, optim::SGDOptions(lr));
     precision::StagnationMonitor monitor({{"w", p}});
     p.set_grad(raw::cast(from_vector<float>({1.0f, 0.0f, 1.0f, 1.0f}, {4}), DType::bf16));
-    monitor.before_step();
+    monitor.before_step(opt);
     opt.step();
-    const auto s = monitor.after_step();
+    const auto s = monitor.after_step(opt);
     ASSERT_EQ(s.size(), 1u);
     EXPECT_EQ(s[0].name, "w");
     EXPECT_DOUBLE_EQ(s[0].with_gradient, 0.75);
     EXPECT_DOUBLE_EQ(s[0].stalled, stalled) << "lr " << lr;
+    EXPECT_DOUBLE_EQ(s[0].stored_unchanged, stalled) << "lr " << lr;
   }
-  precision::StagnationMonitor monitor({});
-  expect_error([&] { monitor.after_step(); }, {"before_step"});
+  // With master weights the stored bf16 values stay put but the update is kept, not lost.
+  Tensor p = raw::cast(from_vector<float>({1.0f, 2.0f}, {2}), DType::bf16);
+  p.set_requires_grad();
+  optim::SGD opt({p}, optim::SGDOptions(0x1p-10));
+  opt.set_update_precision({true});
+  precision::StagnationMonitor monitor({{"w", p}});
+  for (int step = 0; step < 2; ++step) {  // the first step creates the master, the second reuses it
+    p.set_grad(raw::cast(from_vector<float>({1.0f, 1.0f}, {2}), DType::bf16));
+    monitor.before_step(opt);
+    opt.step();
+    const auto s = monitor.after_step(opt);
+    EXPECT_DOUBLE_EQ(s[0].stored_unchanged, 1.0) << step;
+    EXPECT_DOUBLE_EQ(s[0].stalled, 0.0) << step;
+  }
+  expect_error([&] { monitor.after_step(opt); }, {"before_step"});
 }
 
 TEST(MemoryAccount, BytesPerParameterByMode) {

@@ -2,6 +2,7 @@
 // is read back into timelines and rendered; damaged input is refused with file and line.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -44,9 +45,9 @@ TEST(InstrumentLog, WritesEveryKindOfRecordWhenDue) {
     log.record_memory(0, opt);
     loss.backward();
     log.record_gradients(0, 4.0);
-    log.before_step();
+    log.before_step(opt);
     opt.step();
-    log.after_step(0);
+    log.after_step(0, opt);
   }
   std::ifstream in(dir / "precision.jsonl");
   std::vector<nlohmann::json> records;
@@ -69,7 +70,8 @@ TEST(Report, ReadsARunAndRendersEverySection) {
   write_lines(dir / "metrics.jsonl",
               {R"({"step": 10, "loss": 3.5, "lr": 0.001, "loss_scale": 65536})",
                R"({"step": 11, "skipped": true, "first_non_finite": "h.0.w", "loss_scale": 32768})",
-               R"({"step": 20, "train_loss": 3.1, "val_loss": 3.2})"});
+               R"({"step": 20, "train_loss": 3.1, "val_loss": 3.2})",
+               R"({"step": 30, "loss": null, "lr": 0.001})"});  // a diverged step: NaN, written as null
   // Adjacent literals: each record is one line of the file.
   write_lines(dir / "precision.jsonl",
               {R"({"step": 0, "kind": "memory", "parameters": 40, "gradients": 40, "master_weights": 0, )"
@@ -79,7 +81,9 @@ TEST(Report, ReadsARunAndRendersEverySection) {
                R"({"step": 0, "kind": "stagnation", "tensors": [{"name": "w<1>", "stalled": 0.125}]})"});
   const report::RunData run = report::load_run(dir);
   EXPECT_EQ(run.label, "16-mixed");
-  EXPECT_EQ(run.train_loss.values, std::vector<double>({3.5}));
+  ASSERT_EQ(run.train_loss.values.size(), 2u);
+  EXPECT_EQ(run.train_loss.values[0], 3.5);
+  EXPECT_TRUE(std::isnan(run.train_loss.values[1]));
   EXPECT_EQ(run.val_loss.steps, std::vector<double>({20}));
   EXPECT_EQ(run.loss_scale.values, std::vector<double>({65536, 32768}));
   EXPECT_EQ(run.skipped_steps, std::vector<double>({11}));
