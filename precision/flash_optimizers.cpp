@@ -112,6 +112,10 @@ Tensor FlashOptimizer::reconstructed(const Tensor& p) const {
   return raw::flash_reconstruct(p, it->second, flash_.residual);
 }
 
+void FlashOptimizer::set_parameter_names(const StateDict& named_parameters) {
+  for (const auto& [name, p] : named_parameters) names_.emplace(&p.impl(), name);
+}
+
 void FlashOptimizer::check_numerics() {
   if (!flash_.check_numerics) return;
   struct Checked {
@@ -142,11 +146,13 @@ void FlashOptimizer::check_numerics() {
     const double step = checked[k].lr * layout_.typical_step;
     if (step >= resolution) continue;
     if (!message.empty()) message += '\n';
+    const auto named = names_.find(&p.impl());
+    const std::string who = named != names_.end() ? named->second : fmt::format("parameter {}", checked[k].index);
     message += fmt::format(
-        "{}: lr {:g} cannot move the largest weights of parameter {} ({}, max |w| {:g}): a typical step of {:g} "
+        "{}: lr {:g} cannot move the largest weights of {} ({}, max |w| {:g}): a typical step of {:g} "
         "({:g} lr) is below {:g}, the smallest change a {} weight with a {} residual resolves there; raise the lr, "
         "shrink those weights or keep more residual bits",
-        name(), checked[k].lr, checked[k].index, p.describe(), magnitude, step, layout_.typical_step, resolution,
+        name(), checked[k].lr, who, p.describe(), magnitude, step, layout_.typical_step, resolution,
         dtype_name(p.dtype()), flash_math::residual_bits_name(flash_.residual));
   }
   if (message.empty()) return;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/backend.h"
@@ -73,6 +74,9 @@ class FlashOptimizer : public optim::Optimizer {
   // What the last step's numerics check found: one line per parameter whose largest weight the
   // lr can no longer move; nullopt when every parameter moves or the check is off.
   const std::optional<std::string>& numerics_warning() const { return numerics_warning_; }
+  // Names parameters in the warning by identity, e.g. from Module::named_parameters() (by
+  // their index in group order otherwise).
+  void set_parameter_names(const StateDict& named_parameters);
 
   // Refuses master weights (the residual replaces the f32 copy) and stochastic rounding (the
   // residual needs the parameter rounded to nearest).
@@ -110,6 +114,7 @@ class FlashOptimizer : public optim::Optimizer {
   StateLayout layout_;
   std::optional<std::string> numerics_warning_;
   bool warned_ = false;
+  std::unordered_map<const TensorImpl*, std::string> names_;
 };
 
 // Adam with L2 weight decay (added to the gradient), as optim::Adam.

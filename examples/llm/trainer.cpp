@@ -97,6 +97,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay));
   optim::Optimizer& optimizer = *optimizer_owner;
   if (plugin.scaler()) plugin.scaler()->set_parameter_names(model->named_parameters());
+  if (auto* flash = dynamic_cast<precision::FlashOptimizer*>(&optimizer)) flash->set_parameter_names(model->named_parameters());
   const optim::WarmupCosineLr schedule(o.warmup_steps, o.lr_decay_steps, o.min_lr / o.lr);
   Generator data_generator(o.seed + 1);
   TrainingState state;

@@ -771,6 +771,7 @@ TEST(FlashOptimizers, NumericsWarningFiresWhenTheLrCannotMoveTheLargestWeights) 
   const FlashOptions flash = FlashOptions().with_check_numerics(true, [&](const std::string& m) { calls.push_back(m); });
   Tensor huge = leaf({256.0f, 1.0f}, DType::bf16);
   precision::FlashAdamW stuck({huge}, optim::AdamOptions(1e-6), flash);
+  stuck.set_parameter_names({{"h.0.ln.weight", huge}});
   for (int step = 0; step < 2; ++step) {
     huge.set_grad(raw::cast(raw::ones({2}), DType::bf16));
     stuck.step();
@@ -778,6 +779,7 @@ TEST(FlashOptimizers, NumericsWarningFiresWhenTheLrCannotMoveTheLargestWeights) 
   ASSERT_TRUE(stuck.numerics_warning().has_value());
   EXPECT_NE(stuck.numerics_warning()->find("max |w| 256"), std::string::npos) << *stuck.numerics_warning();
   EXPECT_NE(stuck.numerics_warning()->find("FlashAdamW"), std::string::npos);
+  EXPECT_NE(stuck.numerics_warning()->find("of h.0.ln.weight ("), std::string::npos) << *stuck.numerics_warning();
   EXPECT_EQ(calls.size(), 1u);  // once, not per step
   EXPECT_NEAR(precision::flash_resolution(DType::bf16, ResidualBits::int8, 256.0), 1.0 / 254, 1e-12);
 
