@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/ops.h"
+#include "precision/stats.h"
 
 namespace mantissa::precision {
 
@@ -11,9 +12,13 @@ StagnationMonitor::StagnationMonitor(StateDict named_parameters) : params_(std::
 
 void StagnationMonitor::before_step(const optim::Optimizer& optimizer) {
   snapshot_.emplace();
-  // Before a parameter's first step its held weight is p itself; the master a step creates
-  // is then compared with p's old value (eq promotes), which is right: it starts from p.
-  for (const auto& [name, p] : params_) snapshot_->push_back({raw::clone(p), raw::clone(optimizer.held_weight(p))});
+  // Where the optimizer holds p itself, one copy serves both. Before a parameter's first
+  // step that is the case even with master weights; the master the step creates is then
+  // compared with p's old value (eq promotes), which is right: it starts from p.
+  for (const auto& [name, p] : params_) {
+    const Tensor stored = raw::clone(p), held = optimizer.held_weight(p);
+    snapshot_->push_back({stored, held.same(p) ? stored : raw::clone(held)});
+  }
 }
 
 std::vector<Stagnation> StagnationMonitor::after_step(const optim::Optimizer& optimizer) {
@@ -27,11 +32,10 @@ std::vector<Stagnation> StagnationMonitor::after_step(const optim::Optimizer& op
       const double n = static_cast<double>(s.numel);
       const Snapshot& before = (*snapshot_)[i];
       const Tensor moved = raw::binary(BinaryOp::ne, grad, 0.0);
-      auto count = [](const Tensor& mask) { return raw::reduce(ReduceOp::sum, raw::cast(mask, DType::f64)).item(); };
       auto unchanged = [&](const Tensor& now, const Tensor& then) {
-        return count(raw::binary(BinaryOp::logical_and, moved, raw::binary(BinaryOp::eq, now, then))) / n;
+        return count_true(raw::binary(BinaryOp::logical_and, moved, raw::binary(BinaryOp::eq, now, then))) / n;
       };
-      s.with_gradient = count(moved) / n;
+      s.with_gradient = count_true(moved) / n;
       s.stored_unchanged = unchanged(p, before.stored);
       s.stalled = unchanged(optimizer.held_weight(p), before.held);
     }

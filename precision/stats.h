@@ -40,4 +40,7 @@ std::vector<TensorStats> tensor_stats(const StateDict& named);
 // {"name", "numel", "amax", "nonfinite", "f16": {"underflow", "subnormal", "overflow", "sqnr_db"}, ...}
 nlohmann::json to_json(const TensorStats& stats);
 
+// How many elements of a bool tensor are true (the instruments' counting primitive).
+double count_true(const Tensor& mask);
+
 }  // namespace mantissa::precision
