@@ -29,6 +29,9 @@ bool is_comparison(BinaryOp op);
 
 struct CastOptions {
   float scale = 1.0f;       // dst = convert(src * scale)
+  // If set, the scale instead: an f32 one-element tensor on src's device, read by the kernel
+  // (fp8 scales live on the device; reading one on the host would synchronise a GPU).
+  const Tensor* scale_tensor = nullptr;
   bool saturate = true;     // fp8: clamp to the largest finite value (__NV_SATFINITE)
   Tensor* amax = nullptr;   // if set: an f32 scalar tensor receiving max|src| (before scaling)
   bool stochastic = false;  // f32 -> bf16/f16 with Philox bits from (seed, offset)

@@ -28,10 +28,9 @@ bool is_floating(DType dtype) {
   return dtype == DType::f64 || dtype == DType::f32 || is_low_precision(dtype);
 }
 
-bool is_low_precision(DType dtype) {
-  return dtype == DType::f16 || dtype == DType::bf16 || dtype == DType::f8_e4m3 ||
-         dtype == DType::f8_e5m2;
-}
+bool is_low_precision(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16 || is_fp8(dtype); }
+
+bool is_fp8(DType dtype) { return dtype == DType::f8_e4m3 || dtype == DType::f8_e5m2; }
 
 bool is_integral(DType dtype) { return !is_floating(dtype); }
 

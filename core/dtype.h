@@ -19,6 +19,7 @@ std::string_view dtype_name(DType dtype);  // "f32", "bf16", "f8_e4m3", "bool", 
 size_t dtype_size(DType dtype);            // bytes per element
 bool is_floating(DType dtype);             // f64, f32, f16, bf16, fp8
 bool is_low_precision(DType dtype);        // f16, bf16, fp8: computed with f32 accumulators
+bool is_fp8(DType dtype);                  // f8_e4m3, f8_e5m2
 bool is_integral(DType dtype);             // i64, i32, u8, bool
 
 // PyTorch's type promotion for two tensors of the same category rank: the result of a

@@ -44,6 +44,10 @@ Tensor to_device(const Tensor& t, Device device);
 // (an f32 scalar tensor); fp8 saturates unless saturate is false.
 Tensor cast_scaled(const Tensor& t, DType dtype, float scale, Tensor* amax = nullptr,
                    bool saturate = true);
+// The same with the scale held by a one-element f32 tensor on t's device (an fp8 scaling
+// meta's), which the backend reads where it runs: no host synchronisation.
+Tensor cast_scaled(const Tensor& t, DType dtype, const Tensor& scale, Tensor* amax = nullptr,
+                   bool saturate = true);
 // f32 -> bf16/f16 with stochastic rounding from Philox (seed, offset).
 Tensor cast_stochastic(const Tensor& t, DType dtype, uint64_t seed, uint64_t offset);
 

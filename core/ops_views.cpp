@@ -244,23 +244,40 @@ Tensor cast(const Tensor& t, DType dtype) {
   return out;
 }
 
-Tensor cast_scaled(const Tensor& t, DType dtype, float scale, Tensor* amax, bool saturate) {
+namespace {
+Tensor run_scaled_cast(const Tensor& t, DType dtype, CastOptions options) {
   MANTISSA_CHECK(is_floating(t.dtype()) && is_floating(dtype), "cast_scaled",
                  "needs floating dtypes, got {} -> {}", t.describe(), dtype_name(dtype));
-  if (amax) {
-    MANTISSA_CHECK(amax->defined() && amax->numel() == 1 && amax->dtype() == DType::f32 &&
-                       amax->device() == t.device(),
+  if (options.amax) {
+    MANTISSA_CHECK(options.amax->defined() && options.amax->numel() == 1 && options.amax->dtype() == DType::f32 &&
+                       options.amax->device() == t.device(),
                    "cast_scaled", "amax must be an f32 scalar on {}, got {}", t.device().str(),
-                   amax->describe());
+                   options.amax->describe());
   }
   Tensor out = empty(t.sizes(), {dtype, t.device()});
+  if (t.numel() > 0) backend_for(t.device()).cast(t, out, options);
+  else if (options.amax) backend_for(t.device()).fill(*options.amax, 0.0);
+  return out;
+}
+}  // namespace
+
+Tensor cast_scaled(const Tensor& t, DType dtype, float scale, Tensor* amax, bool saturate) {
   CastOptions options;
   options.scale = scale;
   options.saturate = saturate;
   options.amax = amax;
-  if (t.numel() > 0) backend_for(t.device()).cast(t, out, options);
-  else if (amax) backend_for(t.device()).fill(*amax, 0.0);
-  return out;
+  return run_scaled_cast(t, dtype, options);
+}
+
+Tensor cast_scaled(const Tensor& t, DType dtype, const Tensor& scale, Tensor* amax, bool saturate) {
+  MANTISSA_CHECK(scale.defined() && scale.numel() == 1 && scale.dtype() == DType::f32 && scale.device() == t.device(),
+                 "cast_scaled", "the scale must be a one-element f32 tensor on {}, got {}", t.device().str(),
+                 scale.defined() ? scale.describe() : "an undefined tensor");
+  CastOptions options;
+  options.scale_tensor = &scale;
+  options.saturate = saturate;
+  options.amax = amax;
+  return run_scaled_cast(t, dtype, options);
 }
 
 Tensor cast_stochastic(const Tensor& t, DType dtype, uint64_t seed, uint64_t offset) {

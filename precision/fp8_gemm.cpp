@@ -7,20 +7,7 @@ namespace mantissa::precision {
 
 namespace {
 
-bool is_fp8(DType d) { return d == DType::f8_e4m3 || d == DType::f8_e5m2; }
-
 Tensor amax_scalar(Device device) { return raw::empty({1}, {DType::f32, device}); }
-
-// raw::cast_scaled takes its scale as a host float, so this reads one f32 per quantised
-// tensor. A cast primitive taking the scale as a device tensor (TE's cast kernels read a
-// scale pointer) would make the fp8 path free of host synchronisation on a GPU.
-float host_scale(const Tensor& scale) { return static_cast<float>(scale.item()); }
-
-// max|x| as a (1) f32 tensor; an empty tensor's is 0 (as cast_scaled reports; reduce refuses).
-Tensor amax_of(const Tensor& x) {
-  if (x.numel() == 0) return raw::zeros({1}, {DType::f32, x.device()});
-  return raw::reshape(raw::cast(raw::reduce(ReduceOp::amax, raw::unary(UnaryOp::abs, x)), DType::f32), {1});
-}
 
 void check_quantizable(const Tensor& x, DType fp8) {
   MANTISSA_CHECK(is_fp8(fp8), "fp8 quantize", "target must be an fp8 format, got {}", dtype_name(fp8));
@@ -33,17 +20,17 @@ void check_quantizable(const Tensor& x, DType fp8) {
 Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i) {
   check_quantizable(x, fp8);
   Tensor amax = amax_scalar(x.device());
-  Tensor data = raw::cast_scaled(x, fp8, host_scale(meta.scale_at(i)), &amax);
+  Tensor data = raw::cast_scaled(x, fp8, meta.scale_at(i), &amax);
   record_amax(meta, i, amax, Fp8Scaling::delayed);
   return {data, raw::clone(meta.scale_inv_at(i))};
 }
 
 Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i) {
   check_quantizable(x, fp8);
-  const Tensor amax = amax_of(x);
+  const Tensor amax = fp8_amax(x);
   const Tensor scale = current_scale(amax, fp8);
   const Tensor scale_inv = raw::binary(BinaryOp::div, raw::ones({1}, {DType::f32, x.device()}), scale);
-  Tensor data = raw::cast_scaled(x, fp8, host_scale(scale));
+  Tensor data = raw::cast_scaled(x, fp8, scale);
   record_amax(meta, i, amax, Fp8Scaling::current);
   Tensor meta_scale = meta.scale_at(i), meta_scale_inv = meta.scale_inv_at(i);
   raw::copy_(meta_scale, scale);
@@ -53,6 +40,11 @@ Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta,
 
 Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling) {
   return scaling == Fp8Scaling::delayed ? quantize_delayed(x, fp8, meta, i) : quantize_current(x, fp8, meta, i);
+}
+
+Tensor fp8_amax(const Tensor& x) {
+  if (x.numel() == 0) return raw::zeros({1}, {DType::f32, x.device()});  // reduce refuses empty tensors
+  return raw::reshape(raw::cast(raw::reduce(ReduceOp::amax, raw::unary(UnaryOp::abs, x)), DType::f32), {1});
 }
 
 Fp8Operand transposed(const Fp8Operand& m) { return {raw::transpose(m.data, 0, 1), m.scale_inv}; }

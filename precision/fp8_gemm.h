@@ -30,6 +30,9 @@ Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t
 
 Fp8Operand transposed(const Fp8Operand& m);  // a view of the 2-D data, the same scale_inv
 
+// max|x| as a (1) f32 tensor on x's device; an empty tensor's is 0 (as cast_scaled reports).
+Tensor fp8_amax(const Tensor& x);
+
 // a (m, k) · b (k, n) -> (m, n) in out_dtype: (a·b in f32) * (a.scale_inv * b.scale_inv)
 // + bias (n, added in f32), as cuBLASLt's fp8 matmul with scale pointers and a bias
 // epilogue computes it. As with cuBLASLt, E5M2 x E5M2 is refused. When amax is given it

@@ -145,6 +145,7 @@ void CpuBackend::arange(Tensor& out, double start, double step) {
 void CpuBackend::cast(const Tensor& src, Tensor& dst, const CastOptions& options) {
   MANTISSA_CHECK(!options.amax || is_floating(src.dtype()), "cast",
                  "amax needs a floating source, got {}", src.describe());
+  const float scale = options.scale_tensor ? *options.scale_tensor->data<float>() : options.scale;
   visit_dtype(src.dtype(), [&]<typename S>() {
     visit_dtype(dst.dtype(), [&]<typename D>() {
       if (options.stochastic) {
@@ -155,9 +156,9 @@ void CpuBackend::cast(const Tensor& src, Tensor& dst, const CastOptions& options
                src.describe(), dst.describe());
         }
       } else if (options.amax) {
-        *options.amax->data<float>() = scaled_convert<S, D, true>(src, dst, options.scale, options.saturate);
-      } else if (options.scale != 1.0f || !options.saturate) {
-        scaled_convert<S, D, false>(src, dst, options.scale, options.saturate);
+        *options.amax->data<float>() = scaled_convert<S, D, true>(src, dst, scale, options.saturate);
+      } else if (scale != 1.0f || !options.saturate) {
+        scaled_convert<S, D, false>(src, dst, scale, options.saturate);
       } else {
         map<D, D, S>(dst, [](D v) { return v; }, {&src});
       }

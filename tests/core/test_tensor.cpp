@@ -124,6 +124,24 @@ TEST(Tensor, CastScaledReportsAmaxAndSaturates) {
   EXPECT_EQ(halves.to_vector<double>(), (std::vector<double>{0.5, 1.5, -3.75, -0.0}));
 }
 
+TEST(Tensor, CastScaledReadsItsScaleFromATensor) {
+  // A view into a longer scale vector, as fp8 metas hand out: the element at its offset counts.
+  Tensor scales = from_vector(std::vector<float>{1.0f, 0.25f, 8.0f}, {3});
+  Tensor scale = raw::narrow(scales, 0, 1, 1);
+  Tensor t = from_vector(std::vector<float>{4.0f, -2000.0f, 0.5f, 3.0f}, {2, 2});
+  Tensor amax = zeros({});
+  Tensor q = raw::cast_scaled(raw::transpose(t, 0, 1), DType::f8_e4m3, scale, &amax);
+  EXPECT_EQ(amax.item(), 2000.0);
+  EXPECT_EQ(q.to_vector<float>(), (std::vector<float>{1.0f, 0.125f, -448.0f, 0.75f}));
+  // Bit-identical to the host-scale cast with the same value.
+  Generator gen(3);
+  Tensor x = raw::binary(BinaryOp::mul, randn({1000}, {}, &gen), 40.0);
+  EXPECT_EQ(raw::cast_scaled(x, DType::f8_e5m2, raw::narrow(scales, 0, 2, 1)).to_vector<float>(),
+            raw::cast_scaled(x, DType::f8_e5m2, 8.0f).to_vector<float>());
+  EXPECT_THROW(raw::cast_scaled(t, DType::f8_e4m3, scales), Error);                        // three elements
+  EXPECT_THROW(raw::cast_scaled(t, DType::f8_e4m3, from_vector(std::vector<double>{1.0}, {1})), Error);  // f64
+}
+
 TEST(Tensor, StochasticCastIsSeededAndUnbiased) {
   const float x = 1.0f + 1.0f / 512;  // between two bf16 neighbours, 1/4 of the way up
   Tensor t = full({100000}, x);
