@@ -61,38 +61,44 @@ namespace {
 // Live saved storages with how many SavedTensors (not copies) refer to each. Weak, so the
 // registry never keeps memory alive.
 struct SavedRegistry {
+  struct Entry {
+    std::weak_ptr<Storage> storage;
+    DType dtype;
+    int64_t count = 0;
+  };
   std::mutex mutex;
-  std::unordered_map<const Storage*, std::pair<std::weak_ptr<Storage>, int64_t>> live;
+  std::unordered_map<const Storage*, Entry> live;
 };
 SavedRegistry& saved_registry() {
   static SavedRegistry registry;
   return registry;
 }
 
-std::shared_ptr<const void> register_saved(const std::shared_ptr<Storage>& storage) {
+std::shared_ptr<const void> register_saved(const std::shared_ptr<Storage>& storage, DType dtype) {
   SavedRegistry& r = saved_registry();
   {
     std::lock_guard lock(r.mutex);
-    auto& entry = r.live[storage.get()];
-    entry.first = storage;
-    ++entry.second;
+    SavedRegistry::Entry& entry = r.live[storage.get()];
+    entry.storage = storage;
+    entry.dtype = dtype;
+    ++entry.count;
   }
   const Storage* key = storage.get();
   return std::shared_ptr<const void>(key, [](const void* k) {
     SavedRegistry& r = saved_registry();
     std::lock_guard lock(r.mutex);
     auto it = r.live.find(static_cast<const Storage*>(k));
-    if (it != r.live.end() && --it->second.second == 0) r.live.erase(it);
+    if (it != r.live.end() && --it->second.count == 0) r.live.erase(it);
   });
 }
 }  // namespace
 
-std::vector<std::shared_ptr<Storage>> saved_tensor_storages() {
+std::vector<SavedStorage> saved_tensor_storages() {
   SavedRegistry& r = saved_registry();
   std::lock_guard lock(r.mutex);
-  std::vector<std::shared_ptr<Storage>> out;
+  std::vector<SavedStorage> out;
   for (const auto& [key, entry] : r.live)
-    if (auto storage = entry.first.lock()) out.push_back(std::move(storage));
+    if (auto storage = entry.storage.lock()) out.push_back({std::move(storage), entry.dtype});
   return out;
 }
 
@@ -100,7 +106,7 @@ SavedTensor::SavedTensor(const Tensor& t, const char* op) : op_(op) {
   if (!t.defined()) return;
   tensor_ = raw::as_strided(t, t.sizes(), t.strides(), t.offset());
   version_ = t.storage()->version();
-  registration_ = register_saved(t.storage());
+  registration_ = register_saved(t.storage(), t.dtype());
 }
 
 Tensor SavedTensor::get() const {

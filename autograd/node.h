@@ -36,8 +36,13 @@ class SavedTensor {
 };
 
 // The storages that live SavedTensors hold (each once, whatever the number of tensors or
-// views saved from it): the activations kept for backward, for the memory account.
-std::vector<std::shared_ptr<Storage>> saved_tensor_storages();
+// views saved from it), with the dtype they were saved as: the activations kept for
+// backward, for the memory account.
+struct SavedStorage {
+  std::shared_ptr<Storage> storage;
+  DType dtype;
+};
+std::vector<SavedStorage> saved_tensor_storages();
 
 // One recorded operation. Every node has one output; `next[i]` is where the gradient of
 // input i goes (the input's grad_fn, or its leaf accumulator; null if it needs none).

@@ -36,7 +36,7 @@ double MemoryAccount::bytes_per_parameter() const {
 }
 
 int64_t MemoryAccount::total() const {
-  return parameters + gradients + master_weights + optimizer_states + activations + autocast_cache;
+  return parameters + gradients + master_weights + optimizer_states + activations + fp8_cache + autocast_cache;
 }
 
 MemoryAccount account_memory(const StateDict& named_parameters, const optim::Optimizer& optimizer) {
@@ -53,7 +53,9 @@ MemoryAccount account_memory(const StateDict& named_parameters, const optim::Opt
   for (const auto& [name, t] : optimizer.state_buffers())
     counter.add(t, name.ends_with(".master") || name.ends_with(".residual") ? a.master_weights : a.optimizer_states);
   for (const auto& storage : autocast::cache_storages()) counter.add(storage, a.autocast_cache);
-  for (const auto& storage : saved_tensor_storages()) counter.add(storage, a.activations);
+  // An fp8 parameter saved by its GEMM was counted as a parameter above.
+  for (const auto& [storage, dtype] : saved_tensor_storages())
+    counter.add(storage, is_fp8(dtype) ? a.fp8_cache : a.activations);
   return a;
 }
 
@@ -61,7 +63,7 @@ nlohmann::json to_json(const MemoryAccount& a) {
   return {{"num_parameters", a.num_parameters}, {"parameters", a.parameters},
           {"gradients", a.gradients},           {"master_weights", a.master_weights},
           {"optimizer_states", a.optimizer_states}, {"activations", a.activations},
-          {"autocast_cache", a.autocast_cache}, {"bytes_per_parameter", a.bytes_per_parameter()}};
+          {"fp8_cache", a.fp8_cache}, {"autocast_cache", a.autocast_cache}, {"bytes_per_parameter", a.bytes_per_parameter()}};
 }
 
 std::string format_memory_account(const MemoryAccount& a) {
@@ -69,7 +71,7 @@ std::string format_memory_account(const MemoryAccount& a) {
   return fmt::format("memory for {} parameters ({:.2f} bytes/parameter):\n", a.num_parameters, a.bytes_per_parameter()) +
          row("parameters", a.parameters) + row("gradients", a.gradients) + row("master weights", a.master_weights) +
          row("optimizer states", a.optimizer_states) + row("activations", a.activations) +
-         row("autocast cache", a.autocast_cache) + row("total", a.total());
+         row("fp8 cache", a.fp8_cache) + row("autocast cache", a.autocast_cache) + row("total", a.total());
 }
 
 }  // namespace mantissa::precision

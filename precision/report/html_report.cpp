@@ -82,9 +82,7 @@ std::string fp8_scaling(const std::vector<RunData>& runs) {
 
 std::string memory_bars(const std::vector<RunData>& runs) {
   StackedBars bars{"Memory by category", "MiB", {}, {}, {}};
-  const std::vector<std::pair<std::string, std::string>> categories = {
-      {"parameters", "parameters"}, {"gradients", "gradients"}, {"master_weights", "master weights"},
-      {"optimizer_states", "optimizer states"}, {"activations", "activations"}, {"autocast_cache", "autocast cache"}};
+  const auto& categories = memory_categories();
   for (const auto& [key, label] : categories) bars.categories.push_back(label);
   std::string table = "<table><tr><th>run</th><th>bytes / parameter</th></tr>\n";
   for (const RunData& r : runs) {

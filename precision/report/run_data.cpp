@@ -54,6 +54,14 @@ void add_step(TensorTimelines& t, double step, const nlohmann::json& tensors, au
 
 }  // namespace
 
+const std::vector<std::pair<std::string, std::string>>& memory_categories() {
+  static const std::vector<std::pair<std::string, std::string>> categories = {
+      {"parameters", "parameters"},   {"gradients", "gradients"},     {"master_weights", "master weights"},
+      {"optimizer_states", "optimizer states"}, {"activations", "activations"}, {"fp8_cache", "fp8 cache"},
+      {"autocast_cache", "autocast cache"}};
+  return categories;
+}
+
 RunData load_run(const std::filesystem::path& dir, const std::string& label) {
   RunData run;
   run.label = label.empty() ? dir.filename().string() : label;
@@ -89,8 +97,8 @@ RunData load_run(const std::filesystem::path& dir, const std::string& label) {
       add_step(run.fp8_grad_output_scale, step, r.at("gemms"), slot0("backward", "scale"));
     } else if (kind == "memory") {
       run.memory.clear();
-      for (const char* key : {"parameters", "gradients", "master_weights", "optimizer_states", "activations", "autocast_cache"})
-        run.memory[key] = r.at(key).get<double>();
+      // value(): logs written before a category existed lack it.
+      for (const auto& category : memory_categories()) run.memory[category.first] = r.value(category.first, 0.0);
       run.bytes_per_parameter = r.at("bytes_per_parameter").get<double>();
     }
   });

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mantissa::precision::report {
@@ -35,6 +36,9 @@ struct RunData {
   double bytes_per_parameter = 0;
   double ms_per_step = 0;                  // the last logged average (training steps only)
 };
+
+// The memory account's categories: precision.jsonl's key and a label, in plotting order.
+const std::vector<std::pair<std::string, std::string>>& memory_categories();
 
 // Reads <dir>/metrics.jsonl (required) and <dir>/precision.jsonl (optional). The label is
 // the directory's name unless given. Malformed lines are errors naming file and line.

@@ -7,6 +7,7 @@
 
 #include "mantissa.h"
 #include "precision/autocast.h"
+#include "precision/fp8_autocast.h"
 #include "precision/memory_account.h"
 #include "precision/stagnation.h"
 #include "precision/stats.h"
@@ -135,4 +136,15 @@ TEST(MemoryAccount, ActivationsAreWhatTheGraphHolds) {
     EXPECT_EQ(a.autocast_cache, 4 * 8 * 2);  // the bf16 weight, also saved by the matmul
     EXPECT_EQ(a.activations, 16 * 8 * 2);    // the bf16 copy of x
   }
+  loss.backward();
+  // In fp8 the GEMM saves its quantised operands, one byte an element: the fp8 cache.
+  precision::Fp8State fp8_state;
+  {
+    precision::Fp8Autocast region(fp8_state);
+    loss = sum(fc(x));
+  }
+  const auto a = precision::account_memory(fc->named_parameters(), opt);
+  EXPECT_EQ(a.fp8_cache, 16 * 8 + 4 * 8);  // x and the weight in E4M3
+  EXPECT_EQ(a.activations, 0);
+  EXPECT_NE(precision::format_memory_account(a).find("fp8 cache"), std::string::npos);
 }
