@@ -44,6 +44,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   MANTISSA_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear",
                  "input {} does not match weight {} (out, in)", x.describe(), weight.describe());
   if (const LinearOverride* override = linear_override()) return (*override)(x, weight, bias);
+  MANTISSA_CHECK(!is_fp8(weight.dtype()), "linear",
+                 "weight {} is stored in fp8 (an fp8 parameter), whose scale lives in its fp8 state: run it inside "
+                 "that state's fp8 region (precision::Fp8Autocast, or the precision plugin's forward_context)",
+                 weight.describe());
   const auto in = autocast::cast_inputs("linear", {x, weight, bias});
   const Tensor y = matmul(in[0], transpose(in[1], 0, 1));
   return bias.defined() ? add(y, in[2]) : y;

@@ -15,7 +15,10 @@ namespace mantissa {
 namespace {
 thread_local bool grad_mode_enabled = true;
 
-// Adds incoming gradients into a leaf's .grad, after the leaf's hooks.
+// Adds incoming gradients into a leaf's .grad, after the leaf's hooks. The sum is kept in
+// the leaf's dtype, except for fp8 leaves (fp8 parameters): eight bits cannot hold a running
+// sum, and their optimizer reads an f32 gradient anyway (Transformer Engine keeps an f32
+// main_grad for them).
 class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(Tensor leaf) : Node("accumulate_grad", nullptr), leaf_(std::move(leaf)) {}
@@ -26,7 +29,7 @@ class AccumulateGrad : public Node {
       Tensor replaced = hook(grad);
       if (replaced.defined()) grad = replaced;
     }
-    grad = raw::cast(grad, leaf_.dtype());
+    grad = raw::cast(grad, is_fp8(leaf_.dtype()) ? DType::f32 : leaf_.dtype());
     if (!meta.grad.defined()) meta.grad = raw::clone(grad);
     else raw::add_(meta.grad, grad);
     return {};

@@ -26,10 +26,11 @@ void Adam::step() {
     if (!exp_avg_sq.defined()) exp_avg_sq = new_state(p);
     ++s.step;
     const Tensor grad = raw::contiguous(p.grad());
-    Tensor master = master_for(p, s);
-    raw::adam_update_(p, master, grad, exp_avg, exp_avg_sq,
+    UpdateTarget target = update_target(p, s);
+    raw::adam_update_(target.param, target.master, grad, exp_avg, exp_avg_sq,
                       {group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step, decoupled_,
-                       next_write_back(p)});
+                       next_write_back(target.param)});
+    finish_update(p, target);
   });
 }
 

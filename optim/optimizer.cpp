@@ -38,8 +38,21 @@ void Optimizer::set_update_precision(const UpdatePrecision& precision) {
   rounding_stream_ = Generator(precision.seed);
 }
 
+void Optimizer::set_codec(const Tensor& p, ParamCodec codec) {
+  const ParamState* s = state_of(p);
+  MANTISSA_CHECK(s, name_, "set_codec: {} is not one of this optimizer's parameters", p.describe());
+  MANTISSA_CHECK(s->step == 0, name_, "set_codec must come before the parameter's first step");
+  MANTISSA_CHECK(codec.decode && codec.encode, name_, "set_codec needs both decode and encode");
+  codecs_[&p.impl()] = std::move(codec);
+}
+
+const ParamCodec* Optimizer::codec_of(const Tensor& p) const {
+  const auto it = codecs_.find(&p.impl());
+  return it == codecs_.end() ? nullptr : &it->second;
+}
+
 bool Optimizer::has_master(const Tensor& p) const {
-  return precision_.master_weights && (p.dtype() == DType::f16 || p.dtype() == DType::bf16);
+  return codec_of(p) || (precision_.master_weights && (p.dtype() == DType::f16 || p.dtype() == DType::bf16));
 }
 
 const Optimizer::ParamState* Optimizer::state_of(const Tensor& p) const {
@@ -58,11 +71,21 @@ Tensor Optimizer::new_state(const Tensor& p) const {
   return has_master(p) ? raw::zeros(p.sizes(), {DType::f32, p.device()}) : raw::zeros_like(p);
 }
 
-Tensor Optimizer::master_for(const Tensor& p, ParamState& state) {
-  if (!has_master(p)) return Tensor();
+Optimizer::UpdateTarget Optimizer::update_target(const Tensor& p, ParamState& state) {
+  const ParamCodec* codec = codec_of(p);
+  MANTISSA_CHECK(codec || !is_fp8(p.dtype()), name_,
+                 "cannot update the fp8 parameter {}: fp8 values need their scale, so an fp8 parameter is updated "
+                 "through an f32 master and a codec (set_codec; the precision plugin sets them for fp8_params)",
+                 p.describe());
+  if (!has_master(p)) return {p, Tensor()};
   Tensor& master = state.buffers["master"];
-  if (!master.defined()) master = raw::contiguous(raw::cast(p, DType::f32));
-  return master;
+  if (!master.defined()) master = raw::contiguous(codec ? codec->decode(p) : raw::cast(p, DType::f32));
+  if (codec) return {master, Tensor()};
+  return {p, master};
+}
+
+void Optimizer::finish_update(Tensor& p, const UpdateTarget& target) {
+  if (const ParamCodec* codec = codec_of(p)) codec->encode(p, target.param);
 }
 
 optimizer_math::WriteBack Optimizer::next_write_back(const Tensor& p) {
@@ -100,6 +123,7 @@ Tensor Optimizer::held_weight(const Tensor& p) const {
     const auto it = s->buffers.find("master");
     if (it != s->buffers.end()) return it->second;
   }
+  if (const ParamCodec* codec = codec_of(p)) return codec->decode(p);
   return p;
 }
 

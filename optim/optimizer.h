@@ -1,9 +1,11 @@
 #pragma once
 // Optimizer base: parameter groups with their own learning rate and weight decay, lazily
 // created per-parameter state, and a state dict that checkpoints round-trip exactly.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/optimizer_math.h"
@@ -41,6 +43,16 @@ struct UpdatePrecision {
   uint64_t seed = 0;
 };
 
+// How a parameter stored in a format the fused update cannot write is kept: fp8 weights, whose
+// values mean something only with their scale (Transformer Engine's Float8Tensor and its
+// quantiser; precision/fp8_params.h builds these). Such a parameter always has an f32 master,
+// which `decode` makes from the parameter on first use; the update runs on the master alone,
+// then `encode` stores the master into the parameter in place.
+struct ParamCodec {
+  std::function<Tensor(const Tensor& param)> decode;
+  std::function<void(Tensor& param, const Tensor& master)> encode;
+};
+
 struct ParamGroup {
   std::vector<Tensor> params;
   double lr;
@@ -67,6 +79,9 @@ class Optimizer {
   // so an optimizer can refuse what it cannot honour (the flash optimizers keep no master).
   virtual void set_update_precision(const UpdatePrecision& precision);
   const UpdatePrecision& update_precision() const { return precision_; }
+  // Stores p through `codec` (see ParamCodec); set before the first step. An fp8 parameter
+  // without one is refused at the step.
+  void set_codec(const Tensor& p, ParamCodec codec);
 
   // "group.<g>.lr", "group.<g>.initial_lr", "group.<g>.weight_decay" (f64 scalars) and
   // "state.<i>.step" (i64) plus "state.<i>.<buffer>" for the i-th parameter in group order
@@ -79,8 +94,8 @@ class Optimizer {
   // The live per-parameter buffers under their state-dict names, without copying them
   // (state_dict() clones): what the memory account measures.
   StateDict state_buffers() const;
-  // The weight this optimizer really holds for p: its f32 master when it has one, else p.
-  // Flash optimizers return the residual-corrected reconstruction. Instruments compare it
+  // The weight this optimizer really holds for p: its f32 master when it has one (decoded
+  // from p before the first step of a parameter with a codec), else p. Flash optimizers return the residual-corrected reconstruction. Instruments compare it
   // across a step to tell updates lost to rounding from updates kept below p's precision.
   virtual Tensor held_weight(const Tensor& p) const;
 
@@ -113,20 +128,29 @@ class Optimizer {
 
   // A zeroed optimizer state for p: f32 when p has a master copy, p's dtype otherwise.
   Tensor new_state(const Tensor& p) const;
-  // p's f32 master copy, made from p on first use; undefined when p has none.
-  Tensor master_for(const Tensor& p, ParamState& state);
+  // What the fused update writes for p: p and its f32 master (made from p on first use;
+  // undefined when p has none), or, for a parameter with a codec, the master alone standing
+  // in as the parameter. finish_update then writes p from it.
+  struct UpdateTarget {
+    Tensor param;
+    Tensor master;
+  };
+  UpdateTarget update_target(const Tensor& p, ParamState& state);
+  void finish_update(Tensor& p, const UpdateTarget& target);
   // How this step writes p back: the next numel(p) elements of the rounding stream when
   // stochastic.
   optimizer_math::WriteBack next_write_back(const Tensor& p);
 
  private:
   bool has_master(const Tensor& p) const;
+  const ParamCodec* codec_of(const Tensor& p) const;
 
   std::string name_;
   UpdatePrecision precision_;
   Generator rounding_stream_;
   std::vector<ParamGroup> groups_;
   std::vector<ParamState> state_;  // by parameter index in group order
+  std::unordered_map<const TensorImpl*, ParamCodec> codecs_;
 };
 
 }  // namespace mantissa::optim

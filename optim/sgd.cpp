@@ -24,10 +24,11 @@ void SGD::step() {
     const bool first = options_.momentum > 0.0 && !buffer.defined();
     if (first) buffer = new_state(p);
     ++s.step;
-    Tensor master = master_for(p, s);
-    raw::sgd_update_(p, master, raw::contiguous(p.grad()), buffer,
+    UpdateTarget target = update_target(p, s);
+    raw::sgd_update_(target.param, target.master, raw::contiguous(p.grad()), buffer,
                      {group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov, first,
-                      next_write_back(p)});
+                      next_write_back(target.param)});
+    finish_update(p, target);
   });
 }
 

@@ -29,9 +29,11 @@ void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                  "bias {} does not match weight {} (out, in)", bias.defined() ? bias.describe() : "",
                  weight.describe());
   raw::check_same_device(kOp, {&x, &weight, &bias});
-  for (const Tensor* t : {&x, &weight, &bias})
+  for (const Tensor* t : {&x, &bias})
     MANTISSA_CHECK(!t->defined() || is_activation_dtype(t->dtype()), kOp, "runs on f32, bf16 or f16 tensors, got {}",
                    t->describe());
+  MANTISSA_CHECK(is_activation_dtype(weight.dtype()) || weight.dtype() == DType::f8_e4m3, kOp,
+                 "takes an f32, bf16 or f16 weight, or an fp8 parameter (E4M3), got {}", weight.describe());
   MANTISSA_CHECK(weight.is_leaf(), kOp,
                  "weight {} was computed by an op; fp8 scaling state is kept per weight tensor, so pass a "
                  "persistent one (a parameter)",
@@ -52,7 +54,11 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const int64_t in = weight.size(1), out = weight.size(0);
 
   const Fp8Operand xq = quantize(raw::reshape(x, {-1, in}), fp8, meta->forward, fp8_slot::input, scaling);
-  const Fp8Operand wq = quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling);
+  // An fp8 parameter is the operand as stored, with the scale_inv it was stored with.
+  const bool stored_fp8 = is_fp8(weight.dtype());
+  const Fp8Operand wq = stored_fp8 ? Fp8Operand{weight, raw::clone(meta->forward.scale_inv_at(fp8_slot::weight))}
+                                   : quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling);
+  const DType wgrad_dtype = stored_fp8 ? DType::f32 : act;
   Tensor y_amax;
   const Tensor y2 = fp8_gemm(xq, transposed(wq), act, bias, &y_amax);
   record_amax(meta->forward, fp8_slot::output, y_amax, scaling);
@@ -65,7 +71,7 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const bool need_dgrad = x.requires_grad(), need_wgrad = weight.requires_grad();
   const bool need_bgrad = bias.defined() && bias.requires_grad();
   return record(kOp, {x, weight, bias}, y,
-                [state, meta, scaling, grad_fp8, act, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad,
+                [state, meta, scaling, grad_fp8, act, wgrad_dtype, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad,
                  x_shape = x.sizes(), saved_x = SavedTensor(xq.data, kOp), saved_w = SavedTensor(wq.data, kOp),
                  x_scale_inv = xq.scale_inv, w_scale_inv = wq.scale_inv](const Tensor& grad) mutable {
                   const Tensor g = raw::reshape(raw::cast(grad, act), {-1, out});
@@ -76,7 +82,7 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
                     dgrad = raw::reshape(fp8_gemm(gq, {saved_w.get(), w_scale_inv}, act, {}, &dgrad_amax), x_shape);
                     record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax, scaling);
                   }
-                  if (need_wgrad) wgrad = fp8_gemm(transposed(gq), {saved_x.get(), x_scale_inv}, act);
+                  if (need_wgrad) wgrad = fp8_gemm(transposed(gq), {saved_x.get(), x_scale_inv}, wgrad_dtype);
                   if (need_bgrad) bgrad = raw::reduce(ReduceOp::sum, g, {0});
                   if (owns_backward_update) state.update_backward();
                   return std::vector<Tensor>{dgrad, wgrad, bgrad};

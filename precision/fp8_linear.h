@@ -9,7 +9,9 @@
 //
 // Dtypes (TE's activation_dtype): autocast's dtype when an autocast region is on for x's
 // device, else x's dtype. x is cast to it (differentiably) before quantisation; the weight
-// is quantised from its own dtype; y, dgrad and wgrad come out in it. The bias is cast to it,
+// is quantised from its own dtype; y, dgrad and wgrad come out in it. An fp8 parameter
+// (precision/fp8_params.h) is used as stored, with its slot's scale_inv, and its wgrad comes
+// out in f32, the dtype its gradient accumulates in. The bias is cast to it,
 // or to bf16 when it is f32 (cuBLASLt's fp8 GEMM takes no f32 bias; TE rounds it the same
 // way). So under bf16-mixed + fp8 the output is bf16; under fp8 alone, x's dtype.
 //

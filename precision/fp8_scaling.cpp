@@ -58,7 +58,8 @@ void record_amax(const ScalingMeta& meta, int64_t i, const Tensor& amax, Fp8Scal
   raw::copy_(slot, scaling == Fp8Scaling::delayed ? raw::binary(BinaryOp::maximum, slot, amax) : amax);
 }
 
-void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo) {
+void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo,
+                            std::optional<int64_t> stored) {
   const Tensor& history = meta.amax_history;
   const int64_t len = history.size(0), n = history.size(1);
   const Device device = history.device();
@@ -84,7 +85,12 @@ void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, Amax
   const Tensor quotient = raw::binary(BinaryOp::div, raw::full({1, n}, scaled_max, {DType::f32, device}), amax);
   const Tensor take = raw::binary(BinaryOp::logical_and, ran, usable(amax));
   const Tensor scale = raw::reshape(clamp_to_finite(raw::where(take, quotient, raw::reshape(meta.scale, {1, n}))), {n});
-  const Tensor scale_inv = reciprocal(scale);
+  Tensor scale_inv = reciprocal(scale);
+  if (stored) {
+    const Tensor is_stored = raw::binary(BinaryOp::eq, raw::arange(0, static_cast<double>(n), 1, {DType::f32, device}),
+                                         static_cast<double>(*stored));
+    scale_inv = raw::where(is_stored, meta.scale_inv, scale_inv);
+  }
 
   Tensor h = history, s = meta.scale, si = meta.scale_inv;
   raw::copy_(h, rolled);

@@ -3,6 +3,7 @@
 // ops (no host reads): the scaling meta of one GEMM direction (TE's FP8TensorMeta), the
 // delayed-scaling update (TE's amax_and_scale_update kernels) and current scaling's scale.
 #include <cstdint>
+#include <optional>
 
 #include "core/device.h"
 #include "core/tensor.h"
@@ -48,8 +49,12 @@ void record_amax(const ScalingMeta& meta, int64_t i, const Tensor& amax, Fp8Scal
 //     as fmaxf does), or row 0 for most_recent; then the history rolls up one row, row 0's
 //     amax moving to the last row, and row 0 is zeroed for the next step;
 //   - scale = (fp8_max * 2^-margin) / amax when amax is finite and positive, else the old
-//     scale; an infinite result becomes FLT_MAX; scale_inv = 1 / scale.
-void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo);
+//     scale; an infinite result becomes FLT_MAX; scale_inv = 1 / scale, except for tensor
+//     `stored` when given: an fp8 parameter's scale_inv belongs to the data it was quantised
+//     into, and changes only when the optimizer quantises it again (TE's
+//     skip_weight_scale_inv_update).
+void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo,
+                            std::optional<int64_t> stored = std::nullopt);
 
 // Current scaling's scale for an amax tensor (TE's compute_scale_from_amax with epsilon 0
 // and no power-of-two rounding): fp8_max / amax, 1 where amax is 0, inf or NaN, FLT_MAX where

@@ -67,7 +67,11 @@ struct Fp8State::Impl {
     for (const Entry& e : entries) metas.push_back(direction(*e.meta, forward));
     if (recipe.reduce_amax && reducer) reduce(metas);
     const DType fp8 = forward ? fp8_forward_dtype(recipe) : fp8_backward_dtype(recipe);
-    for (const ScalingMeta& m : metas) update_delayed_scaling(m, fp8, recipe.margin, recipe.amax_compute_algo);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const bool stored_weight = forward && entries[i].weight.defined() && is_fp8(entries[i].weight.dtype());
+      update_delayed_scaling(metas[i], fp8, recipe.margin, recipe.amax_compute_algo,
+                             stored_weight ? std::optional<int64_t>(fp8_slot::weight) : std::nullopt);
+    }
   }
 
   void reduce(const std::vector<ScalingMeta>& metas) const {
@@ -103,9 +107,6 @@ struct Fp8State::Impl {
 Fp8State::Fp8State(const Fp8Recipe& recipe) : impl_(std::make_shared<Impl>()) {
   MANTISSA_CHECK(recipe.amax_history_len >= 1, "fp8", "amax_history_len must be at least 1, got {}",
                  recipe.amax_history_len);
-  MANTISSA_CHECK(!recipe.fp8_params, "fp8",
-                 "fp8_params (weights stored in fp8) is not implemented: it needs an optimizer master copy that "
-                 "writes the fp8 weight and its scale back after each step");
   impl_->recipe = recipe;
 }
 

@@ -54,8 +54,6 @@ using AmaxReducer = std::function<void(std::vector<Tensor>& amaxes)>;
 // is used by one training thread at a time.
 class Fp8State {
  public:
-  // fp8_params is refused: weights stored as fp8 need the optimizer's master copy to write
-  // them back, which is not there yet.
   explicit Fp8State(const Fp8Recipe& recipe = {});
 
   const Fp8Recipe& recipe() const;

@@ -1,8 +1,11 @@
 #include "precision/plugin.h"
 
+#include <algorithm>
+
 #include "autograd/functions.h"
 #include "core/error.h"
 #include "optim/clip_grad.h"
+#include "precision/fp8_params.h"
 
 namespace mantissa::precision {
 
@@ -32,6 +35,10 @@ PrecisionPlugin::PrecisionPlugin(PrecisionMode mode, PluginOptions options)
   }
   MANTISSA_CHECK(!options_.master_weights || mode_.param_dtype != DType::f32, "precision",
                  "'{}' keeps f32 parameters, which are their own master weights", mode_.name);
+  MANTISSA_CHECK(!(mode_.flash && mode_.fp8 && mode_.fp8->fp8_params), "precision",
+                 "'{}' with fp8_params: fp8 parameters need an f32 master copy, which flash modes do not keep (their "
+                 "residual corrects a half-precision weight, not an fp8 one)",
+                 mode_.name);
   MANTISSA_CHECK(!options_.master_weights || !mode_.flash, "precision",
                  "'{}' keeps no f32 copy of the weights (the flash residual replaces it); master weights are for "
                  "true modes",
@@ -39,8 +46,21 @@ PrecisionPlugin::PrecisionPlugin(PrecisionMode mode, PluginOptions options)
 }
 
 void PrecisionPlugin::convert_module(nn::Module& module) {
-  if (mode_.param_dtype != DType::f32) module.to(mode_.param_dtype);
   if (fp8_) fp8_->set_names(module.named_parameters());
+  // fp8 parameters are quantised from their values as built, not from the mode's dtype.
+  std::vector<std::pair<Tensor, Tensor>> fp8_params;  // (parameter, its value as built)
+  if (fp8_ && fp8_->recipe().fp8_params) {
+    const StateDict named = module.named_parameters();
+    for (const std::string& name : fp8_param_names(module)) {
+      const auto it = std::find_if(named.begin(), named.end(), [&](const auto& e) { return e.first == name; });
+      fp8_params.emplace_back(it->second, raw::clone(it->second));
+    }
+  }
+  if (mode_.param_dtype != DType::f32) module.to(mode_.param_dtype);
+  for (auto& [p, value] : fp8_params) {
+    p.set_data(value);
+    make_fp8_param(p, *fp8_);
+  }
 }
 
 Tensor PrecisionPlugin::convert_input(const Tensor& input) const {
@@ -71,6 +91,9 @@ void PrecisionPlugin::configure_optimizer(optim::Optimizer& optimizer) const {
     return;  // no master weights or stochastic write-back: the residual is the extra precision
   }
   optimizer.set_update_precision({options_.master_weights, options_.rounding, options_.rounding_seed});
+  if (!fp8_) return;
+  for (const Tensor& p : all_params(optimizer))
+    if (is_fp8(p.dtype())) optimizer.set_codec(p, fp8_param_codec(*fp8_));
 }
 
 std::unique_ptr<optim::Optimizer> PrecisionPlugin::make_adamw(std::vector<optim::ParamGroupOptions> groups,

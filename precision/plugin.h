@@ -61,7 +61,8 @@ class PrecisionPlugin {
   const PrecisionMode& mode() const { return mode_; }
 
   // True and flash modes convert parameters and buffers to the mode's dtype in place; with
-  // fp8, the module's parameter names become the fp8 GEMMs' names.
+  // fp8, the module's parameter names become the fp8 GEMMs' names, and with fp8_params the
+  // linear layers' weights become fp8 parameters (precision/fp8_params.h).
   void convert_module(nn::Module& module);
   // Floating inputs to the mode's input dtype (true and flash modes); unchanged otherwise.
   Tensor convert_input(const Tensor& input) const;
@@ -81,7 +82,8 @@ class PrecisionPlugin {
   };
   ForwardContext forward_context() const { return ForwardContext(*this); }
 
-  // Master weights and rounding as the options ask; call before the first step. Flash modes
+  // Master weights and rounding as the options ask, and the codec of every fp8 parameter (its
+  // f32 master and quantised write-back); call before the first step. Flash modes
   // need a flash optimizer (FlashAdamW, FlashAdam, FlashSGD, FlashLion): anything else is
   // an error, since a plain one would update half-precision weights with no residual.
   void configure_optimizer(optim::Optimizer& optimizer) const;

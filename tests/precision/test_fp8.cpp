@@ -7,7 +7,6 @@
 #include <cfloat>
 #include <cmath>
 #include <limits>
-#include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -22,22 +21,18 @@
 #include "precision/fp8_scaling.h"
 #include "precision/fp8_state.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/fp8_values.h"
 
 using namespace mantissa;
 using namespace mantissa::precision;
+using fp8_test::make;
+using fp8_test::moderate;
+using fp8_test::values;
 
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
-
-Tensor make(const std::vector<float>& v, const Shape& shape, bool requires_grad = false) {
-  Tensor t = from_vector<float>(v, shape);
-  if (requires_grad) t.set_requires_grad();
-  return t;
-}
-
-std::vector<float> values(const Tensor& t) { return raw::cast(raw::contiguous(t), DType::f32).to_vector<float>(); }
 
 float q(float v, DType fp8) {
   return fp8 == DType::f8_e4m3 ? fp8_e4m3_bits_to_float(float_to_fp8_e4m3_bits(v))
@@ -52,16 +47,6 @@ Fp8Recipe recipe(int64_t history_len, AmaxComputeAlgo algo = AmaxComputeAlgo::ma
   r.format = format;
   r.reduce_amax = false;
   return r;
-}
-
-// Values of magnitude in [0.5, 2] with random signs: far from fp8's subnormals at every
-// scale these tests reach, so relative rounding bounds hold for every element.
-std::vector<float> moderate(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> mag(0.5f, 2.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = (gen() & 1 ? 1.0f : -1.0f) * mag(gen);
-  return v;
 }
 
 void set(Tensor t, const std::vector<float>& v) { raw::copy_(t, make(v, t.sizes())); }
@@ -459,9 +444,6 @@ TEST(Fp8Linear, CurrentScalingScalesEachTensorByItsOwnAmax) {
 }
 
 TEST(Fp8Linear, RefusesWhatItCannotRun) {
-  Fp8Recipe with_params;
-  with_params.fp8_params = true;
-  expect_error([&] { Fp8State s(with_params); }, {"fp8_params", "not implemented"});
   expect_error([&] { Fp8State s(recipe(0)); }, {"amax_history_len", "0"});
   Fp8State state(recipe(2));
   Fp8Autocast fp8(state);
@@ -469,6 +451,9 @@ TEST(Fp8Linear, RefusesWhatItCannotRun) {
                {"fp8_linear", "f64[1, 1]"});
   const Tensor w = make({1.0f}, {1, 1}, true);
   expect_error([&] { linear(make({1.0f}, {1, 1}), w * 2.0); }, {"fp8_linear", "persistent"});
+  // An E5M2 weight is neither an activation dtype nor an fp8 parameter (those are E4M3).
+  const Tensor e5m2 = raw::cast(make({1.0f}, {1, 1}), DType::f8_e5m2).set_requires_grad();
+  expect_error([&] { linear(make({1.0f}, {1, 1}), e5m2); }, {"fp8_linear", "f8_e5m2"});
 }
 
 // ---- amax history over a run, the reducer, checkpoints

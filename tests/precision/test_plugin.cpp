@@ -147,10 +147,11 @@ TEST(PrecisionPlugin, FlashModesNeedFlashOptimizers) {
   expect_error([&] { PrecisionPlugin(parse_mode("bf16-flash"), master); }, {"bf16-flash", "no f32 copy"});
 }
 
-TEST(PrecisionPlugin, Fp8ParamsAreRefusedNotSilentlyReplaced) {
+TEST(PrecisionPlugin, Fp8ParamsNeedAMasterSoFlashModesRefuseThem) {
   precision::Fp8Recipe fp8_params;
   fp8_params.fp8_params = true;
-  expect_error([&] { PrecisionPlugin(parse_mode("bf16-mixed+fp8", fp8_params)); }, {"fp8_params"});
+  expect_error([&] { PrecisionPlugin(parse_mode("bf16-flash+fp8", fp8_params)); }, {"fp8_params", "master"});
+  PrecisionPlugin(parse_mode("bf16-mixed+fp8", fp8_params));  // fine: the optimizer keeps an f32 master
 }
 
 TEST(PrecisionPlugin, Fp8ModesRunLinearLayersInFp8AndCheckpointTheirScales) {

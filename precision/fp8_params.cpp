@@ -1,0 +1,94 @@
+#include "precision/fp8_params.h"
+
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "precision/fp8_gemm.h"
+
+namespace mantissa::precision {
+
+namespace {
+
+constexpr const char* kOp = "fp8_params";
+constexpr int64_t kSlot = fp8_slot::weight;
+
+// Every (module kind, local name) that holds each parameter, over the whole tree.
+using Holders = std::unordered_map<const TensorImpl*, std::unordered_set<std::string>>;
+
+void collect_holders(const nn::Module& module, Holders& holders) {
+  for (const auto& [name, t] : module.named_parameters(/*recurse=*/false))
+    holders[&t.impl()].insert(module.type_name() + "." + name);
+  for (const auto& [name, child] : module.named_children()) collect_holders(*child, holders);
+}
+
+Tensor reciprocal(const Tensor& x) { return raw::binary(BinaryOp::div, raw::ones(x.sizes(), {DType::f32, x.device()}), x); }
+
+// value quantised with the weight slot, the slot's scale_inv left matching the result.
+Tensor quantize_weight(const Tensor& value, const ScalingMeta& meta, const Fp8Recipe& recipe) {
+  const DType fp8 = fp8_forward_dtype(recipe);
+  if (recipe.scaling == Fp8Scaling::current) return quantize_current(value, fp8, meta, kSlot).data;
+  Tensor scale_inv = meta.scale_inv_at(kSlot);
+  raw::copy_(scale_inv, reciprocal(meta.scale_at(kSlot)));
+  return quantize_delayed(value, fp8, meta, kSlot).data;
+}
+
+void check_fp8_param(const Tensor& weight, const Fp8State& state) {
+  const DType fp8 = fp8_forward_dtype(state.recipe());
+  MANTISSA_CHECK(weight.defined() && weight.dtype() == fp8, kOp, "expected an fp8 parameter ({}), got {}",
+                 dtype_name(fp8), weight.defined() ? weight.describe() : "an undefined tensor");
+}
+
+}  // namespace
+
+std::vector<std::string> fp8_param_names(const nn::Module& module) {
+  Holders holders;
+  collect_holders(module, holders);
+  std::vector<std::string> names;
+  for (const auto& [name, t] : module.named_parameters()) {
+    const std::unordered_set<std::string>& held_as = holders.at(&t.impl());
+    if (held_as.size() == 1 && held_as.contains("Linear.weight")) names.push_back(name);
+  }
+  return names;
+}
+
+void store_fp8_param(Tensor& weight, const Tensor& value, Fp8State& state) {
+  check_fp8_param(weight, state);
+  MANTISSA_CHECK(value.sizes() == weight.sizes(), kOp, "value {} does not match the parameter {}", value.describe(),
+                 weight.describe());
+  const Tensor data = quantize_weight(value, state.meta_for(weight)->forward, state.recipe());
+  raw::copy_(weight, data);
+}
+
+void make_fp8_param(Tensor& weight, Fp8State& state) {
+  MANTISSA_CHECK(weight.defined() && weight.is_leaf() &&
+                     (weight.dtype() == DType::f32 || weight.dtype() == DType::bf16 || weight.dtype() == DType::f16),
+                 kOp, "converts f32, bf16 or f16 leaf parameters, got {}",
+                 weight.defined() ? weight.describe() : "an undefined tensor");
+  const Fp8Recipe& recipe = state.recipe();
+  const ScalingMeta meta = state.meta_for(weight)->forward;
+  if (recipe.scaling == Fp8Scaling::delayed) {
+    const float margin = std::pow(2.0f, -static_cast<float>(recipe.margin));
+    Tensor scale = meta.scale_at(kSlot);
+    raw::copy_(scale, raw::binary(BinaryOp::mul, current_scale(fp8_amax(weight), fp8_forward_dtype(recipe)),
+                                  static_cast<double>(margin)));
+  }
+  NoGradGuard no_grad;
+  weight.set_data(quantize_weight(weight, meta, recipe));
+  weight.set_grad(Tensor());
+}
+
+Tensor dequantize_fp8_param(const Tensor& weight, Fp8State& state) {
+  check_fp8_param(weight, state);
+  return raw::binary(BinaryOp::mul, raw::cast(weight, DType::f32), state.meta_for(weight)->forward.scale_inv_at(kSlot));
+}
+
+optim::ParamCodec fp8_param_codec(Fp8State state) {
+  return {[state](const Tensor& weight) mutable { return dequantize_fp8_param(weight, state); },
+          [state](Tensor& weight, const Tensor& master) mutable { store_fp8_param(weight, master, state); }};
+}
+
+}  // namespace mantissa::precision
