@@ -2,7 +2,7 @@
 # Trains the LLM example's cpu preset in every precision mode and prints the table that
 # docs/precision.md carries (final validation loss, ms/step against 32-true, bytes per
 # parameter), plus an HTML report of all runs. Runs one after another, so the timings are
-# comparable; about 40 minutes on a 2-core machine. Usage: bash scripts/precision_table.sh [OUT]
+# comparable; about 45 minutes on a 2-core machine. Usage: bash scripts/precision_table.sh [OUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out-precision}"
@@ -24,6 +24,7 @@ runs=(
   "bf16-flash|--precision bf16-flash"
   "fp16-flash|--precision fp16-flash"
   "bf16-mixed+fp8|--precision bf16-mixed+fp8"
+  "bf16-mixed+fp8+params|--precision bf16-mixed+fp8 --fp8-params"
 )
 dirs=()
 for run in "${runs[@]}"; do

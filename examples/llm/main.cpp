@@ -56,6 +56,9 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_option("--fp8-margin", o.fp8_margin, "+fp8 modes: scale = (fp8_max / amax) / 2^margin");
   cmd.add_option("--fp8-amax-history-len", o.fp8_amax_history_len, "+fp8 modes: delayed scaling's window");
   cmd.add_option("--fp8-amax-compute-algo", o.fp8_amax_compute_algo, "+fp8 modes: max or most_recent");
+  cmd.add_flag("--fp8-params", o.fp8_params,
+               "+fp8 modes: store the linear layers' weights in fp8 (E4M3 with their scale; the optimizer keeps "
+               "the f32 master)");
 }
 
 }  // namespace
@@ -109,10 +112,9 @@ int main(int argc, char** argv) {
       const Checkpoint c = load_checkpoint(checkpoint_path);
       const Tokenizer tokenizer =
           Tokenizer::from_json(c.tokenizer_json, bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(bpe_dir));
-      GPT model(c.config);
-      model->load_state_dict(c.model);
+      const TrainedModel trained = load_trained_model(checkpoint_path, c);
       Generator generator(sample_seed);
-      std::cout << generate(model, tokenizer, prompt, sample_options, generator) << "\n";
+      std::cout << generate(trained.model, tokenizer, prompt, sample_options, generator, &trained.plugin) << "\n";
     }
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 namespace mantissa::llm {
 
@@ -26,7 +27,7 @@ int32_t draw(std::vector<float> logits, const SampleOptions& o, double u) {
 }  // namespace
 
 std::string generate(const GPT& model, const Tokenizer& tokenizer, const std::string& prompt,
-                     const SampleOptions& o, Generator& generator) {
+                     const SampleOptions& o, Generator& generator, const precision::PrecisionPlugin* plugin) {
   MANTISSA_CHECK(o.temperature > 0.0, "generate", "temperature must be > 0, got {}", o.temperature);
   NoGradGuard no_grad;
   model->eval();
@@ -36,7 +37,12 @@ std::string generate(const GPT& model, const Tokenizer& tokenizer, const std::st
     const size_t from = ids.size() > static_cast<size_t>(block) ? ids.size() - static_cast<size_t>(block) : 0;
     const std::vector<int64_t> context(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
     const int64_t T = static_cast<int64_t>(context.size());
-    const Tensor logits = model(from_vector(context, {1, T})).narrow(1, T - 1, 1);
+    Tensor logits;
+    {
+      std::optional<precision::PrecisionPlugin::ForwardContext> region;
+      if (plugin) region.emplace(*plugin);
+      logits = raw::cast(model(from_vector(context, {1, T})).narrow(1, T - 1, 1), DType::f32);
+    }
     const double u = raw::rand({1}, TensorOptions{}.with_dtype(DType::f64), &generator).item();
     ids.push_back(draw(logits.to_vector<float>(), o, u));
   }

@@ -3,6 +3,7 @@
 
 #include "examples/llm/gpt.h"
 #include "examples/llm/tokenizer.h"
+#include "precision/plugin.h"
 
 namespace mantissa::llm {
 
@@ -14,8 +15,10 @@ struct SampleOptions {
 
 // Continues `prompt` (empty: from "\n", as nanoGPT's sample.py) and returns prompt and continuation,
 // feeding at most block_size tokens of context and drawing each next token
-// from softmax(logits / temperature) restricted to the top_k.
+// from softmax(logits / temperature) restricted to the top_k. With a plugin, each forward runs
+// in its forward_context (the precision the model was trained in); without, as the model is.
 std::string generate(const GPT& model, const Tokenizer& tokenizer, const std::string& prompt,
-                     const SampleOptions& options, Generator& generator);
+                     const SampleOptions& options, Generator& generator,
+                     const precision::PrecisionPlugin* plugin = nullptr);
 
 }  // namespace mantissa::llm

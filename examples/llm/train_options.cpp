@@ -31,7 +31,8 @@ std::string TrainOptions::to_json() const {
                         {"fp8_scaling", fp8_scaling},
                         {"fp8_amax_compute_algo", fp8_amax_compute_algo},
                         {"fp8_margin", fp8_margin},
-                        {"fp8_amax_history_len", fp8_amax_history_len}}
+                        {"fp8_amax_history_len", fp8_amax_history_len},
+                        {"fp8_params", fp8_params}}
       .dump();
 }
 

@@ -30,6 +30,7 @@ struct TrainOptions {
   std::string fp8_format = "hybrid", fp8_scaling = "delayed", fp8_amax_compute_algo = "max";
   int fp8_margin = 0;
   int64_t fp8_amax_history_len = 1024;
+  bool fp8_params = false;  // linear weights stored in fp8 (precision/fp8_params.h)
 
   std::string to_json() const;
 };

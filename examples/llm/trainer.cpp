@@ -64,7 +64,11 @@ precision::PrecisionPlugin make_precision(const TrainOptions& o, std::ostream* w
   recipe.amax_compute_algo = precision::parse_amax_compute_algo(o.fp8_amax_compute_algo);
   recipe.margin = o.fp8_margin;
   recipe.amax_history_len = o.fp8_amax_history_len;
-  return precision::PrecisionPlugin(precision::parse_mode(o.precision, recipe), options);
+  recipe.fp8_params = o.fp8_params;
+  precision::PrecisionMode mode = precision::parse_mode(o.precision, recipe);
+  MANTISSA_CHECK(!o.fp8_params || mode.fp8, "llm", "--fp8-params stores weights for fp8 GEMMs; '{}' has none (use a "
+                 "'+fp8' precision)", o.precision);
+  return precision::PrecisionPlugin(std::move(mode), options);
 }
 
 }  // namespace
@@ -211,12 +215,11 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   return result;
 }
 
-EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters) {
-  const Checkpoint c = load_checkpoint(checkpoint_path);
+TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkpoint& c) {
   TrainOptions o;
   try {
     const nlohmann::json saved = nlohmann::json::parse(c.options_json);
-    o.data = data.empty() ? saved.at("data").get<std::string>() : data;
+    o.data = saved.at("data").get<std::string>();
     o.batch_size = saved.at("batch_size").get<int64_t>();
     o.seed = saved.at("seed").get<uint64_t>();
     o.precision = saved.value("precision", "32-true");
@@ -225,18 +228,27 @@ EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::st
     o.fp8_amax_compute_algo = saved.value("fp8_amax_compute_algo", o.fp8_amax_compute_algo);
     o.fp8_margin = saved.value("fp8_margin", o.fp8_margin);
     o.fp8_amax_history_len = saved.value("fp8_amax_history_len", o.fp8_amax_history_len);
+    o.fp8_params = saved.value("fp8_params", o.fp8_params);
   } catch (const nlohmann::json::exception& e) {
-    fail("evaluate_checkpoint", "{}: unreadable training options: {}", checkpoint_path, e.what());
+    fail("load_trained_model", "{}: unreadable training options: {}", checkpoint_path, e.what());
   }
   o.model = c.config;
+  TrainedModel trained{GPT(c.config), make_precision(o), o};
+  trained.plugin.convert_module(*trained.model);
+  trained.model->load_state_dict(c.model);
+  trained.plugin.load_state_dict(c.precision);
+  return trained;
+}
+
+EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters) {
+  const Checkpoint c = load_checkpoint(checkpoint_path);
+  TrainedModel trained = load_trained_model(checkpoint_path, c);
+  TrainOptions& o = trained.options;
+  if (!data.empty()) o.data = data;
   o.eval_iters = eval_iters;
   const std::string text = read_text_file(resolve_data_path(o.data, "tinyshakespeare/input.txt"));
   const TokenSplits splits = encode_splits(text, Tokenizer::from_json(c.tokenizer_json, default_data_dir() / "gpt2-bpe"));
-  GPT model(c.config);
-  precision::PrecisionPlugin plugin = make_precision(o);
-  plugin.convert_module(*model);
-  model->load_state_dict(c.model);
-  return {evaluate(model, plugin, splits.train, o), evaluate(model, plugin, splits.val, o)};
+  return {evaluate(trained.model, trained.plugin, splits.train, o), evaluate(trained.model, trained.plugin, splits.val, o)};
 }
 
 }  // namespace mantissa::llm

@@ -2,7 +2,10 @@
 #include <ostream>
 #include <vector>
 
+#include "examples/llm/checkpoint.h"
+#include "examples/llm/gpt.h"
 #include "examples/llm/train_options.h"
+#include "precision/plugin.h"
 
 namespace mantissa::llm {
 
@@ -18,6 +21,16 @@ struct TrainResult {
 // options.steps, evaluating every eval_interval steps and at the end, writing
 // <out_dir>/last.safetensors, best.safetensors and metrics.jsonl, and printing progress.
 TrainResult train(const TrainOptions& options, std::ostream& out);
+
+// A checkpoint's model in the precision it was trained in: converted as training converted
+// it, holding the checkpoint's values, with the plugin (and its fp8 scales) whose
+// forward_context it runs in. fp8 parameters mean nothing without those scales.
+struct TrainedModel {
+  GPT model;
+  precision::PrecisionPlugin plugin;
+  TrainOptions options;  // as the checkpoint recorded them
+};
+TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkpoint& checkpoint);
 
 // Mean loss of a checkpoint's model over `eval_iters` random batches of each split of the
 // checkpoint's data (or `data` when given), as the training evaluations compute it.

@@ -51,10 +51,11 @@ TrainOptions tiny(const std::filesystem::path& dir, int64_t steps) {
 }  // namespace
 
 // Every precision configuration resumes bit-identically: the loss scaler's state, master
-// weights and the stochastic-rounding stream travel in the checkpoint too.
+// weights, the stochastic-rounding stream and fp8 scales travel in the checkpoint too. The
+// checkpoint also evaluates, in its own precision, to what training measured.
 struct PrecisionCase {
   const char* precision;
-  bool master_weights = false, stochastic_rounding = false;
+  bool master_weights = false, stochastic_rounding = false, fp8_params = false;
 };
 
 class LlmResume : public testing::TestWithParam<PrecisionCase> {};
@@ -67,6 +68,7 @@ TEST_P(LlmResume, ContinuesBitIdentically) {
     o.precision = c.precision;
     o.master_weights = c.master_weights;
     o.stochastic_rounding = c.stochastic_rounding;
+    o.fp8_params = c.fp8_params;
     return o;
   };
   std::ostringstream log;
@@ -86,6 +88,26 @@ TEST_P(LlmResume, ContinuesBitIdentically) {
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(resumed.losses[i], reference.losses[6 + i]) << "step " << 6 + i;
   EXPECT_EQ(resumed.final_val_loss, reference.final_val_loss);
   EXPECT_LT(reference.final_val_loss, reference.losses.front()) << "did not learn in " << c.precision;
+  // Loaded for evaluation or sampling, the checkpoint's model comes back in its precision with
+  // its values and the plugin's state (fp8 parameters mean nothing without their scales).
+  const std::string last = (dir / "straight" / "last.safetensors").string();
+  const Checkpoint checkpoint = load_checkpoint(last);
+  const TrainedModel trained = load_trained_model(last, checkpoint);
+  auto same = [](const StateDict& a, const StateDict& b, const char* what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].first, b[i].first) << what;
+      EXPECT_EQ(a[i].second.dtype(), b[i].second.dtype()) << a[i].first;
+      EXPECT_EQ(raw::cast(a[i].second, DType::f64).to_vector<double>(),
+                raw::cast(b[i].second, DType::f64).to_vector<double>()) << a[i].first;
+    }
+  };
+  same(trained.model->state_dict(), checkpoint.model, "model");
+  same(trained.plugin.state_dict(), checkpoint.precision, "precision");
+  // fp8 regions move their scales at every evaluation batch, so a re-evaluation differs in the
+  // last bits.
+  const EvalResult evaluated = evaluate_checkpoint(last, "", 2);
+  EXPECT_NEAR(evaluated.val_loss, reference.final_val_loss, 0.01 * reference.final_val_loss);
   EXPECT_NE(log.str().find("resumed from"), std::string::npos);
   EXPECT_NE(log.str().find(std::string("precision ") + c.precision), std::string::npos);
   std::filesystem::remove_all(dir);
@@ -95,11 +117,14 @@ INSTANTIATE_TEST_SUITE_P(LlmTraining, LlmResume,
                          testing::Values(PrecisionCase{"32-true"}, PrecisionCase{"16-mixed"},
                                          PrecisionCase{"bf16-mixed"}, PrecisionCase{"16-true"},
                                          PrecisionCase{"bf16-true"}, PrecisionCase{"bf16-true", true, true},
-                                         PrecisionCase{"bf16-flash"}, PrecisionCase{"bf16-mixed+fp8"}),
+                                         PrecisionCase{"bf16-flash"}, PrecisionCase{"bf16-mixed+fp8"},
+                                         PrecisionCase{"bf16-mixed+fp8", false, false, true},
+                                         PrecisionCase{"bf16-true+fp8", true, false, true}),
                          [](const auto& info) {
                            std::string name = info.param.precision;
                            if (info.param.master_weights) name += "_master";
                            if (info.param.stochastic_rounding) name += "_stochastic";
+                           if (info.param.fp8_params) name += "_params";
                            for (char& ch : name)
                              if (ch == '-' || ch == '+') ch = '_';
                            return name;
