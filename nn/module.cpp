@@ -139,12 +139,18 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
     if (it->second->sizes() != t.sizes())
       mismatched.push_back(fmt::format("{} (expected {}, got {})", name, shape_str(t.sizes()),
                                        shape_str(it->second->sizes())));
+    // fp8 bytes mean something only with their scale, which lives elsewhere (an fp8 state):
+    // converting into or out of fp8 here would load wrong values silently.
+    else if (it->second->dtype() != t.dtype() && (is_fp8(it->second->dtype()) || is_fp8(t.dtype())))
+      mismatched.push_back(fmt::format("{} (expected {}, got {}: fp8 values are not converted without their scale)",
+                                       name, dtype_name(t.dtype()), dtype_name(it->second->dtype())));
     given.erase(it);
   }
   std::vector<std::string> unexpected;
   for (const auto& [name, t] : given) unexpected.push_back(name);
   const bool bad = !mismatched.empty() || (strict && (!missing.empty() || !unexpected.empty()));
-  MANTISSA_CHECK(!bad, "load_state_dict", "{}: missing keys [{}]; unexpected keys [{}]; mis-shaped keys [{}]",
+  MANTISSA_CHECK(!bad, "load_state_dict",
+                 "{}: missing keys [{}]; unexpected keys [{}]; mismatched keys (shape or fp8 dtype) [{}]",
                  type_name_, fmt::join(missing, ", "), fmt::join(unexpected, ", "), fmt::join(mismatched, ", "));
   NoGradGuard no_grad;
   std::map<std::string, const Tensor*> source;

@@ -29,7 +29,7 @@ void Adam::step() {
     UpdateTarget target = update_target(p, s);
     raw::adam_update_(target.param, target.master, grad, exp_avg, exp_avg_sq,
                       {group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step, decoupled_,
-                       next_write_back(target.param)});
+                       next_write_back(p)});
     finish_update(p, target);
   });
 }

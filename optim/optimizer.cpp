@@ -89,7 +89,7 @@ void Optimizer::finish_update(Tensor& p, const UpdateTarget& target) {
 }
 
 optimizer_math::WriteBack Optimizer::next_write_back(const Tensor& p) {
-  if (precision_.rounding != Rounding::stochastic) return {};
+  if (precision_.rounding != Rounding::stochastic || codec_of(p)) return {};  // a codec writes p its own way
   const auto [seed, offset] = rounding_stream_.reserve(p.numel());
   return {true, seed, offset};
 }

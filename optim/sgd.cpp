@@ -27,7 +27,7 @@ void SGD::step() {
     UpdateTarget target = update_target(p, s);
     raw::sgd_update_(target.param, target.master, raw::contiguous(p.grad()), buffer,
                      {group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov, first,
-                      next_write_back(target.param)});
+                      next_write_back(p)});
     finish_update(p, target);
   });
 }

@@ -50,12 +50,12 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const Fp8Recipe& recipe = state.recipe();
   const Fp8Scaling scaling = recipe.scaling;
   const DType fp8 = fp8_forward_dtype(recipe), grad_fp8 = fp8_backward_dtype(recipe);
-  const std::shared_ptr<GemmMeta> meta = state.meta_for(weight);
+  const bool stored_fp8 = is_fp8(weight.dtype());
+  const std::shared_ptr<GemmMeta> meta = stored_fp8 ? state.stored_meta(weight) : state.meta_for(weight);
   const int64_t in = weight.size(1), out = weight.size(0);
 
   const Fp8Operand xq = quantize(raw::reshape(x, {-1, in}), fp8, meta->forward, fp8_slot::input, scaling);
   // An fp8 parameter is the operand as stored, with the scale_inv it was stored with.
-  const bool stored_fp8 = is_fp8(weight.dtype());
   const Fp8Operand wq = stored_fp8 ? Fp8Operand{weight, raw::clone(meta->forward.scale_inv_at(fp8_slot::weight))}
                                    : quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling);
   const DType wgrad_dtype = stored_fp8 ? DType::f32 : act;

@@ -59,7 +59,7 @@ void store_fp8_param(Tensor& weight, const Tensor& value, Fp8State& state) {
   check_fp8_param(weight, state);
   MANTISSA_CHECK(value.sizes() == weight.sizes(), kOp, "value {} does not match the parameter {}", value.describe(),
                  weight.describe());
-  const Tensor data = quantize_weight(value, state.meta_for(weight)->forward, state.recipe());
+  const Tensor data = quantize_weight(value, state.stored_meta(weight)->forward, state.recipe());
   raw::copy_(weight, data);
 }
 
@@ -69,7 +69,8 @@ void make_fp8_param(Tensor& weight, Fp8State& state) {
                  kOp, "converts f32, bf16 or f16 leaf parameters, got {}",
                  weight.defined() ? weight.describe() : "an undefined tensor");
   const Fp8Recipe& recipe = state.recipe();
-  const ScalingMeta meta = state.meta_for(weight)->forward;
+  state.mark_stored(weight);
+  const ScalingMeta meta = state.stored_meta(weight)->forward;
   if (recipe.scaling == Fp8Scaling::delayed) {
     const float margin = std::pow(2.0f, -static_cast<float>(recipe.margin));
     Tensor scale = meta.scale_at(kSlot);
@@ -83,7 +84,7 @@ void make_fp8_param(Tensor& weight, Fp8State& state) {
 
 Tensor dequantize_fp8_param(const Tensor& weight, Fp8State& state) {
   check_fp8_param(weight, state);
-  return raw::binary(BinaryOp::mul, raw::cast(weight, DType::f32), state.meta_for(weight)->forward.scale_inv_at(kSlot));
+  return raw::binary(BinaryOp::mul, raw::cast(weight, DType::f32), state.stored_meta(weight)->forward.scale_inv_at(kSlot));
 }
 
 optim::ParamCodec fp8_param_codec(Fp8State state) {

@@ -37,6 +37,7 @@ struct Fp8State::Impl {
   struct Entry {
     Tensor weight;  // the key, kept alive; undefined for a GEMM loaded before its first use
     std::shared_ptr<GemmMeta> meta;
+    bool stored = false;  // the weight is an fp8 parameter
   };
   std::vector<Entry> entries;  // first-use order
   std::unordered_map<const TensorImpl*, size_t> index;
@@ -68,7 +69,7 @@ struct Fp8State::Impl {
     if (recipe.reduce_amax && reducer) reduce(metas);
     const DType fp8 = forward ? fp8_forward_dtype(recipe) : fp8_backward_dtype(recipe);
     for (size_t i = 0; i < entries.size(); ++i) {
-      const bool stored_weight = forward && entries[i].weight.defined() && is_fp8(entries[i].weight.dtype());
+      const bool stored_weight = forward && entries[i].stored;
       update_delayed_scaling(metas[i], fp8, recipe.margin, recipe.amax_compute_algo,
                              stored_weight ? std::optional<int64_t>(fp8_slot::weight) : std::nullopt);
     }
@@ -135,6 +136,20 @@ std::shared_ptr<GemmMeta> Fp8State::meta_for(const Tensor& weight) {
   return s.entries[i].meta;
 }
 
+void Fp8State::mark_stored(const Tensor& weight) {
+  meta_for(weight);
+  impl_->entries[impl_->index.at(&weight.impl())].stored = true;
+}
+
+std::shared_ptr<GemmMeta> Fp8State::stored_meta(const Tensor& weight) const {
+  const auto found = impl_->index.find(&weight.impl());
+  MANTISSA_CHECK(found != impl_->index.end() && impl_->entries[found->second].stored, "fp8",
+                 "{} is stored in fp8 but is not an fp8 parameter of this fp8 state: its scale lives in the state "
+                 "that converted it (precision::make_fp8_param)",
+                 weight.describe());
+  return impl_->entries[found->second].meta;
+}
+
 void Fp8State::set_amax_reducer(AmaxReducer reducer) { impl_->reducer = std::move(reducer); }
 
 void Fp8State::update_forward() { impl_->update(true); }
@@ -193,6 +208,12 @@ void Fp8State::load_state_dict(const StateDict& state) {
     auto g = std::find_if(gemms.begin(), gemms.end(), [&](const auto& e) { return e.first == id; });
     if (g == gemms.end()) g = gemms.insert(gemms.end(), {id, LoadedGemm{}});
     g->second[(forward ? 0 : 3) + static_cast<size_t>(f - kFields.begin())] = t;
+  }
+  for (size_t i = 0; i < s.entries.size(); ++i) {
+    const std::string id = s.name_of(i);
+    const bool given = std::any_of(gemms.begin(), gemms.end(), [&](const auto& g) { return g.first == id; });
+    MANTISSA_CHECK(!s.entries[i].stored || given, kLoad, "GEMM '{}' holds an fp8 parameter, whose scales the dict must carry",
+                   id);
   }
   for (const auto& [id, tensors] : gemms) {
     // Indices count GEMMs, so a corrupt one cannot make the state allocate without bound.

@@ -63,6 +63,13 @@ class Fp8State {
   // pass persistent weights (parameters), as TE's modules own theirs.
   std::shared_ptr<GemmMeta> meta_for(const Tensor& weight);
 
+  // An fp8 parameter (precision/fp8_params.h) keeps its scale_inv in its GEMM's weight slot:
+  // mark_stored registers `weight` as one, and stored_meta returns its metas, refusing a
+  // weight this state did not register (its scale would silently be 1). load_state_dict then
+  // requires the scales of every registered weight.
+  void mark_stored(const Tensor& weight);
+  std::shared_ptr<GemmMeta> stored_meta(const Tensor& weight) const;
+
   // Installs the reduction used when recipe().reduce_amax is set (no reducer: no reduction,
   // as TE skips it outside torch.distributed).
   void set_amax_reducer(AmaxReducer reducer);
@@ -80,7 +87,7 @@ class Fp8State {
   // first use. Weights not listed keep their index.
   void set_names(const StateDict& named_parameters);
 
-  // One view per GEMM, in first-use order.
+  // One view per GEMM, in first-use order (fp8 parameters' GEMMs first, in conversion order).
   std::vector<GemmMetaView> metas() const;
 
   // "fp8.<name or index>.<fwd|bwd>.<amax_history|scale|scale_inv>" (f32) per GEMM.

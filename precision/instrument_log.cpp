@@ -70,7 +70,11 @@ void InstrumentLog::after_step(int64_t step, const optim::Optimizer& optimizer) 
   nlohmann::json stalled = nlohmann::json::array();
   for (const Stagnation& s : stagnation_.after_step(optimizer)) stalled.push_back(to_json(s));
   write(nlohmann::json{{"step", step}, {"kind", "stagnation"}, {"tensors", stalled}}.dump());
-  write(nlohmann::json{{"step", step}, {"kind", "parameters"}, {"tensors", stats_json(tensor_stats(params_))}}.dump());
+  // An fp8 parameter's bytes are scaled; its value is what the optimizer holds.
+  StateDict values = params_;
+  for (auto& [name, p] : values)
+    if (is_fp8(p.dtype())) p = optimizer.held_weight(p);
+  write(nlohmann::json{{"step", step}, {"kind", "parameters"}, {"tensors", stats_json(tensor_stats(values))}}.dump());
 }
 
 }  // namespace mantissa::precision

@@ -131,6 +131,18 @@ TEST(Fp8Params, GemmUsesTheStoredWeightAndItsScaleInverse) {
       }
       EXPECT_NEAR(wgrad[j * K + k], acc, (M + 2) * u * mag) << j << "," << k;
     }
+  // dgrad = (g_q w_q) * sw_inv: the stored weight's scale inverse again, in the backward.
+  const std::vector<float> dgrad = values(x.grad());
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t k = 0; k < K; ++k) {
+      double acc = 0.0, mag = 0.0;
+      for (int64_t j = 0; j < N; ++j) {
+        const double p = double(fp8_e5m2_bits_to_float(float_to_fp8_e5m2_bits(gv[i * N + j]))) * wq[j * K + k];
+        acc += p;
+        mag += std::abs(p);
+      }
+      EXPECT_NEAR(dgrad[i * K + k], acc * sw_inv, (N + 2) * u * mag * sw_inv) << i << "," << k;
+    }
   // The forward recorded no weight amax (the optimizer does, when it stores the weight).
   EXPECT_EQ(at(raw::narrow(forward_meta(state).amax_history, 0, forward_meta(state).history_len() - 1, 1), kWeight),
             weight_amax);  // rolled from row 0 at the region's exit, unchanged
@@ -247,10 +259,25 @@ TEST(Fp8Params, RefusalsNameTheProblem) {
   Tensor e5m2 = raw::cast(make({1.0f}, {1, 1}), DType::f8_e5m2);
   expect_error([&] { dequantize_fp8_param(e5m2, state); }, {"fp8_params", "f8_e4m3", "f8_e5m2"});
   expect_error([&] { make_fp8_param(w, state); }, {"fp8_params", "f8_e4m3"});  // already fp8
+  // Another state has no scale for it: an error, not a silent scale of 1.
+  Fp8State other(recipe());
+  expect_error(
+      [&] {
+        Fp8Autocast fp8(other);
+        linear(make({1.0f, 1.0f}, {1, 2}), w);
+      },
+      {"f8_e4m3", "not an fp8 parameter of this fp8 state"});
+  expect_error([&] { dequantize_fp8_param(w, other); }, {"not an fp8 parameter of this fp8 state"});
+  // A state dict without the parameter's scales, and a module load converting into fp8.
+  expect_error([&] { state.load_state_dict({}); }, {"holds an fp8 parameter"});
+  nn::Linear fc(nn::LinearOptions(2, 2).with_bias(false));
+  make_fp8_param(fc->weight, state);
+  expect_error([&] { fc->load_state_dict({{"weight", make({1, 2, 3, 4}, {2, 2})}}); },
+               {"weight", "expected f8_e4m3, got f32", "without their scale"});
 }
 
 TEST(Fp8Params, PluginTrainsResumesBitIdenticallyAndStoresOneBytePerWeight) {
-  // Next-token prediction on a fixed cycle: loss falls far below its start in every variant.
+  // Next-token prediction on a fixed cycle: the loss falls far below its start.
   const Tensor tokens = from_vector<int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2}, {12});
   const Tensor targets = from_vector<int64_t>({2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3}, {12});
   struct Run {
