@@ -1,7 +1,7 @@
 #include <cstring>
 
-#include "core/cpu/caching_allocator.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/host_allocator.h"
 #include "core/error.h"
 
 namespace mantissa::cpu {

@@ -1,0 +1,19 @@
+#include "core/cpu/host_allocator.h"
+
+#include <cstdlib>
+
+namespace mantissa::cpu {
+
+CachingAllocator& host_allocator() {
+  // Never destroyed: tensors in static storage may be freed after any destructor would run.
+  static CachingAllocator* allocator = [] {
+    CachingAllocatorOptions options;
+    if (const char* env = std::getenv("MANTISSA_CPU_CACHE_MB"))
+      options.max_cached_bytes = std::strtoull(env, nullptr, 10) << 20;
+    return new CachingAllocator({"cpu", [](size_t n) { return std::aligned_alloc(64, n); }, [](void* p) { std::free(p); }},
+                                options);
+  }();
+  return *allocator;
+}
+
+}  // namespace mantissa::cpu
