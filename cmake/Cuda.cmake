@@ -22,11 +22,13 @@ if(MANTISSA_HAS_CUDA)
   find_package(CUDAToolkit REQUIRED)
   file(GLOB_RECURSE MANTISSA_CUDA_SOURCES CONFIGURE_DEPENDS core/cuda/*.cu core/cuda/*.cpp)
   target_sources(mantissa PRIVATE ${MANTISSA_CUDA_SOURCES})
-  # CMake 3.25 does not know nvcc 13's C++20 support: it is told C++17 (which it can
-  # express) and the C++20 flag is added after it, which nvcc takes as the one in force.
-  set_target_properties(mantissa PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
-                                            CUDA_STANDARD 17)
-  target_compile_options(mantissa PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
+  # CMake 3.25 does not know nvcc 13's C++20 flag; it is told here, so CUDA_STANDARD 20 adds
+  # exactly one -std (nvcc obeys the last of several, which once left the .cu files in C++17).
+  set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+  set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+  set_target_properties(mantissa PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}" CUDA_STANDARD 20)
+  # The .cu files hold kernels only and include no host-side headers (fmt, tensors): nvcc's
+  # C++20 front end cannot compile fmt 9. The host side of the backend is core/cuda/*.cpp.
   target_link_libraries(mantissa PUBLIC CUDA::cudart)
   target_compile_definitions(mantissa PUBLIC MANTISSA_WITH_CUDA=1)
 endif()

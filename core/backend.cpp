@@ -1,6 +1,9 @@
 #include "core/backend.h"
 
 #include "core/cpu/cpu_backend.h"
+#ifdef MANTISSA_WITH_CUDA
+#include "core/cuda/cuda_backend.h"
+#endif
 #include "core/error.h"
 
 namespace mantissa {
@@ -31,13 +34,11 @@ bool is_comparison(BinaryOp op) {
 
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu::cpu_backend();
-  throw Error(fmt::format("device: no backend for {} in this build{}", device.str(),
 #ifdef MANTISSA_WITH_CUDA
-                          " (the CUDA backend is not implemented yet)"
+  return cuda::cuda_backend();
 #else
-                          " (built without CUDA)"
+  throw Error(fmt::format("device: no backend for {} in this build (built without CUDA)", device.str()));
 #endif
-                          ));
 }
 
 }  // namespace mantissa

@@ -4,23 +4,11 @@
 #include <vector>
 
 #include "core/flash_math.h"
+#include "core/op_kinds.h"
 #include "core/optimizer_math.h"
 #include "core/tensor.h"
 
 namespace mantissa {
-
-// Elementwise operations; their math is in core/functors.h, shared by every backend.
-enum class UnaryOp { neg, abs, exp, log, sqrt, rsqrt, tanh, sigmoid, relu, gelu_tanh, gelu_erf, silu };
-enum class BinaryOp {
-  add, sub, mul, div, pow, maximum, minimum,
-  eq, ne, lt, le, gt, ge,  // produce bool
-  logical_and,
-  // Fused backward of activations: (grad, x) -> grad * f'(x), or (grad, y) where the
-  // derivative is cheaper from the output y.
-  relu_backward, gelu_tanh_backward, gelu_erf_backward, silu_backward,
-  sigmoid_backward_from_output, tanh_backward_from_output,
-};
-enum class ReduceOp { sum, mean, amax, amin };
 
 const char* unary_op_name(UnaryOp op);
 const char* binary_op_name(BinaryOp op);

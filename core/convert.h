@@ -15,6 +15,9 @@ inline constexpr bool is_low_precision_v =
     std::is_same_v<T, Half> || std::is_same_v<T, BFloat16> || std::is_same_v<T, Float8E4M3> ||
     std::is_same_v<T, Float8E5M2>;
 
+template <typename T>
+inline constexpr bool is_floating_v = std::is_floating_point_v<T> || is_low_precision_v<T>;
+
 template <typename To, typename From>
 MANTISSA_HOST_DEVICE To convert(From v) {
   if constexpr (std::is_same_v<To, From>) return v;

@@ -3,10 +3,11 @@
 // functors in its loops, the CUDA backend in its kernels. Low-precision storage types are
 // computed in f32 (compute_t), so T here is float, double or an integer type.
 #include <cmath>
+#include <type_traits>
 
-#include "core/backend.h"
 #include "core/macros.h"
 #include "core/math.h"
+#include "core/op_kinds.h"
 
 namespace mantissa::functors {
 
@@ -37,8 +38,15 @@ template <typename T> MANTISSA_HOST_DEVICE T gelu_erf_grad(T x) {
 
 template <UnaryOp Op> struct Unary {
   template <typename T> MANTISSA_HOST_DEVICE T operator()(T x) const {
-    if constexpr (Op == UnaryOp::neg) return -x;
-    else if constexpr (Op == UnaryOp::abs) return x < T(0) ? -x : x;
+    // Integers go through double for everything but sign and relu, as std::exp(int) does on
+    // the host; device code has no integer overloads of the math functions.
+    constexpr bool integer_math = std::is_integral_v<T> && Op != UnaryOp::neg && Op != UnaryOp::abs && Op != UnaryOp::relu;
+    if constexpr (integer_math) return static_cast<T>((*this)(static_cast<double>(x)));
+    else if constexpr (Op == UnaryOp::neg) return -x;
+    else if constexpr (Op == UnaryOp::abs) {
+      if constexpr (std::is_unsigned_v<T>) return x;
+      else return x < T(0) ? -x : x;
+    }
     else if constexpr (Op == UnaryOp::exp) return math::exp(x);
     else if constexpr (Op == UnaryOp::log) return std::log(x);
     else if constexpr (Op == UnaryOp::sqrt) return std::sqrt(x);

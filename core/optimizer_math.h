@@ -28,10 +28,8 @@ struct WriteBack {
 // Other parameter types (f32, f64, fp8) round to nearest.
 template <typename T, typename C>
 MANTISSA_HOST_DEVICE T write_back(C value, bool stochastic, uint32_t random_bits) {
-  if constexpr (std::is_same_v<T, BFloat16>) {
-    if (stochastic) return BFloat16::from_bits(float_to_bf16_bits_stochastic(value, random_bits));
-  } else if constexpr (std::is_same_v<T, Half>) {
-    if (stochastic) return Half::from_bits(float_to_half_bits_stochastic(value, random_bits));
+  if constexpr (std::is_same_v<T, BFloat16> || std::is_same_v<T, Half>) {
+    if (stochastic) return round_stochastic<T>(static_cast<float>(value), random_bits);
   }
   return convert<T>(value);
 }

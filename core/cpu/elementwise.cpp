@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/convert.h"
+#include "core/scaled_convert.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/strided.h"
 #include "core/error.h"
@@ -45,25 +46,6 @@ void map(Tensor& out, F f, const std::array<const Tensor*, sizeof...(In)>& input
   });
 }
 
-// Converts a compute value to the storage format D; fp8 honours `saturate`.
-template <typename D, typename C>
-D to_format(C v, bool saturate) {
-  if constexpr (std::is_same_v<D, Float8E4M3>) return Float8E4M3::from_bits(float_to_fp8_e4m3_bits(static_cast<float>(v), saturate));
-  else if constexpr (std::is_same_v<D, Float8E5M2>) return Float8E5M2::from_bits(float_to_fp8_e5m2_bits(static_cast<float>(v), saturate));
-  else return convert<D>(v);
-}
-
-// |v| as an unsigned integer: for non-negative floats integer order is value order, and
-// every NaN pattern ranks above infinity, so an integer max is a NaN-propagating amax that
-// the compiler vectorises (a float max with NaN handling it does not).
-template <typename C>
-auto abs_bits(C v) {
-  using U = std::conditional_t<sizeof(C) == 8, uint64_t, uint32_t>;
-  U bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  return static_cast<U>(bits & (~U(0) >> 1));
-}
-
 // dst = convert(src * scale) and, with TrackAmax, max|src| in the same pass: fp8
 // quantisation reads the amax of exactly the values it converts.
 template <typename S, typename D, bool TrackAmax>
@@ -98,9 +80,7 @@ float scaled_convert(const Tensor& src, Tensor& dst, float scale, bool saturate)
   });
   U result = 0;
   for (U m : partial) result = m > result ? m : result;
-  C value;
-  std::memcpy(&value, &result, sizeof value);
-  return static_cast<float>(value);
+  return static_cast<float>(from_abs_bits<C>(result));
 }
 
 // f32 -> bf16/f16 with stochastic rounding; element i takes Philox lane i % 4 of block
@@ -118,10 +98,7 @@ void stochastic_round(const Tensor& src, Tensor& dst, uint64_t seed, uint64_t of
     const PhiloxBlock bits = philox_block(seed, offset + static_cast<uint64_t>(c));
     for (int64_t lane = 0; lane < 4 && 4 * c + lane < n; ++lane) {
       const int64_t i = 4 * c + lane;
-      if constexpr (std::is_same_v<D, BFloat16>)
-        out[i] = BFloat16::from_bits(float_to_bf16_bits_stochastic(in[i], bits.v[lane]));
-      else
-        out[i] = Half::from_bits(float_to_half_bits_stochastic(in[i], bits.v[lane]));
+      out[i] = round_stochastic<D>(in[i], bits.v[lane]);
     }
   }
 }
@@ -174,18 +151,10 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out) {
       using C = compute_t<T>;
       auto run = [&]<UnaryOp Op>() { map<T, C, T>(out, functors::Unary<Op>{}, {&x}); };
       switch (op) {
-        case UnaryOp::neg: run.template operator()<UnaryOp::neg>(); break;
-        case UnaryOp::abs: run.template operator()<UnaryOp::abs>(); break;
-        case UnaryOp::exp: run.template operator()<UnaryOp::exp>(); break;
-        case UnaryOp::log: run.template operator()<UnaryOp::log>(); break;
-        case UnaryOp::sqrt: run.template operator()<UnaryOp::sqrt>(); break;
-        case UnaryOp::rsqrt: run.template operator()<UnaryOp::rsqrt>(); break;
-        case UnaryOp::tanh: run.template operator()<UnaryOp::tanh>(); break;
-        case UnaryOp::sigmoid: run.template operator()<UnaryOp::sigmoid>(); break;
-        case UnaryOp::relu: run.template operator()<UnaryOp::relu>(); break;
-        case UnaryOp::gelu_tanh: run.template operator()<UnaryOp::gelu_tanh>(); break;
-        case UnaryOp::gelu_erf: run.template operator()<UnaryOp::gelu_erf>(); break;
-        case UnaryOp::silu: run.template operator()<UnaryOp::silu>(); break;
+#define MANTISSA_UNARY_CASE(name) \
+  case UnaryOp::name: run.template operator()<UnaryOp::name>(); break;
+        MANTISSA_FOR_EACH_UNARY_OP(MANTISSA_UNARY_CASE)
+#undef MANTISSA_UNARY_CASE
       }
     }
   });
@@ -202,15 +171,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
     switch (op) {
 #define MANTISSA_BINARY_CASE(name) \
   case BinaryOp::name: run.template operator()<BinaryOp::name>(); break;
-      MANTISSA_BINARY_CASE(add) MANTISSA_BINARY_CASE(sub) MANTISSA_BINARY_CASE(mul)
-      MANTISSA_BINARY_CASE(div) MANTISSA_BINARY_CASE(pow) MANTISSA_BINARY_CASE(maximum)
-      MANTISSA_BINARY_CASE(minimum) MANTISSA_BINARY_CASE(eq) MANTISSA_BINARY_CASE(ne)
-      MANTISSA_BINARY_CASE(lt) MANTISSA_BINARY_CASE(le) MANTISSA_BINARY_CASE(gt)
-      MANTISSA_BINARY_CASE(ge) MANTISSA_BINARY_CASE(logical_and)
-      MANTISSA_BINARY_CASE(relu_backward) MANTISSA_BINARY_CASE(gelu_tanh_backward)
-      MANTISSA_BINARY_CASE(gelu_erf_backward) MANTISSA_BINARY_CASE(silu_backward)
-      MANTISSA_BINARY_CASE(sigmoid_backward_from_output)
-      MANTISSA_BINARY_CASE(tanh_backward_from_output)
+      MANTISSA_FOR_EACH_BINARY_OP(MANTISSA_BINARY_CASE)
 #undef MANTISSA_BINARY_CASE
     }
   });

@@ -1,8 +1,78 @@
 #pragma once
+// The CUDA runtime as the rest of mantissa sees it, without CUDA's headers: devices, the
+// stream a thread queues work on, events. A stream is named by its StreamId (the handle's
+// value; 0 is the device's default stream).
+#include <cstdint>
+
+#include "core/caching_allocator.h"
 
 namespace mantissa::cuda {
 
 // Number of CUDA devices visible; 0 without a driver or a GPU.
 int device_count();
+
+// Makes `device` current on this thread until destroyed, then restores the previous one.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_;
+};
+
+// An owned, non-blocking stream on one device.
+class Stream {
+ public:
+  explicit Stream(int device);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  int device() const { return device_; }
+  StreamId id() const { return id_; }
+  void synchronize() const;
+
+ private:
+  int device_;
+  StreamId id_;
+};
+
+// The stream this thread queues `device`'s work on: its default stream unless a StreamGuard
+// is active.
+StreamId current_stream(int device);
+
+// Queues this thread's work for stream.device() on `stream` until destroyed.
+class StreamGuard {
+ public:
+  explicit StreamGuard(const Stream& stream);
+  ~StreamGuard();
+  StreamGuard(const StreamGuard&) = delete;
+  StreamGuard& operator=(const StreamGuard&) = delete;
+
+ private:
+  int device_;
+  StreamId previous_;
+};
+
+// Waits until everything queued on `device` (all its streams) has finished.
+void synchronize(int device);
+
+// A timing event recorded on a stream (benchmarks).
+class Event {
+ public:
+  Event();
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record(StreamId stream);
+  void synchronize() const;
+  // Milliseconds between `start` and this event, both recorded and complete.
+  float elapsed_ms_since(const Event& start) const;
+
+ private:
+  void* handle_;
+};
 
 }  // namespace mantissa::cuda

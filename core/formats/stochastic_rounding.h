@@ -12,6 +12,7 @@
 // format's largest finite value rounds like RNE, i.e. to inf only where RNE would (we have
 // no "next value" above max to round up to).
 #include <cstdint>
+#include <type_traits>
 
 #include "core/formats/bfloat16.h"
 #include "core/formats/float16.h"
@@ -62,6 +63,13 @@ MANTISSA_HOST_DEVICE uint16_t float_to_half_bits_stochastic(float f, uint32_t ra
 
   const uint32_t stochastic = (base + up) | ((x >> 16) & 0x8000u);
   return u > 0x477FE000u ? float_to_half_bits(f) : static_cast<uint16_t>(stochastic);
+}
+
+// The same as a value of the format D (BFloat16 or Half).
+template <typename D>
+MANTISSA_HOST_DEVICE D round_stochastic(float f, uint32_t rand) {
+  if constexpr (std::is_same_v<D, BFloat16>) return BFloat16::from_bits(float_to_bf16_bits_stochastic(f, rand));
+  else return Half::from_bits(float_to_half_bits_stochastic(f, rand));
 }
 
 }  // namespace mantissa

@@ -1,0 +1,85 @@
+#include "core/cuda/runtime.h"
+
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+#include "core/cuda/check.h"
+#include "core/error.h"
+
+namespace mantissa::cuda {
+
+namespace {
+thread_local std::unordered_map<int, StreamId> thread_streams;  // device -> current stream, when not the default
+
+cudaStream_t as_stream(StreamId id) { return reinterpret_cast<cudaStream_t>(id); }
+}  // namespace
+
+int device_count() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  // No driver or no device is an answer (zero), not an error.
+  if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver) {
+    cudaGetLastError();
+    return 0;
+  }
+  MANTISSA_CUDA_CHECK(status);
+  return count;
+}
+
+DeviceGuard::DeviceGuard(int device) {
+  MANTISSA_CUDA_CHECK(cudaGetDevice(&previous_));
+  if (device != previous_) MANTISSA_CUDA_CHECK(cudaSetDevice(device), fmt::format("selecting cuda:{}", device));
+}
+
+DeviceGuard::~DeviceGuard() { cudaSetDevice(previous_); }  // cannot throw from a destructor; it worked before
+
+Stream::Stream(int device) : device_(device) {
+  DeviceGuard guard(device);
+  cudaStream_t stream = nullptr;
+  MANTISSA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  id_ = reinterpret_cast<StreamId>(stream);
+}
+
+Stream::~Stream() { cudaStreamDestroy(as_stream(id_)); }
+
+void Stream::synchronize() const { MANTISSA_CUDA_CHECK(cudaStreamSynchronize(as_stream(id_))); }
+
+StreamId current_stream(int device) {
+  const auto it = thread_streams.find(device);
+  return it == thread_streams.end() ? 0 : it->second;
+}
+
+StreamGuard::StreamGuard(const Stream& stream) : device_(stream.device()), previous_(current_stream(stream.device())) {
+  thread_streams[device_] = stream.id();
+}
+
+StreamGuard::~StreamGuard() { thread_streams[device_] = previous_; }
+
+void synchronize(int device) {
+  DeviceGuard guard(device);
+  MANTISSA_CUDA_CHECK(cudaDeviceSynchronize(), fmt::format("synchronising cuda:{}", device));
+}
+
+Event::Event() {
+  cudaEvent_t event = nullptr;
+  MANTISSA_CUDA_CHECK(cudaEventCreate(&event));
+  handle_ = event;
+}
+
+Event::~Event() { cudaEventDestroy(static_cast<cudaEvent_t>(handle_)); }
+
+void Event::record(StreamId stream) {
+  MANTISSA_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(handle_), as_stream(stream)));
+}
+
+void Event::synchronize() const { MANTISSA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_))); }
+
+float Event::elapsed_ms_since(const Event& start) const {
+  float ms = 0.0f;
+  MANTISSA_CUDA_CHECK(
+      cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start.handle_), static_cast<cudaEvent_t>(handle_)));
+  return ms;
+}
+
+}  // namespace mantissa::cuda
