@@ -29,6 +29,6 @@ if(MANTISSA_HAS_CUDA)
   set_target_properties(mantissa PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}" CUDA_STANDARD 20)
   # The .cu files hold kernels only and include no host-side headers (fmt, tensors): nvcc's
   # C++20 front end cannot compile fmt 9. The host side of the backend is core/cuda/*.cpp.
-  target_link_libraries(mantissa PUBLIC CUDA::cudart)
+  target_link_libraries(mantissa PUBLIC CUDA::cudart CUDA::cublasLt)
   target_compile_definitions(mantissa PUBLIC MANTISSA_WITH_CUDA=1)
 endif()

@@ -17,7 +17,6 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t
 }
 void CudaBackend::var(const Tensor& x, const std::vector<int64_t>&, int64_t, Tensor&) { no_kernel_yet("var", x); }
 void CudaBackend::max_with_indices(const Tensor& x, int64_t, Tensor&, Tensor&) { no_kernel_yet("max", x); }
-void CudaBackend::matmul(const Tensor& a, const Tensor&, Tensor&, bool) { no_kernel_yet("matmul", a); }
 void CudaBackend::softmax(const Tensor& x, bool, Tensor&) { no_kernel_yet("softmax", x); }
 void CudaBackend::softmax_backward(const Tensor& y, const Tensor&, bool, Tensor&) {
   no_kernel_yet("softmax_backward", y);

@@ -1,0 +1,36 @@
+#pragma once
+// GEMMs on cuBLASLt. Backend::matmul runs through here for f64, f32, f16 and bf16; the
+// general entry point also takes fp8 operands with their scale pointers, an amax of the
+// output, and bias / GELU+bias epilogues, for the precision kernels. Descriptors, layouts and
+// the heuristic's algorithm are cached per GemmKey (core/cuda/gemm_key.h), per device.
+#include "core/cuda/gemm_key.h"
+#include "core/tensor.h"
+
+namespace mantissa::cuda {
+
+// Whether f32 GEMMs may run as TF32 on tensor cores (10-bit mantissa inputs, f32
+// accumulation). Off by default, as in PyTorch since 1.12.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
+
+struct GemmOperands {
+  const Tensor* a;                  // (B, m, k) view, as raw::matmul hands it
+  const Tensor* b;                  // (B, k, n) view
+  Tensor* out;                      // (B, m, n) contiguous
+  bool accumulate = false;          // out += a · b
+  const Tensor* bias = nullptr;     // (n): added to every row (with epilogue bias or gelu_bias)
+  Epilogue epilogue = Epilogue::none;
+  // fp8 operands: each one's f32 scale inverse (one element on the device), and optionally
+  // where max|a·b| (before the output's rounding) is written.
+  const Tensor* a_scale_inv = nullptr;
+  const Tensor* b_scale_inv = nullptr;
+  Tensor* amax = nullptr;
+};
+
+// out (+)= a · b (+ bias, GELU) on out's device and current stream. fp8 needs compute
+// capability 8.9 or newer, a with contiguous rows and b a transposed view of a contiguous
+// (n, k) matrix (cuBLASLt's "TN" rule), and at most one E5M2 operand; errors say which rule
+// failed.
+void gemm(const GemmOperands& operands);
+
+}  // namespace mantissa::cuda
