@@ -58,8 +58,16 @@ struct CachedGemm {
 struct DeviceGemms {
   std::mutex mutex;
   cublasLtHandle_t handle = nullptr;
-  Tensor workspace;
+  // One workspace per stream: GEMMs queued on two streams may run at once.
+  std::unordered_map<StreamId, Tensor> workspaces;
   std::unordered_map<GemmKey, CachedGemm, GemmKeyHash> cache;
+
+  void* workspace(int device) {
+    const StreamId stream = current_stream(device);
+    Tensor& w = workspaces[stream];
+    if (!w.defined()) w = raw::empty({static_cast<int64_t>(kWorkspaceBytes)}, {DType::u8, Device::cuda(device)});
+    return w.data_ptr();
+  }
 };
 
 DeviceGemms& device_gemms(int device) {
@@ -71,7 +79,6 @@ DeviceGemms& device_gemms(int device) {
     entry = std::make_unique<DeviceGemms>();
     DeviceGuard guard(device);
     MANTISSA_CUBLAS_CHECK(cublasLtCreate(&entry->handle), fmt::format("creating the cuBLASLt handle of cuda:{}", device));
-    entry->workspace = raw::empty({static_cast<int64_t>(kWorkspaceBytes)}, {DType::u8, Device::cuda(device)});
   }
   return *entry;
 }
@@ -97,7 +104,7 @@ cublasLtMatrixLayout_t make_layout(const ColumnMajorOperand& o, DType dtype, int
   return layout;
 }
 
-CachedGemm build(DeviceGemms& device, const GemmKey& key, const std::string& what) {
+CachedGemm build(DeviceGemms& device, int index, const GemmKey& key, const std::string& what) {
   CachedGemm c;
   const bool f64 = key.d_dtype == DType::f64;
   const cublasComputeType_t compute = f64 ? CUBLAS_COMPUTE_64F : key.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -118,12 +125,12 @@ CachedGemm build(DeviceGemms& device, const GemmKey& key, const std::string& wha
   // Scale and amax pointers change per call; the heuristic only needs to know they will be
   // set, so placeholders stand in while it chooses.
   if (key.scaled) {
-    const void* placeholder = device.workspace.data_ptr();
+    const void* placeholder = device.workspace(index);
     for (auto attribute : {CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
                            CUBLASLT_MATMUL_DESC_AMAX_D_POINTER})
       set_desc(c.desc, attribute, placeholder, what);
   }
-  if (key.epilogue != Epilogue::none) set_desc(c.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, device.workspace.data_ptr(), what);
+  if (key.epilogue != Epilogue::none) set_desc(c.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, device.workspace(index), what);
 
   cublasLtMatmulPreference_t preference = nullptr;
   MANTISSA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference), what);
@@ -189,7 +196,7 @@ void gemm(const GemmOperands& o) {
   DeviceGemms& gemms = device_gemms(device);
   std::lock_guard lock(gemms.mutex);  // the descriptors' pointer attributes are set per call
   auto it = gemms.cache.find(key);
-  if (it == gemms.cache.end()) it = gemms.cache.emplace(key, build(gemms, key, what)).first;
+  if (it == gemms.cache.end()) it = gemms.cache.emplace(key, build(gemms, device, key, what)).first;
   const CachedGemm& c = it->second;
   if (fp8) {
     // Our a is cuBLASLt's B: its scale goes to B_SCALE, ours of b to A_SCALE.
@@ -205,7 +212,7 @@ void gemm(const GemmOperands& o) {
   MANTISSA_CUBLAS_CHECK(cublasLtMatmul(gemms.handle, c.desc, f64 ? static_cast<const void*>(&alpha64) : &alpha32,
                                        b.data_ptr(), c.a, a.data_ptr(), c.b,
                                        f64 ? static_cast<const void*>(&beta64) : &beta32, out.data_ptr(), c.d,
-                                       out.data_ptr(), c.d, &c.algo, gemms.workspace.data_ptr(), kWorkspaceBytes,
+                                       out.data_ptr(), c.d, &c.algo, gemms.workspace(device), kWorkspaceBytes,
                                        stream_of(out)),
                         what);
 }
