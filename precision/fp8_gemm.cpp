@@ -29,7 +29,7 @@ Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta,
   check_quantizable(x, fp8);
   const Tensor amax = fp8_amax(x);
   const Tensor scale = current_scale(amax, fp8);
-  const Tensor scale_inv = raw::binary(BinaryOp::div, raw::ones({1}, {DType::f32, x.device()}), scale);
+  const Tensor scale_inv = scale_inverse(scale);
   Tensor data = raw::cast_scaled(x, fp8, scale);
   record_amax(meta, i, amax, Fp8Scaling::current);
   Tensor meta_scale = meta.scale_at(i), meta_scale_inv = meta.scale_inv_at(i);

@@ -25,14 +25,12 @@ void collect_holders(const nn::Module& module, Holders& holders) {
   for (const auto& [name, child] : module.named_children()) collect_holders(*child, holders);
 }
 
-Tensor reciprocal(const Tensor& x) { return raw::binary(BinaryOp::div, raw::ones(x.sizes(), {DType::f32, x.device()}), x); }
-
 // value quantised with the weight slot, the slot's scale_inv left matching the result.
 Tensor quantize_weight(const Tensor& value, const ScalingMeta& meta, const Fp8Recipe& recipe) {
   const DType fp8 = fp8_forward_dtype(recipe);
   if (recipe.scaling == Fp8Scaling::current) return quantize_current(value, fp8, meta, kSlot).data;
   Tensor scale_inv = meta.scale_inv_at(kSlot);
-  raw::copy_(scale_inv, reciprocal(meta.scale_at(kSlot)));
+  raw::copy_(scale_inv, scale_inverse(meta.scale_at(kSlot)));
   return quantize_delayed(value, fp8, meta, kSlot).data;
 }
 
@@ -44,15 +42,15 @@ void check_fp8_param(const Tensor& weight, const Fp8State& state) {
 
 }  // namespace
 
-std::vector<std::string> fp8_param_names(const nn::Module& module) {
+StateDict fp8_parameters(const nn::Module& module) {
   Holders holders;
   collect_holders(module, holders);
-  std::vector<std::string> names;
+  StateDict out;
   for (const auto& [name, t] : module.named_parameters()) {
     const std::unordered_set<std::string>& held_as = holders.at(&t.impl());
-    if (held_as.size() == 1 && held_as.contains("Linear.weight")) names.push_back(name);
+    if (held_as.size() == 1 && held_as.contains("Linear.weight")) out.emplace_back(name, t);
   }
-  return names;
+  return out;
 }
 
 void store_fp8_param(Tensor& weight, const Tensor& value, Fp8State& state) {

@@ -15,8 +15,6 @@
 //   region exit  delayed scaling updates every scale but leaves the weight's scale_inv alone:
 //                it belongs to the stored data until the optimizer quantises again (TE's
 //                skip_weight_scale_inv_update)
-#include <string>
-#include <vector>
 
 #include "nn/module.h"
 #include "optim/optimizer.h"
@@ -24,10 +22,10 @@
 
 namespace mantissa::precision {
 
-// The parameters fp8_params stores in fp8, as named by module.named_parameters(): the weight
-// of every nn::Linear, unless a module of another kind holds the same tensor (an output head
-// tied to an embedding keeps its precision, since the lookup reads values without a scale).
-std::vector<std::string> fp8_param_names(const nn::Module& module);
+// The parameters fp8_params stores in fp8, named as module.named_parameters() names them: the
+// weight of every nn::Linear, unless a module of another kind holds the same tensor (an output
+// head tied to an embedding keeps its precision, since the lookup reads values without a scale).
+StateDict fp8_parameters(const nn::Module& module);
 
 // Quantises `value` (f32, bf16 or f16, weight's shape) into the fp8 parameter `weight` of
 // `state`, in place, and sets its scale_inv: what the codec's encode does after each update.

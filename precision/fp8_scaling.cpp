@@ -26,10 +26,6 @@ Tensor clamp_to_finite(const Tensor& scale) {
   return raw::binary(BinaryOp::minimum, scale, static_cast<double>(FLT_MAX));
 }
 
-Tensor reciprocal(const Tensor& scale) {
-  return raw::binary(BinaryOp::div, raw::ones(scale.sizes(), {DType::f32, scale.device()}), scale);
-}
-
 }  // namespace
 
 float fp8_max(DType fp8) {
@@ -85,7 +81,7 @@ void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, Amax
   const Tensor quotient = raw::binary(BinaryOp::div, raw::full({1, n}, scaled_max, {DType::f32, device}), amax);
   const Tensor take = raw::binary(BinaryOp::logical_and, ran, usable(amax));
   const Tensor scale = raw::reshape(clamp_to_finite(raw::where(take, quotient, raw::reshape(meta.scale, {1, n}))), {n});
-  Tensor scale_inv = reciprocal(scale);
+  Tensor scale_inv = scale_inverse(scale);
   if (stored) {
     const Tensor is_stored = raw::binary(BinaryOp::eq, raw::arange(0, static_cast<double>(n), 1, {DType::f32, device}),
                                          static_cast<double>(*stored));
@@ -96,6 +92,10 @@ void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, Amax
   raw::copy_(h, rolled);
   raw::copy_(s, scale);
   raw::copy_(si, scale_inv);
+}
+
+Tensor scale_inverse(const Tensor& scale) {
+  return raw::binary(BinaryOp::div, raw::ones(scale.sizes(), {DType::f32, scale.device()}), scale);
 }
 
 Tensor current_scale(const Tensor& amax, DType fp8) {

@@ -56,6 +56,9 @@ void record_amax(const ScalingMeta& meta, int64_t i, const Tensor& amax, Fp8Scal
 void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo,
                             std::optional<int64_t> stored = std::nullopt);
 
+// 1 / scale, elementwise in f32: the scale inverse a GEMM multiplies its product by.
+Tensor scale_inverse(const Tensor& scale);
+
 // Current scaling's scale for an amax tensor (TE's compute_scale_from_amax with epsilon 0
 // and no power-of-two rounding): fp8_max / amax, 1 where amax is 0, inf or NaN, FLT_MAX where
 // the quotient overflows. No margin: TE's current-scaling quantizers take none.

@@ -1,7 +1,5 @@
 #include "precision/plugin.h"
 
-#include <algorithm>
-
 #include "autograd/functions.h"
 #include "core/error.h"
 #include "optim/clip_grad.h"
@@ -49,13 +47,8 @@ void PrecisionPlugin::convert_module(nn::Module& module) {
   if (fp8_) fp8_->set_names(module.named_parameters());
   // fp8 parameters are quantised from their values as built, not from the mode's dtype.
   std::vector<std::pair<Tensor, Tensor>> fp8_params;  // (parameter, its value as built)
-  if (fp8_ && fp8_->recipe().fp8_params) {
-    const StateDict named = module.named_parameters();
-    for (const std::string& name : fp8_param_names(module)) {
-      const auto it = std::find_if(named.begin(), named.end(), [&](const auto& e) { return e.first == name; });
-      fp8_params.emplace_back(it->second, raw::clone(it->second));
-    }
-  }
+  if (fp8_ && fp8_->recipe().fp8_params)
+    for (const auto& [name, p] : fp8_parameters(module)) fp8_params.emplace_back(p, raw::clone(p));
   if (mode_.param_dtype != DType::f32) module.to(mode_.param_dtype);
   for (auto& [p, value] : fp8_params) {
     p.set_data(value);

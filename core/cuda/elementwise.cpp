@@ -1,7 +1,6 @@
 // Elementwise primitives on CUDA, host side: dtype checks (a launcher assumes a supported
 // combination), operands, and the launch's error check. The kernels are in cast_kernels.cu
 // and elementwise_kernels.cu.
-#include "core/convert.h"
 #include "core/cuda/check.h"
 #include "core/cuda/cuda_backend.h"
 #include "core/cuda/operands.h"

@@ -68,7 +68,10 @@ MANTISSA_MODULE(Tied);
 
 TEST(Fp8Params, OnlyUntiedLinearWeightsConvertWithAScaleFromTheirAmax) {
   Tied model;
-  EXPECT_EQ(fp8_param_names(*model), std::vector<std::string>{"fc.weight"});
+  const StateDict fp8 = fp8_parameters(*model);
+  ASSERT_EQ(fp8.size(), 1u);
+  EXPECT_EQ(fp8[0].first, "fc.weight");
+  EXPECT_TRUE(fp8[0].second.same(model->fc->weight));
   const std::vector<float> original = values(model->fc->weight);
   PrecisionPlugin plugin(parse_mode("bf16-true+fp8", recipe()));
   plugin.convert_module(*model);
