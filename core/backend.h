@@ -1,8 +1,10 @@
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
+#include "core/flash_group_update.h"
 #include "core/flash_math.h"
 #include "core/op_kinds.h"
 #include "core/optimizer_math.h"
@@ -74,6 +76,7 @@ class Backend {
   virtual void rms_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight,
                                  const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight) = 0;
 
+  // Indices (i64 or i32) are in range: the ops layer checks them on the host first.
   // out = x.index_select(dim, index); index_add: out.index_select(dim, index) += src.
   virtual void index_select(const Tensor& x, int64_t dim, const Tensor& index, Tensor& out) = 0;
   virtual void index_add(Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;
@@ -81,7 +84,8 @@ class Backend {
   virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, Tensor& out) = 0;
   virtual void scatter_add(Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;
 
-  // Per-row loss and log-sum-exp (f32) of logits (N, C) against i64 targets (N).
+  // Per-row loss and log-sum-exp (f32) of logits (N, C) against i64 targets (N), each in
+  // [0, C) or ignore_index (checked by the ops layer).
   virtual void cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
                              Tensor& loss, Tensor& lse) = 0;
   // grad_logits = grad_loss[row] * (softmax - onehot(target)); ignored rows get zero.
@@ -155,6 +159,33 @@ class Backend {
   virtual void non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tensor& found_inf,
                                             double inv_scale) = 0;
 };
+
+// The f64 element-math constants of an update (each backend casts them to its compute type).
+optimizer_math::AdamConstants<double> adam_constants(const Backend::AdamUpdate& u);
+optimizer_math::SgdConstants<double> sgd_constants(const Backend::SgdUpdate& u);
+
+// A flash optimizer state (and its per-group scales) as flash_math::update_group reads it.
+flash_math::StateView flash_state_view(Tensor& state, Tensor& scale);
+
+// Calls f(rule) with the flash_math functor of u's rule, its constants in f32; `momentum`
+// says whether SGD keeps a momentum buffer.
+template <typename F>
+void visit_flash_rule(const Backend::FlashUpdate& u, bool momentum, F&& f) {
+  std::visit(
+      [&](const auto& rule) {
+        using Rule = std::decay_t<decltype(rule)>;
+        if constexpr (std::is_same_v<Rule, Backend::AdamUpdate>) {
+          f(flash_math::AdamRule{optimizer_math::constants_as<float>(adam_constants(rule))});
+        } else if constexpr (std::is_same_v<Rule, Backend::SgdUpdate>) {
+          f(flash_math::SgdRule{optimizer_math::constants_as<float>(sgd_constants(rule)), momentum});
+        } else {
+          static_assert(std::is_same_v<Rule, Backend::LionUpdate>);
+          f(flash_math::LionRule{{static_cast<float>(rule.lr), static_cast<float>(rule.beta1),
+                                  static_cast<float>(rule.beta2), static_cast<float>(rule.weight_decay)}});
+        }
+      },
+      u.rule);
+}
 
 // The backend that owns tensors on `device`; throws Error if it is not built in.
 Backend& backend_for(Device device);

@@ -27,6 +27,9 @@ Tensor view(const Tensor& t, const Shape& shape);     // errors when strides don
 Tensor reshape(const Tensor& t, const Shape& shape);  // view when possible, else a copy
 Tensor transpose(const Tensor& t, int64_t dim0, int64_t dim1);
 Tensor permute(const Tensor& t, const Shape& dims);
+// t with `dims` (sorted, unique) moved last, the others keeping their order: the layout in
+// which backends reduce over dims as rows.
+Tensor move_dims_last(const Tensor& t, const std::vector<int64_t>& dims);
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
 Tensor expand(const Tensor& t, const Shape& shape);
 Tensor squeeze(const Tensor& t, int64_t dim);

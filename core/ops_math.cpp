@@ -2,6 +2,7 @@
 // backend primitive each.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "core/error.h"
 #include "core/ops.h"
@@ -264,6 +265,30 @@ void check_index(const Tensor& index, std::string_view op) {
   MANTISSA_CHECK(index.dtype() == DType::i64 || index.dtype() == DType::i32, op,
                  "index must be i64 or i32, got {}", index.describe());
 }
+
+// Indices are checked here, on the host, before a backend runs: a GPU kernel cannot throw.
+// A device tensor's indices are copied over for it, which waits for the device (PyTorch
+// asserts on the device instead, which loses the context). Calls bad(position, value) for
+// the first index outside [0, size) that is not `ignored`.
+template <typename F>
+void check_in_range(const Tensor& index, int64_t size, std::optional<int64_t> ignored, F bad) {
+  const Tensor host = contiguous(to_device(index, Device::cpu()));
+  visit_dtype(host.dtype(), [&]<typename I>() {
+    if constexpr (std::is_same_v<I, int64_t> || std::is_same_v<I, int32_t>) {
+      const I* p = host.data<I>();
+      for (int64_t i = 0; i < host.numel(); ++i) {
+        const int64_t v = static_cast<int64_t>(p[i]);
+        if ((v < 0 || v >= size) && v != ignored) bad(i, v);
+      }
+    }
+  });
+}
+
+void check_index_range(const Tensor& index, int64_t size, int64_t dim, std::string_view op) {
+  check_in_range(index, size, std::nullopt, [&](int64_t, int64_t v) {
+    fail(op, "index {} is out of range for dim {} of size {}", v, dim, size);
+  });
+}
 }  // namespace
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -273,6 +298,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   dim = wrap_dim(dim, x.dim(), "index_select");
   Shape shape = x.sizes();
   shape[dim] = index.numel();
+  check_index_range(index, x.size(dim), dim, "index_select");
   Tensor out = empty(shape, {x.dtype(), x.device()});
   if (out.numel() > 0 || index.numel() > 0)
     backend(x).index_select(contiguous(x), dim, contiguous(reshape(index, {-1})), out);
@@ -288,6 +314,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t d = 0; d < x.dim(); ++d)
     MANTISSA_CHECK(d == dim || index.sizes()[d] <= x.sizes()[d], "gather",
                    "index {} is larger than {} outside dim {}", index.describe(), x.describe(), dim);
+  check_index_range(index, x.size(dim), dim, "gather");
   Tensor out = empty(index.sizes(), {x.dtype(), x.device()});
   if (out.numel() > 0) backend(x).gather(contiguous(x), dim, contiguous(index), out);
   return out;
@@ -302,6 +329,9 @@ CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& target
                  logits.describe());
   MANTISSA_CHECK(target.dtype() == DType::i64, "cross_entropy", "targets must be i64, got {}",
                  target.describe());
+  check_in_range(target, logits.size(1), ignore_index, [&](int64_t row, int64_t v) {
+    fail("cross_entropy", "target {} at row {} is out of range for {} classes", v, row, logits.size(1));
+  });
   CrossEntropyResult r{empty({logits.size(0)}, {stats_dtype(logits), logits.device()}),
                        empty({logits.size(0)}, {stats_dtype(logits), logits.device()})};
   if (logits.size(0) > 0)

@@ -163,6 +163,14 @@ Tensor permute(const Tensor& t, const Shape& dims) {
   return as_strided(t, sizes, strides, t.offset());
 }
 
+Tensor move_dims_last(const Tensor& t, const std::vector<int64_t>& dims) {
+  Shape order;
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (!std::binary_search(dims.begin(), dims.end(), d)) order.push_back(d);
+  order.insert(order.end(), dims.begin(), dims.end());
+  return permute(t, order);
+}
+
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   MANTISSA_CHECK(t.dim() > 0, "narrow", "cannot narrow a 0-dim tensor");
   dim = wrap_dim(dim, t.dim(), "narrow");
@@ -326,9 +334,33 @@ namespace {
 void check_master(std::string_view op, const Tensor& param, const Tensor& master) {
   if (!master.defined()) return;
   MANTISSA_CHECK(master.dtype() == DType::f32 && (param.dtype() == DType::f16 || param.dtype() == DType::bf16) &&
-                     master.sizes() == param.sizes(),
-                 op, "a master copy must be f32 and shaped like its f16/bf16 parameter, got {} for {}",
+                     master.sizes() == param.sizes() && master.is_contiguous(),
+                 op, "a master copy must be contiguous f32 shaped like its f16/bf16 parameter, got {} for {}",
                  master.describe(), param.describe());
+}
+
+// What every backend's fused update relies on: contiguous operands shaped like the param,
+// a grad of its dtype, and states (undefined when unused) all of its dtype or all f32.
+void check_update_operands(std::string_view op, const Tensor& param, const Tensor& grad,
+                           std::initializer_list<const Tensor*> states) {
+  MANTISSA_CHECK(is_floating(param.dtype()) && grad.dtype() == param.dtype(), op,
+                 "needs a floating parameter and a gradient of its dtype, got {} and {}", param.describe(),
+                 grad.describe());
+  const Tensor* first_state = nullptr;
+  for (const Tensor* t : states) {
+    if (!t->defined()) continue;
+    if (!first_state) first_state = t;
+    MANTISSA_CHECK((t->dtype() == param.dtype() || t->dtype() == DType::f32) && t->dtype() == first_state->dtype(),
+                   op, "optimizer states must all be {} or all f32, got {} for a {} parameter",
+                   dtype_name(param.dtype()), t->describe(), param.describe());
+  }
+  std::vector<const Tensor*> operands{&param, &grad};
+  for (const Tensor* t : states)
+    if (t->defined()) operands.push_back(t);
+  for (const Tensor* t : operands)
+    MANTISSA_CHECK(t->is_contiguous() && t->numel() == param.numel(), op,
+                   "needs contiguous operands shaped like the parameter {}, got {}", param.describe(),
+                   t->describe());
 }
 
 void bump_versions(std::initializer_list<Tensor*> tensors) {
@@ -341,6 +373,8 @@ void adam_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp
                   const Backend::AdamUpdate& update) {
   check_same_device("adam_update_", {&param, &master, &grad, &exp_avg, &exp_avg_sq});
   check_master("adam_update_", param, master);
+  MANTISSA_CHECK(exp_avg.defined() && exp_avg_sq.defined(), "adam_update_", "needs both moment states");
+  check_update_operands("adam_update_", param, grad, {&exp_avg, &exp_avg_sq});
   if (param.numel() > 0) backend_for(param.device()).adam_update(param, master, grad, exp_avg, exp_avg_sq, update);
   bump_versions({&param, &master, &exp_avg, &exp_avg_sq});
 }
@@ -349,6 +383,7 @@ void sgd_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& mome
                  const Backend::SgdUpdate& update) {
   check_same_device("sgd_update_", {&param, &master, &grad, &momentum_buffer});
   check_master("sgd_update_", param, master);
+  check_update_operands("sgd_update_", param, grad, {&momentum_buffer});
   if (param.numel() > 0) backend_for(param.device()).sgd_update(param, master, grad, momentum_buffer, update);
   bump_versions({&param, &master, &momentum_buffer});
 }

@@ -42,6 +42,14 @@ struct AdamConstants {
   bool decoupled_weight_decay;  // AdamW: decay the weight, not the gradient
 };
 
+// The constants in the compute type, from the f64 ones a backend computes once per update.
+template <typename C>
+AdamConstants<C> constants_as(const AdamConstants<double>& k) {
+  return {static_cast<C>(k.lr), static_cast<C>(k.beta1), static_cast<C>(k.beta2), static_cast<C>(k.eps),
+          static_cast<C>(k.weight_decay), static_cast<C>(k.step_size), static_cast<C>(k.bias_correction2_sqrt),
+          k.decoupled_weight_decay};
+}
+
 template <typename C>
 MANTISSA_HOST_DEVICE void adam_step(C& param, C grad, C& exp_avg, C& exp_avg_sq, const AdamConstants<C>& k) {
   if (k.decoupled_weight_decay) param = param * (C(1) - k.lr * k.weight_decay);
@@ -58,6 +66,12 @@ struct SgdConstants {
   bool nesterov;
   bool first_step;  // the momentum buffer starts as the first (decayed) gradient
 };
+
+template <typename C>
+SgdConstants<C> constants_as(const SgdConstants<double>& k) {
+  return {static_cast<C>(k.lr), static_cast<C>(k.momentum), static_cast<C>(k.dampening),
+          static_cast<C>(k.weight_decay), k.nesterov, k.first_step};
+}
 
 template <typename C>
 MANTISSA_HOST_DEVICE void sgd_step(C& param, C grad, C* momentum_buffer, const SgdConstants<C>& k) {

@@ -13,15 +13,6 @@ namespace mantissa::cpu {
 
 namespace {
 
-void check_update_operands(std::string_view op, const Tensor& param, std::initializer_list<const Tensor*> others) {
-  MANTISSA_CHECK(param.is_contiguous(), op, "needs a contiguous parameter, got {}", param.describe());
-  for (const Tensor* t : others) {
-    MANTISSA_CHECK(t->is_contiguous() && t->numel() == param.numel(), op,
-                   "needs contiguous operands shaped like the parameter {}, got {}", param.describe(),
-                   t->describe());
-  }
-}
-
 // Calls f.template operator()<T, S, C>() for the parameter type T, the state type S
 // (T itself or f32) and the compute type C.
 template <typename F>
@@ -56,18 +47,8 @@ void for_each_update_element(int64_t n, const optimizer_math::WriteBack& wb, Bod
 
 void CpuBackend::adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg,
                              Tensor& exp_avg_sq, const AdamUpdate& u) {
-  check_update_operands("adam_update", param, {&grad, &exp_avg, &exp_avg_sq});
-  if (master.defined()) check_update_operands("adam_update", param, {&master});
-  MANTISSA_CHECK(grad.dtype() == param.dtype() && exp_avg.dtype() == exp_avg_sq.dtype(), "adam_update",
-                 "dtypes disagree: param {}, grad {}, exp_avg {}, exp_avg_sq {}", param.describe(),
-                 grad.describe(), exp_avg.describe(), exp_avg_sq.describe());
   visit_update_types("adam_update", param, exp_avg.dtype(), [&]<typename T, typename S, typename C>() {
-    const optimizer_math::AdamConstants<C> k{
-        static_cast<C>(u.lr), static_cast<C>(u.beta1), static_cast<C>(u.beta2), static_cast<C>(u.eps),
-        static_cast<C>(u.weight_decay),
-        static_cast<C>(u.lr / (1.0 - std::pow(u.beta1, static_cast<double>(u.step)))),
-        static_cast<C>(std::sqrt(1.0 - std::pow(u.beta2, static_cast<double>(u.step)))),
-        u.decoupled_weight_decay};
+    const auto k = optimizer_math::constants_as<C>(adam_constants(u));
     T* p = param.data<T>();
     float* w = master.defined() ? master.data<float>() : nullptr;
     const T* g = grad.data<T>();
@@ -89,16 +70,9 @@ void CpuBackend::adam_update(Tensor& param, Tensor& master, const Tensor& grad, 
 void CpuBackend::sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
                             const SgdUpdate& u) {
   const bool has_momentum = momentum_buffer.defined();
-  if (has_momentum) check_update_operands("sgd_update", param, {&grad, &momentum_buffer});
-  else check_update_operands("sgd_update", param, {&grad});
-  if (master.defined()) check_update_operands("sgd_update", param, {&master});
-  MANTISSA_CHECK(grad.dtype() == param.dtype(), "sgd_update", "dtypes disagree: param {}, grad {}",
-                 param.describe(), grad.describe());
   const DType state_dtype = has_momentum ? momentum_buffer.dtype() : param.dtype();
   visit_update_types("sgd_update", param, state_dtype, [&]<typename T, typename S, typename C>() {
-    const optimizer_math::SgdConstants<C> k{static_cast<C>(u.lr), static_cast<C>(u.momentum),
-                                            static_cast<C>(u.dampening), static_cast<C>(u.weight_decay),
-                                            u.nesterov, u.first_step};
+    const auto k = optimizer_math::constants_as<C>(sgd_constants(u));
     T* p = param.data<T>();
     float* w = master.defined() ? master.data<float>() : nullptr;
     const T* g = grad.data<T>();

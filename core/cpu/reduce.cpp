@@ -10,27 +10,16 @@
 #include "core/cpu/strided.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/reduce_math.h"
 
 namespace mantissa::cpu {
 
 namespace {
 
 template <typename T>
-using acc_t = std::conditional_t<std::is_same_v<T, double>, double,
-                                 std::conditional_t<std::is_integral_v<T>, int64_t, float>>;
-
-template <ReduceOp Op, typename A>
-A identity() {
-  if constexpr (Op == ReduceOp::amax) return std::numeric_limits<A>::lowest();
-  else if constexpr (Op == ReduceOp::amin) return std::numeric_limits<A>::max();
-  else return A(0);
-}
-template <ReduceOp Op, typename A>
-A combine(A acc, A v) {
-  if constexpr (Op == ReduceOp::amax) return (v > acc || v != v) ? v : acc;  // NaN wins
-  else if constexpr (Op == ReduceOp::amin) return (v < acc || v != v) ? v : acc;
-  else return acc + v;
-}
+using acc_t = reduce_math::accumulator_t<T>;
+using reduce_math::combine;
+using reduce_math::identity;
 
 constexpr int kLanes = 16;
 
@@ -53,10 +42,7 @@ A reduce_dense(const T* p, int64_t n) {
 template <ReduceOp Op, typename T>
 void reduce_rows(const T* x, int64_t rows, int64_t len, T* out, double divisor) {
   using A = acc_t<T>;
-  auto finish = [&](A acc) {
-    if constexpr (Op == ReduceOp::mean) return convert<T>(static_cast<double>(acc) / divisor);
-    else return convert<T>(acc);
-  };
+  auto finish = [&](A acc) { return reduce_math::finish<Op, T>(acc, divisor); };
   const int threads = omp_get_max_threads();
   if (rows >= threads || rows * len <= kParallelGrain) {
 #pragma omp parallel for schedule(static) if (rows * len > kParallelGrain)
@@ -95,21 +81,8 @@ void reduce_columns(const T* x, int64_t outer, int64_t len, int64_t inner, T* ou
       const T* row = x + (o * len + r) * inner + begin;
       for (int64_t j = 0; j < width; ++j) acc[j] = combine<Op>(acc[j], convert<A>(row[j]));
     }
-    for (int64_t j = 0; j < width; ++j) {
-      if constexpr (Op == ReduceOp::mean)
-        out[o * inner + begin + j] = convert<T>(static_cast<double>(acc[j]) / divisor);
-      else out[o * inner + begin + j] = convert<T>(acc[j]);
-    }
+    for (int64_t j = 0; j < width; ++j) out[o * inner + begin + j] = reduce_math::finish<Op, T>(acc[j], divisor);
   }
-}
-
-// x permuted so the kept dims come first and the reduced ones last.
-Tensor kept_then_reduced(const Tensor& x, const std::vector<int64_t>& dims) {
-  Shape order;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if (!std::binary_search(dims.begin(), dims.end(), d)) order.push_back(d);
-  order.insert(order.end(), dims.begin(), dims.end());
-  return raw::permute(x, order);
 }
 
 template <ReduceOp Op, typename T>
@@ -125,7 +98,7 @@ void reduce_typed(const Tensor& x, const std::vector<int64_t>& dims, Tensor& out
     reduce_columns<Op>(x.data<T>(), outer, len, inner, out.data<T>(), divisor);
     return;
   }
-  const Tensor rows = raw::contiguous(kept_then_reduced(x, dims));
+  const Tensor rows = raw::contiguous(raw::move_dims_last(x, dims));
   reduce_rows<Op>(rows.data<T>(), out.numel(), len, out.data<T>(), divisor);
 }
 
@@ -143,7 +116,7 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
 }
 
 void CpuBackend::var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, Tensor& out) {
-  const Tensor rows = raw::contiguous(kept_then_reduced(x, dims));
+  const Tensor rows = raw::contiguous(raw::move_dims_last(x, dims));
   const int64_t count = out.numel(), len = count ? x.numel() / count : 0;
   visit_dtype(x.dtype(), [&]<typename T>() {
     const T* p = rows.data<T>();
@@ -168,7 +141,7 @@ void CpuBackend::var(const Tensor& x, const std::vector<int64_t>& dims, int64_t 
 }
 
 void CpuBackend::max_with_indices(const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) {
-  const Tensor rows = raw::contiguous(kept_then_reduced(x, {dim}));
+  const Tensor rows = raw::contiguous(raw::move_dims_last(x, {dim}));
   const int64_t count = values.numel(), len = x.sizes()[dim];
   visit_dtype(x.dtype(), [&]<typename T>() {
     using C = compute_t<T>;
