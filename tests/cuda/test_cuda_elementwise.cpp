@@ -11,24 +11,13 @@
 #include <vector>
 
 #include "mantissa.h"
+#include "tests/support/cuda_compare.h"
 #include "tests/support/cuda_device.h"
 
 using namespace mantissa;
+using namespace mantissa::testing;
 
 namespace {
-
-const Device kGpu = Device::cuda(0);
-
-Tensor on_gpu(const Tensor& t) { return raw::to_device(t, kGpu); }
-Tensor on_cpu(const Tensor& t) { return raw::to_device(t, Device::cpu()); }
-
-// The raw bytes of a (copied to host, contiguous) tensor.
-std::vector<unsigned char> bytes_of(const Tensor& t) {
-  const Tensor host = raw::contiguous(on_cpu(t));
-  std::vector<unsigned char> out(static_cast<size_t>(host.numel()) * host.element_size());
-  std::memcpy(out.data(), host.data_ptr(), out.size());
-  return out;
-}
 
 // Values that reach every case of the conversions: normal, subnormal, zero, overflow, inf, NaN.
 Tensor awkward_values(DType dtype) {
@@ -39,33 +28,6 @@ Tensor awkward_values(DType dtype) {
                             std::numeric_limits<float>::quiet_NaN(), 448.0f, 449.0f, 57344.0f};
   for (size_t i = 0; i < std::size(specials); ++i) v[i * 97] = specials[i];
   return raw::cast(from_vector(v, {64, 64}), dtype);
-}
-
-// |gpu - cpu| <= tol * max(1, |cpu|) in f64, with the tolerance of the dtype the op ran in.
-double tolerance(DType dtype) {
-  switch (dtype) {
-    case DType::f64: return 1e-13;
-    case DType::f32: return 4e-6;     // device libm vs glibc (a few ulp) and FMA contraction
-    case DType::bf16: return 0x1p-7;  // one bf16 ulp: the f32 results can round either way
-    case DType::f16: return 0x1p-10;
-    case DType::f8_e4m3: return 0x1p-3;
-    case DType::f8_e5m2: return 0x1p-2;
-    default: return 0.0;              // integers and bool: exact
-  }
-}
-
-void expect_close(const Tensor& gpu, const Tensor& cpu, const std::string& what) {
-  ASSERT_EQ(gpu.dtype(), cpu.dtype()) << what;
-  const std::vector<double> g = raw::cast(on_cpu(gpu), DType::f64).to_vector<double>();
-  const std::vector<double> c = raw::cast(cpu, DType::f64).to_vector<double>();
-  const double tol = tolerance(cpu.dtype());
-  for (size_t i = 0; i < c.size(); ++i) {
-    if (std::isnan(c[i])) {
-      EXPECT_TRUE(std::isnan(g[i])) << what << " element " << i;
-      continue;
-    }
-    ASSERT_NEAR(g[i], c[i], tol * std::max(1.0, std::abs(c[i]))) << what << " element " << i;
-  }
 }
 
 const DType kFloating[] = {DType::f64, DType::f32, DType::f16, DType::bf16, DType::f8_e4m3, DType::f8_e5m2};

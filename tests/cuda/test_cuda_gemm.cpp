@@ -10,6 +10,7 @@
 
 #include "mantissa.h"
 #include "precision/fp8_gemm.h"
+#include "tests/support/cuda_compare.h"
 #include "tests/support/cuda_device.h"
 #include "tests/support/expect_error.h"
 
@@ -20,18 +21,9 @@
 #endif
 
 using namespace mantissa;
+using namespace mantissa::testing;
 
 namespace {
-
-const Device kGpu = Device::cuda(0);
-
-Tensor on_gpu(const Tensor& t) { return raw::to_device(t, kGpu); }
-Tensor on_cpu(const Tensor& t) { return raw::to_device(t, Device::cpu()); }
-
-Tensor random(const Shape& shape, uint64_t seed, DType dtype = DType::f32) {
-  Generator gen(seed);
-  return raw::cast(randn(shape, {}, &gen), dtype);
-}
 
 // |gpu - cpu| <= tol * (sum over p of |a_ip b_pj|) + the output dtype's half-ulp.
 void expect_matmul_close(const Tensor& gpu, const Tensor& cpu, const Tensor& a, const Tensor& b, double tol,
@@ -45,7 +37,7 @@ void expect_matmul_close(const Tensor& gpu, const Tensor& cpu, const Tensor& a, 
     ASSERT_NEAR(g[i], c[i], tol * (m[i % m.size()] + std::abs(c[i]))) << what << " element " << i;
 }
 
-double tolerance(DType d) {
+double gemm_tolerance(DType d) {
   switch (d) {
     case DType::f64: return 1e-12;
     case DType::f32: return 1e-5;
@@ -67,17 +59,17 @@ TEST(CudaGemm, MatchesTheCpuInEveryLayoutAndDtype) {
     for (const auto& [x, y, what] : {std::tuple{a, b, "NN"}, std::tuple{at, b, "a transposed"},
                                      std::tuple{a, bt, "b transposed"}, std::tuple{at, bt, "both"},
                                      std::tuple{a, shared, "b broadcast"}}) {
-      expect_matmul_close(raw::matmul(on_gpu(x), on_gpu(y)), raw::matmul(x, y), x, y, tolerance(d),
+      expect_matmul_close(raw::matmul(on_gpu(x), on_gpu(y)), raw::matmul(x, y), x, y, gemm_tolerance(d),
                           name + " " + what);
     }
     // 2-D.
     const Tensor a2 = random({40, 24}, 6, d), b2 = random({24, 8}, 7, d);
-    expect_matmul_close(raw::matmul(on_gpu(a2), on_gpu(b2)), raw::matmul(a2, b2), a2, b2, tolerance(d), name + " 2-D");
+    expect_matmul_close(raw::matmul(on_gpu(a2), on_gpu(b2)), raw::matmul(a2, b2), a2, b2, gemm_tolerance(d), name + " 2-D");
     // Accumulation, out += a b (the backend's beta = 1).
     Tensor acc_cpu = raw::matmul(a, b), acc_gpu = on_gpu(acc_cpu);
     backend_for(Device::cpu()).matmul(a, b, acc_cpu, true);
     backend_for(kGpu).matmul(on_gpu(a), on_gpu(b), acc_gpu, true);
-    expect_matmul_close(acc_gpu, acc_cpu, a, b, 2 * tolerance(d), name + " accumulate");
+    expect_matmul_close(acc_gpu, acc_cpu, a, b, 2 * gemm_tolerance(d), name + " accumulate");
   }
 }
 
