@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "mantissa.h"
 
@@ -153,6 +154,15 @@ TEST(Ops, ReductionsAlongDimsMatchReference) {
   auto [values, indices] = raw::max(from_vector(std::vector<float>{1, 5, 5, 2, 0, 7}, {2, 3}), 1);
   EXPECT_EQ(values.to_vector<float>(), (std::vector<float>{5, 7}));
   EXPECT_EQ(indices.to_vector<int64_t>(), (std::vector<int64_t>{1, 2}));
+  // amax/amin of infinities are the infinities (their identities), in both layouts.
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType d : {DType::f64, DType::f32, DType::bf16}) {
+    const Tensor infs = raw::cast(from_vector(std::vector<double>{-inf, -inf, inf, inf}, {2, 2}), d);
+    EXPECT_EQ(raw::cast(raw::reduce(ReduceOp::amax, infs, {1}), DType::f64).to_vector<double>(),
+              (std::vector<double>{-inf, inf}));
+    EXPECT_EQ(raw::cast(raw::reduce(ReduceOp::amin, raw::transpose(infs, 0, 1), {0}), DType::f64).to_vector<double>(),
+              (std::vector<double>{-inf, inf}));
+  }
 }
 
 TEST(Ops, MatmulAllShapesAndDtypes) {
