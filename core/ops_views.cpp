@@ -346,6 +346,12 @@ void check_update_operands(std::string_view op, const Tensor& param, const Tenso
   MANTISSA_CHECK(is_floating(param.dtype()) && grad.dtype() == param.dtype(), op,
                  "needs a floating parameter and a gradient of its dtype, got {} and {}", param.describe(),
                  grad.describe());
+  const auto check_shaped_like_param = [&](const Tensor& t) {
+    MANTISSA_CHECK(t.is_contiguous() && t.numel() == param.numel(), op,
+                   "needs contiguous operands shaped like the parameter {}, got {}", param.describe(), t.describe());
+  };
+  check_shaped_like_param(param);
+  check_shaped_like_param(grad);
   const Tensor* first_state = nullptr;
   for (const Tensor* t : states) {
     if (!t->defined()) continue;
@@ -353,14 +359,8 @@ void check_update_operands(std::string_view op, const Tensor& param, const Tenso
     MANTISSA_CHECK((t->dtype() == param.dtype() || t->dtype() == DType::f32) && t->dtype() == first_state->dtype(),
                    op, "optimizer states must all be {} or all f32, got {} for a {} parameter",
                    dtype_name(param.dtype()), t->describe(), param.describe());
+    check_shaped_like_param(*t);
   }
-  std::vector<const Tensor*> operands{&param, &grad};
-  for (const Tensor* t : states)
-    if (t->defined()) operands.push_back(t);
-  for (const Tensor* t : operands)
-    MANTISSA_CHECK(t->is_contiguous() && t->numel() == param.numel(), op,
-                   "needs contiguous operands shaped like the parameter {}, got {}", param.describe(),
-                   t->describe());
 }
 
 void bump_versions(std::initializer_list<Tensor*> tensors) {
