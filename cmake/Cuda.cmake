@@ -1,4 +1,4 @@
-# MANTISSA_CUDA=AUTO builds the CUDA backend whenever nvcc is found; ON requires it.
+# MANTISSA_CUDA=AUTO builds the CUDA backend (cuBLASLt, cuDNN) whenever nvcc is found; ON requires it.
 include(CheckLanguage)
 set(MANTISSA_HAS_CUDA OFF)
 if(NOT MANTISSA_CUDA STREQUAL "OFF")
@@ -29,6 +29,15 @@ if(MANTISSA_HAS_CUDA)
   set_target_properties(mantissa PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}" CUDA_STANDARD 20)
   # The .cu files hold kernels only and include no host-side headers (fmt, tensors): nvcc's
   # C++20 front end cannot compile fmt 9. The host side of the backend is core/cuda/*.cpp.
-  target_link_libraries(mantissa PUBLIC CUDA::cudart CUDA::cublasLt)
+  # cuDNN ships with the toolkit on our machines; elsewhere CUDNN_ROOT names its prefix.
+  find_path(MANTISSA_CUDNN_INCLUDE_DIR cudnn_graph.h HINTS ${CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include)
+  find_library(MANTISSA_CUDNN_LIBRARY cudnn HINTS ${CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib64 lib)
+  if(NOT MANTISSA_CUDNN_INCLUDE_DIR OR NOT MANTISSA_CUDNN_LIBRARY)
+    message(FATAL_ERROR "mantissa: the CUDA backend needs cuDNN 9 (cudnn_graph.h, libcudnn); set CUDNN_ROOT to "
+                        "its prefix, or configure with -DMANTISSA_CUDA=OFF")
+  endif()
+  mantissa_report("cuDNN" ON "${MANTISSA_CUDNN_LIBRARY}")
+  target_include_directories(mantissa PRIVATE ${MANTISSA_CUDNN_INCLUDE_DIR})
+  target_link_libraries(mantissa PUBLIC CUDA::cudart CUDA::cublasLt ${MANTISSA_CUDNN_LIBRARY})
   target_compile_definitions(mantissa PUBLIC MANTISSA_WITH_CUDA=1)
 endif()

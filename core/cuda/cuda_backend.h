@@ -1,11 +1,10 @@
 #pragma once
-// The CUDA implementation of the Backend primitives (issue #5, in progress). Tensors live in
-// memory from one caching allocator per device (core/caching_allocator.h over cudaMalloc);
-// every op runs on the calling thread's current stream of the tensors' device
-// (core/cuda/runtime.h). Elementwise math is the shared functors of core/functors.h, run by
-// the launcher in core/cuda/launch.cuh; the .cu files hold kernels only (core/cuda/kernels.h)
-// and the .cpp files the host side. Ops without a CUDA kernel yet (no_kernel_yet.cpp) throw
-// an error that says so.
+// The CUDA implementation of the Backend primitives. Tensors live in memory from one caching
+// allocator per device (core/caching_allocator.h over cudaMalloc); every op runs on the
+// calling thread's current stream of the tensors' device (core/cuda/runtime.h). Elementwise
+// math is the shared functors of core/functors.h, run by the launcher in core/cuda/launch.cuh;
+// the .cu files hold kernels only (core/cuda/kernels.h) and the .cpp files the host side.
+// GEMMs run on cuBLASLt (gemm.cpp), convolutions on cuDNN (conv.cpp).
 #include "core/backend.h"
 #include "core/caching_allocator.h"
 
