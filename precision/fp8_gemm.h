@@ -1,9 +1,9 @@
 #pragma once
-// The fp8 GEMM as Transformer Engine runs it on cuBLASLt, emulated with raw ops on any
-// backend: each operand quantised with its per-tensor scale (round-to-nearest-even,
-// saturating to the format's max: bit-exact with cuda_fp8.h's __NV_SATFINITE), the product
-// of the exactly widened fp8 values accumulated in f32, multiplied by both scale inverses,
-// the bias added, and rounded once to the output dtype.
+// The fp8 GEMM as Transformer Engine runs it: each operand quantised with its per-tensor
+// scale (round-to-nearest-even, saturating to the format's max: bit-exact with cuda_fp8.h's
+// __NV_SATFINITE), the product of the fp8 values accumulated in f32, multiplied by both scale
+// inverses, the bias added, and rounded once to the output dtype. On CUDA tensors the product
+// runs on cuBLASLt's fp8 tensor cores (sm_89+); elsewhere it is emulated exactly in f32.
 #include "core/tensor.h"
 #include "precision/fp8_scaling.h"
 

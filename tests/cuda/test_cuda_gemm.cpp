@@ -107,12 +107,8 @@ TEST(CudaGemm, BiasAndGeluEpiloguesMatchTheUnfusedOps) {
 }
 
 TEST(CudaGemm, Fp8WithScalesAndAmaxMatchesTheEmulation) {
-  MANTISSA_REQUIRE_CUDA();
+  MANTISSA_REQUIRE_FP8_GPU();
 #ifdef MANTISSA_WITH_CUDA
-  int major = 0, minor = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-  if (major * 10 + minor < 89) GTEST_SKIP() << "fp8 GEMMs need compute capability 8.9 or newer";
   // The emulation (precision/fp8_gemm.h) multiplies the exactly widened values in f32.
   const Tensor xq = raw::cast_scaled(random({32, 64}, 1), DType::f8_e4m3, 8.0f);
   const Tensor wq = raw::cast_scaled(random({48, 64}, 2), DType::f8_e4m3, 16.0f);
