@@ -30,11 +30,18 @@ size_t CachingAllocator::size_class(size_t nbytes, size_t min_cached) {
 CachingAllocator::CachingAllocator(MemorySource source, CachingAllocatorOptions options)
     : source_(std::move(source)), options_(options) {}
 
-CachingAllocator::~CachingAllocator() { release_cached(); }
+CachingAllocator::~CachingAllocator() {
+  release_cached();
+  for (PendingBlock& p : pending_) {  // at exit nothing is left to wait for
+    for (void* event : p.events) source_.destroy_event(event);
+    source_.release(p.ptr);
+  }
+}
 
 void* CachingAllocator::allocate(size_t nbytes, StreamId stream) {
   const size_t size = size_class(nbytes, options_.min_cached_bytes);
   std::lock_guard lock(mutex_);
+  collect_pending_locked();
   void* ptr = nullptr;
   if (auto it = free_.find({stream, size}); it != free_.end()) {
     ptr = it->second;
@@ -44,7 +51,7 @@ void* CachingAllocator::allocate(size_t nbytes, StreamId stream) {
     ptr = fresh_block(size, nbytes);
     stats_.reserved_bytes += size;
   }
-  live_.emplace(ptr, Block{size, stream});
+  live_.emplace(ptr, Block{size, stream, {}});
   stats_.allocated_bytes += size;
   stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
   return ptr;
@@ -75,10 +82,20 @@ void CachingAllocator::deallocate(void* ptr) {
   std::lock_guard lock(mutex_);
   const auto it = live_.find(ptr);
   if (it == live_.end()) throw Error(fmt::format("{}: freeing memory the allocator did not hand out", source_.device));
-  const Block block = it->second;
+  Block block = std::move(it->second);
   live_.erase(it);
   stats_.allocated_bytes -= block.size;
-  // cached_bytes() now counts this block too.
+  if (block.other_streams.empty()) return cache_or_release(ptr, block);
+  // Work queued on the other streams may still use the block: neither reuse nor release it
+  // before that work has passed.
+  PendingBlock pending{ptr, std::move(block), {}};
+  for (StreamId stream : pending.block.other_streams) pending.events.push_back(source_.record_event(stream));
+  stats_.pending_bytes += pending.block.size;
+  pending_.push_back(std::move(pending));
+}
+
+void CachingAllocator::cache_or_release(void* ptr, const Block& block) {
+  // cached_bytes() already counts this block.
   const bool keep = block.size >= options_.min_cached_bytes && stats_.cached_bytes() <= options_.max_cached_bytes;
   if (keep) {
     free_.emplace(std::pair{block.stream, block.size}, ptr);
@@ -88,12 +105,38 @@ void CachingAllocator::deallocate(void* ptr) {
   }
 }
 
+void CachingAllocator::record_stream(void* ptr, StreamId stream) {
+  std::lock_guard lock(mutex_);
+  const auto it = live_.find(ptr);
+  if (it == live_.end())
+    throw Error(fmt::format("{}: record_stream of memory the allocator did not hand out (or already freed)",
+                            source_.device));
+  Block& block = it->second;
+  if (stream == block.stream) return;  // its own stream orders its work already
+  if (!source_.record_event)
+    throw Error(fmt::format("{}: record_stream needs device events, and this device has one stream", source_.device));
+  if (std::find(block.other_streams.begin(), block.other_streams.end(), stream) == block.other_streams.end())
+    block.other_streams.push_back(stream);
+}
+
+void CachingAllocator::collect_pending_locked() {
+  std::erase_if(pending_, [&](PendingBlock& p) {
+    for (void* event : p.events)
+      if (!source_.event_done(event)) return false;
+    for (void* event : p.events) source_.destroy_event(event);
+    stats_.pending_bytes -= p.block.size;
+    cache_or_release(p.ptr, p.block);
+    return true;
+  });
+}
+
 void CachingAllocator::release_cached() {
   std::lock_guard lock(mutex_);
   release_cached_locked();
 }
 
 void CachingAllocator::release_cached_locked() {
+  collect_pending_locked();  // what has passed is released too; the rest must wait
   for (const auto& [key, ptr] : free_) {
     source_.release(ptr);
     stats_.reserved_bytes -= key.second;

@@ -8,9 +8,9 @@
 // and is tested on the CPU.
 //
 // Streams: a block is allocated for one stream and, once freed, is handed out again only for
-// that stream, since work queued on it may still read the block. Using a block on another
-// stream needs that stream to wait for the owner first (not tracked here: PyTorch's
-// record_stream has no counterpart yet).
+// that stream, since work queued on it may still read the block. A block also used on other
+// streams is declared with record_stream (PyTorch's counterpart): when it is freed, an event
+// is recorded on each of those streams, and the block is reused only once they have passed.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -20,6 +20,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace mantissa {
 
@@ -32,6 +33,11 @@ struct MemorySource {
   std::string device;                       // "cpu", "cuda:0": named in errors
   std::function<void*(size_t)> allocate;    // nullptr when the device is out of memory
   std::function<void(void*)> release;
+  // Events for record_stream, on devices with more than one stream: mark what has been queued
+  // on a stream so far, ask whether it has finished, and free the event.
+  std::function<void*(StreamId)> record_event;
+  std::function<bool(void*)> event_done;
+  std::function<void(void*)> destroy_event;
 };
 
 struct CachingAllocatorOptions {
@@ -57,6 +63,9 @@ class CachingAllocator {
   // asked and what is held.
   void* allocate(size_t nbytes, StreamId stream = 0);
   void deallocate(void* ptr);
+  // The block at ptr (as allocate returned it) is also used by work queued on `stream`: once
+  // freed, it waits for that work before it is handed out again.
+  void record_stream(void* ptr, StreamId stream);
   void release_cached();  // returns every cached block to the source
   void set_limit(std::optional<size_t> limit_bytes);
 
@@ -65,6 +74,7 @@ class CachingAllocator {
     size_t reserved_bytes = 0;   // held from the source: allocated plus cached
     size_t peak_allocated_bytes = 0;
     uint64_t cache_hits = 0;
+    size_t pending_bytes = 0;    // freed, cached, waiting for other streams' work (in reserved)
     size_t cached_bytes() const { return reserved_bytes - allocated_bytes; }
   };
   Stats stats() const;
@@ -77,8 +87,16 @@ class CachingAllocator {
   struct Block {
     size_t size;
     StreamId stream;
+    std::vector<StreamId> other_streams;  // from record_stream
+  };
+  struct PendingBlock {
+    void* ptr;
+    Block block;
+    std::vector<void*> events;  // one per other stream
   };
   void* fresh_block(size_t size, size_t requested);
+  void cache_or_release(void* ptr, const Block& block);
+  void collect_pending_locked();  // pending blocks whose events have all passed become free
   void release_cached_locked();
   [[noreturn]] void out_of_memory(size_t requested, const char* why) const;
 
@@ -87,6 +105,7 @@ class CachingAllocator {
   mutable std::mutex mutex_;
   std::multimap<std::pair<StreamId, size_t>, void*> free_;  // (stream, size class) -> cached blocks
   std::unordered_map<void*, Block> live_;                   // every block handed out
+  std::vector<PendingBlock> pending_;                       // freed, waiting for other streams
   Stats stats_;
 };
 

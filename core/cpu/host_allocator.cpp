@@ -1,6 +1,7 @@
 #include "core/cpu/host_allocator.h"
 
 #include <cstdlib>
+#include <utility>
 
 namespace mantissa::cpu {
 
@@ -10,8 +11,11 @@ CachingAllocator& host_allocator() {
     CachingAllocatorOptions options;
     if (const char* env = std::getenv("MANTISSA_CPU_CACHE_MB"))
       options.max_cached_bytes = std::strtoull(env, nullptr, 10) << 20;
-    return new CachingAllocator({"cpu", [](size_t n) { return std::aligned_alloc(64, n); }, [](void* p) { std::free(p); }},
-                                options);
+    MemorySource source;  // one stream: no events
+    source.device = "cpu";
+    source.allocate = [](size_t n) { return std::aligned_alloc(64, n); };
+    source.release = [](void* p) { std::free(p); };
+    return new CachingAllocator(std::move(source), options);
   }();
   return *allocator;
 }

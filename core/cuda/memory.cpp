@@ -31,6 +31,24 @@ MemorySource device_memory(int index) {
           [index](void* p) {
             DeviceGuard guard(index);
             MANTISSA_CUDA_CHECK(cudaFree(p), fmt::format("freeing memory on cuda:{}", index));
+          },
+          [index](StreamId stream) -> void* {
+            DeviceGuard guard(index);
+            const std::string what = fmt::format("record_stream on cuda:{}", index);
+            cudaEvent_t event = nullptr;
+            MANTISSA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), what);
+            MANTISSA_CUDA_CHECK(cudaEventRecord(event, reinterpret_cast<cudaStream_t>(stream)), what);
+            return event;
+          },
+          [index](void* event) {
+            const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
+            if (status == cudaErrorNotReady) return false;
+            MANTISSA_CUDA_CHECK(status, fmt::format("waiting for a recorded stream on cuda:{}", index));
+            return true;
+          },
+          [index](void* event) {
+            MANTISSA_CUDA_CHECK(cudaEventDestroy(static_cast<cudaEvent_t>(event)),
+                                fmt::format("record_stream on cuda:{}", index));
           }};
 }
 
@@ -69,6 +87,13 @@ void* CudaBackend::allocate(size_t nbytes, Device device) {
 }
 
 void CudaBackend::deallocate(void* ptr, Device device) { device_allocator(device.index).deallocate(ptr); }
+
+void record_stream(const Tensor& t, const Stream& stream) {
+  MANTISSA_CHECK(t.defined(), "record_stream", "needs a defined tensor");
+  MANTISSA_CHECK(t.device() == Device::cuda(stream.device()), "record_stream",
+                 "{} on {} cannot be used by a stream of cuda:{}", t.describe(), t.device().str(), stream.device());
+  device_allocator(stream.device()).record_stream(t.storage()->data(), stream.id());
+}
 
 void CudaBackend::copy_to_host(const Tensor& src, void* host_dst) {
   check_contiguous("copy_to_host", src);

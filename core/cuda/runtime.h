@@ -6,6 +6,10 @@
 
 #include "core/caching_allocator.h"
 
+namespace mantissa {
+class Tensor;
+}
+
 namespace mantissa::cuda {
 
 // Number of CUDA devices visible; 0 without a driver or a GPU.
@@ -55,6 +59,11 @@ class StreamGuard {
   int device_;
   StreamId previous_;
 };
+
+// Declares that work queued on `stream` uses t's memory, as PyTorch's Tensor.record_stream:
+// once t's storage is freed, the memory is not handed out again until that work has finished.
+// Needed when a tensor allocated on one stream is used on another and freed before it is done.
+void record_stream(const Tensor& t, const Stream& stream);
 
 // Waits until everything queued on `device` (all its streams) has finished.
 void synchronize(int device);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -38,9 +39,30 @@ struct FakeDevice {
               held -= sizes.at(p);
               blocks.erase(p);
               std::free(p);
-            }};
+            },
+            // An event is the count of work items queued on its stream when it was recorded;
+            // it has passed once the test finishes that stream up to there.
+            [this](mantissa::StreamId stream) -> void* {
+              events.push_back({stream, ++queued[stream]});
+              ++live_events;
+              return &events.back();
+            },
+            [this](void* e) {
+              const Event& event = *static_cast<Event*>(e);
+              return finished[event.stream] >= event.seq;
+            },
+            [this](void*) { --live_events; }};
   }
+  void finish(mantissa::StreamId stream) { finished[stream] = queued[stream]; }
+
   std::map<void*, size_t> sizes;
+  struct Event {
+    mantissa::StreamId stream;
+    int seq;
+  };
+  std::deque<Event> events;  // stable addresses
+  std::map<mantissa::StreamId, int> queued, finished;
+  int live_events = 0;
 };
 
 constexpr size_t kMiB = size_t(1) << 20;
@@ -146,4 +168,54 @@ TEST(CachingAllocator, HostAllocatorServesTensors) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
   EXPECT_EQ(mantissa::cpu::host_allocator().stats().allocated_bytes, before + kMiB);
   mantissa::cpu::host_allocator().deallocate(p);
+}
+
+TEST(CachingAllocator, ABlockUsedOnAnotherStreamWaitsForItBeforeReuse) {
+  FakeDevice device{64 * kMiB};
+  CachingAllocator allocator(device.source(), gpu_like());
+  constexpr mantissa::StreamId kOwner = 1, kOther = 2;
+  void* a = allocator.allocate(kMiB, kOwner);
+  allocator.record_stream(a, kOther);
+  allocator.record_stream(a, kOther);  // once is enough
+  allocator.record_stream(a, kOwner);  // its own stream: nothing to wait for
+  allocator.deallocate(a);
+  EXPECT_EQ(allocator.stats().pending_bytes, kMiB);
+  EXPECT_EQ(device.live_events, 1);
+
+  // The other stream's work may still read the block: a request gets fresh memory.
+  void* b = allocator.allocate(kMiB, kOwner);
+  EXPECT_NE(b, a);
+  EXPECT_EQ(device.allocations, 2);
+  allocator.deallocate(b);
+
+  device.finish(kOther);
+  void* c = allocator.allocate(kMiB, kOwner);  // collects a, then reuses a cached block
+  EXPECT_TRUE(c == a || c == b);
+  EXPECT_EQ(device.allocations, 2);
+  EXPECT_EQ(allocator.stats().pending_bytes, 0u);
+  EXPECT_EQ(device.live_events, 0);
+  allocator.deallocate(c);
+
+  // Work queued on the other stream after the event does not hold the block back.
+  void* d = allocator.allocate(kMiB, kOwner);
+  allocator.record_stream(d, kOther);
+  allocator.deallocate(d);
+  device.finish(kOther);
+  device.queued[kOther] += 5;
+  allocator.allocate(kMiB, kOwner);
+  EXPECT_EQ(allocator.stats().pending_bytes, 0u);
+}
+
+TEST(CachingAllocator, RecordStreamNeedsALiveBlockAndDeviceEvents) {
+  FakeDevice device{64 * kMiB};
+  CachingAllocator allocator(device.source(), gpu_like());
+  void* a = allocator.allocate(kMiB, 1);
+  allocator.deallocate(a);
+  expect_error([&] { allocator.record_stream(a, 2); }, {"fake:0", "record_stream", "did not hand out"});
+  mantissa::MemorySource no_events = device.source("host");
+  no_events.record_event = nullptr;
+  CachingAllocator host(no_events, gpu_like());
+  void* h = host.allocate(kMiB, 0);
+  expect_error([&] { host.record_stream(h, 2); }, {"host", "record_stream", "one stream"});
+  host.deallocate(h);
 }

@@ -53,3 +53,26 @@ TEST(CudaRuntime, StreamsAndEventsTimeWork) {
   EXPECT_GE(stop.elapsed_ms_since(start), 0.0f);
 #endif
 }
+
+TEST(CudaRuntime, RecordStreamHoldsAFreedBlockUntilTheOtherStreamHasPassed) {
+  MANTISSA_REQUIRE_CUDA();
+#ifdef MANTISSA_WITH_CUDA
+  CachingAllocator& allocator = cuda::device_allocator(0);
+  cuda::Stream side(0);
+  const size_t before = allocator.stats().pending_bytes;
+  {
+    const Tensor t = ones({1 << 20}, {DType::f32, Device::cuda(0)});  // on the default stream
+    {
+      cuda::StreamGuard on(side);
+      const Tensor u = raw::binary(BinaryOp::mul, t, t);  // side's work reads t
+    }
+    cuda::record_stream(t, side);
+  }
+  // t is freed, but side's multiply may still be reading it.
+  EXPECT_GE(allocator.stats().pending_bytes, before + (size_t(4) << 20));
+  side.synchronize();
+  const Tensor next = raw::empty({16}, {DType::f32, Device::cuda(0)});  // collects what has passed
+  EXPECT_EQ(allocator.stats().pending_bytes, before);
+  expect_error([] { cuda::record_stream(ones({2}), cuda::Stream(0)); }, {"record_stream", "cpu"});
+#endif
+}
