@@ -1,7 +1,8 @@
 // GPU throughput of the CUDA backend against references measured in the same run:
 //   - GEMM: mantissa's matmul (cuBLASLt, the heuristic's first algorithm, cached) in TFLOP/s
 //     per dtype, against cuBLASLt's own best: every algorithm its heuristic offers for the
-//     same problem in the TN layout, each timed, the fastest kept;
+//     same problem in the TN layout, each timed, the fastest kept; likewise precision's fp8
+//     GEMM (E4M3 -> bf16) on sm_89+;
 //   - memory-bound ops: GB/s (bytes read + written) against a device-to-device copy of the
 //     same bytes.
 // Without a GPU it says so and exits 0: nothing to measure.
@@ -19,6 +20,7 @@
 #include "core/cuda/gemm.h"
 #include "core/cuda/runtime.h"
 #include "mantissa.h"
+#include "precision/fp8_gemm.h"
 
 using namespace mantissa;
 
@@ -108,6 +110,30 @@ double cublaslt_best_ms(DType dtype, int64_t m, int64_t n, int64_t k, bool tf32)
   return best;
 }
 
+// precision::fp8_gemm (E4M3 x E4M3 -> bf16, as an fp8 linear layer's forward): cuBLASLt's fp8
+// GEMM writing f32, then the bias/amax/rounding tail shared with the CPU, against cuBLASLt's
+// best fp8 kernel writing bf16 directly. The ratio shows what the unfused tail costs.
+template <typename Shapes>
+void bench_fp8_gemm(const Shapes& shapes) {
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
+  if (major * 10 + minor < 89) {
+    fmt::print("{:<8} no fp8 tensor cores on this GPU (compute capability {}.{})\n", "fp8", major, minor);
+    return;
+  }
+  for (const auto& s : shapes) {
+    const Tensor one = raw::ones({1}, {DType::f32, kGpu});
+    const precision::Fp8Operand a{raw::cast(raw::rand({s.m, s.k}, {DType::f32, kGpu}), DType::f8_e4m3), one};
+    const precision::Fp8Operand w{raw::cast(raw::rand({s.n, s.k}, {DType::f32, kGpu}), DType::f8_e4m3), one};
+    const double flop = 2.0 * s.m * s.n * s.k;
+    const double ours = median_ms([&] { precision::fp8_gemm(a, precision::transposed(w), DType::bf16); });
+    const double best = cublaslt_best_ms(DType::f8_e4m3, s.m, s.n, s.k, false);
+    fmt::print("{:<8} {:>20} {:>12.1f} {:>14.1f} {:>8.2f}\n", "fp8", fmt::format("{}x{}x{}", s.m, s.n, s.k),
+               flop / ours / 1e9, flop / best / 1e9, best / ours);
+  }
+}
+
 void bench_gemm() {
   fmt::print("GEMM (m, n, k): mantissa matmul vs cuBLASLt's best of its heuristic's algorithms\n");
   fmt::print("{:<8} {:>20} {:>12} {:>14} {:>8}\n", "dtype", "shape", "TFLOP/s", "best TFLOP/s", "ratio");
@@ -137,6 +163,7 @@ void bench_gemm() {
     }
   }
   cuda::set_allow_tf32(false);
+  bench_fp8_gemm(shapes);
 }
 
 double copy_gbps(size_t bytes) {
