@@ -1,5 +1,6 @@
 // The fused unscale primitive against f64 references, and GradScaler against trajectories
-// worked out by hand from PyTorch's _amp_update_scale_ and NeMo's hysteresis rule.
+// worked out by hand from PyTorch's _amp_update_scale_ and NeMo's hysteresis rule, on every
+// device (the GPU is held to the same references, bit for bit where the CPU is).
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -9,6 +10,7 @@
 #include "mantissa.h"
 #include "precision/grad_scaler.h"
 #include "support/expect_error.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 using precision::GradScaler;
@@ -19,22 +21,24 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-Tensor values(const std::vector<double>& v, DType dtype = DType::f32) {
-  return raw::cast(from_vector(v, {static_cast<int64_t>(v.size())}), dtype);
+Tensor values(const std::vector<double>& v, DType dtype = DType::f32, Device device = Device::cpu()) {
+  return raw::to_device(raw::cast(from_vector(v, {static_cast<int64_t>(v.size())}), dtype), device);
 }
 
-Tensor param(const std::vector<double>& v) {
-  Tensor p = values(v);
+Tensor param(const std::vector<double>& v, Device device) {
+  Tensor p = values(v, DType::f32, device);
   p.set_requires_grad();
   return p;
 }
 
-Tensor f32_flag(double value) { return raw::scalar_tensor(value, DType::f32); }
+Tensor f32_flag(double value, Device device = Device::cpu()) {
+  return raw::scalar_tensor(value, DType::f32, device);
+}
 
-// Unscales one tensor; returns found_inf.
+// Unscales one tensor with a flag on its device; returns found_inf.
 double unscale(Tensor t, double inv_scale, double found_inf_before = 0.0) {
   std::vector<Tensor> tensors{t};
-  Tensor found_inf = f32_flag(found_inf_before);
+  Tensor found_inf = f32_flag(found_inf_before, t.device());
   raw::non_finite_check_and_unscale_(tensors, found_inf, inv_scale);
   return found_inf.item();
 }
@@ -45,9 +49,58 @@ std::vector<uint32_t> bits(const Tensor& t) {
   return out;
 }
 
+// One row per iteration of a scripted run: whether the optimizer stepped, and the scaler's
+// state after update().
+struct Row {
+  bool stepped;
+  double scale;
+  int64_t growth_tracker, hysteresis_tracker;
+  bool operator==(const Row&) const = default;
+};
+std::ostream& operator<<(std::ostream& os, const Row& r) {
+  return os << "{" << r.stepped << ", " << r.scale << ", " << r.growth_tracker << ", " << r.hysteresis_tracker << "}";
+}
+
+// 'F' finite gradients, 'I' an inf in one gradient, 'N' a NaN.
+std::vector<Row> run_pattern(GradScaler& scaler, const std::string& pattern, Device device) {
+  Tensor p = param({1.0, 2.0}, device);
+  optim::SGD opt({p}, optim::SGDOptions(0.1));
+  std::vector<Row> rows;
+  for (char c : pattern) {
+    const double second = c == 'I' ? kInf : c == 'N' ? kNaN : scaler.get_scale();
+    p.set_grad(values({0.5 * scaler.get_scale(), second}, DType::f32, device));
+    const bool stepped = scaler.step(opt);
+    scaler.update();
+    rows.push_back({stepped, scaler.get_scale(), scaler.growth_tracker(), scaler.hysteresis_tracker()});
+  }
+  return rows;
+}
+
+const std::string kPattern = "IIIFFFNFIFFF";
+const GradScalerOptions kScripted = GradScalerOptions().with_init_scale(1024).with_growth_interval(3);
+
+
+// The helpers again, making their tensors on the parameterised device, so that a test body
+// reads the same on every device.
+class ScalerOnDevice : public mantissa::testing::OnDevice {
+ protected:
+  Tensor values(const std::vector<double>& v, DType dtype = DType::f32) const { return ::values(v, dtype, device()); }
+  Tensor param(const std::vector<double>& v) const { return ::param(v, device()); }
+  Tensor f32_flag(double value) const { return ::f32_flag(value, device()); }
+};
+class UnscaleOnDevice : public ScalerOnDevice {};
+class GradScalerOnDevice : public ScalerOnDevice {
+ protected:
+  std::vector<Row> run_pattern(GradScaler& scaler, const std::string& pattern) const {
+    return ::run_pattern(scaler, pattern, device());
+  }
+};
+MANTISSA_ON_EVERY_DEVICE(UnscaleOnDevice);
+MANTISSA_ON_EVERY_DEVICE(GradScalerOnDevice);
+
 }  // namespace
 
-TEST(Unscale, MatchesF64ReferencePerDtype) {
+TEST_P(UnscaleOnDevice, MatchesF64ReferencePerDtype) {
   // The kernel multiplies in f32 (f64 for f64) and rounds once to the storage type, so
   // against the f64 product of the same rounded input the error is: f64 none (the same
   // operation), f32 2^-23 relative (inv_scale rounded to f32, then the product), bf16 and f16
@@ -72,7 +125,7 @@ TEST(Unscale, MatchesF64ReferencePerDtype) {
     }
 }
 
-TEST(Unscale, FoundInfSetByInfAndNaNOnlyAndNeverReset) {
+TEST_P(UnscaleOnDevice, FoundInfSetByInfAndNaNOnlyAndNeverReset) {
   for (DType d : {DType::f64, DType::f32, DType::bf16, DType::f16}) {
     EXPECT_EQ(unscale(values({1.0, kInf, 2.0}, d), 0.5), 1.0) << dtype_name(d);
     EXPECT_EQ(unscale(values({-kInf, 1.0}, d), 0.5), 1.0) << dtype_name(d);
@@ -107,7 +160,7 @@ TEST(Unscale, FoundInfSetByInfAndNaNOnlyAndNeverReset) {
   EXPECT_EQ(clear.item(), 0.0);
 }
 
-TEST(Unscale, F16GradientUnscalesWithF32InvScale) {
+TEST_P(UnscaleOnDevice, F16GradientUnscalesWithF32InvScale) {
   // PyTorch issue #74739: with scale 2^25 an f16 inv_scale would be 2^-25, which rounds to 0
   // in f16 (half of the smallest subnormal, ties to even), zeroing the gradient. Multiplied in
   // f32, 2^15 * 2^-25 = 2^-10 is an ordinary f16 value.
@@ -139,41 +192,8 @@ TEST(Unscale, BumpsVersionsAndValidatesOperands) {
   expect_error([&] { call(values({1.0}), f32_flag(0.0), kInf); }, {"inv_scale", "inf"});
 }
 
-namespace {
 
-// One row per iteration of a scripted run: whether the optimizer stepped, and the scaler's
-// state after update().
-struct Row {
-  bool stepped;
-  double scale;
-  int64_t growth_tracker, hysteresis_tracker;
-  bool operator==(const Row&) const = default;
-};
-std::ostream& operator<<(std::ostream& os, const Row& r) {
-  return os << "{" << r.stepped << ", " << r.scale << ", " << r.growth_tracker << ", " << r.hysteresis_tracker << "}";
-}
-
-// 'F' finite gradients, 'I' an inf in one gradient, 'N' a NaN.
-std::vector<Row> run_pattern(GradScaler& scaler, const std::string& pattern) {
-  Tensor p = param({1.0, 2.0});
-  optim::SGD opt({p}, optim::SGDOptions(0.1));
-  std::vector<Row> rows;
-  for (char c : pattern) {
-    const double second = c == 'I' ? kInf : c == 'N' ? kNaN : scaler.get_scale();
-    p.set_grad(values({0.5 * scaler.get_scale(), second}));
-    const bool stepped = scaler.step(opt);
-    scaler.update();
-    rows.push_back({stepped, scaler.get_scale(), scaler.growth_tracker(), scaler.hysteresis_tracker()});
-  }
-  return rows;
-}
-
-const std::string kPattern = "IIIFFFNFIFFF";
-const GradScalerOptions kScripted = GradScalerOptions().with_init_scale(1024).with_growth_interval(3);
-
-}  // namespace
-
-TEST(GradScaler, ScriptedTrajectoryWithoutHysteresisIsPyTorchs) {
+TEST_P(GradScalerOnDevice, ScriptedTrajectoryWithoutHysteresisIsPyTorchs) {
   // By hand: every overflow halves the scale and zeroes the growth tracker; three finite
   // iterations in a row double it. The hysteresis tracker (hysteresis 1) counts down per
   // overflow and refills on each finite iteration.
@@ -189,7 +209,7 @@ TEST(GradScaler, ScriptedTrajectoryWithoutHysteresisIsPyTorchs) {
   EXPECT_EQ(scaler.last_skipped()->scale, 128.0);
 }
 
-TEST(GradScaler, ScriptedTrajectoryWithHysteresisIsNeMos) {
+TEST_P(GradScalerOnDevice, ScriptedTrajectoryWithHysteresisIsNeMos) {
   // Hysteresis 2: the first overflow only zeroes the growth tracker; the second in a row backs
   // off, and so does every further one (the tracker is not refilled by a backoff). A finite
   // iteration refills it, so the isolated overflows at 6 and 8 never back off (Megatron's
@@ -204,7 +224,7 @@ TEST(GradScaler, ScriptedTrajectoryWithHysteresisIsNeMos) {
   EXPECT_EQ(scaler.skipped_steps(), 5);
 }
 
-TEST(GradScaler, KeepsTheScaleInF32AndNeverGrowsItToInf) {
+TEST_P(GradScalerOnDevice, KeepsTheScaleInF32AndNeverGrowsItToInf) {
   // 2^127 * 2 is finite in f64 but not in f32: the growth is dropped and the tracker restarts.
   GradScaler top(GradScalerOptions().with_init_scale(0x1p127).with_growth_interval(1));
   EXPECT_EQ(run_pattern(top, "FF"), (std::vector<Row>{{true, 0x1p127, 0, 1}, {true, 0x1p127, 0, 1}}));
@@ -221,7 +241,7 @@ TEST(GradScaler, KeepsTheScaleInF32AndNeverGrowsItToInf) {
   expect_error([] { GradScaler(GradScalerOptions().with_hysteresis(0)); }, {"hysteresis >= 1", "got 2000 and 0"});
 }
 
-TEST(GradScaler, ScaleMultipliesInF32AndIsDifferentiable) {
+TEST_P(GradScalerOnDevice, ScaleMultipliesInF32AndIsDifferentiable) {
   GradScaler scaler;
   Tensor x = values({1.0, -2.0});
   x.set_requires_grad();
@@ -237,7 +257,7 @@ TEST(GradScaler, ScaleMultipliesInF32AndIsDifferentiable) {
   EXPECT_EQ(scaler.scale(values({2.0}, DType::f64)).dtype(), DType::f64);
 }
 
-TEST(GradScaler, SkippedStepLeavesParametersAndOptimizerStateBitIdentical) {
+TEST_P(GradScalerOnDevice, SkippedStepLeavesParametersAndOptimizerStateBitIdentical) {
   const std::vector<double> a0 = {0.5, -1.5, 2.0}, b0 = {1.0, 3.0};
   const std::vector<double> ga = {0.25, -0.5, 1.0}, gb = {2.0, -0.125};
   Tensor a = param(a0), b = param(b0), ra = param(a0), rb = param(b0);
@@ -291,7 +311,7 @@ TEST(GradScaler, SkippedStepLeavesParametersAndOptimizerStateBitIdentical) {
   EXPECT_EQ(bits(b), bits(rb));
 }
 
-TEST(GradScaler, UnscaleStepUpdateOrderIsEnforced) {
+TEST_P(GradScalerOnDevice, UnscaleStepUpdateOrderIsEnforced) {
   Tensor p = param({1.0, 2.0});
   optim::SGD opt({p}, optim::SGDOptions(0.5));
   GradScaler scaler(GradScalerOptions().with_init_scale(4));
@@ -316,12 +336,12 @@ TEST(GradScaler, UnscaleStepUpdateOrderIsEnforced) {
   expect_error([&] { scaler.step(opt); }, {"no inf checks were recorded for this optimizer", "SGD"});
 }
 
-TEST(GradScaler, UnscalesStridedAndLowPrecisionGradients) {
+TEST_P(GradScalerOnDevice, UnscalesStridedAndLowPrecisionGradients) {
   // A strided gradient set by hand is replaced by an unscaled contiguous copy; bf16 and f16
   // gradients of low-precision parameters unscale in their own dtype.
-  Tensor w = raw::zeros({2, 3});
+  Tensor w = on(raw::zeros({2, 3}));
   w.set_requires_grad();
-  Tensor h = raw::zeros({2}, {DType::bf16});
+  Tensor h = on(raw::zeros({2}, {DType::bf16}));
   h.set_requires_grad();
   optim::SGD opt({w, h}, optim::SGDOptions(0.1));
   GradScaler scaler(GradScalerOptions().with_init_scale(8));
@@ -334,7 +354,7 @@ TEST(GradScaler, UnscalesStridedAndLowPrecisionGradients) {
   EXPECT_EQ(h.grad().to_vector<double>(), (std::vector<double>{-1.0, 0.0625}));
 }
 
-TEST(GradScaler, StateDictRoundTripContinuesTheTrajectory) {
+TEST_P(GradScalerOnDevice, StateDictRoundTripContinuesTheTrajectory) {
   const GradScalerOptions options = GradScalerOptions(kScripted).with_hysteresis(2);
   GradScaler straight(options);
   const std::vector<Row> full = run_pattern(straight, kPattern);
@@ -388,7 +408,7 @@ TEST(GradScaler, StateDictRoundTripContinuesTheTrajectory) {
   EXPECT_EQ(target.options().growth_interval, 2000);
 }
 
-TEST(GradScaler, DisabledIsAPassThrough) {
+TEST_P(GradScalerOnDevice, DisabledIsAPassThrough) {
   GradScaler scaler(GradScalerOptions().with_enabled(false).with_growth_factor(0.5));  // unchecked when off
   Tensor loss = values({3.0});
   EXPECT_TRUE(scaler.scale(loss).same(loss));
@@ -414,7 +434,7 @@ TEST(GradScaler, DisabledIsAPassThrough) {
   EXPECT_EQ(scaler.skipped_steps(), 0);
 }
 
-TEST(GradScaler, LastSkippedNamesTheFirstNonFiniteParameter) {
+TEST_P(GradScalerOnDevice, LastSkippedNamesTheFirstNonFiniteParameter) {
   Tensor a = param({1.0}), b = param({1.0, 2.0}), c = param({3.0});
   GradScaler scaler(GradScalerOptions().with_init_scale(256));
   scaler.set_parameter_names({{"encoder.weight", a}, {"encoder.bias", b}, {"head.weight", c}});
@@ -447,7 +467,7 @@ TEST(GradScaler, LastSkippedNamesTheFirstNonFiniteParameter) {
   EXPECT_EQ(unnamed.skipped_steps(), 1);
 }
 
-TEST(GradScaler, Fp16OverflowBacksOffThenTrainingRecovers) {
+TEST_P(GradScalerOnDevice, Fp16OverflowBacksOffThenTrainingRecovers) {
   // Linear regression with f32 parameters and f16 compute (16-mixed): the prediction is
   // computed in f16, the loss in f32. A loss multiplier of 64 makes the scaled gradient of the
   // f16 prediction exceed 65504 at the initial scale 65536, so it becomes inf when cast to f16
@@ -457,11 +477,11 @@ TEST(GradScaler, Fp16OverflowBacksOffThenTrainingRecovers) {
   const std::vector<double> w_true = {0.5, -1.0, 2.0, 0.25};
   const double b_true = 0.3;
   Generator gen(7);
-  const Tensor x = raw::binary(BinaryOp::sub, raw::binary(BinaryOp::mul, raw::rand({n, d}, {}, &gen), 2.0), 1.0);
+  const Tensor x = on(raw::binary(BinaryOp::sub, raw::binary(BinaryOp::mul, raw::rand({n, d}, {}, &gen), 2.0), 1.0));
   const Tensor y = raw::binary(BinaryOp::add, raw::matmul(x, raw::reshape(values(w_true), {d, 1})), b_true);
-  Tensor w = raw::zeros({d, 1});
+  Tensor w = on(raw::zeros({d, 1}));
   w.set_requires_grad();
-  Tensor b = raw::zeros({1});
+  Tensor b = on(raw::zeros({1}));
   b.set_requires_grad();
   optim::SGD opt({w, b}, optim::SGDOptions(0.01));
   GradScaler scaler;  // PyTorch's defaults: 65536, growth every 2000 finite steps
