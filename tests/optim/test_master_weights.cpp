@@ -1,6 +1,6 @@
 // Master weights and the write-back rounding of f16/bf16 parameters: the master follows the
 // f32 trajectory exactly, the parameter is its rounding, stochastic rounding is unbiased,
-// shares the Philox layout of raw::cast_stochastic, and replays after a resume.
+// shares the Philox layout of raw::cast_stochastic, and replays after a resume; on every device.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,13 +8,14 @@
 
 #include "mantissa.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/on_device.h"
 
 using namespace mantissa;
 
 namespace {
 
-Tensor leaf(const std::vector<float>& values, DType dtype) {
-  Tensor t = raw::cast(from_vector<float>(values, {static_cast<int64_t>(values.size())}), dtype);
+Tensor leaf(const std::vector<float>& values, DType dtype, Device device = Device::cpu()) {
+  Tensor t = raw::to_device(raw::cast(from_vector<float>(values, {static_cast<int64_t>(values.size())}), dtype), device);
   t.set_requires_grad();
   return t;
 }
@@ -31,9 +32,19 @@ optim::UpdatePrecision master(optim::Rounding rounding = optim::Rounding::neares
   return {true, rounding, seed};
 }
 
+class UpdateOnDevice : public mantissa::testing::OnDevice {
+ protected:
+  // leaf() on the parameterised device.
+  Tensor leaf(const std::vector<float>& values, DType dtype) const { return ::leaf(values, dtype, device()); }
+};
+class MasterWeightsOnDevice : public UpdateOnDevice {};
+class StochasticWriteBackOnDevice : public UpdateOnDevice {};
+MANTISSA_ON_EVERY_DEVICE(MasterWeightsOnDevice);
+MANTISSA_ON_EVERY_DEVICE(StochasticWriteBackOnDevice);
+
 }  // namespace
 
-TEST(MasterWeights, AdamMasterFollowsTheF32TrajectoryAndTheParamIsItsRounding) {
+TEST_P(MasterWeightsOnDevice, AdamMasterFollowsTheF32TrajectoryAndTheParamIsItsRounding) {
   const std::vector<float> init = {0.5f, -1.25f, 3.0f, 0x1p-10f};  // exact in bf16
   Tensor half = leaf(init, DType::bf16), full = leaf(init, DType::f32);
   optim::AdamW narrow({half}, optim::AdamOptions(1e-2).with_weight_decay(0.1));
@@ -41,7 +52,7 @@ TEST(MasterWeights, AdamMasterFollowsTheF32TrajectoryAndTheParamIsItsRounding) {
   narrow.set_update_precision(master());
   for (int step = 0; step < 5; ++step) {
     // The same gradient values reach both (representable in bf16).
-    const Tensor g = raw::cast(from_vector<float>({0.25f * step - 0.5f, 1.0f, -2.0f, 0.125f}, {4}), DType::bf16);
+    const Tensor g = on(raw::cast(from_vector<float>({0.25f * step - 0.5f, 1.0f, -2.0f, 0.125f}, {4}), DType::bf16));
     half.set_grad(g);
     full.set_grad(raw::cast(g, DType::f32));
     narrow.step();
@@ -55,15 +66,15 @@ TEST(MasterWeights, AdamMasterFollowsTheF32TrajectoryAndTheParamIsItsRounding) {
   EXPECT_EQ(values(half), values(raw::cast(full, DType::bf16)));
 }
 
-TEST(MasterWeights, UpdatesBelowHalfAnUlpAccumulateInTheMaster) {
+TEST_P(MasterWeightsOnDevice, UpdatesBelowHalfAnUlpAccumulateInTheMaster) {
   // bf16 has 8 significant bits: at 1.0 an update of 2^-10 is a quarter ulp and rounds away.
   const float lr = 0x1p-10f;
   Tensor plain = leaf({1.0f}, DType::bf16), mastered = leaf({1.0f}, DType::bf16);
   optim::SGD a({plain}, optim::SGDOptions(lr)), b({mastered}, optim::SGDOptions(lr));
   b.set_update_precision(master());
   for (int step = 0; step < 8; ++step) {
-    plain.set_grad(raw::cast(from_vector<float>({1.0f}, {1}), DType::bf16));
-    mastered.set_grad(raw::cast(from_vector<float>({1.0f}, {1}), DType::bf16));
+    plain.set_grad(on(raw::cast(from_vector<float>({1.0f}, {1}), DType::bf16)));
+    mastered.set_grad(on(raw::cast(from_vector<float>({1.0f}, {1}), DType::bf16)));
     a.step();
     b.step();
   }
@@ -72,25 +83,25 @@ TEST(MasterWeights, UpdatesBelowHalfAnUlpAccumulateInTheMaster) {
   EXPECT_EQ(values(mastered)[0], 1.0f - 8 * lr);               // 1 - 2^-7 is a bf16 value
 }
 
-TEST(MasterWeights, F32ParametersGetNoMaster) {
+TEST_P(MasterWeightsOnDevice, F32ParametersGetNoMaster) {
   Tensor p = leaf({1.0f, 2.0f}, DType::f32);
   optim::SGD opt({p}, optim::SGDOptions(0.1).with_momentum(0.9));
   opt.set_update_precision(master());
-  p.set_grad(from_vector<float>({1.0f, 1.0f}, {2}));
+  p.set_grad(on(from_vector<float>({1.0f, 1.0f}, {2})));
   opt.step();
   EXPECT_FALSE(state(opt, "state.0.master").defined());
   EXPECT_EQ(state(opt, "state.0.momentum_buffer").dtype(), DType::f32);
 }
 
-TEST(StochasticRounding, IsUnbiasedInTheWriteBack) {
+TEST_P(StochasticWriteBackOnDevice, IsUnbiasedInTheWriteBack) {
   // Every element's f32 result is 1 - 2^-10: between the bf16 neighbours 1 - 2^-8 and 1,
   // three quarters of the way up. The mean of the rounded parameters must be the f32 value.
   const int64_t n = 1 << 16;
-  Tensor p = raw::ones({n}, {DType::bf16});
+  Tensor p = on(raw::ones({n}, {DType::bf16}));
   p.set_requires_grad();
   optim::SGD opt({p}, optim::SGDOptions(0x1p-10));
   opt.set_update_precision(master(optim::Rounding::stochastic, 1234));
-  p.set_grad(raw::ones({n}, {DType::bf16}));
+  p.set_grad(on(raw::ones({n}, {DType::bf16})));
   opt.step();
   const auto v = values(p);
   double sum = 0;
@@ -108,14 +119,14 @@ TEST(StochasticRounding, IsUnbiasedInTheWriteBack) {
   EXPECT_LT(ups, n);
 }
 
-TEST(StochasticRounding, UsesTheSamePhiloxStreamAsTheStochasticCast) {
+TEST_P(StochasticWriteBackOnDevice, UsesTheSamePhiloxStreamAsTheStochasticCast) {
   // The first step's write-back draws elements [0, n) of the seed's stream: exactly what
   // raw::cast_stochastic(master, seed, offset 0) does, so the backends share one layout.
   const int64_t n = 1000;
   Generator gen(3);
-  Tensor p = raw::cast(randn({n}, {}, &gen), DType::f16);
+  Tensor p = on(raw::cast(randn({n}, {}, &gen), DType::f16));
   p.set_requires_grad();
-  const Tensor g = raw::cast(randn({n}, {}, &gen), DType::f16);
+  const Tensor g = on(raw::cast(randn({n}, {}, &gen), DType::f16));
   optim::SGD opt({p}, optim::SGDOptions(1e-3));
   opt.set_update_precision(master(optim::Rounding::stochastic, 99));
   p.set_grad(g);
@@ -125,16 +136,16 @@ TEST(StochasticRounding, UsesTheSamePhiloxStreamAsTheStochasticCast) {
             raw::cast(raw::cast_stochastic(m, DType::f16, 99, 0), DType::f32).to_vector<float>());
 }
 
-TEST(StochasticRounding, ReplaysExactlyAfterResume) {
+TEST_P(StochasticWriteBackOnDevice, ReplaysExactlyAfterResume) {
   const int64_t n = 257;
   auto make = [&](Tensor& p) {
     Generator gen(5);
-    p = raw::cast(randn({n}, {}, &gen), DType::bf16);
+    p = on(raw::cast(randn({n}, {}, &gen), DType::bf16));
     p.set_requires_grad();
   };
   auto grad = [&](int step) {
     Generator gen(100 + step);
-    return raw::cast(randn({n}, {}, &gen), DType::bf16);
+    return on(raw::cast(randn({n}, {}, &gen), DType::bf16));
   };
   auto precision = master(optim::Rounding::stochastic, 42);
 

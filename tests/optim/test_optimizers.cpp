@@ -1,5 +1,6 @@
 // Update rules against closed-form values worked by hand (f64, so agreement is to the
-// last few ulps) and against torch.optim trajectories stored by golden/make_optimizer_golden.py.
+// last few ulps) on every device, and against torch.optim trajectories stored by
+// golden/make_optimizer_golden.py.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,22 +8,34 @@
 #include <nlohmann/json.hpp>
 
 #include "mantissa.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 
 namespace {
-Tensor param(const std::vector<double>& v) {
-  Tensor p = from_vector(v, {static_cast<int64_t>(v.size())});
-  p.set_requires_grad();
-  return p;
-}
-void set_grad(const Tensor& p, const std::vector<double>& g) {
-  p.set_grad(from_vector(g, {static_cast<int64_t>(g.size())}));
-}
 constexpr double kExact = 1e-14;  // f64 closed forms: a few ulps of order-one values
+
+// Parameters and gradients on the parameterised device.
+class OptimOnDevice : public mantissa::testing::OnDevice {
+ protected:
+  Tensor param(const std::vector<double>& v) const {
+    Tensor p = on(from_vector(v, {static_cast<int64_t>(v.size())}));
+    p.set_requires_grad();
+    return p;
+  }
+  void set_grad(const Tensor& p, const std::vector<double>& g) const {
+    p.set_grad(on(from_vector(g, {static_cast<int64_t>(g.size())})));
+  }
+};
+class SgdOnDevice : public OptimOnDevice {};
+class AdamOnDevice : public OptimOnDevice {};
+class OptimizerOnDevice : public OptimOnDevice {};
+MANTISSA_ON_EVERY_DEVICE(SgdOnDevice);
+MANTISSA_ON_EVERY_DEVICE(AdamOnDevice);
+MANTISSA_ON_EVERY_DEVICE(OptimizerOnDevice);
 }  // namespace
 
-TEST(Sgd, PlainAndWeightDecayClosedForm) {
+TEST_P(SgdOnDevice, PlainAndWeightDecayClosedForm) {
   Tensor p = param({1.0, -2.0});
   optim::SGD opt({p}, optim::SGDOptions(0.1).with_weight_decay(0.5));
   set_grad(p, {0.2, 0.4});
@@ -32,7 +45,7 @@ TEST(Sgd, PlainAndWeightDecayClosedForm) {
   EXPECT_NEAR(p.to_vector<double>()[1], -2.0 + 0.1 * 0.6, kExact);
 }
 
-TEST(Sgd, MomentumAndNesterovClosedForm) {
+TEST_P(SgdOnDevice, MomentumAndNesterovClosedForm) {
   for (bool nesterov : {false, true}) {
     Tensor p = param({1.0});
     optim::SGD opt({p}, optim::SGDOptions(0.5).with_momentum(0.9).with_nesterov(nesterov));
@@ -56,7 +69,7 @@ TEST(Sgd, MomentumAndNesterovClosedForm) {
   EXPECT_NEAR(p.item(), -0.005, kExact);
 }
 
-TEST(Adam, FirstStepMovesEachWeightByLr) {
+TEST_P(AdamOnDevice, FirstStepMovesEachWeightByLr) {
   // After one step m_hat = g and v_hat = g^2, so the update is lr * g / (|g| + eps).
   Tensor p = param({1.0, 1.0, 1.0});
   optim::Adam opt({p}, optim::AdamOptions(0.01).with_eps(1e-8));
@@ -68,7 +81,7 @@ TEST(Adam, FirstStepMovesEachWeightByLr) {
   EXPECT_EQ(v[2], 1.0);
 }
 
-TEST(Adam, TwoStepsClosedFormWithL2AndDecoupledDecay) {
+TEST_P(AdamOnDevice, TwoStepsClosedFormWithL2AndDecoupledDecay) {
   const double lr = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.5;
   for (bool decoupled : {false, true}) {
     Tensor p = param({2.0});
@@ -92,19 +105,19 @@ TEST(Adam, TwoStepsClosedFormWithL2AndDecoupledDecay) {
   }
 }
 
-TEST(Optimizer, LowPrecisionParametersUpdateInF32) {
+TEST_P(OptimizerOnDevice, LowPrecisionParametersUpdateInF32) {
   // A bf16 parameter's update is computed in f32 and rounded once: 1 - 0.01 * 1 = 0.99
   // rounds to bf16's 0.98828125 (0.99 is not representable; its neighbours are 0.98828125
   // and 0.9921875, and 0.99 is nearer the first).
-  Tensor p = full({4}, 1.0, TensorOptions{}.with_dtype(DType::bf16));
+  Tensor p = full({4}, 1.0, TensorOptions{}.with_dtype(DType::bf16).with_device(device()));
   p.set_requires_grad();
-  p.set_grad(full({4}, 1.0, TensorOptions{}.with_dtype(DType::bf16)));
+  p.set_grad(full({4}, 1.0, TensorOptions{}.with_dtype(DType::bf16).with_device(device())));
   optim::SGD opt({p}, optim::SGDOptions(0.01));
   opt.step();
   EXPECT_EQ(p.to_vector<float>()[0], 0.98828125f);
 }
 
-TEST(Optimizer, SkipsParametersWithoutGradAndRejectsDuplicates) {
+TEST_P(OptimizerOnDevice, SkipsParametersWithoutGradAndRejectsDuplicates) {
   Tensor a = param({1.0}), b = param({2.0});
   optim::AdamW opt({a, b});
   set_grad(a, {1.0});
@@ -115,8 +128,8 @@ TEST(Optimizer, SkipsParametersWithoutGradAndRejectsDuplicates) {
   EXPECT_THROW(optim::SGD({a}, optim::SGDOptions(0.1).with_nesterov(true)), Error);
 }
 
-TEST(Optimizer, StateDictResumesIdentically) {
-  auto run = [](int steps, const StateDict* resume, Tensor start, StateDict* save) {
+TEST_P(OptimizerOnDevice, StateDictResumesIdentically) {
+  auto run = [this](int steps, const StateDict* resume, Tensor start, StateDict* save) {
     Tensor p = param(start.to_vector<double>());
     optim::AdamW opt({p}, optim::AdamOptions(0.05).with_weight_decay(0.1));
     if (resume) opt.load_state_dict(*resume);

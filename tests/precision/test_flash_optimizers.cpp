@@ -1,7 +1,8 @@
 // Flash optimizers (FlashOptim's scheme): the residual's reconstruction bound over every kind of
 // narrow value, the state companders' error bounds, trajectories against f64 references within
 // derived bounds (and far closer than plain half-precision updates), bit-identical resumes, the
-// bytes each parameter costs, the errors, and the numerics warning.
+// bytes each parameter costs, the errors, and the numerics warning. The optimizers' steps and
+// resumes run on every device, against the same references and bounds.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "precision/flash_optimizers.h"
 #include "precision/memory_account.h"
 #include "support/expect_error.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 using flash_math::ResidualBits;
@@ -399,18 +401,19 @@ std::unique_ptr<optim::Optimizer> make_plain(Rule rule, Tensor p, const Hyper& h
       std::vector<Tensor>{p}, optim::SGDOptions(h.lr).with_momentum(h.momentum).with_nesterov(h.nesterov).with_weight_decay(h.weight_decay));
 }
 
-Tensor leaf(const std::vector<float>& values, DType dtype) {
-  Tensor t = raw::cast(from_vector<float>(values, {static_cast<int64_t>(values.size())}), dtype);
+Tensor leaf(const std::vector<float>& values, DType dtype, Device device = Device::cpu()) {
+  Tensor t = raw::to_device(raw::cast(from_vector<float>(values, {static_cast<int64_t>(values.size())}), dtype), device);
   t.set_requires_grad();
   return t;
 }
 
 // Runs the problem; returns the weights the optimizer holds (reconstructed for flash ones).
-std::vector<float> run(const Problem& pb, DType dtype, const std::function<std::unique_ptr<optim::Optimizer>(Tensor)>& make) {
-  Tensor p = leaf(pb.init, dtype);
+std::vector<float> run(const Problem& pb, DType dtype, Device device,
+                       const std::function<std::unique_ptr<optim::Optimizer>(Tensor)>& make) {
+  Tensor p = leaf(pb.init, dtype, device);
   std::unique_ptr<optim::Optimizer> opt = make(p);
   for (int t = 0; t < pb.steps; ++t) {
-    p.set_grad(raw::cast(from_vector<float>(pb.grads[t], {pb.n}), dtype));
+    p.set_grad(raw::to_device(raw::cast(from_vector<float>(pb.grads[t], {pb.n}), dtype), device));
     opt->step();
   }
   if (auto* flash = dynamic_cast<precision::FlashOptimizer*>(opt.get())) return flash->reconstructed(p).to_vector<float>();
@@ -451,12 +454,12 @@ std::string describe(const Case& c) { return fmt::format("{} {}", dtype_name(c.d
 
 // With f32 states the residual is the only approximation, so every rule must stay within the
 // residual's bound of its f64 reference: this pins the update rules themselves.
-void expect_residual_only_trajectories(Rule rule, const Hyper& h, double agreement) {
+void expect_residual_only_trajectories(Rule rule, const Hyper& h, double agreement, Device device) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(describe(c));
     const Problem pb = make_problem(c.dtype, agreement, 11, false);
     const std::vector<double> want = reference(pb, rule, h);
-    const auto got = run(pb, c.dtype, [&](Tensor p) {
+    const auto got = run(pb, c.dtype, device, [&](Tensor p) {
       return make_flash(rule, p, h, FlashOptions().with_residual(c.bits).with_compress_states(false));
     });
     const double bound = residual_share(c.dtype, c.bits, pb.steps, largest_weight(pb, want, 0.01));
@@ -464,36 +467,47 @@ void expect_residual_only_trajectories(Rule rule, const Hyper& h, double agreeme
   }
 }
 
+class FlashAdamWOnDevice : public mantissa::testing::OnDevice {};
+class FlashAdamOnDevice : public mantissa::testing::OnDevice {};
+class FlashSGDOnDevice : public mantissa::testing::OnDevice {};
+class FlashLionOnDevice : public mantissa::testing::OnDevice {};
+class FlashResumeOnDevice : public mantissa::testing::OnDevice {};
+MANTISSA_ON_EVERY_DEVICE(FlashAdamWOnDevice);
+MANTISSA_ON_EVERY_DEVICE(FlashAdamOnDevice);
+MANTISSA_ON_EVERY_DEVICE(FlashSGDOnDevice);
+MANTISSA_ON_EVERY_DEVICE(FlashLionOnDevice);
+MANTISSA_ON_EVERY_DEVICE(FlashResumeOnDevice);
+
 }  // namespace
 
-TEST(FlashAdamW, WithF32StatesFollowsTheF64ReferenceWithinTheResidualBound) {
-  expect_residual_only_trajectories(Rule::adamw, Hyper{}, 0.8);
+TEST_P(FlashAdamWOnDevice, WithF32StatesFollowsTheF64ReferenceWithinTheResidualBound) {
+  expect_residual_only_trajectories(Rule::adamw, Hyper{}, 0.8, device());
 }
 
-TEST(FlashAdam, WithF32StatesFollowsTheF64ReferenceWithinTheResidualBound) {
-  expect_residual_only_trajectories(Rule::adam, Hyper{}, 0.8);
+TEST_P(FlashAdamOnDevice, WithF32StatesFollowsTheF64ReferenceWithinTheResidualBound) {
+  expect_residual_only_trajectories(Rule::adam, Hyper{}, 0.8, device());
 }
 
-TEST(FlashSGD, WithF32StatesFollowsTheF64ReferenceWithinTheResidualBound) {
+TEST_P(FlashSGDOnDevice, WithF32StatesFollowsTheF64ReferenceWithinTheResidualBound) {
   Hyper h;
   h.lr = 1e-4;
-  expect_residual_only_trajectories(Rule::sgd, h, 0.8);
+  expect_residual_only_trajectories(Rule::sgd, h, 0.8, device());
   h.nesterov = true;
-  expect_residual_only_trajectories(Rule::sgd, h, 0.8);
+  expect_residual_only_trajectories(Rule::sgd, h, 0.8, device());
   h.nesterov = false;
   h.momentum = 0.0;
-  expect_residual_only_trajectories(Rule::sgd, h, 0.8);
+  expect_residual_only_trajectories(Rule::sgd, h, 0.8, device());
 }
 
-TEST(FlashLion, WithF32StatesFollowsTheF64ReferenceWithinTheResidualBound) {
+TEST_P(FlashLionOnDevice, WithF32StatesFollowsTheF64ReferenceWithinTheResidualBound) {
   Hyper h;
   h.lr = 1e-4;
   h.beta2 = 0.99;
   h.weight_decay = 0.1;
-  expect_residual_only_trajectories(Rule::lion, h, 0.6);
+  expect_residual_only_trajectories(Rule::lion, h, 0.6, device());
 }
 
-TEST(FlashAdamW, CompressedStatesStayWithinTheDerivedBoundAndFarCloserThanPlainHalfPrecision) {
+TEST_P(FlashAdamWOnDevice, CompressedStatesStayWithinTheDerivedBoundAndFarCloserThanPlainHalfPrecision) {
   // Bound on the states' share, for this problem (|g| = a, constant within each group):
   //  - v: all elements of a group are equal, so each is its group's maximum and is stored as
   //    the f16 rounding of sqrt(v), 2^-11 relative; compounding through the EMA (whose old part
@@ -520,11 +534,11 @@ TEST(FlashAdamW, CompressedStatesStayWithinTheDerivedBoundAndFarCloserThanPlainH
       states += h.lr * (dm + e) / (1 - e);
     }
     const double bound = residual_share(c.dtype, c.bits, pb.steps, largest_weight(pb, want, 0.01)) + states;
-    const double flash = max_error(run(pb, c.dtype, [&](Tensor p) {
+    const double flash = max_error(run(pb, c.dtype, device(), [&](Tensor p) {
       return make_flash(Rule::adamw, p, h, FlashOptions().with_residual(c.bits));
     }), want);
-    const double plain = max_error(run(pb, c.dtype, [&](Tensor p) { return make_plain(Rule::adamw, p, h); }), want);
-    const double no_residual = max_error(run(pb, c.dtype, [&](Tensor p) {
+    const double plain = max_error(run(pb, c.dtype, device(), [&](Tensor p) { return make_plain(Rule::adamw, p, h); }), want);
+    const double no_residual = max_error(run(pb, c.dtype, device(), [&](Tensor p) {
       return make_flash(Rule::adamw, p, h, FlashOptions().with_residual(ResidualBits::none));
     }), want);
     EXPECT_LE(flash, bound);
@@ -533,7 +547,7 @@ TEST(FlashAdamW, CompressedStatesStayWithinTheDerivedBoundAndFarCloserThanPlainH
   }
 }
 
-TEST(FlashSGD, CompressedMomentumStaysWithinTheDerivedBoundAndFarCloserThanPlainHalfPrecision) {
+TEST_P(FlashSGDOnDevice, CompressedMomentumStaysWithinTheDerivedBoundAndFarCloserThanPlainHalfPrecision) {
   // The buffer b_t = mu b + g has |b_t| <= a B_t, B_t = (1 - mu^t) / (1 - mu). Each quantisation
   // errs by at most 0.00926 a B_t (as for Adam's m), and the errors add with weights mu^k:
   // |db_t| <= 0.00926 a B_t^2, which the step multiplies by lr. lr 1e-5 keeps every update
@@ -547,16 +561,16 @@ TEST(FlashSGD, CompressedMomentumStaysWithinTheDerivedBoundAndFarCloserThanPlain
     double states = 0.0;
     for (int t = 1; t <= pb.steps; ++t) states += h.lr * 0.00926 * std::pow((1 - std::pow(h.momentum, t)) / (1 - h.momentum), 2);
     const double bound = residual_share(c.dtype, c.bits, pb.steps, largest_weight(pb, want, 0.01)) + states;
-    const double flash = max_error(run(pb, c.dtype, [&](Tensor p) {
+    const double flash = max_error(run(pb, c.dtype, device(), [&](Tensor p) {
       return make_flash(Rule::sgd, p, h, FlashOptions().with_residual(c.bits));
     }), want);
-    const double plain = max_error(run(pb, c.dtype, [&](Tensor p) { return make_plain(Rule::sgd, p, h); }), want);
+    const double plain = max_error(run(pb, c.dtype, device(), [&](Tensor p) { return make_plain(Rule::sgd, p, h); }), want);
     EXPECT_LE(flash, bound);
     EXPECT_GT(plain, 10 * flash) << "plain " << plain << " flash " << flash;
   }
 }
 
-TEST(FlashLion, CompressedMomentumKeepsEverySignSoOnlyTheResidualErrs) {
+TEST_P(FlashLionOnDevice, CompressedMomentumKeepsEverySignSoOnlyTheResidualErrs) {
   // With each element's gradient sign fixed, m and the interpolation b1 m + (1 - b1) g share
   // that sign, and quantisation never flips a sign (the compander is odd; codes round towards
   // the value's side of zero or to 0): every Lion step is exactly the reference's, and the
@@ -570,10 +584,10 @@ TEST(FlashLion, CompressedMomentumKeepsEverySignSoOnlyTheResidualErrs) {
     const Problem pb = make_problem(c.dtype, 1.0, 8, false);
     const std::vector<double> want = reference(pb, Rule::lion, h);
     const double bound = residual_share(c.dtype, c.bits, pb.steps, largest_weight(pb, want, 0.01));
-    const double flash = max_error(run(pb, c.dtype, [&](Tensor p) {
+    const double flash = max_error(run(pb, c.dtype, device(), [&](Tensor p) {
       return make_flash(Rule::lion, p, h, FlashOptions().with_residual(c.bits));
     }), want);
-    const double no_residual = max_error(run(pb, c.dtype, [&](Tensor p) {
+    const double no_residual = max_error(run(pb, c.dtype, device(), [&](Tensor p) {
       return make_flash(Rule::lion, p, h, FlashOptions().with_residual(ResidualBits::none));
     }), want);
     EXPECT_LE(flash, bound);
@@ -581,29 +595,29 @@ TEST(FlashLion, CompressedMomentumKeepsEverySignSoOnlyTheResidualErrs) {
   }
 }
 
-TEST(FlashSGD, UpdatesBelowHalfAnUlpAccumulateInTheResidual) {
+TEST_P(FlashSGDOnDevice, UpdatesBelowHalfAnUlpAccumulateInTheResidual) {
   // bf16 has 8 significant bits: at 1.0 an update of 2^-10 is a quarter ulp and rounds away,
   // but the residual keeps it (within 2^-8 / 254 per step) until the weight crosses to 1 - 2^-7.
   const float lr = 0x1p-10f;
-  Tensor p = leaf({1.0f}, DType::bf16);
+  Tensor p = leaf({1.0f}, DType::bf16, device());
   precision::FlashSGD opt({p}, optim::SGDOptions(lr));
   for (int step = 0; step < 8; ++step) {
-    p.set_grad(raw::cast(from_vector<float>({1.0f}, {1}), DType::bf16));
+    p.set_grad(on(raw::cast(from_vector<float>({1.0f}, {1}), DType::bf16)));
     opt.step();
   }
   EXPECT_EQ(raw::cast(p, DType::f32).item(), 1.0 - 0x1p-7);
   EXPECT_NEAR(opt.reconstructed(p).item(), 1.0 - 8 * lr, 8 * 0x1p-8 / 254);
 }
 
-TEST(FlashAdam, ATinySecondMomentNeverDequantisesToZero) {
+TEST_P(FlashAdamOnDevice, ATinySecondMomentNeverDequantisesToZero) {
   // Element 1's gradient is 0 for 999 steps while element 0's is 1, then 0.04 once: its sqrt(v)
   // is 0.0016 of the group's (below half a code step) while its momentum keeps code 1. Rounding
   // sqrt(v) to code 0 would make the next step lr * m / eps ~ 3.6e5 lr; code 1 overestimates
   // sqrt(v) and gives ~0.9 lr where the exact step is ~2.3 lr.
-  Tensor p = leaf({0.0f, 0.0f}, DType::bf16);
+  Tensor p = leaf({0.0f, 0.0f}, DType::bf16, device());
   precision::FlashAdam opt({p}, optim::AdamOptions(1e-3), FlashOptions().with_residual(ResidualBits::int16));
   auto step = [&](float g1) {
-    p.set_grad(raw::cast(from_vector<float>({1.0f, g1}, {2}), DType::bf16));
+    p.set_grad(on(raw::cast(from_vector<float>({1.0f, g1}, {2}), DType::bf16)));
     opt.step();
   };
   for (int t = 0; t < 999; ++t) step(0.0f);
@@ -617,15 +631,15 @@ TEST(FlashAdam, ATinySecondMomentNeverDequantisesToZero) {
 
 // ---- 5. checkpoints
 
-TEST(FlashOptimizers, StateDictResumesBitIdentically) {
+TEST_P(FlashResumeOnDevice, StateDictResumesBitIdentically) {
   const int64_t n = 77;  // two whole groups and a partial one
   auto grad = [&](int step) {
     Generator gen(200 + step);
-    return raw::cast(randn({n}, {}, &gen), DType::bf16);
+    return on(raw::cast(randn({n}, {}, &gen), DType::bf16));
   };
   auto initial = [&] {
     Generator gen(9);
-    Tensor p = raw::cast(randn({n}, {}, &gen), DType::bf16);
+    Tensor p = on(raw::cast(randn({n}, {}, &gen), DType::bf16));
     p.set_requires_grad();
     return p;
   };
