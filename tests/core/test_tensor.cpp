@@ -1,7 +1,8 @@
-// Tensor metadata, factories, views and copies.
+// Tensor metadata, factories, views, copies and casts; those that touch values run on every device.
 #include <gtest/gtest.h>
 
 #include "mantissa.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 
@@ -11,6 +12,11 @@ std::vector<double> iota(int64_t n) {
   for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(i);
   return v;
 }
+
+class TensorOnDevice : public mantissa::testing::OnDevice {};
+class RandomOnDevice : public mantissa::testing::OnDevice {};
+MANTISSA_ON_EVERY_DEVICE(TensorOnDevice);
+MANTISSA_ON_EVERY_DEVICE(RandomOnDevice);
 }  // namespace
 
 TEST(DType, NamesSizesPromotion) {
@@ -27,16 +33,16 @@ TEST(DType, NamesSizesPromotion) {
   EXPECT_EQ(promote_types(DType::bf16, DType::f32), DType::f32);
 }
 
-TEST(Tensor, FactoriesFillEveryDtype) {
+TEST_P(TensorOnDevice, FactoriesFillEveryDtype) {
   for (DType d : kAllDTypes) {
-    Tensor t = full({2, 3}, 1.0, {d});
+    Tensor t = full({2, 3}, 1.0, TensorOptions{d, device()});
     EXPECT_EQ(t.dtype(), d);
     EXPECT_EQ(t.numel(), 6);
     for (double v : t.to_vector<double>()) EXPECT_EQ(v, 1.0) << dtype_name(d);
   }
-  EXPECT_EQ(arange(0, 5).to_vector<double>(), (std::vector<double>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(on(arange(0, 5)).to_vector<double>(), (std::vector<double>{0, 1, 2, 3, 4}));
   EXPECT_EQ(arange(1, 2, 0.25).numel(), 4);
-  EXPECT_EQ(zeros({0, 4}).numel(), 0);
+  EXPECT_EQ(zeros({0, 4}, TensorOptions{DType::f32, device()}).numel(), 0);
 }
 
 TEST(Tensor, FromVectorRoundTripsAndItem) {
@@ -47,8 +53,8 @@ TEST(Tensor, FromVectorRoundTripsAndItem) {
   EXPECT_THROW(t.item(), Error);
 }
 
-TEST(Tensor, ViewsShareStorage) {
-  Tensor t = from_vector(iota(24), {2, 3, 4});
+TEST_P(TensorOnDevice, ViewsShareStorage) {
+  Tensor t = on(from_vector(iota(24), {2, 3, 4}));
   Tensor tr = raw::transpose(t, 0, 2);
   EXPECT_EQ(tr.sizes(), (Shape{4, 3, 2}));
   EXPECT_FALSE(tr.is_contiguous());
@@ -58,7 +64,7 @@ TEST(Tensor, ViewsShareStorage) {
   EXPECT_EQ(v[(3 * 3 + 1) * 2 + 1], 1 * 12 + 1 * 4 + 3);
   Tensor n = raw::narrow(t, 2, 1, 2);
   EXPECT_EQ(n.to_vector<double>(), (std::vector<double>{1, 2, 5, 6, 9, 10, 13, 14, 17, 18, 21, 22}));
-  Tensor e = raw::expand(from_vector(std::vector<double>{1, 2}, {2, 1}), {2, 3});
+  Tensor e = raw::expand(on(from_vector(std::vector<double>{1, 2}, {2, 1})), {2, 3});
   EXPECT_EQ(e.strides(), (Shape{1, 0}));
   EXPECT_EQ(e.to_vector<double>(), (std::vector<double>{1, 1, 1, 2, 2, 2}));
   EXPECT_EQ(raw::unsqueeze(t, 1).sizes(), (Shape{2, 1, 3, 4}));
@@ -66,8 +72,8 @@ TEST(Tensor, ViewsShareStorage) {
   EXPECT_EQ(raw::permute(t, {2, 0, 1}).sizes(), (Shape{4, 2, 3}));
 }
 
-TEST(Tensor, ReshapeViewsWhenStridesAllowAndCopiesOtherwise) {
-  Tensor t = from_vector(iota(24), {2, 3, 4});
+TEST_P(TensorOnDevice, ReshapeViewsWhenStridesAllowAndCopiesOtherwise) {
+  Tensor t = on(from_vector(iota(24), {2, 3, 4}));
   Tensor v = raw::view(t, {6, -1});
   EXPECT_EQ(v.sizes(), (Shape{6, 4}));
   EXPECT_EQ(v.storage(), t.storage());
@@ -82,22 +88,22 @@ TEST(Tensor, ReshapeViewsWhenStridesAllowAndCopiesOtherwise) {
   EXPECT_THROW(raw::reshape(t, {5, -1}), Error);
 }
 
-TEST(Tensor, CatStackSplitIndexSelectGather) {
-  Tensor a = from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2});
-  Tensor b = from_vector(std::vector<double>{5, 6}, {1, 2});
+TEST_P(TensorOnDevice, CatStackSplitIndexSelectGather) {
+  Tensor a = on(from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2}));
+  Tensor b = on(from_vector(std::vector<double>{5, 6}, {1, 2}));
   EXPECT_EQ(raw::cat({a, b}, 0).to_vector<double>(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(raw::stack({a, a}, 0).sizes(), (Shape{2, 2, 2}));
   auto parts = raw::split(raw::cat({a, b}, 0), 2, 0);
   ASSERT_EQ(parts.size(), 2u);
   EXPECT_EQ(parts[1].sizes(), (Shape{1, 2}));
-  Tensor idx = from_vector(std::vector<int64_t>{1, 0, 1}, {3});
+  Tensor idx = on(from_vector(std::vector<int64_t>{1, 0, 1}, {3}));
   EXPECT_EQ(raw::index_select(a, 0, idx).to_vector<double>(), (std::vector<double>{3, 4, 1, 2, 3, 4}));
-  Tensor gidx = from_vector(std::vector<int64_t>{1, 1, 0, 1}, {2, 2});
+  Tensor gidx = on(from_vector(std::vector<int64_t>{1, 1, 0, 1}, {2, 2}));
   EXPECT_EQ(raw::gather(a, 1, gidx).to_vector<double>(), (std::vector<double>{2, 2, 3, 4}));
 }
 
-TEST(Tensor, CastToEveryDtypeAndBack) {
-  Tensor t = from_vector(std::vector<float>{0.0f, 1.0f, -2.0f, 3.0f}, {4});
+TEST_P(TensorOnDevice, CastToEveryDtypeAndBack) {
+  Tensor t = on(from_vector(std::vector<float>{0.0f, 1.0f, -2.0f, 3.0f}, {4}));
   for (DType d : kAllDTypes) {
     if (d == DType::boolean || d == DType::u8) continue;
     EXPECT_EQ(raw::cast(t, d).to_vector<float>(), t.to_vector<float>()) << dtype_name(d);
@@ -105,9 +111,9 @@ TEST(Tensor, CastToEveryDtypeAndBack) {
   EXPECT_EQ(raw::cast(t, DType::boolean).to_vector<bool>(), (std::vector<bool>{false, true, true, true}));
 }
 
-TEST(Tensor, CastScaledReportsAmaxAndSaturates) {
-  Tensor t = from_vector(std::vector<float>{1.0f, -300.0f, 2.0f}, {3});
-  Tensor amax = zeros({});
+TEST_P(TensorOnDevice, CastScaledReportsAmaxAndSaturates) {
+  Tensor t = on(from_vector(std::vector<float>{1.0f, -300.0f, 2.0f}, {3}));
+  Tensor amax = zeros({}, TensorOptions{DType::f32, device()});
   Tensor q = raw::cast_scaled(t, DType::f8_e4m3, 2.0f, &amax);
   EXPECT_FLOAT_EQ(amax.item(), 300.0);
   // -600 saturates to -448, the largest finite e4m3 value.
@@ -115,36 +121,36 @@ TEST(Tensor, CastScaledReportsAmaxAndSaturates) {
   Tensor unsaturated = raw::cast_scaled(t, DType::f8_e4m3, 2.0f, nullptr, false);
   EXPECT_TRUE(std::isnan(unsaturated.to_vector<float>()[1]));
   // amax propagates NaN and ignores sign, for strided and f64 sources too.
-  Tensor with_nan = from_vector(std::vector<float>{1.0f, NAN, -5.0f, 2.0f}, {2, 2});
+  Tensor with_nan = on(from_vector(std::vector<float>{1.0f, NAN, -5.0f, 2.0f}, {2, 2}));
   raw::cast_scaled(raw::transpose(with_nan, 0, 1), DType::f8_e5m2, 1.0f, &amax);
   EXPECT_TRUE(std::isnan(amax.item()));
-  Tensor wide = raw::transpose(from_vector(std::vector<double>{1.0, -7.5, 3.0, -0.0}, {2, 2}), 0, 1);
+  Tensor wide = raw::transpose(on(from_vector(std::vector<double>{1.0, -7.5, 3.0, -0.0}, {2, 2})), 0, 1);
   Tensor halves = raw::cast_scaled(wide, DType::bf16, 0.5f, &amax);
   EXPECT_EQ(amax.item(), 7.5);
   EXPECT_EQ(halves.to_vector<double>(), (std::vector<double>{0.5, 1.5, -3.75, -0.0}));
 }
 
-TEST(Tensor, CastScaledReadsItsScaleFromATensor) {
+TEST_P(TensorOnDevice, CastScaledReadsItsScaleFromATensor) {
   // A view into a longer scale vector, as fp8 metas hand out: the element at its offset counts.
-  Tensor scales = from_vector(std::vector<float>{1.0f, 0.25f, 8.0f}, {3});
+  Tensor scales = on(from_vector(std::vector<float>{1.0f, 0.25f, 8.0f}, {3}));
   Tensor scale = raw::narrow(scales, 0, 1, 1);
-  Tensor t = from_vector(std::vector<float>{4.0f, -2000.0f, 0.5f, 3.0f}, {2, 2});
-  Tensor amax = zeros({});
+  Tensor t = on(from_vector(std::vector<float>{4.0f, -2000.0f, 0.5f, 3.0f}, {2, 2}));
+  Tensor amax = zeros({}, TensorOptions{DType::f32, device()});
   Tensor q = raw::cast_scaled(raw::transpose(t, 0, 1), DType::f8_e4m3, scale, &amax);
   EXPECT_EQ(amax.item(), 2000.0);
   EXPECT_EQ(q.to_vector<float>(), (std::vector<float>{1.0f, 0.125f, -448.0f, 0.75f}));
   // Bit-identical to the host-scale cast with the same value.
   Generator gen(3);
-  Tensor x = raw::binary(BinaryOp::mul, randn({1000}, {}, &gen), 40.0);
+  Tensor x = raw::binary(BinaryOp::mul, randn({1000}, TensorOptions{DType::f32, device()}, &gen), 40.0);
   EXPECT_EQ(raw::cast_scaled(x, DType::f8_e5m2, raw::narrow(scales, 0, 2, 1)).to_vector<float>(),
             raw::cast_scaled(x, DType::f8_e5m2, 8.0f).to_vector<float>());
   EXPECT_THROW(raw::cast_scaled(t, DType::f8_e4m3, scales), Error);                        // three elements
-  EXPECT_THROW(raw::cast_scaled(t, DType::f8_e4m3, from_vector(std::vector<double>{1.0}, {1})), Error);  // f64
+  EXPECT_THROW(raw::cast_scaled(t, DType::f8_e4m3, on(from_vector(std::vector<double>{1.0}, {1}))), Error);  // f64
 }
 
-TEST(Tensor, StochasticCastIsSeededAndUnbiased) {
+TEST_P(TensorOnDevice, StochasticCastIsSeededAndUnbiased) {
   const float x = 1.0f + 1.0f / 512;  // between two bf16 neighbours, 1/4 of the way up
-  Tensor t = full({100000}, x);
+  Tensor t = full({100000}, x, TensorOptions{DType::f32, device()});
   Tensor a = raw::cast_stochastic(t, DType::bf16, 7, 0);
   Tensor b = raw::cast_stochastic(t, DType::bf16, 7, 0);
   EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
@@ -161,15 +167,16 @@ TEST(Tensor, PrintsWithFmt) {
   EXPECT_NE(fmt::format("{}", arange(0, 100)).find("..."), std::string::npos);
 }
 
-TEST(Random, SeededAndDistributed) {
+TEST_P(RandomOnDevice, SeededAndDistributed) {
+  const TensorOptions options = TensorOptions{DType::f32, device()};
   manual_seed(42);
-  Tensor a = randn({10000});
+  Tensor a = randn({10000}, options);
   manual_seed(42);
-  Tensor b = randn({10000});
+  Tensor b = randn({10000}, options);
   EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
   EXPECT_NEAR(raw::reduce(ReduceOp::mean, a).item(), 0.0, 5.0 / 100);
   EXPECT_NEAR(raw::var(a).item(), 1.0, 0.05);
-  Tensor u = rand({10000});
+  Tensor u = rand({10000}, options);
   EXPECT_GE(raw::reduce(ReduceOp::amin, u).item(), 0.0);
   EXPECT_LT(raw::reduce(ReduceOp::amax, u).item(), 1.0);
 }

@@ -1,5 +1,6 @@
 // Autocast: the policy table, nesting and thread-locality of regions, and the cache of
-// down-cast parameters (correct under no_grad and after in-place updates).
+// down-cast parameters (correct under no_grad and after in-place updates); regions of each
+// device type on tensors of that device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "mantissa.h"
 #include "precision/autocast.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/on_device.h"
 
 using namespace mantissa;
 using autocast::AutocastGuard;
@@ -18,17 +20,28 @@ using autocast::Policy;
 namespace {
 constexpr auto kCpu = Device::Type::cpu;
 
-Tensor parameter(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  Tensor p = randn(shape, {}, &gen);
-  p.set_requires_grad();
-  return p;
-}
-
 Tensor input(const Shape& shape, uint64_t seed) {
   Generator gen(seed);
   return randn(shape, {}, &gen);
 }
+
+// Regions of the parameterised device's type, over tensors made on that device (the same
+// values on each: Philox streams agree across devices).
+class AutocastOnDevice : public mantissa::testing::OnDevice {
+ protected:
+  Device::Type kind() const { return device().type; }
+  Device::Type other_kind() const { return kind() == kCpu ? Device::Type::cuda : kCpu; }
+  DType low() const { return autocast::default_dtype(kind()); }  // bf16 on the CPU, f16 on CUDA
+  Tensor parameter(const Shape& shape, uint64_t seed) const {
+    Tensor p = on(::input(shape, seed));
+    p.set_requires_grad();
+    return p;
+  }
+  Tensor input(const Shape& shape, uint64_t seed) const { return on(::input(shape, seed)); }
+};
+class AutocastCacheOnDevice : public AutocastOnDevice {};
+MANTISSA_ON_EVERY_DEVICE(AutocastOnDevice);
+MANTISSA_ON_EVERY_DEVICE(AutocastCacheOnDevice);
 }  // namespace
 
 TEST(AutocastPolicy, TableNamesTheIssuesCategories) {
@@ -54,28 +67,28 @@ TEST(AutocastPolicy, EveryListedOpIsDifferentiableOrComposite) {
   }
 }
 
-TEST(Autocast, OutsideARegionNothingIsCast) {
+TEST_P(AutocastOnDevice, OutsideARegionNothingIsCast) {
   const Tensor a = input({4, 8}, 1), b = input({8, 3}, 2);
   EXPECT_EQ(matmul(a, b).dtype(), DType::f32);
-  EXPECT_FALSE(autocast::is_enabled(kCpu));
+  EXPECT_FALSE(autocast::is_enabled(kind()));
 }
 
-TEST(Autocast, LowerPrecisionOpsRunOnCastOperands) {
+TEST_P(AutocastOnDevice, LowerPrecisionOpsRunOnCastOperands) {
   const Tensor a = input({4, 8}, 1), b = input({8, 3}, 2);
-  AutocastGuard region(kCpu);
-  EXPECT_EQ(autocast::active_dtype(kCpu), DType::bf16);
+  AutocastGuard region(kind());
+  EXPECT_EQ(autocast::active_dtype(kind()), low());
   const Tensor y = matmul(a, b);
-  ASSERT_EQ(y.dtype(), DType::bf16);
+  ASSERT_EQ(y.dtype(), low());
   // Bit-identical to the same op on operands cast by hand.
-  const Tensor ref = raw::matmul(raw::cast(a, DType::bf16), raw::cast(b, DType::bf16));
+  const Tensor ref = raw::matmul(raw::cast(a, low()), raw::cast(b, low()));
   EXPECT_EQ(raw::cast(y, DType::f32).to_vector<float>(), raw::cast(ref, DType::f32).to_vector<float>());
   // linear casts its bias too, so the output stays narrow.
-  EXPECT_EQ(linear(a, input({3, 8}, 3), input({3}, 4)).dtype(), DType::bf16);
+  EXPECT_EQ(linear(a, input({3, 8}, 3), input({3}, 4)).dtype(), low());
 }
 
-TEST(Autocast, Fp32OpsWidenTheirInputs) {
-  const Tensor x = raw::cast(input({2, 5}, 1), DType::bf16);
-  AutocastGuard region(kCpu);
+TEST_P(AutocastOnDevice, Fp32OpsWidenTheirInputs) {
+  const Tensor x = raw::cast(input({2, 5}, 1), low());
+  AutocastGuard region(kind());
   EXPECT_EQ(softmax(x, -1).dtype(), DType::f32);
   EXPECT_EQ(log_softmax(x, -1).dtype(), DType::f32);
   EXPECT_EQ(layer_norm(x, {5}).dtype(), DType::f32);
@@ -84,59 +97,60 @@ TEST(Autocast, Fp32OpsWidenTheirInputs) {
   EXPECT_EQ(sum(x).dtype(), DType::f32);
   EXPECT_EQ(mean(x).dtype(), DType::f32);
   EXPECT_EQ(pow(x, 2.0).dtype(), DType::f32);
-  const Tensor target = from_vector<int64_t>({1, 3}, {2});
+  const Tensor target = on(from_vector<int64_t>({1, 3}, {2}));
   EXPECT_EQ(cross_entropy(x, target).dtype(), DType::f32);
   // Ops outside the table keep their dtype.
-  EXPECT_EQ(relu(x).dtype(), DType::bf16);
+  EXPECT_EQ(relu(x).dtype(), low());
 }
 
-TEST(Autocast, PromoteOpsUseTheWidestInput) {
-  const Tensor narrow = raw::cast(input({2, 3}, 1), DType::bf16), wide = input({2, 3}, 2);
-  AutocastGuard region(kCpu);
+TEST_P(AutocastOnDevice, PromoteOpsUseTheWidestInput) {
+  const Tensor narrow = raw::cast(input({2, 3}, 1), low()), wide = input({2, 3}, 2);
+  AutocastGuard region(kind());
   EXPECT_EQ(cat({narrow, wide}, 0).dtype(), DType::f32);
   EXPECT_EQ(stack({narrow, wide}, 0).dtype(), DType::f32);
   EXPECT_EQ(where(gt(wide, wide), narrow, wide).dtype(), DType::f32);
-  EXPECT_EQ(cat({narrow, narrow}, 0).dtype(), DType::bf16);
+  EXPECT_EQ(cat({narrow, narrow}, 0).dtype(), low());
 }
 
-TEST(Autocast, F64IsNeverCast) {
+TEST_P(AutocastOnDevice, F64IsNeverCast) {
   const Tensor a = raw::cast(input({3, 3}, 1), DType::f64);
-  AutocastGuard region(kCpu);
+  AutocastGuard region(kind());
   EXPECT_EQ(matmul(a, a).dtype(), DType::f64);
   EXPECT_EQ(softmax(a, -1).dtype(), DType::f64);
 }
 
-TEST(Autocast, RegionsNestAndRestore) {
+TEST_P(AutocastOnDevice, RegionsNestAndRestore) {
   const Tensor a = input({2, 2}, 1);
   {
-    AutocastGuard outer(kCpu);
-    EXPECT_EQ(matmul(a, a).dtype(), DType::bf16);
+    AutocastGuard outer(kind());
+    EXPECT_EQ(matmul(a, a).dtype(), low());
     {
-      AutocastGuard off(kCpu, /*enabled=*/false);
+      AutocastGuard off(kind(), /*enabled=*/false);
       EXPECT_EQ(matmul(a, a).dtype(), DType::f32);
       {
-        AutocastGuard half(kCpu, true, DType::f16);
-        EXPECT_EQ(matmul(a, a).dtype(), DType::f16);
+        const DType other = low() == DType::bf16 ? DType::f16 : DType::bf16;
+        AutocastGuard explicit_dtype(kind(), true, other);
+        EXPECT_EQ(matmul(a, a).dtype(), other);
       }
       EXPECT_EQ(matmul(a, a).dtype(), DType::f32);
     }
-    EXPECT_EQ(matmul(a, a).dtype(), DType::bf16);
+    EXPECT_EQ(matmul(a, a).dtype(), low());
   }
   EXPECT_EQ(matmul(a, a).dtype(), DType::f32);
 }
 
-TEST(Autocast, RegionsArePerDeviceTypeAndPerThread) {
+TEST_P(AutocastOnDevice, RegionsArePerDeviceTypeAndPerThread) {
   const Tensor a = input({2, 2}, 1);
   {
-    AutocastGuard cuda_region(Device::Type::cuda);  // does not touch CPU tensors
-    EXPECT_EQ(autocast::active_dtype(Device::Type::cuda), DType::f16);
+    AutocastGuard other_region(other_kind());  // does not touch this device's tensors
+    EXPECT_EQ(autocast::active_dtype(other_kind()), autocast::default_dtype(other_kind()));
     EXPECT_EQ(matmul(a, a).dtype(), DType::f32);
   }
-  AutocastGuard region(kCpu);
+  AutocastGuard region(kind());
   DType seen_by_other_thread = DType::f64;
   std::thread([&] { seen_by_other_thread = matmul(a, a).dtype(); }).join();
   EXPECT_EQ(seen_by_other_thread, DType::f32);
-  EXPECT_EQ(matmul(a, a).dtype(), DType::bf16);
+  EXPECT_EQ(matmul(a, a).dtype(), low());
 }
 
 TEST(Autocast, RejectsANonFloatingRegionDtype) {
@@ -144,20 +158,20 @@ TEST(Autocast, RejectsANonFloatingRegionDtype) {
   EXPECT_FALSE(autocast::is_enabled(kCpu));
 }
 
-TEST(AutocastCache, OneDownCastPerParameterPerOutermostRegion) {
+TEST_P(AutocastCacheOnDevice, OneDownCastPerParameterPerOutermostRegion) {
   const Tensor w = parameter({3, 8}, 1), x = input({4, 8}, 2);
   {
-    AutocastGuard region(kCpu);
+    AutocastGuard region(kind());
     linear(x, w);
     linear(x, w);
-    { AutocastGuard inner(kCpu); linear(x, w); }
+    { AutocastGuard inner(kind()); linear(x, w); }
     EXPECT_EQ(autocast::cache_size(), 1u);
     linear(x, raw::clone(w));  // not a leaf that requires grad: not cached
     EXPECT_EQ(autocast::cache_size(), 1u);
   }
   EXPECT_EQ(autocast::cache_size(), 0u);
   {
-    AutocastGuard region(kCpu, true, std::nullopt, /*cache_enabled=*/false);
+    AutocastGuard region(kind(), true, std::nullopt, /*cache_enabled=*/false);
     linear(x, w);
     EXPECT_EQ(autocast::cache_size(), 0u);
   }
@@ -165,11 +179,11 @@ TEST(AutocastCache, OneDownCastPerParameterPerOutermostRegion) {
 
 // PyTorch #65766 / #112583: a forward under no_grad first, then one with grad, inside one
 // region. The cast cached by the first must still route gradients to the weight.
-TEST(AutocastCache, CastFirstMadeUnderNoGradStillCarriesGradients) {
+TEST_P(AutocastCacheOnDevice, CastFirstMadeUnderNoGradStillCarriesGradients) {
   const Tensor w = parameter({3, 8}, 1), x = input({4, 8}, 2);
   Tensor with_cache_grad;
   {
-    AutocastGuard region(kCpu);
+    AutocastGuard region(kind());
     {
       NoGradGuard no_grad;
       linear(x, w);
@@ -180,18 +194,18 @@ TEST(AutocastCache, CastFirstMadeUnderNoGradStillCarriesGradients) {
   ASSERT_TRUE(with_cache_grad.defined());
   w.set_grad(Tensor());
   {
-    AutocastGuard region(kCpu, true, std::nullopt, /*cache_enabled=*/false);
+    AutocastGuard region(kind(), true, std::nullopt, /*cache_enabled=*/false);
     sum(linear(x, w)).backward();
   }
   EXPECT_EQ(with_cache_grad.to_vector<float>(), w.grad().to_vector<float>());
 }
 
-TEST(AutocastCache, ReusedAcrossBackwardPassesInOneRegion) {
+TEST_P(AutocastCacheOnDevice, ReusedAcrossBackwardPassesInOneRegion) {
   // Gradient accumulation inside one region: each use records its own cast node, so the
   // second backward does not meet a node the first one released.
   const Tensor w = parameter({3, 8}, 1), x = input({4, 8}, 2);
   {
-    AutocastGuard region(kCpu);
+    AutocastGuard region(kind());
     sum(linear(x, w)).backward();
     const auto once = w.grad().to_vector<float>();
     sum(linear(x, w)).backward();
@@ -200,9 +214,9 @@ TEST(AutocastCache, ReusedAcrossBackwardPassesInOneRegion) {
   }
 }
 
-TEST(AutocastCache, InPlaceUpdateOfTheParameterIsNotServedStale) {
+TEST_P(AutocastCacheOnDevice, InPlaceUpdateOfTheParameterIsNotServedStale) {
   const Tensor w = parameter({3, 8}, 1), x = input({4, 8}, 2);
-  AutocastGuard region(kCpu);
+  AutocastGuard region(kind());
   const Tensor before = linear(x, w);
   {
     NoGradGuard no_grad;
@@ -210,20 +224,21 @@ TEST(AutocastCache, InPlaceUpdateOfTheParameterIsNotServedStale) {
     raw::fill_(target, 0.5);  // as an optimizer step inside the region would
   }
   const Tensor after = linear(x, w);
-  const Tensor ref = raw::matmul(raw::cast(x, DType::bf16), raw::transpose(raw::cast(w, DType::bf16), 0, 1));
+  const Tensor ref = raw::matmul(raw::cast(x, low()), raw::transpose(raw::cast(w, low()), 0, 1));
   EXPECT_EQ(raw::cast(after, DType::f32).to_vector<float>(), raw::cast(ref, DType::f32).to_vector<float>());
   EXPECT_NE(raw::cast(before, DType::f32).to_vector<float>(), raw::cast(after, DType::f32).to_vector<float>());
 }
 
-TEST(Autocast, ParameterGradientsStayF32AndNearTheF32Gradient) {
+TEST_P(AutocastOnDevice, ParameterGradientsStayF32AndNearTheF32Gradient) {
   // The cast node returns gradients in the parameter's dtype; bf16 compute keeps them
-  // within bf16's relative precision (2^-8) of the f32 ones, scaled by the row sums.
+  // within bf16's relative precision (2^-8) of the f32 ones, scaled by the row sums (f16,
+  // CUDA's region dtype, is finer).
   const Tensor w = parameter({3, 16}, 1), x = input({8, 16}, 2);
   sum(linear(x, w)).backward();
   const auto reference = w.grad().to_vector<float>();
   w.set_grad(Tensor());
   {
-    AutocastGuard region(kCpu);
+    AutocastGuard region(kind());
     sum(linear(x, w)).backward();
   }
   ASSERT_EQ(w.grad().dtype(), DType::f32);
