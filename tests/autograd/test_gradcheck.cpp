@@ -1,5 +1,5 @@
-// Every differentiable op's backward against central finite differences in f64, and the
-// registry check: a registered op without a case here fails the suite.
+// Every differentiable op's backward against central finite differences in f64, on every
+// device, and the registry check: a registered op without a case here fails the suite.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -8,6 +8,7 @@
 
 #include "autograd/node.h"
 #include "mantissa.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 
@@ -19,31 +20,37 @@ struct Case {
   Fn f;
 };
 
-Tensor input(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
+Tensor input(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1, Device device = Device::cpu()) {
   Generator g(seed);
-  Tensor u = raw::rand(shape, {DType::f64}, &g);
+  Tensor u = raw::rand(shape, {DType::f64, device}, &g);
   Tensor t = raw::binary(BinaryOp::add, raw::binary(BinaryOp::mul, u, hi - lo), lo);
   t.set_requires_grad();
   return t;
 }
-Tensor indices(const std::vector<int64_t>& v, const Shape& shape) { return from_vector(v, shape); }
+// Index tensors go where the differentiated input is.
+Tensor indices(const std::vector<int64_t>& v, const Shape& shape, const Tensor& like) {
+  return from_vector(v, shape, like.device());
+}
 
-std::map<std::string, Case> cases() {
+std::map<std::string, Case> cases(Device device = Device::cpu()) {
   std::map<std::string, Case> c;
-  auto A = [](uint64_t s) { return input({2, 3}, s); };
-  c["add"] = {{A(1), input({3}, 2)}, [](auto& x) { return x[0] + x[1]; }};
-  c["sub"] = {{A(1), input({2, 1}, 2)}, [](auto& x) { return x[0] - x[1]; }};
+  auto in = [device](const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
+    return input(shape, seed, lo, hi, device);
+  };
+  auto A = [&](uint64_t s) { return in({2, 3}, s); };
+  c["add"] = {{A(1), in({3}, 2)}, [](auto& x) { return x[0] + x[1]; }};
+  c["sub"] = {{A(1), in({2, 1}, 2)}, [](auto& x) { return x[0] - x[1]; }};
   c["mul"] = {{A(1), A(2)}, [](auto& x) { return x[0] * x[1]; }};
-  c["div"] = {{A(1), input({2, 3}, 2, 0.5, 2)}, [](auto& x) { return x[0] / x[1]; }};
-  c["pow"] = {{input({2, 3}, 1, 0.5, 2), input({3}, 2)}, [](auto& x) { return pow(x[0], x[1]); }};
+  c["div"] = {{A(1), in({2, 3}, 2, 0.5, 2)}, [](auto& x) { return x[0] / x[1]; }};
+  c["pow"] = {{in({2, 3}, 1, 0.5, 2), in({3}, 2)}, [](auto& x) { return pow(x[0], x[1]); }};
   c["maximum"] = {{A(1), A(2)}, [](auto& x) { return maximum(x[0], x[1]); }};
   c["minimum"] = {{A(1), A(2)}, [](auto& x) { return minimum(x[0], x[1]); }};
   c["neg"] = {{A(1)}, [](auto& x) { return -x[0]; }};
   c["abs"] = {{A(1)}, [](auto& x) { return abs(x[0]); }};
   c["exp"] = {{A(1)}, [](auto& x) { return exp(x[0]); }};
-  c["log"] = {{input({2, 3}, 1, 0.5, 2)}, [](auto& x) { return log(x[0]); }};
-  c["sqrt"] = {{input({2, 3}, 1, 0.5, 2)}, [](auto& x) { return sqrt(x[0]); }};
-  c["rsqrt"] = {{input({2, 3}, 1, 0.5, 2)}, [](auto& x) { return rsqrt(x[0]); }};
+  c["log"] = {{in({2, 3}, 1, 0.5, 2)}, [](auto& x) { return log(x[0]); }};
+  c["sqrt"] = {{in({2, 3}, 1, 0.5, 2)}, [](auto& x) { return sqrt(x[0]); }};
+  c["rsqrt"] = {{in({2, 3}, 1, 0.5, 2)}, [](auto& x) { return rsqrt(x[0]); }};
   c["tanh"] = {{A(1)}, [](auto& x) { return tanh(x[0]); }};
   c["sigmoid"] = {{A(1)}, [](auto& x) { return sigmoid(x[0]); }};
   c["relu"] = {{A(1)}, [](auto& x) { return relu(x[0]); }};
@@ -51,33 +58,33 @@ std::map<std::string, Case> cases() {
   c["silu"] = {{A(1)}, [](auto& x) { return silu(x[0]); }};
   c["clamp"] = {{A(1)}, [](auto& x) { return clamp(x[0], -0.5, 0.5); }};
   c["where"] = {{A(1), A(2)}, [](auto& x) { return where(gt(x[0], x[1]), x[0], x[1] * 2.0); }};
-  c["sum"] = {{input({2, 3, 4}, 1)}, [](auto& x) { return sum(x[0], {0, 2}) + sum(x[0], {1}, true).sum(); }};
-  c["mean"] = {{input({2, 3, 4}, 1)}, [](auto& x) { return mean(x[0], {-1}); }};
-  c["amax"] = {{input({2, 3, 4}, 1)}, [](auto& x) { return amax(x[0], {1}); }};
-  c["max"] = {{input({2, 3, 4}, 1)}, [](auto& x) { return max(x[0], 2).first; }};
-  c["var"] = {{input({2, 3, 4}, 1)}, [](auto& x) { return var(x[0], {0, 2}); }};
+  c["sum"] = {{in({2, 3, 4}, 1)}, [](auto& x) { return sum(x[0], {0, 2}) + sum(x[0], {1}, true).sum(); }};
+  c["mean"] = {{in({2, 3, 4}, 1)}, [](auto& x) { return mean(x[0], {-1}); }};
+  c["amax"] = {{in({2, 3, 4}, 1)}, [](auto& x) { return amax(x[0], {1}); }};
+  c["max"] = {{in({2, 3, 4}, 1)}, [](auto& x) { return max(x[0], 2).first; }};
+  c["var"] = {{in({2, 3, 4}, 1)}, [](auto& x) { return var(x[0], {0, 2}); }};
   c["reshape"] = {{A(1)}, [](auto& x) { return x[0].reshape({3, 2}) * x[0].view({6}).reshape({3, 2}); }};
   c["transpose"] = {{A(1)}, [](auto& x) { return x[0].transpose(0, 1); }};
-  c["permute"] = {{input({2, 3, 4}, 1)}, [](auto& x) { return x[0].permute({2, 0, 1}); }};
+  c["permute"] = {{in({2, 3, 4}, 1)}, [](auto& x) { return x[0].permute({2, 0, 1}); }};
   c["narrow"] = {{A(1)}, [](auto& x) { return x[0].narrow(1, 1, 2); }};
-  c["expand"] = {{input({3, 1}, 1)}, [](auto& x) { return x[0].expand({2, 3, 4}); }};
-  c["squeeze"] = {{input({3, 1}, 1)}, [](auto& x) { return x[0].squeeze(1); }};
+  c["expand"] = {{in({3, 1}, 1)}, [](auto& x) { return x[0].expand({2, 3, 4}); }};
+  c["squeeze"] = {{in({3, 1}, 1)}, [](auto& x) { return x[0].squeeze(1); }};
   c["unsqueeze"] = {{A(1)}, [](auto& x) { return x[0].unsqueeze(0); }};
   c["contiguous"] = {{A(1)}, [](auto& x) { return x[0].transpose(0, 1).contiguous(); }};
   c["to"] = {{A(1)}, [](auto& x) { return x[0].to(DType::f32).to(DType::f64) * 0.0 + x[0].to(DType::f64); }};
-  c["cat"] = {{A(1), input({1, 3}, 2)}, [](auto& x) { return stack({cat({x[0], x[1]}, 0), cat({x[1], x[0]}, 0)}, 0); }};
-  c["index_select"] = {{A(1)}, [](auto& x) { return index_select(x[0], 1, indices({2, 0, 2}, {3})); }};
-  c["gather"] = {{A(1)}, [](auto& x) { return gather(x[0], 1, indices({0, 2, 1, 1}, {2, 2})); }};
-  c["matmul"] = {{input({2, 3, 4}, 1), input({4, 2}, 2), input({4}, 3)},
+  c["cat"] = {{A(1), in({1, 3}, 2)}, [](auto& x) { return stack({cat({x[0], x[1]}, 0), cat({x[1], x[0]}, 0)}, 0); }};
+  c["index_select"] = {{A(1)}, [](auto& x) { return index_select(x[0], 1, indices({2, 0, 2}, {3}, x[0])); }};
+  c["gather"] = {{A(1)}, [](auto& x) { return gather(x[0], 1, indices({0, 2, 1, 1}, {2, 2}, x[0])); }};
+  c["matmul"] = {{in({2, 3, 4}, 1), in({4, 2}, 2), in({4}, 3)},
                  [](auto& x) { return matmul(x[0], x[1]).sum() + matmul(x[0], x[2]).sum() + matmul(x[2], x[2]); }};
   c["softmax"] = {{A(1)}, [](auto& x) { return softmax(x[0], 0); }};
   c["log_softmax"] = {{A(1)}, [](auto& x) { return log_softmax(x[0], 1); }};
-  c["layer_norm"] = {{input({2, 3, 4}, 1), input({4}, 2), input({4}, 3)},
+  c["layer_norm"] = {{in({2, 3, 4}, 1), in({4}, 2), in({4}, 3)},
                      [](auto& x) { return layer_norm(x[0], {4}, x[1], x[2]); }};
-  c["rms_norm"] = {{input({2, 3, 4}, 1), input({3, 4}, 2)}, [](auto& x) { return rms_norm(x[0], {3, 4}, x[1]); }};
-  c["embedding"] = {{input({5, 3}, 1)}, [](auto& x) { return embedding(x[0], indices({4, 0, 4, 2}, {2, 2})); }};
-  c["cross_entropy"] = {{input({4, 5}, 1, -2, 2)}, [](auto& x) {
-    const Tensor t = indices({1, -100, 4, 1}, {4});
+  c["rms_norm"] = {{in({2, 3, 4}, 1), in({3, 4}, 2)}, [](auto& x) { return rms_norm(x[0], {3, 4}, x[1]); }};
+  c["embedding"] = {{in({5, 3}, 1)}, [](auto& x) { return embedding(x[0], indices({4, 0, 4, 2}, {2, 2}, x[0])); }};
+  c["cross_entropy"] = {{in({4, 5}, 1, -2, 2)}, [](auto& x) {
+    const Tensor t = indices({1, -100, 4, 1}, {4}, x[0]);
     return cross_entropy(x[0], t) + cross_entropy(x[0], t, -100, Reduction::sum) +
            cross_entropy(x[0], t, -100, Reduction::none).sum();
   }};
@@ -85,7 +92,7 @@ std::map<std::string, Case> cases() {
     Generator g(5);  // same mask on every evaluation
     return dropout(x[0], 0.4, true, &g);
   }};
-  c["conv1d"] = {{input({2, 4, 7}, 1), input({6, 2, 3}, 2), input({6}, 3)},
+  c["conv1d"] = {{in({2, 4, 7}, 1), in({6, 2, 3}, 2), in({6}, 3)},
                  [](auto& x) { return conv1d(x[0], x[1], x[2], 2, 1, 1, 2); }};
   return c;
 }
@@ -99,25 +106,37 @@ void collect_ops(const std::shared_ptr<Node>& node, std::set<std::string>& seen,
 
 }  // namespace
 
-class Gradcheck : public ::testing::TestWithParam<std::string> {};
+// One case per (op, device), named "op_cpu" and "op_cuda"; the cuda ones skip without a GPU.
+class Gradcheck : public ::testing::TestWithParam<std::tuple<std::string, Device>> {
+ protected:
+  void SetUp() override {
+    if (std::get<1>(GetParam()).is_cuda()) MANTISSA_REQUIRE_CUDA();
+  }
+};
 
 TEST_P(Gradcheck, BackwardMatchesFiniteDifferences) {
-  auto all = cases();
-  Case& c = all.at(GetParam());
+  const auto& [op, device] = GetParam();
+  auto all = cases(device);
+  Case& c = all.at(op);
   const GradcheckResult r = gradcheck(c.f, c.inputs);
-  EXPECT_TRUE(r.ok) << GetParam() << ": " << r.message;
+  EXPECT_TRUE(r.ok) << op << " on " << device.str() << ": " << r.message;
   // The case must exercise the op it is named after.
   std::set<std::string> seen;
   std::set<Node*> visited;
   collect_ops(autograd_meta(c.f(c.inputs)).grad_fn, seen, visited);
-  EXPECT_TRUE(seen.count(GetParam())) << GetParam() << " case records no " << GetParam() << " node";
+  EXPECT_TRUE(seen.count(op)) << op << " case records no " << op << " node";
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryOp, Gradcheck, ::testing::ValuesIn([] {
-                           std::vector<std::string> names;
-                           for (auto& [name, c] : cases()) names.push_back(name);
-                           return names;
-                         }()), [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(EveryOp, Gradcheck,
+                         ::testing::Combine(::testing::ValuesIn([] {
+                                              std::vector<std::string> names;
+                                              for (auto& [name, c] : cases()) names.push_back(name);
+                                              return names;
+                                            }()),
+                                            ::testing::Values(Device::cpu(), Device::cuda(0))),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + (std::get<1>(info.param).is_cuda() ? "_cuda" : "_cpu");
+                         });
 
 TEST(GradcheckRegistry, EveryDifferentiableOpHasACase) {
   const auto all = cases();

@@ -4,7 +4,7 @@
 // cuda:0. Inputs are made on the host, moved with on(), and results read back with
 // to_vector(), so both devices are held to the same f64 references, tolerances and bit
 // patterns. The cuda instance ("Suite.Test/cuda") reports itself skipped, with the reason,
-// without a CUDA backend or device; tests/CMakeLists.txt labels it gpu by that suffix.
+// without a CUDA backend or device; tests/CMakeLists.txt labels it gpu by the name's "cuda" ending.
 #include <gtest/gtest.h>
 
 #include <ostream>
