@@ -1,20 +1,37 @@
 // Layers against f64 references written out element by element, gradients by finite
-// differences, initialisers by their sample statistics.
+// differences (on every device), initialisers by their sample statistics.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "mantissa.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 
 namespace {
-TensorOptions f64() { return TensorOptions{}.with_dtype(DType::f64); }
+// Layers are moved to the parameterised device and fed tensors made there.
+class NnOnDevice : public mantissa::testing::OnDevice {
+ protected:
+  TensorOptions f32() const { return TensorOptions{DType::f32, device()}; }
+  TensorOptions f64() const { return TensorOptions{DType::f64, device()}; }
+};
+class LinearOnDevice : public NnOnDevice {};
+class AttentionOnDevice : public NnOnDevice {};
+class TransformerBlockOnDevice : public NnOnDevice {};
+class LayersOnDevice : public NnOnDevice {};
+class FunctionalOnDevice : public NnOnDevice {};
+MANTISSA_ON_EVERY_DEVICE(LinearOnDevice);
+MANTISSA_ON_EVERY_DEVICE(AttentionOnDevice);
+MANTISSA_ON_EVERY_DEVICE(TransformerBlockOnDevice);
+MANTISSA_ON_EVERY_DEVICE(LayersOnDevice);
+MANTISSA_ON_EVERY_DEVICE(FunctionalOnDevice);
 }  // namespace
 
-TEST(Linear, MatchesReferenceAndGradcheck) {
+TEST_P(LinearOnDevice, MatchesReferenceAndGradcheck) {
   nn::Linear fc(nn::LinearOptions(3, 2).with_dtype(DType::f64));
+  fc->to(device());
   const Tensor x = randn({4, 3}, f64());
   const auto w = fc->weight.to_vector<double>(), b = fc->bias.to_vector<double>(), xv = x.to_vector<double>();
   const auto y = fc(x).to_vector<double>();
@@ -34,10 +51,11 @@ TEST(Linear, MatchesReferenceAndGradcheck) {
   EXPECT_EQ(fc->bias.grad().to_vector<double>(), std::vector<double>({4.0, 4.0}));
 }
 
-TEST(CausalSelfAttention, MatchesF64ReferenceAndIsCausal) {
+TEST_P(AttentionOnDevice, MatchesF64ReferenceAndIsCausal) {
   const int64_t B = 2, T = 5, C = 6, H = 2, hs = C / H;
   nn::CausalSelfAttention attn(nn::CausalSelfAttentionOptions(C, H, 8));
   attn->to(DType::f64);
+  attn->to(device());
   const Tensor x = randn({B, T, C}, f64());
   const auto y = attn(x).to_vector<double>();
   const auto xv = x.to_vector<double>();
@@ -78,7 +96,7 @@ TEST(CausalSelfAttention, MatchesF64ReferenceAndIsCausal) {
   // Changing the last position leaves every earlier output unchanged, bit for bit.
   std::vector<double> changed = xv;
   for (int64_t k = 0; k < C; ++k) changed[(T - 1) * C + k] += 1.0;
-  const auto y2 = attn(from_vector(changed, {B, T, C})).to_vector<double>();
+  const auto y2 = attn(on(from_vector(changed, {B, T, C}))).to_vector<double>();
   for (int64_t t = 0; t < T - 1; ++t)
     for (int64_t o = 0; o < C; ++o) EXPECT_EQ(y[t * C + o], y2[t * C + o]);
   EXPECT_NE(y[(T - 1) * C], y2[(T - 1) * C]);
@@ -89,9 +107,10 @@ TEST(CausalSelfAttention, MatchesF64ReferenceAndIsCausal) {
   EXPECT_TRUE(r.ok) << r.message;
 }
 
-TEST(CausalSelfAttention, SoftmaxRunsInF32ForBFloat16) {
+TEST_P(AttentionOnDevice, SoftmaxRunsInF32ForBFloat16) {
   nn::CausalSelfAttention attn(nn::CausalSelfAttentionOptions(8, 2, 4));
-  const Tensor x = randn({1, 4, 8});
+  attn->to(device());
+  const Tensor x = randn({1, 4, 8}, f32());
   const auto ref = attn(x).to_vector<float>();
   attn->to(DType::bf16);
   const auto y = attn(x.to(DType::bf16));
@@ -101,9 +120,10 @@ TEST(CausalSelfAttention, SoftmaxRunsInF32ForBFloat16) {
   for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(v[i], ref[i], 0.05 * (1 + std::fabs(ref[i])));
 }
 
-TEST(TransformerBlock, PreLayerNormResidualStructure) {
+TEST_P(TransformerBlockOnDevice, PreLayerNormResidualStructure) {
   nn::TransformerBlock block(nn::TransformerBlockOptions(8, 2, 4));
   block->to(DType::f64);
+  block->to(device());
   const Tensor x = randn({2, 4, 8}, f64());
   const Tensor h = x + block->attn(block->ln_1(x));
   const Tensor expected = h + block->mlp->c_proj(gelu(block->mlp->c_fc(block->ln_2(h))));
@@ -114,25 +134,29 @@ TEST(TransformerBlock, PreLayerNormResidualStructure) {
   EXPECT_TRUE(r.ok) << r.message;
 }
 
-TEST(Layers, EmbeddingNormsConvDropout) {
+TEST_P(LayersOnDevice, EmbeddingNormsConvDropout) {
   nn::Embedding emb(nn::EmbeddingOptions(5, 3));
-  const auto rows = emb(from_vector<int64_t>({4, 0}, {2})).to_vector<float>();
+  emb->to(device());
+  const auto rows = emb(on(from_vector<int64_t>({4, 0}, {2}))).to_vector<float>();
   const auto w = emb->weight.to_vector<float>();
   EXPECT_EQ(std::vector<float>(rows.begin(), rows.begin() + 3), std::vector<float>(w.begin() + 12, w.end()));
 
   nn::LayerNorm ln(nn::LayerNormOptions(4));
-  const auto y = ln(from_vector<float>({1, 2, 3, 4}, {1, 4})).to_vector<float>();
+  ln->to(device());
+  const auto y = ln(on(from_vector<float>({1, 2, 3, 4}, {1, 4}))).to_vector<float>();
   EXPECT_NEAR(y[0], -1.5 / std::sqrt(1.25 + 1e-5), 1e-6);
   nn::RMSNorm rms(nn::RMSNormOptions(2));
-  EXPECT_NEAR(rms(from_vector<float>({3, 4}, {1, 2})).to_vector<float>()[1], 4 / std::sqrt(12.5 + 1e-6), 1e-6);
+  rms->to(device());
+  EXPECT_NEAR(rms(on(from_vector<float>({3, 4}, {1, 2}))).to_vector<float>()[1], 4 / std::sqrt(12.5 + 1e-6), 1e-6);
 
   nn::Conv1d conv(nn::Conv1dOptions(4, 6, 3).with_padding(1).with_groups(2));
+  conv->to(device());
   EXPECT_EQ(conv->weight.sizes(), Shape({6, 2, 3}));
-  EXPECT_EQ(conv(randn({2, 4, 10})).sizes(), Shape({2, 6, 10}));
+  EXPECT_EQ(conv(randn({2, 4, 10}, f32())).sizes(), Shape({2, 6, 10}));
   EXPECT_THROW(nn::Conv1d(nn::Conv1dOptions(3, 6, 3).with_groups(2)), Error);
 
   nn::Dropout drop(0.25);
-  const Tensor ones_in = ones({100000});
+  const Tensor ones_in = ones({100000}, f32());
   const auto kept = drop(ones_in).to_vector<float>();
   int64_t zeros = 0;
   for (float v : kept) zeros += v == 0.0f;
@@ -169,9 +193,9 @@ TEST(Init, SampleStatisticsMatchTheFormulas) {
   EXPECT_EQ(nn::init::compute_fans(conv).fan_out, 24);
 }
 
-TEST(Functional, CrossEntropyOverSequencesAndMse) {
+TEST_P(FunctionalOnDevice, CrossEntropyOverSequencesAndMse) {
   const Tensor logits = randn({2, 3, 4}, f64());
-  const Tensor target = from_vector<int64_t>({0, 3, -100, 2, 1, 1}, {2, 3});
+  const Tensor target = on(from_vector<int64_t>({0, 3, -100, 2, 1, 1}, {2, 3}));
   const auto lv = logits.to_vector<double>();
   const int64_t tv[] = {0, 3, -100, 2, 1, 1};
   double total = 0;
@@ -186,8 +210,8 @@ TEST(Functional, CrossEntropyOverSequencesAndMse) {
   EXPECT_NEAR(nn::functional::cross_entropy(logits, target).item(), total / counted, 1e-12);
   EXPECT_NEAR(nn::functional::cross_entropy(logits, target, -100, Reduction::sum).item(), total, 1e-12);
   EXPECT_EQ(nn::functional::cross_entropy(logits, target, -100, Reduction::none).sizes(), Shape({2, 3}));
-  EXPECT_THROW(nn::functional::cross_entropy(logits, from_vector<int64_t>({0, 1}, {2})), Error);
-  const Tensor a = from_vector<double>({1, 2, 3}, {3}), b = from_vector<double>({1, 0, 0}, {3});
+  EXPECT_THROW(nn::functional::cross_entropy(logits, on(from_vector<int64_t>({0, 1}, {2}))), Error);
+  const Tensor a = on(from_vector<double>({1, 2, 3}, {3})), b = on(from_vector<double>({1, 0, 0}, {3}));
   EXPECT_DOUBLE_EQ(nn::functional::mse_loss(a, b).item(), 13.0 / 3.0);
   EXPECT_DOUBLE_EQ(nn::functional::mse_loss(a, b, Reduction::sum).item(), 13.0);
 }
