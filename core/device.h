@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <string_view>
 
 namespace mantissa {
 
@@ -15,5 +16,9 @@ struct Device {
   bool operator==(const Device&) const = default;
   std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
 };
+
+// "cpu", "cuda" (cuda:0) or "cuda:N", as torch.device reads them; anything else is an error
+// that quotes the text. Whether the device exists is the backend's to say, at first use.
+Device parse_device(std::string_view text);
 
 }  // namespace mantissa

@@ -42,7 +42,8 @@ TokenSplits encode_splits(const std::string& text, const Tokenizer& tokenizer, d
   return {tokenizer.encode(std::string_view(text).substr(0, byte)), tokenizer.encode(std::string_view(text).substr(byte))};
 }
 
-Batch sample_batch(const std::vector<int32_t>& data, int64_t batch_size, int64_t block_size, Generator& generator) {
+Batch sample_batch(const std::vector<int32_t>& data, int64_t batch_size, int64_t block_size, Generator& generator,
+                   Device device) {
   const int64_t starts = static_cast<int64_t>(data.size()) - block_size;
   MANTISSA_CHECK(starts > 0, "sample_batch", "{} tokens are too few for windows of {} + 1", data.size(), block_size);
   const std::vector<double> u = raw::rand({batch_size}, TensorOptions{}.with_dtype(DType::f64), &generator).to_vector<double>();
@@ -54,7 +55,7 @@ Batch sample_batch(const std::vector<int32_t>& data, int64_t batch_size, int64_t
       y[b * block_size + t] = data[i + t + 1];
     }
   }
-  return {from_vector(x, {batch_size, block_size}), from_vector(y, {batch_size, block_size})};
+  return {from_vector(x, {batch_size, block_size}, device), from_vector(y, {batch_size, block_size}, device)};
 }
 
 }  // namespace mantissa::llm

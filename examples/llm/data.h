@@ -24,10 +24,12 @@ struct TokenSplits {
 TokenSplits encode_splits(const std::string& text, const Tokenizer& tokenizer, double train_fraction = 0.9);
 
 // Random windows: x = data[i : i + block], y = data[i + 1 : i + 1 + block] with i uniform in
-// [0, size - block), drawn from `generator`, whose state is therefore the data position.
+// [0, size - block), drawn from `generator`, whose state is therefore the data position;
+// the windows are put on `device`.
 struct Batch {
   Tensor x, y;  // (batch, block) i64
 };
-Batch sample_batch(const std::vector<int32_t>& data, int64_t batch_size, int64_t block_size, Generator& generator);
+Batch sample_batch(const std::vector<int32_t>& data, int64_t batch_size, int64_t block_size, Generator& generator,
+                   Device device = Device::cpu());
 
 }  // namespace mantissa::llm

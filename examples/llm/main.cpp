@@ -46,6 +46,7 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_flag("--resume", o.resume, "continue from <out-dir>/last.safetensors");
   cmd.add_option("--seed", o.seed);
   cmd.add_option("--threads", o.threads, "CPU threads (default: all)");
+  cmd.add_option("--device", o.device, "where to train: cpu, cuda or cuda:N")->capture_default_str();
   cmd.add_option("--precision", o.precision,
                  fmt::format("precision mode: {}", fmt::join(precision::mode_names(), ", ")));
   cmd.add_flag("--master-weights", o.master_weights, "true modes: keep f32 master weights in the optimizer");
@@ -88,6 +89,8 @@ int main(int argc, char** argv) {
   sample_cmd->add_option("--top-k", sample_options.top_k)->capture_default_str();
   sample_cmd->add_option("--seed", sample_seed)->capture_default_str();
   sample_cmd->add_option("--bpe-dir", bpe_dir, "folder with GPT-2's BPE files, for gpt2 checkpoints");
+  std::string device_name = "cpu";  // sample's and eval's; a checkpoint runs on any device
+  sample_cmd->add_option("--device", device_name, "cpu, cuda or cuda:N")->capture_default_str();
 
   std::string eval_checkpoint = "out-llm/best.safetensors", eval_data;
   int64_t eval_iters = 200;
@@ -95,6 +98,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--checkpoint", eval_checkpoint)->capture_default_str();
   eval_cmd->add_option("--eval-iters", eval_iters, "batches per split")->capture_default_str();
   eval_cmd->add_option("--data", eval_data, "text file (default: the one it was trained on)");
+  eval_cmd->add_option("--device", device_name, "cpu, cuda or cuda:N")->capture_default_str();
 
   try {
     try {
@@ -105,14 +109,14 @@ int main(int argc, char** argv) {
     if (*train_cmd) {
       train(train_options, std::cout);
     } else if (*eval_cmd) {
-      const EvalResult r = evaluate_checkpoint(eval_checkpoint, eval_data, eval_iters);
+      const EvalResult r = evaluate_checkpoint(eval_checkpoint, eval_data, eval_iters, parse_device(device_name));
       std::cout << fmt::format("{}: train loss {:.4f}, val loss {:.4f} ({} batches each)\n", eval_checkpoint,
                                r.train_loss, r.val_loss, eval_iters);
     } else {
       const Checkpoint c = load_checkpoint(checkpoint_path);
       const Tokenizer tokenizer =
           Tokenizer::from_json(c.tokenizer_json, bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(bpe_dir));
-      const TrainedModel trained = load_trained_model(checkpoint_path, c);
+      const TrainedModel trained = load_trained_model(checkpoint_path, c, parse_device(device_name));
       Generator generator(sample_seed);
       std::cout << generate(trained.model, tokenizer, prompt, sample_options, generator, &trained.plugin) << "\n";
     }

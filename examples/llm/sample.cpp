@@ -33,6 +33,7 @@ std::string generate(const GPT& model, const Tokenizer& tokenizer, const std::st
   model->eval();
   std::vector<int32_t> ids = tokenizer.encode(prompt.empty() ? "\n" : prompt);
   const int64_t block = model->config.block_size;
+  const Device device = model->parameters().front().device();
   for (int64_t n = 0; n < o.max_new_tokens; ++n) {
     const size_t from = ids.size() > static_cast<size_t>(block) ? ids.size() - static_cast<size_t>(block) : 0;
     const std::vector<int64_t> context(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
@@ -41,7 +42,7 @@ std::string generate(const GPT& model, const Tokenizer& tokenizer, const std::st
     {
       std::optional<precision::PrecisionPlugin::ForwardContext> region;
       if (plugin) region.emplace(*plugin);
-      logits = raw::cast(model(from_vector(context, {1, T})).narrow(1, T - 1, 1), DType::f32);
+      logits = raw::cast(model(from_vector(context, {1, T}, device)).narrow(1, T - 1, 1), DType::f32);
     }
     const double u = raw::rand({1}, TensorOptions{}.with_dtype(DType::f64), &generator).item();
     ids.push_back(draw(logits.to_vector<float>(), o, u));

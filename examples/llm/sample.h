@@ -15,7 +15,8 @@ struct SampleOptions {
 
 // Continues `prompt` (empty: from "\n", as nanoGPT's sample.py) and returns prompt and continuation,
 // feeding at most block_size tokens of context and drawing each next token
-// from softmax(logits / temperature) restricted to the top_k. With a plugin, each forward runs
+// from softmax(logits / temperature) restricted to the top_k, on the model's device (the draw
+// itself is on the host). With a plugin, each forward runs
 // in its forward_context (the precision the model was trained in); without, as the model is.
 std::string generate(const GPT& model, const Tokenizer& tokenizer, const std::string& prompt,
                      const SampleOptions& options, Generator& generator,

@@ -24,6 +24,7 @@ std::string TrainOptions::to_json() const {
                         {"eval_iters", eval_iters},
                         {"instrument_interval", instrument_interval},
                         {"seed", seed},
+                        {"device", device},
                         {"precision", precision},
                         {"master_weights", master_weights},
                         {"stochastic_rounding", stochastic_rounding},

@@ -23,6 +23,7 @@ struct TrainOptions {
   bool resume = false;
   uint64_t seed = 1337;
   int threads = 0;  // 0: OpenMP's default
+  std::string device = "cpu";  // where the model trains: cpu, cuda or cuda:N (parse_device)
   std::string precision = "32-true";  // any of precision::mode_names()
   bool master_weights = false;        // true modes: f32 master copies in the optimizer
   bool stochastic_rounding = false;   // true modes: stochastic write-back of half parameters

@@ -35,13 +35,13 @@ std::vector<optim::ParamGroupOptions> decay_groups(const GPT& model, double weig
 // the same windows and training's random streams are untouched. It runs in the training
 // precision, as Lightning's validation does.
 double evaluate(const GPT& model, const precision::PrecisionPlugin& plugin, const std::vector<int32_t>& data,
-                const TrainOptions& o) {
+                const TrainOptions& o, Device device) {
   NoGradGuard no_grad;
   model->eval();
   Generator generator(o.seed + 2);
   double total = 0.0;
   for (int64_t i = 0; i < o.eval_iters; ++i) {
-    const Batch b = sample_batch(data, o.batch_size, o.model.block_size, generator);
+    const Batch b = sample_batch(data, o.batch_size, o.model.block_size, generator, device);
     const auto region = plugin.forward_context();
     total += model->loss(b.x, b.y).item();
   }
@@ -77,6 +77,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   precision::PrecisionPlugin plugin = make_precision(options, &out);
   if (options.threads > 0) omp_set_num_threads(options.threads);
   TrainOptions o = options;
+  const Device device = parse_device(o.device);
   const auto data_path = resolve_data_path(o.data, "tinyshakespeare/input.txt");
   const std::string text = read_text_file(data_path);
   const std::filesystem::path bpe_dir = o.bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(o.bpe_dir);
@@ -94,7 +95,8 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   if (resumed) o.model = resumed->config;
 
   manual_seed(o.seed);
-  GPT model(o.model);
+  GPT model(o.model);  // initialised on the host from the seed, so every device starts alike
+  model->to(device);
   plugin.convert_module(*model);
   const std::unique_ptr<optim::Optimizer> optimizer_owner = plugin.make_adamw(
       decay_groups(model, o.weight_decay),
@@ -118,10 +120,10 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   TrainResult result;
   result.parameters = model->num_parameters();
   out << fmt::format("model: {} parameters ({} layers, {} heads, {} wide, block {}), vocab {} ({}), "
-                     "{} train / {} val tokens, {} threads, precision {}\n",
+                     "{} train / {} val tokens, {} threads, precision {}, device {}\n",
                      result.parameters, o.model.n_layer, o.model.n_head, o.model.n_embd, o.model.block_size,
                      o.model.vocab_size, tokenizer.kind(), splits.train.size(), splits.val.size(), omp_get_max_threads(),
-                     plugin.mode().name);
+                     plugin.mode().name, device.str());
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 
   std::ofstream metrics(std::filesystem::path(o.out_dir) / "metrics.jsonl", std::ios::app);
@@ -136,8 +138,8 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                            plugin.state_dict()});
   };
   auto eval_and_save = [&](int64_t step) {
-    const double train_loss = evaluate(model, plugin, splits.train, o);
-    const double val_loss = evaluate(model, plugin, splits.val, o);
+    const double train_loss = evaluate(model, plugin, splits.train, o, device);
+    const double val_loss = evaluate(model, plugin, splits.val, o, device);
     result.final_val_loss = val_loss;
     out << fmt::format("step {}: train loss {:.4f}, val loss {:.4f}\n", step, train_loss, val_loss) << std::flush;
     metrics << nlohmann::json{{"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}}.dump() << "\n";
@@ -156,7 +158,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   for (int64_t step = first_step; step < o.steps; ++step) {
     if (step % o.eval_interval == 0 && !(resumed && step == first_step)) eval_and_save(step);
     optim::set_lr(optimizer, schedule, step);
-    const Batch batch = sample_batch(splits.train, o.batch_size, o.model.block_size, data_generator);
+    const Batch batch = sample_batch(splits.train, o.batch_size, o.model.block_size, data_generator, device);
     Tensor loss;
     {
       const auto region = plugin.forward_context();
@@ -215,7 +217,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   return result;
 }
 
-TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkpoint& c) {
+TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkpoint& c, Device device) {
   TrainOptions o;
   try {
     const nlohmann::json saved = nlohmann::json::parse(c.options_json);
@@ -233,22 +235,26 @@ TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkp
     fail("load_trained_model", "{}: unreadable training options: {}", checkpoint_path, e.what());
   }
   o.model = c.config;
+  o.device = device.str();
   TrainedModel trained{GPT(c.config), make_precision(o), o};
+  trained.model->to(device);
   trained.plugin.convert_module(*trained.model);
   trained.model->load_state_dict(c.model);
   trained.plugin.load_state_dict(c.precision);
   return trained;
 }
 
-EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters) {
+EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters,
+                               Device device) {
   const Checkpoint c = load_checkpoint(checkpoint_path);
-  TrainedModel trained = load_trained_model(checkpoint_path, c);
+  TrainedModel trained = load_trained_model(checkpoint_path, c, device);
   TrainOptions& o = trained.options;
   if (!data.empty()) o.data = data;
   o.eval_iters = eval_iters;
   const std::string text = read_text_file(resolve_data_path(o.data, "tinyshakespeare/input.txt"));
   const TokenSplits splits = encode_splits(text, Tokenizer::from_json(c.tokenizer_json, default_data_dir() / "gpt2-bpe"));
-  return {evaluate(trained.model, trained.plugin, splits.train, o), evaluate(trained.model, trained.plugin, splits.val, o)};
+  return {evaluate(trained.model, trained.plugin, splits.train, o, device),
+          evaluate(trained.model, trained.plugin, splits.val, o, device)};
 }
 
 }  // namespace mantissa::llm

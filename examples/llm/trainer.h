@@ -22,21 +22,24 @@ struct TrainResult {
 // <out_dir>/last.safetensors, best.safetensors and metrics.jsonl, and printing progress.
 TrainResult train(const TrainOptions& options, std::ostream& out);
 
-// A checkpoint's model in the precision it was trained in: converted as training converted
-// it, holding the checkpoint's values, with the plugin (and its fp8 scales) whose
-// forward_context it runs in. fp8 parameters mean nothing without those scales.
+// A checkpoint's model in the precision it was trained in, on `device` (wherever it was
+// trained): converted as training converted it, holding the checkpoint's values, with the
+// plugin (and its fp8 scales) whose forward_context it runs in. fp8 parameters mean nothing
+// without those scales.
 struct TrainedModel {
   GPT model;
   precision::PrecisionPlugin plugin;
   TrainOptions options;  // as the checkpoint recorded them
 };
-TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkpoint& checkpoint);
+TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkpoint& checkpoint,
+                                Device device = Device::cpu());
 
 // Mean loss of a checkpoint's model over `eval_iters` random batches of each split of the
-// checkpoint's data (or `data` when given), as the training evaluations compute it.
+// checkpoint's data (or `data` when given), as the training evaluations compute it, on `device`.
 struct EvalResult {
   double train_loss, val_loss;
 };
-EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters);
+EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters,
+                               Device device = Device::cpu());
 
 }  // namespace mantissa::llm

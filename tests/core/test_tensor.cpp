@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "mantissa.h"
+#include "support/expect_error.h"
 #include "support/on_device.h"
 
 using namespace mantissa;
@@ -31,6 +32,15 @@ TEST(DType, NamesSizesPromotion) {
   EXPECT_EQ(promote_types(DType::boolean, DType::u8), DType::u8);
   EXPECT_EQ(promote_types(DType::f32, DType::f64), DType::f64);
   EXPECT_EQ(promote_types(DType::bf16, DType::f32), DType::f32);
+}
+
+TEST(Device, ParsesTorchStyleNamesAndRefusesOthers) {
+  EXPECT_EQ(parse_device("cpu"), Device::cpu());
+  EXPECT_EQ(parse_device("cuda"), Device::cuda(0));
+  EXPECT_EQ(parse_device("cuda:3"), Device::cuda(3));
+  EXPECT_EQ(parse_device(Device::cuda(12).str()), Device::cuda(12));
+  for (const char* bad : {"", "gpu", "CUDA", "cuda:", "cuda:-1", "cuda:1x", "cuda:+1", "cpu:0"})
+    expect_error([&] { parse_device(bad); }, {"parse_device", fmt::format("unknown device '{}'", bad)});
 }
 
 TEST_P(TensorOnDevice, FactoriesFillEveryDtype) {

@@ -1,5 +1,6 @@
 // The LLM example's training loop: bit-identical resume from a checkpoint in every
-// precision mode, refusal of a damaged checkpoint, the model's structure, and sampling.
+// precision mode on every device, refusal of a damaged checkpoint, the model's structure,
+// and sampling.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/sample.h"
 #include "examples/llm/trainer.h"
+#include "support/cuda_device.h"
 
 using namespace mantissa;
 using namespace mantissa::llm;
@@ -58,13 +60,22 @@ struct PrecisionCase {
   bool master_weights = false, stochastic_rounding = false, fp8_params = false;
 };
 
-class LlmResume : public testing::TestWithParam<PrecisionCase> {};
+class LlmResume : public ::testing::TestWithParam<std::tuple<PrecisionCase, Device>> {
+ protected:
+  void SetUp() override {
+    const auto& [c, device] = GetParam();
+    if (!device.is_cuda()) return;
+    if (std::string(c.precision).ends_with("+fp8")) MANTISSA_REQUIRE_FP8_GPU();
+    else MANTISSA_REQUIRE_CUDA();
+  }
+};
 
 TEST_P(LlmResume, ContinuesBitIdentically) {
-  const PrecisionCase c = GetParam();
+  const auto& [c, device] = GetParam();
   const auto dir = scratch("resume");
   auto options = [&](int64_t steps) {
     TrainOptions o = tiny(dir, steps);
+    o.device = device.str();
     o.precision = c.precision;
     o.master_weights = c.master_weights;
     o.stochastic_rounding = c.stochastic_rounding;
@@ -92,7 +103,7 @@ TEST_P(LlmResume, ContinuesBitIdentically) {
   // its values and the plugin's state (fp8 parameters mean nothing without their scales).
   const std::string last = (dir / "straight" / "last.safetensors").string();
   const Checkpoint checkpoint = load_checkpoint(last);
-  const TrainedModel trained = load_trained_model(last, checkpoint);
+  const TrainedModel trained = load_trained_model(last, checkpoint, device);
   auto same = [](const StateDict& a, const StateDict& b, const char* what) {
     ASSERT_EQ(a.size(), b.size()) << what;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -106,31 +117,42 @@ TEST_P(LlmResume, ContinuesBitIdentically) {
   same(trained.plugin.state_dict(), checkpoint.precision, "precision");
   // The same batches give the same loss; fp8 regions move their scales at every evaluation
   // batch (as TE's do), so there a re-evaluation differs in the last bits.
-  const EvalResult evaluated = evaluate_checkpoint(last, "", 2);
+  const EvalResult evaluated = evaluate_checkpoint(last, "", 2, device);
   if (std::string(c.precision).ends_with("+fp8"))
     EXPECT_NEAR(evaluated.val_loss, reference.final_val_loss, 0.01 * reference.final_val_loss);
   else
     EXPECT_EQ(evaluated.val_loss, reference.final_val_loss);
   EXPECT_NE(log.str().find("resumed from"), std::string::npos);
-  EXPECT_NE(log.str().find(std::string("precision ") + c.precision), std::string::npos);
+  EXPECT_NE(log.str().find(std::string("precision ") + c.precision + ", device " + device.str()), std::string::npos);
+  // It samples where it was loaded, in its precision.
+  Generator generator(3);
+  SampleOptions sampling;
+  sampling.max_new_tokens = 20;  // beyond the block of 16: the context slides
+  const std::string text = generate(trained.model, Tokenizer::from_json(checkpoint.tokenizer_json, ""), "the", sampling,
+                                    generator, &trained.plugin);
+  EXPECT_EQ(text.substr(0, 3), "the");
+  EXPECT_EQ(text.size(), 23u);  // one character per token
   std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(LlmTraining, LlmResume,
-                         testing::Values(PrecisionCase{"32-true"}, PrecisionCase{"16-mixed"},
-                                         PrecisionCase{"bf16-mixed"}, PrecisionCase{"16-true"},
-                                         PrecisionCase{"bf16-true"}, PrecisionCase{"bf16-true", true, true},
-                                         PrecisionCase{"bf16-flash"}, PrecisionCase{"bf16-mixed+fp8"},
-                                         PrecisionCase{"bf16-mixed+fp8", false, false, true},
-                                         PrecisionCase{"bf16-true+fp8", true, false, true}),
+                         ::testing::Combine(::testing::Values(PrecisionCase{"32-true"}, PrecisionCase{"16-mixed"},
+                                                          PrecisionCase{"bf16-mixed"}, PrecisionCase{"16-true"},
+                                                          PrecisionCase{"bf16-true"}, PrecisionCase{"bf16-true", true, true},
+                                                          PrecisionCase{"bf16-flash"}, PrecisionCase{"bf16-mixed+fp8"},
+                                                          PrecisionCase{"bf16-mixed+fp8", false, false, true},
+                                                          PrecisionCase{"bf16-true+fp8", true, false, true}),
+                                          ::testing::Values(Device::cpu(), Device::cuda(0))),
                          [](const auto& info) {
-                           std::string name = info.param.precision;
-                           if (info.param.master_weights) name += "_master";
-                           if (info.param.stochastic_rounding) name += "_stochastic";
-                           if (info.param.fp8_params) name += "_params";
+                           const PrecisionCase& c = std::get<0>(info.param);
+                           const Device device = std::get<1>(info.param);
+                           std::string name = c.precision;
+                           if (c.master_weights) name += "_master";
+                           if (c.stochastic_rounding) name += "_stochastic";
+                           if (c.fp8_params) name += "_params";
                            for (char& ch : name)
                              if (ch == '-' || ch == '+') ch = '_';
-                           return name;
+                           return name + (device.is_cuda() ? "_cuda" : "_cpu");
                          });
 
 TEST(LlmTraining, UnknownPrecisionListsTheValidModes) {
