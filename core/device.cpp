@@ -7,15 +7,17 @@
 namespace mantissa {
 
 Device parse_device(std::string_view text) {
-  if (text == "cpu") return Device::cpu();
-  if (text == "cuda") return Device::cuda(0);
-  constexpr std::string_view prefix = "cuda:";
-  if (text.starts_with(prefix)) {
-    const std::string_view digits = text.substr(prefix.size());
+  for (const Device::Type type : {Device::Type::cpu, Device::Type::cuda}) {
+    const std::string_view name = type == Device::Type::cpu ? "cpu" : "cuda";
+    if (!text.starts_with(name)) continue;
+    const std::string_view rest = text.substr(name.size());
+    if (rest.empty()) return {type, 0};
+    if (rest.front() != ':' || rest.size() == 1) break;
+    const std::string_view digits = rest.substr(1);
     int index = -1;
     const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-    if (error == std::errc() && end == digits.data() + digits.size() && !digits.empty() && index >= 0)
-      return Device::cuda(index);
+    if (error == std::errc() && end == digits.data() + digits.size() && index >= 0) return {type, index};
+    break;
   }
   fail("parse_device", "unknown device '{}' (expected cpu, cuda or cuda:N)", text);
 }

@@ -14,11 +14,14 @@ struct Device {
   bool is_cpu() const { return type == Type::cpu; }
   bool is_cuda() const { return type == Type::cuda; }
   bool operator==(const Device&) const = default;
-  std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+  std::string str() const {
+    return is_cuda() ? "cuda:" + std::to_string(index) : index == 0 ? "cpu" : "cpu:" + std::to_string(index);
+  }
 };
 
-// "cpu", "cuda" (cuda:0) or "cuda:N", as torch.device reads them; anything else is an error
-// that quotes the text. Whether the device exists is the backend's to say, at first use.
+// "cpu", "cuda" (cuda:0) or "cuda:N" (and "cpu:N", which str() writes for a CPU index other
+// than 0), as torch.device reads them; anything else is an error that quotes the text.
+// Whether the device exists is the backend's to say, at first use.
 Device parse_device(std::string_view text);
 
 }  // namespace mantissa

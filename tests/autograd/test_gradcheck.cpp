@@ -106,7 +106,7 @@ void collect_ops(const std::shared_ptr<Node>& node, std::set<std::string>& seen,
 
 }  // namespace
 
-// One case per (op, device), named "op_cpu" and "op_cuda"; the cuda ones skip without a GPU.
+// One case per (op, device), named "op_cpu", "op_cpu1" and "op_cuda"; the cuda ones skip without a GPU.
 class Gradcheck : public ::testing::TestWithParam<std::tuple<std::string, Device>> {
  protected:
   void SetUp() override {
@@ -133,9 +133,9 @@ INSTANTIATE_TEST_SUITE_P(EveryOp, Gradcheck,
                                               for (auto& [name, c] : cases()) names.push_back(name);
                                               return names;
                                             }()),
-                                            ::testing::Values(Device::cpu(), Device::cuda(0))),
+                                            ::testing::ValuesIn(mantissa::testing::kTestDevices)),
                          [](const auto& info) {
-                           return std::get<0>(info.param) + (std::get<1>(info.param).is_cuda() ? "_cuda" : "_cpu");
+                           return std::get<0>(info.param) + "_" + mantissa::testing::device_label(std::get<1>(info.param));
                          });
 
 TEST(GradcheckRegistry, EveryDifferentiableOpHasACase) {

@@ -38,8 +38,9 @@ TEST(Device, ParsesTorchStyleNamesAndRefusesOthers) {
   EXPECT_EQ(parse_device("cpu"), Device::cpu());
   EXPECT_EQ(parse_device("cuda"), Device::cuda(0));
   EXPECT_EQ(parse_device("cuda:3"), Device::cuda(3));
-  EXPECT_EQ(parse_device(Device::cuda(12).str()), Device::cuda(12));
-  for (const char* bad : {"", "gpu", "CUDA", "cuda:", "cuda:-1", "cuda:1x", "cuda:+1", "cpu:0"})
+  for (const Device d : {Device::cpu(), Device{Device::Type::cpu, 1}, Device::cuda(0), Device::cuda(12)})
+    EXPECT_EQ(parse_device(d.str()), d) << d.str();
+  for (const char* bad : {"", "gpu", "CUDA", "cuda:", "cuda:-1", "cuda:1x", "cuda:+1", "cpux", "cuda0", " cpu"})
     expect_error([&] { parse_device(bad); }, {"parse_device", fmt::format("unknown device '{}'", bad)});
 }
 

@@ -11,7 +11,7 @@
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/sample.h"
 #include "examples/llm/trainer.h"
-#include "support/cuda_device.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 using namespace mantissa::llm;
@@ -142,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(LlmTraining, LlmResume,
                                                           PrecisionCase{"bf16-flash"}, PrecisionCase{"bf16-mixed+fp8"},
                                                           PrecisionCase{"bf16-mixed+fp8", false, false, true},
                                                           PrecisionCase{"bf16-true+fp8", true, false, true}),
-                                          ::testing::Values(Device::cpu(), Device::cuda(0))),
+                                          ::testing::ValuesIn(mantissa::testing::kTestDevices)),
                          [](const auto& info) {
                            const PrecisionCase& c = std::get<0>(info.param);
                            const Device device = std::get<1>(info.param);
@@ -152,7 +152,7 @@ INSTANTIATE_TEST_SUITE_P(LlmTraining, LlmResume,
                            if (c.fp8_params) name += "_params";
                            for (char& ch : name)
                              if (ch == '-' || ch == '+') ch = '_';
-                           return name + (device.is_cuda() ? "_cuda" : "_cpu");
+                           return name + "_" + mantissa::testing::device_label(device);
                          });
 
 TEST(LlmTraining, UnknownPrecisionListsTheValidModes) {
