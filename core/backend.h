@@ -6,6 +6,7 @@
 
 #include "core/flash_group_update.h"
 #include "core/flash_math.h"
+#include "core/fp8_scaling_math.h"
 #include "core/op_kinds.h"
 #include "core/optimizer_math.h"
 #include "core/tensor.h"
@@ -158,6 +159,12 @@ class Backend {
   // NaN before unscaling; it is never reset to 0 here, so one flag can collect several calls.
   virtual void non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tensor& found_inf,
                                             double inv_scale) = 0;
+
+  // Transformer Engine's delayed-scaling update of an fp8 GEMM's scaling meta, in place, every
+  // column at once: amax_history (len, n), scale and scale_inv (n), contiguous f32. The column
+  // math is core/fp8_scaling_math.h.
+  virtual void delayed_scaling_update(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
+                                      const fp8_scaling_math::DelayedScaling& u) = 0;
 };
 
 // The f64 element-math constants of an update (each backend casts them to its compute type).

@@ -78,6 +78,10 @@ Shape flash_scale_shape(int64_t numel);
 // found_inf (f32 scalar on the tensors' device) set to 1 if any element was inf/NaN before.
 // Tensors must be contiguous, floating and on one device; each one's version is bumped.
 void non_finite_check_and_unscale_(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale);
+// fp8 delayed scaling (Backend::delayed_scaling_update): rolls amax_history (len, n) and sets
+// scale and scale_inv (n) in place; all contiguous f32 on one device; each version is bumped.
+void delayed_scaling_update_(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
+                             const fp8_scaling_math::DelayedScaling& u);
 
 // ---- elementwise (NumPy broadcasting, PyTorch promotion)
 Tensor unary(UnaryOp op, const Tensor& x);

@@ -388,4 +388,22 @@ void non_finite_check_and_unscale_(std::vector<Tensor>& tensors, Tensor& found_i
   found_inf.storage()->bump_version();
 }
 
+void delayed_scaling_update_(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
+                             const fp8_scaling_math::DelayedScaling& u) {
+  const char* op = "delayed_scaling_update_";
+  for (const Tensor* t : {&amax_history, &scale, &scale_inv})
+    MANTISSA_CHECK(t->defined() && t->dtype() == DType::f32 && t->is_contiguous(), op,
+                   "needs contiguous f32 tensors, got {}", t->defined() ? t->describe() : "undefined");
+  MANTISSA_CHECK(amax_history.dim() == 2 && amax_history.size(0) >= 1 && scale.sizes() == Shape{amax_history.size(1)} &&
+                     scale_inv.sizes() == scale.sizes(),
+                 op, "needs a (len >= 1, n) history with scale and scale_inv of n, got {}, {} and {}",
+                 amax_history.describe(), scale.describe(), scale_inv.describe());
+  MANTISSA_CHECK(u.stored >= -1 && u.stored < scale.numel(), op, "stored column {} is not one of {}", u.stored,
+                 scale.numel());
+  check_same_device(op, {&amax_history, &scale, &scale_inv});
+  if (scale.numel() == 0) return;
+  backend(amax_history).delayed_scaling_update(amax_history, scale, scale_inv, u);
+  for (Tensor* t : {&amax_history, &scale, &scale_inv}) t->storage()->bump_version();
+}
+
 }  // namespace mantissa::raw

@@ -3,7 +3,6 @@
 #include <cfloat>
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "core/error.h"
 #include "core/ops.h"
@@ -56,42 +55,12 @@ void record_amax(const ScalingMeta& meta, int64_t i, const Tensor& amax, Fp8Scal
 
 void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo,
                             std::optional<int64_t> stored) {
-  const Tensor& history = meta.amax_history;
-  const int64_t len = history.size(0), n = history.size(1);
-  const Device device = history.device();
-  const Tensor last = raw::narrow(history, 0, 0, 1);  // (1, n)
-  const Tensor ran = raw::binary(BinaryOp::ne, last, 0.0);
-
-  Tensor amax = last;
-  if (algo == AmaxComputeAlgo::max) {
-    // fmaxf in TE's kernel drops NaN entries; reduce(amax) would propagate them.
-    const Tensor not_nan = raw::binary(BinaryOp::eq, history, history);
-    const Tensor zero = raw::scalar_tensor(0.0, DType::f32, device);
-    amax = raw::reduce(ReduceOp::amax, raw::where(not_nan, history, zero), {0}, true);
-  }
-
-  // Row i takes row i + 1, the last row takes row 0, then row 0 is zeroed: torch.roll(-1)
-  // plus fill_(0), as TE's kernel writes it in one pass.
-  std::vector<Tensor> rows = {raw::zeros({1, n}, {DType::f32, device})};
-  if (len > 2) rows.push_back(raw::narrow(history, 0, 2, len - 2));
-  if (len > 1) rows.push_back(last);
-  const Tensor rolled = raw::where(ran, raw::cat(rows, 0), history);
-
-  const float scaled_max = fp8_max(fp8) * std::pow(2.0f, -static_cast<float>(margin));
-  const Tensor quotient = raw::binary(BinaryOp::div, raw::full({1, n}, scaled_max, {DType::f32, device}), amax);
-  const Tensor take = raw::binary(BinaryOp::logical_and, ran, usable(amax));
-  const Tensor scale = raw::reshape(clamp_to_finite(raw::where(take, quotient, raw::reshape(meta.scale, {1, n}))), {n});
-  Tensor scale_inv = scale_inverse(scale);
-  if (stored) {
-    const Tensor is_stored = raw::binary(BinaryOp::eq, raw::arange(0, static_cast<double>(n), 1, {DType::f32, device}),
-                                         static_cast<double>(*stored));
-    scale_inv = raw::where(is_stored, meta.scale_inv, scale_inv);
-  }
-
-  Tensor h = history, s = meta.scale, si = meta.scale_inv;
-  raw::copy_(h, rolled);
-  raw::copy_(s, scale);
-  raw::copy_(si, scale_inv);
+  fp8_scaling_math::DelayedScaling u;
+  u.scaled_max = fp8_max(fp8) * std::pow(2.0f, -static_cast<float>(margin));
+  u.window_max = algo == AmaxComputeAlgo::max;
+  u.stored = stored.value_or(-1);
+  Tensor history = meta.amax_history, scale = meta.scale, scale_inv = meta.scale_inv;
+  raw::delayed_scaling_update_(history, scale, scale_inv, u);
 }
 
 Tensor scale_inverse(const Tensor& scale) {

@@ -1,4 +1,5 @@
-// Loss-scaling support: the fused inf/NaN check and unscale of gradients (GradScaler::unscale_).
+// Mixed-precision support: the fused inf/NaN check and unscale of gradients
+// (GradScaler::unscale_), and fp8's delayed-scaling update.
 #include <cmath>
 
 #include "core/convert.h"
@@ -34,6 +35,14 @@ void CpuBackend::non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tens
     });
   }
   if (non_finite) found_inf.data<float>()[0] = 1.0f;
+}
+
+void CpuBackend::delayed_scaling_update(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
+                                        const fp8_scaling_math::DelayedScaling& u) {
+  const int64_t len = amax_history.size(0), n = amax_history.size(1);
+  for (int64_t col = 0; col < n; ++col)
+    fp8_scaling_math::update_column(amax_history.data<float>(), scale.data<float>(), scale_inv.data<float>(), len, n,
+                                    col, u);
 }
 
 }  // namespace mantissa::cpu

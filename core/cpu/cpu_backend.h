@@ -68,6 +68,8 @@ class CpuBackend final : public Backend {
                          Tensor& out) override;
 
   void non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale) override;
+  void delayed_scaling_update(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
+                              const fp8_scaling_math::DelayedScaling& u) override;
 };
 
 CpuBackend& cpu_backend();

@@ -73,6 +73,8 @@ class CudaBackend final : public Backend {
                          Tensor& out) override;
 
   void non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale) override;
+  void delayed_scaling_update(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
+                              const fp8_scaling_math::DelayedScaling& u) override;
 };
 
 CudaBackend& cuda_backend();

@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "core/flash_group_update.h"
+#include "core/fp8_scaling_math.h"
 #include "core/op_kinds.h"
 #include "core/optimizer_math.h"
 
@@ -178,6 +179,10 @@ cudaError_t launch_sgd_update(const UpdateArgs& args, const optimizer_math::SgdC
 // element was inf or NaN before.
 cudaError_t launch_unscale(DType dtype, void* data, int64_t n, double inv_scale, float* found_inf,
                            cudaStream_t stream);
+// fp8's delayed-scaling update: one thread per column of a (len, n) history, running
+// core/fp8_scaling_math.h as the CPU does.
+cudaError_t launch_delayed_scaling_update(float* history, float* scale, float* scale_inv, int64_t len, int64_t n,
+                                          const fp8_scaling_math::DelayedScaling& u, cudaStream_t stream);
 
 // Flash optimizer updates (flash_kernels.cu): one device thread per group of 32, running
 // core/flash_group_update.h as the CPU does. `param_dtype` is f16 or bf16; operands as in

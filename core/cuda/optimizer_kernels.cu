@@ -1,9 +1,10 @@
-// Optimizer updates and the loss scaler's unscale: the element math is core/optimizer_math.h,
-// the CPU backend's, and stochastic write-back takes element i's Philox lane as the CPU does,
-// so both backends write the same bits.
+// Optimizer updates, the loss scaler's unscale and fp8's delayed-scaling update: the math is
+// the CPU backend's (core/optimizer_math.h, core/fp8_scaling_math.h), and stochastic
+// write-back takes element i's Philox lane as the CPU does, so both backends write the same bits.
 #include <type_traits>
 
 #include "core/cuda/launch.cuh"
+#include "core/fp8_scaling_math.h"
 #include "core/optimizer_math.h"
 
 namespace mantissa::cuda {
@@ -53,6 +54,12 @@ __global__ void sgd_kernel(UpdateArgs a, SgdConstants<C> k) {
     p[i] = write_back<T>(pi, a.write_back.stochastic, bits);
     if (buffer) buffer[i] = convert<S>(bi);
   });
+}
+
+__global__ void delayed_scaling_kernel(float* history, float* scale, float* scale_inv, int64_t len, int64_t n,
+                                       fp8_scaling_math::DelayedScaling u) {
+  for (int64_t col = global_thread(); col < n; col += grid_threads())
+    fp8_scaling_math::update_column(history, scale, scale_inv, len, n, col, u);
 }
 
 template <typename T, typename C>
@@ -109,6 +116,12 @@ cudaError_t launch_unscale(DType dtype, void* data, int64_t n, double inv_scale,
       return cudaGetLastError();
     }
   });
+}
+
+cudaError_t launch_delayed_scaling_update(float* history, float* scale, float* scale_inv, int64_t len, int64_t n,
+                                          const fp8_scaling_math::DelayedScaling& u, cudaStream_t stream) {
+  delayed_scaling_kernel<<<blocks_for(n), kThreads, 0, stream>>>(history, scale, scale_inv, len, n, u);
+  return cudaGetLastError();
 }
 
 }  // namespace mantissa::cuda

@@ -1,5 +1,5 @@
-// Optimizer updates (plain and flash) and the loss scaler's unscale on CUDA, host side
-// (optimizer_kernels.cu, flash_kernels.cu).
+// Optimizer updates (plain and flash), the loss scaler's unscale and fp8's delayed-scaling
+// update on CUDA, host side (optimizer_kernels.cu, flash_kernels.cu).
 // The ops layer has checked every operand (core/ops_views.cpp, core/ops_math.cpp).
 #include "core/cuda/check.h"
 #include "core/cuda/cuda_backend.h"
@@ -47,6 +47,15 @@ void CudaBackend::non_finite_check_and_unscale(std::vector<Tensor>& tensors, Ten
     MANTISSA_CUDA_CHECK(launch_unscale(t.dtype(), t.data_ptr(), t.numel(), inv_scale, found_inf.data<float>(),
                                        stream_of(found_inf)),
                         describe_op("non_finite_check_and_unscale", {&t, &found_inf}));
+}
+
+void CudaBackend::delayed_scaling_update(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
+                                         const fp8_scaling_math::DelayedScaling& u) {
+  DeviceGuard guard(amax_history.device().index);
+  MANTISSA_CUDA_CHECK(launch_delayed_scaling_update(amax_history.data<float>(), scale.data<float>(),
+                                                    scale_inv.data<float>(), amax_history.size(0),
+                                                    amax_history.size(1), u, stream_of(amax_history)),
+                      describe_op("delayed_scaling_update", {&amax_history, &scale, &scale_inv}));
 }
 
 void CudaBackend::flash_update(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& exp_avg,

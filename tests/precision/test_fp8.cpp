@@ -172,6 +172,18 @@ TEST_P(Fp8ScalingOnDevice, CurrentScaleFormula) {
   EXPECT_EQ(values(current_scale(make({4.0f}, {1}), DType::f8_e5m2))[0], 14336.0f);
 }
 
+TEST(Fp8Scaling, TheUpdateRefusesOperandsItCannotRun) {
+  fp8_scaling_math::DelayedScaling u{448.0f, true};
+  auto run = [&](Tensor history, Tensor scale, Tensor scale_inv) { raw::delayed_scaling_update_(history, scale, scale_inv, u); };
+  const Tensor h = raw::zeros({4, 3}), s = raw::ones({3});
+  expect_error([&] { run(raw::transpose(raw::zeros({3, 4}), 0, 1), s, s); }, {"delayed_scaling_update_", "contiguous f32"});
+  expect_error([&] { run(h, raw::ones({3}, {DType::f64}), s); }, {"delayed_scaling_update_", "f64[3]"});
+  expect_error([&] { run(h, raw::ones({4}), raw::ones({4})); }, {"(len >= 1, n)", "f32[4, 3]", "f32[4]"});
+  expect_error([&] { run(raw::zeros({0, 3}), s, s); }, {"(len >= 1, n)", "f32[0, 3]"});
+  u.stored = 3;
+  expect_error([&] { run(h, s, s); }, {"stored column 3 is not one of 3"});
+}
+
 // ---- the region
 
 TEST(Fp8Region, UpdatesOnlyWhenTheOutermostRegionExits) {
