@@ -12,7 +12,7 @@ Device parse_device(std::string_view text) {
     if (!text.starts_with(name)) continue;
     const std::string_view rest = text.substr(name.size());
     if (rest.empty()) return {type, 0};
-    if (rest.front() != ':' || rest.size() == 1) break;
+    if (rest.front() != ':') break;
     const std::string_view digits = rest.substr(1);
     int index = -1;
     const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), index);

@@ -16,6 +16,7 @@
 #include "core/cuda/cuda_backend.h"
 #include "core/cuda/gemm.h"
 #include "core/cuda/operands.h"
+#include "core/cuda/per_device.h"
 #include "core/error.h"
 #include "core/ops.h"
 
@@ -84,6 +85,34 @@ struct CachedConv {
   int64_t workspace_bytes = 0;
 };
 
+// The descriptor type of a pass's operation and the attributes it names its operands by:
+// x, w and y are the input, weight and output of the forward pass, or their gradients.
+struct OperationAttributes {
+  cudnnBackendDescriptorType_t type;
+  cudnnBackendAttributeName_t x, w, y, conv, alpha, beta;
+};
+
+OperationAttributes operation_attributes(ConvPass pass) {
+  switch (pass) {
+    case ConvPass::forward:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA};
+    case ConvPass::backward_data:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA};
+    case ConvPass::backward_filter:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA};
+  }
+  fail("conv1d", "unknown convolution pass {}", static_cast<int>(pass));
+}
+
 struct DeviceConvs {
   std::mutex mutex;  // the handle's stream is set per call
   cudnnHandle_t handle = nullptr;
@@ -91,16 +120,9 @@ struct DeviceConvs {
 };
 
 DeviceConvs& device_convs(int device) {
-  static std::mutex mutex;
-  static auto* all = new std::unordered_map<int, std::unique_ptr<DeviceConvs>>();  // lives as long as the process
-  std::lock_guard lock(mutex);
-  std::unique_ptr<DeviceConvs>& entry = (*all)[device];
-  if (!entry) {
-    entry = std::make_unique<DeviceConvs>();
-    DeviceGuard guard(device);
-    MANTISSA_CUDNN_CHECK(cudnnCreate(&entry->handle), fmt::format("creating the cuDNN handle of cuda:{}", device));
-  }
-  return *entry;
+  return per_device<DeviceConvs>(device, [device](DeviceConvs& convs) {
+    MANTISSA_CUDNN_CHECK(cudnnCreate(&convs.handle), fmt::format("creating the cuDNN handle of cuda:{}", device));
+  });
 }
 
 // The graph and plan take the handle of the device they are built for. cuDNN 9.8 deprecated
@@ -189,46 +211,23 @@ class PlanBuilder {
     const Descriptor& w = tensor(kUidW, p.w, key_.alignment[1]);
     const Descriptor& y = tensor(kUidY, p.y, key_.alignment[2]);
     const Descriptor& conv = convolution();
-    Descriptor* op = nullptr;
-    const auto scalars = [&](cudnnBackendAttributeName_t alpha, cudnnBackendAttributeName_t beta) {
-      if (key_.dtype == DType::f64) {
-        op->set(alpha, CUDNN_TYPE_DOUBLE, 1.0);
-        op->set(beta, CUDNN_TYPE_DOUBLE, 0.0);
-      } else {
-        op->set(alpha, CUDNN_TYPE_FLOAT, 1.0f);
-        op->set(beta, CUDNN_TYPE_FLOAT, 0.0f);
-      }
-    };
-    switch (key_.pass) {
-      case ConvPass::forward:
-        op = &add(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, x);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, w);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, y);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv);
-        scalars(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA);
-        break;
-      case ConvPass::backward_data:
-        op = &add(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, x);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, w);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, y);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, conv);
-        scalars(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA);
-        break;
-      case ConvPass::backward_filter:
-        op = &add(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, w);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, x);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, y);
-        op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, conv);
-        scalars(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA);
-        break;
+    const OperationAttributes names = operation_attributes(key_.pass);
+    Descriptor& op = add(names.type);
+    op.set(names.x, x);
+    op.set(names.w, w);
+    op.set(names.y, y);
+    op.set(names.conv, conv);
+    if (key_.dtype == DType::f64) {
+      op.set(names.alpha, CUDNN_TYPE_DOUBLE, 1.0);
+      op.set(names.beta, CUDNN_TYPE_DOUBLE, 0.0);
+    } else {
+      op.set(names.alpha, CUDNN_TYPE_FLOAT, 1.0f);
+      op.set(names.beta, CUDNN_TYPE_FLOAT, 0.0f);
     }
-    op->finalize();
+    op.finalize();
     Descriptor& graph = add(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
     set_graph_handle(graph, handle_);
-    graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, *op);
+    graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, op);
     graph.finalize();
     return graph;
   }

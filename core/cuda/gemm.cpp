@@ -15,6 +15,7 @@
 #include "core/cuda/check.h"
 #include "core/cuda/cuda_backend.h"
 #include "core/cuda/operands.h"
+#include "core/cuda/per_device.h"
 #include "core/error.h"
 #include "core/ops.h"
 
@@ -71,16 +72,9 @@ struct DeviceGemms {
 };
 
 DeviceGemms& device_gemms(int device) {
-  static std::mutex mutex;
-  static auto* all = new std::unordered_map<int, std::unique_ptr<DeviceGemms>>();
-  std::lock_guard lock(mutex);
-  std::unique_ptr<DeviceGemms>& entry = (*all)[device];
-  if (!entry) {
-    entry = std::make_unique<DeviceGemms>();
-    DeviceGuard guard(device);
-    MANTISSA_CUBLAS_CHECK(cublasLtCreate(&entry->handle), fmt::format("creating the cuBLASLt handle of cuda:{}", device));
-  }
-  return *entry;
+  return per_device<DeviceGemms>(device, [device](DeviceGemms& gemms) {
+    MANTISSA_CUBLAS_CHECK(cublasLtCreate(&gemms.handle), fmt::format("creating the cuBLASLt handle of cuda:{}", device));
+  });
 }
 
 template <typename T>
