@@ -78,7 +78,8 @@ CachingAllocator& device_allocator(int index) {
   // Never destroyed: tensors in static storage may be freed after any destructor would run.
   static auto* allocators = new std::vector<std::unique_ptr<CachingAllocator>>(make_allocators());
   MANTISSA_CHECK(index >= 0 && static_cast<size_t>(index) < allocators->size(), "cuda",
-                 "device cuda:{} does not exist ({} CUDA devices visible)", index, allocators->size());
+                 "device cuda:{} does not exist ({} CUDA devices visible{})", index, allocators->size(),
+                 allocators->empty() ? ": " + unavailable_reason() : "");
   return *(*allocators)[static_cast<size_t>(index)];
 }
 

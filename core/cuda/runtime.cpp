@@ -15,16 +15,42 @@ thread_local std::unordered_map<int, StreamId> thread_streams;  // device -> cur
 cudaStream_t as_stream(StreamId id) { return reinterpret_cast<cudaStream_t>(id); }
 }  // namespace
 
-int device_count() {
-  int count = 0;
+namespace {
+// cudaGetDeviceCount's status, with "no driver", "driver too old" and "no device" as a count
+// of zero rather than an error.
+cudaError_t count_devices(int& count) {
+  count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
-  // No driver or no device is an answer (zero), not an error.
   if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver) {
     cudaGetLastError();
-    return 0;
+    count = 0;
   }
-  MANTISSA_CUDA_CHECK(status);
+  return status;
+}
+
+std::string version_text(int version) { return fmt::format("{}.{}", version / 1000, version % 1000 / 10); }
+}  // namespace
+
+int device_count() {
+  int count = 0;
+  const cudaError_t status = count_devices(count);
+  if (status != cudaErrorNoDevice && status != cudaErrorInsufficientDriver) MANTISSA_CUDA_CHECK(status);
   return count;
+}
+
+std::string unavailable_reason() {
+  int count = 0;
+  const cudaError_t status = count_devices(count);
+  if (status == cudaSuccess && count > 0) return "";
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  if (driver == 0) return "no CUDA driver on this machine";
+  if (status == cudaErrorInsufficientDriver)
+    return fmt::format("the CUDA driver supports CUDA {} but this build's runtime is CUDA {}: update the driver",
+                       version_text(driver), version_text(runtime));
+  if (status == cudaSuccess || status == cudaErrorNoDevice) return "no CUDA device on this machine";
+  return fmt::format("cudaGetDeviceCount failed: {} ({})", cudaGetErrorString(status), cudaGetErrorName(status));
 }
 
 DeviceGuard::DeviceGuard(int device) {
@@ -61,6 +87,18 @@ void synchronize(int device) {
   MANTISSA_CUDA_CHECK(cudaDeviceSynchronize(), fmt::format("synchronising cuda:{}", device));
 }
 
+void wait_stream(int device, StreamId waiter, StreamId other) {
+  if (waiter == other) return;
+  DeviceGuard guard(device);
+  const std::string what = fmt::format("ordering two streams of cuda:{}", device);
+  cudaEvent_t event = nullptr;
+  MANTISSA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), what);
+  MANTISSA_CUDA_CHECK(cudaEventRecord(event, as_stream(other)), what);
+  const cudaError_t status = cudaStreamWaitEvent(as_stream(waiter), event, 0);
+  cudaEventDestroy(event);  // released once the wait no longer needs it
+  MANTISSA_CUDA_CHECK(status, what);
+}
+
 Event::Event() {
   cudaEvent_t event = nullptr;
   MANTISSA_CUDA_CHECK(cudaEventCreate(&event));
@@ -71,6 +109,10 @@ Event::~Event() { cudaEventDestroy(static_cast<cudaEvent_t>(handle_)); }
 
 void Event::record(StreamId stream) {
   MANTISSA_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(handle_), as_stream(stream)));
+}
+
+void Event::wait(StreamId stream) const {
+  MANTISSA_CUDA_CHECK(cudaStreamWaitEvent(as_stream(stream), static_cast<cudaEvent_t>(handle_), 0));
 }
 
 void Event::synchronize() const { MANTISSA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_))); }

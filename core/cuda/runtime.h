@@ -3,6 +3,7 @@
 // stream a thread queues work on, events. A stream is named by its StreamId (the handle's
 // value; 0 is the device's default stream).
 #include <cstdint>
+#include <string>
 
 #include "core/caching_allocator.h"
 
@@ -12,8 +13,13 @@ class Tensor;
 
 namespace mantissa::cuda {
 
-// Number of CUDA devices visible; 0 without a driver or a GPU.
+// Number of CUDA devices visible; 0 without a driver, with a driver too old for this build's
+// runtime, or without a GPU.
 int device_count();
+
+// Why no CUDA device can be used, for messages: "" when device_count() > 0, otherwise which
+// of the three it is (with the driver's and the runtime's versions when the driver is too old).
+std::string unavailable_reason();
 
 // Makes `device` current on this thread until destroyed, then restores the previous one.
 class DeviceGuard {
@@ -68,7 +74,13 @@ void record_stream(const Tensor& t, const Stream& stream);
 // Waits until everything queued on `device` (all its streams) has finished.
 void synchronize(int device);
 
-// A timing event recorded on a stream (benchmarks).
+// Orders two streams of `device`: work queued on `waiter` after this call starts only once
+// everything queued on `other` so far has finished; the host does not wait (PyTorch's
+// Stream.wait_stream). Needed before a stream reads what another one wrote: a stream made by
+// Stream does not wait for the default stream by itself.
+void wait_stream(int device, StreamId waiter, StreamId other);
+
+// An event recorded on a stream: for timing, and to make another stream wait for that point.
 class Event {
  public:
   Event();
@@ -76,6 +88,9 @@ class Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
   void record(StreamId stream);
+  // Work queued on `stream` after this call waits until the recorded point has been reached
+  // (cudaStreamWaitEvent; PyTorch's Event.wait).
+  void wait(StreamId stream) const;
   void synchronize() const;
   // Milliseconds between `start` and this event, both recorded and complete.
   float elapsed_ms_since(const Event& start) const;

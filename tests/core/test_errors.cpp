@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "mantissa.h"
+#include "support/cuda_device.h"
 
 using namespace mantissa;
 
@@ -43,8 +44,12 @@ TEST(Errors, DtypeNotSupported) {
                {"cast_stochastic", "f64"});
 }
 
-TEST(Errors, DeviceMismatchAndMissingBackend) {
-  expect_error([] { raw::zeros({2}, {DType::f32, Device::cuda(0)}); }, {"cuda:0"});
+TEST(Errors, AMissingCudaDeviceIsNamed) {
+  // Without the backend: "no backend for cuda:0"; with it, one past the visible devices:
+  // "device cuda:N does not exist (...)", with the reason when there are none.
+  const Device missing = mantissa::testing::missing_cuda_device();
+  const std::string name = missing.str();
+  expect_error([&] { raw::zeros({2}, {DType::f32, missing}); }, {name.c_str()});
 }
 
 TEST(Errors, OutOfRangeIndex) {

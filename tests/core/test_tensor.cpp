@@ -1,5 +1,9 @@
 // Tensor metadata, factories, views, copies and casts; those that touch values run on every device.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
 
 #include "mantissa.h"
 #include "support/expect_error.h"
@@ -42,6 +46,22 @@ TEST(Device, ParsesTorchStyleNamesAndRefusesOthers) {
     EXPECT_EQ(parse_device(d.str()), d) << d.str();
   for (const char* bad : {"", "gpu", "CUDA", "cuda:", "cuda:-1", "cuda:1x", "cuda:+1", "cpux", "cuda0", " cpu"})
     expect_error([&] { parse_device(bad); }, {"parse_device", fmt::format("unknown device '{}'", bad)});
+}
+
+namespace {
+void require_cuda() { MANTISSA_REQUIRE_CUDA(); }
+}  // namespace
+
+// The GPU tests' guard skips without a usable GPU, but with MANTISSA_REQUIRE_GPU=1 (the GPU
+// machine's check) it fails, so a driver too old for the runtime cannot pass as a run of skips.
+TEST(Device, AMissingGpuFailsTheGpuTestsWhenOneIsRequired) {
+  const char* before = std::getenv("MANTISSA_REQUIRE_GPU");
+  const std::string saved = before ? before : "";
+  setenv("MANTISSA_REQUIRE_GPU", "1", 1);
+  if (mantissa::testing::gpu_unavailable_reason().empty()) EXPECT_NO_FATAL_FAILURE(require_cuda());
+  else EXPECT_FATAL_FAILURE(require_cuda(), "MANTISSA_REQUIRE_GPU is set, but");
+  if (before) setenv("MANTISSA_REQUIRE_GPU", saved.c_str(), 1);
+  else unsetenv("MANTISSA_REQUIRE_GPU");
 }
 
 TEST_P(TensorOnDevice, FactoriesFillEveryDtype) {

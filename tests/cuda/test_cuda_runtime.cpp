@@ -64,6 +64,7 @@ TEST(CudaRuntime, RecordStreamHoldsAFreedBlockUntilTheOtherStreamHasPassed) {
     const Tensor t = ones({1 << 20}, {DType::f32, Device::cuda(0)});  // on the default stream
     {
       cuda::StreamGuard on(side);
+      cuda::wait_stream(0, side.id(), 0);  // side must not read t before the fill has written it
       const Tensor u = raw::binary(BinaryOp::mul, t, t);  // side's work reads t
     }
     cuda::record_stream(t, side);
@@ -74,5 +75,37 @@ TEST(CudaRuntime, RecordStreamHoldsAFreedBlockUntilTheOtherStreamHasPassed) {
   const Tensor next = raw::empty({16}, {DType::f32, Device::cuda(0)});  // collects what has passed
   EXPECT_EQ(allocator.stats().pending_bytes, before);
   expect_error([] { cuda::record_stream(ones({2}), cuda::Stream(0)); }, {"record_stream", "cpu"});
+#endif
+}
+
+TEST(CudaRuntime, AStreamThatWaitsForAnotherReadsWhatItWrote) {
+  MANTISSA_REQUIRE_CUDA();
+#ifdef MANTISSA_WITH_CUDA
+  // A chain of work on the default stream, long enough that an unordered reader would see it
+  // unfinished; side waits for it (once through wait_stream, once through an event) and reads.
+  cuda::Stream side(0);
+  const auto chain = [] {
+    Tensor t = zeros({1 << 24}, {DType::f32, Device::cuda(0)});
+    for (int i = 0; i < 8; ++i) t = raw::binary(BinaryOp::add, t, 1.0);
+    return t;
+  };
+  for (const bool through_event : {false, true}) {
+    const Tensor t = chain();
+    Tensor sum;
+    {
+      cuda::StreamGuard on(side);
+      if (through_event) {
+        cuda::Event written;
+        written.record(0);
+        written.wait(side.id());
+      } else {
+        cuda::wait_stream(0, side.id(), 0);
+      }
+      sum = raw::reduce(ReduceOp::sum, t);
+      cuda::record_stream(t, side);
+    }
+    side.synchronize();
+    EXPECT_EQ(raw::to_device(sum, Device::cpu()).item(), 8.0 * (1 << 24)) << (through_event ? "event" : "wait_stream");
+  }
 #endif
 }

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "mantissa.h"
+#include "support/cuda_device.h"
 
 using namespace mantissa;
 
@@ -107,9 +108,9 @@ TEST(Module, ToDeviceWithoutItsBackendIsAClearErrorAndChangesNothing) {
   const std::vector<float> before = fc->weight.to_vector<float>();
   fc->to(Device::cpu());  // already there: nothing to do
   EXPECT_EQ(fc->weight.device(), Device::cpu());
-  // No CUDA backend exists yet (issue #5), with or without nvcc: the move is refused
-  // before any parameter changes.
-  EXPECT_THROW(fc->to(Device::cuda(0)), Error);
+  // A CUDA device that does not exist here (cuda:0 without the backend or a GPU, one past
+  // the visible ones with them): the move is refused before any parameter changes.
+  EXPECT_THROW(fc->to(mantissa::testing::missing_cuda_device()), Error);
   EXPECT_EQ(fc->weight.device(), Device::cpu());
   EXPECT_EQ(fc->weight.to_vector<float>(), before);
 }

@@ -46,19 +46,23 @@ inline double tolerance(DType dtype) {
   }
 }
 
-// |gpu - cpu| <= tol * max(1, |cpu|) element by element; NaN where the CPU has NaN.
+// Whether g is within tol * max(1, |c|) of c, where NaN matches only NaN and an infinity only
+// the same infinity (|inf - inf| is NaN, which no tolerance admits).
+inline bool close_to(double g, double c, double tol) {
+  if (std::isnan(c) || std::isnan(g)) return std::isnan(c) && std::isnan(g);
+  if (std::isinf(c) || std::isinf(g)) return g == c;
+  return std::abs(g - c) <= tol * std::max(1.0, std::abs(c));
+}
+
+// close_to element by element.
 inline void expect_close(const Tensor& gpu, const Tensor& cpu, double tol, const std::string& what) {
   ASSERT_EQ(gpu.dtype(), cpu.dtype()) << what;
   ASSERT_EQ(gpu.sizes(), cpu.sizes()) << what;
   const std::vector<double> g = raw::cast(on_cpu(gpu), DType::f64).to_vector<double>();
   const std::vector<double> c = raw::cast(cpu, DType::f64).to_vector<double>();
-  for (size_t i = 0; i < c.size(); ++i) {
-    if (std::isnan(c[i])) {
-      EXPECT_TRUE(std::isnan(g[i])) << what << " element " << i;
-      continue;
-    }
-    ASSERT_NEAR(g[i], c[i], tol * std::max(1.0, std::abs(c[i]))) << what << " element " << i;
-  }
+  for (size_t i = 0; i < c.size(); ++i)
+    ASSERT_TRUE(close_to(g[i], c[i], tol)) << what << " element " << i << ": gpu " << g[i] << ", cpu " << c[i]
+                                           << ", tolerance " << tol << " x max(1, |cpu|)";
 }
 
 inline void expect_close(const Tensor& gpu, const Tensor& cpu, const std::string& what) {
