@@ -5,6 +5,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "core/convert.h"
 #include "core/macros.h"
 #include "core/math.h"
 #include "core/op_kinds.h"
@@ -86,6 +87,14 @@ template <BinaryOp Op> struct Binary {
     } else if constexpr (Op == BinaryOp::sigmoid_backward_from_output) return T(a * b * (T(1) - b));
     else if constexpr (Op == BinaryOp::tanh_backward_from_output) return T(a * (T(1) - b * b));
   }
+};
+
+// clamp(x, lo, hi) in the compute type C, its bounds converted as any value is (core/convert.h:
+// an integer tensor's bounds saturate, so [-inf, 1e20] keeps every value). NaN stays NaN.
+template <typename C> struct Clamp {
+  C lo, hi;
+  MANTISSA_HOST_DEVICE Clamp(double l, double h) : lo(convert<C>(l)), hi(convert<C>(h)) {}
+  MANTISSA_HOST_DEVICE C operator()(C v) const { return v < lo ? lo : (v > hi ? hi : v); }
 };
 
 }  // namespace mantissa::functors

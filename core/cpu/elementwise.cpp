@@ -188,8 +188,7 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, Ten
 void CpuBackend::clamp(const Tensor& x, double lo, double hi, Tensor& out) {
   visit_dtype(x.dtype(), [&]<typename T>() {
     using C = compute_t<T>;
-    const C l = static_cast<C>(lo), h = static_cast<C>(hi);
-    map<T, C, T>(out, [l, h](C v) { return v < l ? l : (v > h ? h : v); }, {&x});
+    map<T, C, T>(out, functors::Clamp<C>(lo, hi), {&x});
   });
 }
 

@@ -14,12 +14,6 @@ struct Select {
   __device__ T operator()(T c, T x, T y) const { return static_cast<bool>(convert<bool>(c)) ? x : y; }
 };
 
-template <typename C>
-struct Clamp {
-  C lo, hi;
-  __device__ C operator()(C v) const { return v < lo ? lo : (v > hi ? hi : v); }
-};
-
 }  // namespace
 
 cudaError_t launch_unary(UnaryOp op, DType dtype, const Operands<2>& s, cudaStream_t stream) {
@@ -68,7 +62,7 @@ cudaError_t launch_where(DType dtype, const Operands<4>& s, cudaStream_t stream)
 cudaError_t launch_clamp(DType dtype, double lo, double hi, const Operands<2>& s, cudaStream_t stream) {
   return visit_dtype(dtype, [&]<typename T>() {
     using C = compute_t<T>;
-    return map<T, C, T>(s, Clamp<C>{static_cast<C>(lo), static_cast<C>(hi)}, stream);
+    return map<T, C, T>(s, functors::Clamp<C>(lo, hi), stream);
   });
 }
 

@@ -142,6 +142,47 @@ TEST_P(TensorOnDevice, CastToEveryDtypeAndBack) {
   EXPECT_EQ(raw::cast(t, DType::boolean).to_vector<bool>(), (std::vector<bool>{false, true, true, true}));
 }
 
+// Floating -> integer casts and fills are defined on every backend as CUDA's conversions do
+// it (core/convert.h): truncate toward zero, saturate at the integer's range, NaN -> 0. The
+// expected values are written out from that definition.
+TEST_P(TensorOnDevice, FloatToIntegerCastsTruncateSaturateAndSendNanToZero) {
+  const double nan = std::nan(""), inf = INFINITY;
+  const std::vector<double> values = {nan, inf, -inf, 1e30, -1e30, 2.9, -2.9, -0.5, 255.5, 256.0,
+                                      0x1p31, -0x1p31, 0x1p31 - 1, 0x1p63, -0x1p63, 3e9};
+  const int64_t i64_max = INT64_MAX, i64_min = INT64_MIN, i32_max = INT32_MAX, i32_min = INT32_MIN;
+  const std::vector<int64_t> to_i64 = {0, i64_max, i64_min, i64_max, i64_min, 2, -2, 0, 255, 256,
+                                       int64_t(1) << 31, -(int64_t(1) << 31), (int64_t(1) << 31) - 1,
+                                       i64_max, i64_min, 3000000000};
+  const std::vector<int32_t> to_i32 = {0, INT32_MAX, INT32_MIN, INT32_MAX, INT32_MIN, 2, -2, 0, 255, 256,
+                                       INT32_MAX, INT32_MIN, INT32_MAX, INT32_MAX, INT32_MIN, INT32_MAX};
+  const std::vector<uint8_t> to_u8 = {0, 255, 0, 255, 0, 2, 0, 0, 255, 255, 255, 0, 255, 255, 0, 255};
+  const Tensor f64 = on(from_vector(values, {static_cast<int64_t>(values.size())}));
+  EXPECT_EQ(raw::cast(f64, DType::i64).to_vector<int64_t>(), to_i64);
+  EXPECT_EQ(raw::cast(f64, DType::i32).to_vector<int32_t>(), to_i32);
+  EXPECT_EQ(raw::cast(f64, DType::u8).to_vector<uint8_t>(), to_u8);
+  // From f32 the same values (each exact in f32, but 2^31 - 1, which rounds to 2^31), and
+  // from a transposed view so the strided path converts too.
+  std::vector<int32_t> from_f32 = to_i32;
+  from_f32[12] = INT32_MAX;
+  const Tensor f32 = raw::cast(f64, DType::f32);
+  const Tensor f32_t = raw::transpose(raw::contiguous(raw::transpose(raw::reshape(f32, {4, 4}), 0, 1)), 0, 1);
+  EXPECT_EQ(raw::reshape(raw::cast(f32_t, DType::i32), {16}).to_vector<int32_t>(), from_f32);
+  EXPECT_EQ(raw::cast(f32, DType::u8).to_vector<uint8_t>(), to_u8);
+  // Low-precision sources convert through f32 (bf16 and f16 hold infinities).
+  for (DType d : {DType::bf16, DType::f16}) {
+    const Tensor t = raw::cast(on(from_vector(std::vector<double>{-inf, inf, nan, -3.5}, {4})), d);
+    EXPECT_EQ(raw::cast(t, DType::i32).to_vector<int32_t>(), (std::vector<int32_t>{i32_min, i32_max, 0, -3}))
+        << dtype_name(d);
+  }
+  // Clamp's bounds too: an i32 tensor clamped to [-1e20, 5.5] keeps its low values and stops at 5.
+  const Tensor ints = on(raw::cast(from_vector(std::vector<double>{-5, 3, 9}, {3}), DType::i32));
+  EXPECT_EQ(raw::clamp(ints, -1e20, 5.5).to_vector<int32_t>(), (std::vector<int32_t>{-5, 3, 5}));
+  // Fills take the same route: a value beyond the range saturates, NaN fills zeros.
+  EXPECT_EQ(raw::full({2}, 1e20, {DType::i32, device()}).to_vector<int32_t>(), (std::vector<int32_t>{i32_max, i32_max}));
+  EXPECT_EQ(raw::full({2}, -1e20, {DType::i64, device()}).to_vector<int64_t>(), (std::vector<int64_t>{i64_min, i64_min}));
+  EXPECT_EQ(raw::full({2}, nan, {DType::u8, device()}).to_vector<uint8_t>(), (std::vector<uint8_t>{0, 0}));
+}
+
 TEST_P(TensorOnDevice, CastScaledReportsAmaxAndSaturates) {
   Tensor t = on(from_vector(std::vector<float>{1.0f, -300.0f, 2.0f}, {3}));
   Tensor amax = zeros({}, TensorOptions{DType::f32, device()});
