@@ -151,7 +151,7 @@ void bench_gemm() {
                         {"f16", DType::f16, false}};
   for (const Shape3& s : shapes) {
     for (const Case& c : cases) {
-      cuda::set_allow_tf32(c.tf32);
+      cuda::AllowTf32Guard tf32(c.tf32);
       const Tensor a = raw::cast(raw::rand({s.m, s.k}, {DType::f32, kGpu}), c.dtype);
       const Tensor bt = raw::cast(raw::rand({s.n, s.k}, {DType::f32, kGpu}), c.dtype);
       const Tensor b = raw::transpose(bt, 0, 1);  // (k, n) view of a contiguous (n, k): the TN case
@@ -162,7 +162,6 @@ void bench_gemm() {
                  flop / ours / 1e9, flop / best / 1e9, best / ours);
     }
   }
-  cuda::set_allow_tf32(false);
   bench_fp8_gemm(shapes);
 }
 

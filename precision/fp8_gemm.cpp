@@ -1,5 +1,7 @@
 #include "precision/fp8_gemm.h"
 
+#include <cstdint>
+
 #include "core/error.h"
 #include "core/ops.h"
 #ifdef MANTISSA_WITH_CUDA
@@ -18,21 +20,37 @@ void check_quantizable(const Tensor& x, DType fp8) {
                  "quantises f32, bf16 or f16 tensors, got {}", x.describe());
 }
 
+int64_t round_up_16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// x (r, c) as a contiguous, 16-byte aligned (rows, cols) matrix, zero beyond x.
+Tensor padded_rows(const Tensor& x, int64_t rows, int64_t cols) {
+  const bool aligned = reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
+  if (x.size(0) == rows && x.size(1) == cols && x.is_contiguous() && aligned) return x;
+  if (x.size(0) == rows && x.size(1) == cols) return raw::clone(x);  // a fresh block is aligned
+  Tensor out = raw::zeros({rows, cols}, {x.dtype(), x.device()});
+  Tensor corner = raw::narrow(raw::narrow(out, 0, 0, x.size(0)), 1, 0, x.size(1));
+  raw::copy_(corner, x);
+  return out;
+}
+
 #ifdef MANTISSA_WITH_CUDA
 // cuBLASLt's fp8 tensor-core GEMM, writing f32. Its fp8 kernels take a with contiguous rows and
-// b as the transpose of a contiguous (n, k) matrix ("TN"); an operand in another layout is
-// copied into it first, as Transformer Engine keeps transposed fp8 copies for its backward.
+// b as the transpose of a contiguous (n, k) matrix ("TN"), with every dimension a multiple of
+// 16: an operand in another layout or shape is copied into one first, as Transformer Engine
+// keeps transposed fp8 copies for its backward.
 Tensor cublaslt_scaled_product(const Fp8Operand& a, const Fp8Operand& b) {
-  const int64_t m = a.data.size(0), k = a.data.size(1), n = b.data.size(1);
-  const Tensor a3 = raw::reshape(raw::contiguous(a.data), {1, m, k});
-  const Tensor b_rows = raw::contiguous(raw::transpose(b.data, 0, 1));  // (n, k); no copy for a TN view
-  const Tensor b3 = raw::transpose(raw::reshape(b_rows, {1, n, k}), 1, 2);
-  Tensor out = raw::empty({1, m, n}, {DType::f32, a.data.device()});
+  const int64_t m = a.data.size(0), n = b.data.size(1);
+  const Fp8TnOperands tn = fp8_tn_operands(a.data, b.data);
+  const int64_t mp = tn.a_rows.size(0), np = tn.b_rows.size(0), kp = tn.a_rows.size(1);
+  const Tensor a3 = raw::reshape(tn.a_rows, {1, mp, kp});
+  const Tensor b3 = raw::transpose(raw::reshape(tn.b_rows, {1, np, kp}), 1, 2);
+  Tensor out = raw::empty({1, mp, np}, {DType::f32, a.data.device()});
   cuda::GemmOperands operands{&a3, &b3, &out};
   operands.a_scale_inv = &a.scale_inv;
   operands.b_scale_inv = &b.scale_inv;
   cuda::gemm(operands);
-  return raw::reshape(out, {m, n});
+  const Tensor product = raw::reshape(out, {mp, np});
+  return mp == m && np == n ? product : raw::narrow(raw::narrow(product, 0, 0, m), 1, 0, n);
 }
 #endif
 
@@ -76,6 +94,11 @@ Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t
 Tensor fp8_amax(const Tensor& x) {
   if (x.numel() == 0) return raw::zeros({1}, {DType::f32, x.device()});  // reduce refuses empty tensors
   return raw::reshape(raw::cast(raw::reduce(ReduceOp::amax, raw::unary(UnaryOp::abs, x)), DType::f32), {1});
+}
+
+Fp8TnOperands fp8_tn_operands(const Tensor& a, const Tensor& b) {
+  const int64_t m = round_up_16(a.size(0)), k = round_up_16(a.size(1)), n = round_up_16(b.size(1));
+  return {padded_rows(a, m, k), padded_rows(raw::transpose(b, 0, 1), n, k)};
 }
 
 Fp8Operand transposed(const Fp8Operand& m) { return {raw::transpose(m.data, 0, 1), m.scale_inv}; }

@@ -40,4 +40,15 @@ Tensor fp8_amax(const Tensor& x);
 Tensor fp8_gemm(const Fp8Operand& a, const Fp8Operand& b, DType out_dtype, const Tensor& bias = {},
                 Tensor* amax = nullptr);
 
+// The operands of a (m, k) · b (k, n) as cuBLASLt's fp8 kernels take them (cuda::gemm's rules):
+// a's rows and b's columns each as a contiguous, 16-byte aligned row-major matrix ("TN"), with
+// every dimension zero-padded up to a multiple of 16. Zeros add nothing to the products, so
+// a_rows · b_rowsᵀ narrowed to its first m rows and n columns is a · b. Layouts and shapes
+// that already fit are not copied twice. Used on CUDA; plain tensor ops, so tested on the CPU.
+struct Fp8TnOperands {
+  Tensor a_rows;  // (m', k')
+  Tensor b_rows;  // (n', k'), b transposed
+};
+Fp8TnOperands fp8_tn_operands(const Tensor& a, const Tensor& b);
+
 }  // namespace mantissa::precision

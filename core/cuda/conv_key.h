@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "core/backend.h"
+#include "core/cuda/alignment.h"
 #include "core/dtype.h"
 
 namespace mantissa::cuda {
@@ -39,15 +40,6 @@ inline ConvProblem conv1d_problem(const std::array<int64_t, 3>& x, const std::ar
                                   const std::array<int64_t, 3>& y, const Backend::Conv1dParams& p) {
   return {packed_nchw(x[0], x[1], x[2]), packed_nchw(w[0], w[1], w[2]), packed_nchw(y[0], y[1], y[2]),
           {0, p.padding}, {0, p.padding}, {1, p.stride}, {1, p.dilation}};
-}
-
-// The byte alignment cuDNN may assume of a pointer: the largest power of two dividing it, up
-// to 16 (the widest vector load its kernels use).
-inline int64_t byte_alignment(const void* ptr) {
-  const auto address = reinterpret_cast<uintptr_t>(ptr);
-  int64_t alignment = 16;
-  while (alignment > 1 && address % static_cast<uintptr_t>(alignment) != 0) alignment /= 2;
-  return alignment;
 }
 
 // The numerical notes cuDNN attaches to an engine that matter to mantissa's promises.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/cuda/check.h"
@@ -131,6 +132,15 @@ CachedGemm build(DeviceGemms& device, int index, const GemmKey& key, const std::
   MANTISSA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                              &kWorkspaceBytes, sizeof kWorkspaceBytes),
                         what);
+  // Without these the heuristic assumes 256-byte alignment and may pick a kernel that cannot
+  // read an operand at a storage offset.
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.alignment[0]},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.alignment[1]},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.alignment[2]},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.alignment[2]}};
+  for (const auto& [attribute, bytes] : alignments)
+    MANTISSA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, attribute, &bytes, sizeof bytes), what);
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(device.handle, c.desc, c.a, c.b, c.d, c.d, preference,
@@ -142,7 +152,8 @@ CachedGemm build(DeviceGemms& device, int index, const GemmKey& key, const std::
   return c;
 }
 
-void check_fp8(const GemmOperands& o, const ColumnMajorGemm& g, int device) {
+void check_fp8(const GemmOperands& o, const GemmKey& key, int device) {
+  const ColumnMajorGemm& g = key.gemm;
   int major = 0, minor = 0;
   MANTISSA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   MANTISSA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
@@ -155,6 +166,9 @@ void check_fp8(const GemmOperands& o, const ColumnMajorGemm& g, int device) {
   MANTISSA_CHECK(!(o.a->dtype() == DType::f8_e5m2 && o.b->dtype() == DType::f8_e5m2), "fp8 matmul",
                  "cuBLASLt has no E5M2 x E5M2 GEMM");
   MANTISSA_CHECK(o.a_scale_inv && o.b_scale_inv, "fp8 matmul", "fp8 operands need their scale inverses");
+  const std::string problem = fp8_layout_problem(key);
+  MANTISSA_CHECK(problem.empty(), "fp8 matmul", "cuBLASLt's fp8 kernels need {} (precision::fp8_gemm pads for them): {}",
+                 problem, describe_op("matmul", {o.a, o.b, o.out}));
 }
 
 }  // namespace
@@ -179,14 +193,23 @@ void gemm(const GemmOperands& o) {
     MANTISSA_CHECK(o.epilogue == Epilogue::none, "matmul", "a bias epilogue with k = 0: {}", what);
     return;
   }
-  if (fp8) check_fp8(o, g, device);
   MANTISSA_CHECK(!o.amax || fp8, "matmul", "an amax of the output is for fp8 GEMMs: {}", what);
   MANTISSA_CHECK((o.epilogue == Epilogue::none) == (o.bias == nullptr), "matmul",
                  "a bias epilogue needs a bias and a bias needs an epilogue: {}", what);
 
   // cuBLASLt's A is our b and its B our a (outᵀ = bᵀ · aᵀ); the bias runs along its rows (m).
-  const GemmKey key{g,     b.dtype(), a.dtype(), out.dtype(), o.bias ? o.bias->dtype() : out.dtype(),
-                    !fp8 && out.dtype() == DType::f32 && allow_tf32(), o.accumulate, fp8, o.epilogue};
+  const GemmKey key{g,
+                    b.dtype(),
+                    a.dtype(),
+                    out.dtype(),
+                    o.bias ? o.bias->dtype() : out.dtype(),
+                    !fp8 && out.dtype() == DType::f32 && allow_tf32(),
+                    o.accumulate,
+                    fp8,
+                    o.epilogue,
+                    {operand_alignment(b.data_ptr(), g.a, b.element_size()), operand_alignment(a.data_ptr(), g.b, a.element_size()),
+                     operand_alignment(out.data_ptr(), g.d, out.element_size())}};
+  if (fp8) check_fp8(o, key, device);
   DeviceGemms& gemms = device_gemms(device);
   std::lock_guard lock(gemms.mutex);  // the descriptors' pointer attributes are set per call
   auto it = gemms.cache.find(key);

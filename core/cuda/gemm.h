@@ -13,6 +13,18 @@ namespace mantissa::cuda {
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
+// allow_tf32 set for a scope and restored after it, also when the scope throws.
+class AllowTf32Guard {
+ public:
+  explicit AllowTf32Guard(bool allow) : previous_(allow_tf32()) { set_allow_tf32(allow); }
+  ~AllowTf32Guard() { set_allow_tf32(previous_); }
+  AllowTf32Guard(const AllowTf32Guard&) = delete;
+  AllowTf32Guard& operator=(const AllowTf32Guard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 struct GemmOperands {
   const Tensor* a;                  // (B, m, k) view, as raw::matmul hands it
   const Tensor* b;                  // (B, k, n) view

@@ -4,6 +4,8 @@
 // Also the cuBLASLt descriptor cache's key.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <string>
 #include <vector>
 
 #include "core/column_major_gemm.h"
@@ -84,12 +86,12 @@ TEST(GemmKey, EqualProblemsShareDescriptorsAndAnyDifferenceSeparatesThem) {
   Tensor out = raw::empty({2, 5, 3}, {DType::f64});
   const auto key = [&](const Tensor& x, const Tensor& y) {
     return cuda::GemmKey{column_major_gemm(x, y, out), DType::f32, DType::f32, DType::f32, DType::f32,
-                         false, false, false, cuda::Epilogue::none};
+                         false, false, false, cuda::Epilogue::none, {256, 256, 256}};
   };
   const cuda::GemmKey base = key(a, b), same = key(random({2, 5, 7}, 3), random({2, 7, 3}, 4));
   EXPECT_EQ(base, same);  // values do not matter, only the problem
   EXPECT_EQ(cuda::GemmKeyHash{}(base), cuda::GemmKeyHash{}(same));
-  std::vector<cuda::GemmKey> variants(8, base);
+  std::vector<cuda::GemmKey> variants(9, base);
   variants[0] = key(raw::transpose(random({2, 7, 5}, 5), 1, 2), b);  // a transposed
   variants[1].tf32 = true;
   variants[2].accumulate = true;
@@ -98,8 +100,39 @@ TEST(GemmKey, EqualProblemsShareDescriptorsAndAnyDifferenceSeparatesThem) {
   variants[5].scaled = true;
   variants[6] = key(a, raw::expand(random({1, 7, 3}, 6), {2, 7, 3}));  // batch stride 0
   variants[7].gemm.a.ld += 1;
+  variants[8].alignment[1] = 4;  // a view at an offset: another kernel may be needed
   for (size_t i = 0; i < variants.size(); ++i) {
     EXPECT_FALSE(variants[i] == base) << i;
     EXPECT_NE(cuda::GemmKeyHash{}(variants[i]), cuda::GemmKeyHash{}(base)) << i;
   }
+}
+
+TEST(GemmKey, OperandAlignmentCountsThePointerTheLeadingDimensionAndTheBatchStride) {
+  const auto at = [](uintptr_t address) { return reinterpret_cast<const void*>(address); };
+  const ColumnMajorOperand dense{false, 64, 32, 64, 64 * 32};
+  EXPECT_EQ(cuda::operand_alignment(at(0x10000), dense, 4), 256u);  // cuBLASLt's own default, the most it asks
+  EXPECT_EQ(cuda::operand_alignment(at(0x10004), dense, 4), 4u);    // q narrowed one f32 in
+  EXPECT_EQ(cuda::operand_alignment(at(0x10040), dense, 4), 64u);
+  const ColumnMajorOperand odd_ld{false, 64, 32, 65, 0};             // f16 rows of 65: 130 bytes apart
+  EXPECT_EQ(cuda::operand_alignment(at(0x10000), odd_ld, 2), 2u);
+  const ColumnMajorOperand qkv{false, 32, 24, 96, 96 * 24};         // k of a (B, T, 3C) projection, bf16
+  EXPECT_EQ(cuda::operand_alignment(at(0x10000 + 64), qkv, 2), 64u);
+}
+
+TEST(GemmKey, Fp8LayoutProblemNamesTheRuleABadShapeBreaks) {
+  // A linear layer's forward in the TN layout: x (m, k) · wᵀ with w (n, k) contiguous.
+  const auto fp8_key = [](int64_t m, int64_t k, int64_t n, uint32_t alignment) {
+    const Tensor x = random({1, m, k}, 1), w = random({1, n, k}, 2);
+    Tensor out = raw::empty({1, m, n}, {DType::f64});
+    return cuda::GemmKey{column_major_gemm(x, raw::transpose(w, 1, 2), out), DType::f8_e4m3, DType::f8_e4m3, DType::f32,
+                         DType::f32, false, false, true, cuda::Epilogue::none, {alignment, 256, 256}};
+  };
+  EXPECT_EQ(cuda::fp8_layout_problem(fp8_key(32, 64, 48, 256)), "");
+  EXPECT_EQ(cuda::fp8_layout_problem(fp8_key(16, 16, 16, 256)), "");
+  const std::string odd = cuda::fp8_layout_problem(fp8_key(21, 65, 33, 256));  // m 21, k 65, n 33
+  EXPECT_NE(odd.find("multiple of 16"), std::string::npos) << odd;
+  EXPECT_NE(odd.find("(21, 33, 65)"), std::string::npos) << odd;  // (m, n, k) as the caller sees them
+  for (const auto& [m, k, n] : {std::array<int64_t, 3>{17, 16, 16}, {16, 17, 16}, {16, 16, 17}})
+    EXPECT_NE(cuda::fp8_layout_problem(fp8_key(m, k, n, 256)), "") << m << " " << k << " " << n;
+  EXPECT_NE(cuda::fp8_layout_problem(fp8_key(32, 64, 48, 8)).find("aligned to 8 bytes"), std::string::npos);
 }

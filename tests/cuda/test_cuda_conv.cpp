@@ -92,9 +92,11 @@ TEST(CudaConv, ForwardAndBothBackwardPassesInEveryDtype) {
 TEST(CudaConv, Tf32IsOptInAndWithinItsPrecision) {
   MANTISSA_REQUIRE_CUDA();
 #ifdef MANTISSA_WITH_CUDA
-  cuda::set_allow_tf32(true);
-  for (const Case& c : kCases) check_case(c, DType::f32, 0x1p-9, "conv1d TF32");
-  cuda::set_allow_tf32(false);
+  {
+    cuda::AllowTf32Guard tf32(true);
+    for (const Case& c : kCases) check_case(c, DType::f32, 0x1p-9, "conv1d TF32");
+  }
+  EXPECT_FALSE(cuda::allow_tf32());
   for (const Case& c : kCases) check_case(c, DType::f32, conv_tolerance(DType::f32), "conv1d after TF32");
 #endif
 }
