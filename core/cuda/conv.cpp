@@ -8,11 +8,13 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "core/cuda/check.h"
 #include "core/cuda/conv_key.h"
+#include "core/cuda/first_that_works.h"
 #include "core/cuda/cuda_backend.h"
 #include "core/cuda/gemm.h"
 #include "core/cuda/operands.h"
@@ -143,32 +145,22 @@ class PlanBuilder {
   PlanBuilder(cudnnHandle_t handle, const ConvKey& key, const std::string& what)
       : handle_(handle), key_(key), what_(what) {}
 
+  // Heuristic mode A's engines first, then the fallback list's; the first that keeps
+  // mantissa's promises (engine_acceptable) and finalizes wins. An error while asking for a
+  // mode's list (mode A may refuse a problem outright), reading an engine's notes or
+  // finalizing its plan moves on to the next, so the fallback list is always reached.
   CachedConv build() {
     const Descriptor& graph = operation_graph();
     std::string rejected;
-    for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
-      for (cudnnBackendDescriptor_t config : engine_configs(graph, mode)) {
-        if (!engine_acceptable(notes_of(config), key_.dtype, key_.tf32)) continue;
-        Descriptor& plan = add(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-        set_plan_handle(plan, handle_);
-        plan.set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, config);
-        const cudnnStatus_t status = cudnnBackendFinalize(plan.get());
-        if (status != CUDNN_STATUS_SUCCESS) {  // this engine cannot run the problem: try the next
-          rejected = cudnnGetErrorString(status);
-          continue;
-        }
-        CachedConv c;
-        c.plan = &plan;
-        int64_t count = 0;
-        MANTISSA_CUDNN_CHECK(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                                      CUDNN_TYPE_INT64, 1, &count, &c.workspace_bytes),
-                             what_);
-        c.parts = std::move(parts_);
-        return c;
-      }
-    }
-    fail("conv1d", "cuDNN has no deterministic engine with f32 accumulation{} for {}{}",
-         key_.tf32 ? "" : " (TF32 off)", what_, rejected.empty() ? "" : "; the last one tried said " + rejected);
+    std::optional<CachedConv> found = first_that_works<CachedConv>(
+        std::vector<cudnnBackendHeurMode_t>{CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK},
+        [&](cudnnBackendHeurMode_t mode) { return engine_configs(graph, mode); },
+        [&](cudnnBackendDescriptor_t config) { return plan_for(config); }, rejected);
+    if (!found)
+      fail("conv1d", "cuDNN has no deterministic engine with f32 accumulation{} for {}{}", key_.tf32 ? "" : " (TF32 off)",
+           what_, rejected.empty() ? "" : "; the last failure: " + rejected);
+    found->parts = std::move(parts_);
+    return std::move(*found);
   }
 
  private:
@@ -250,6 +242,23 @@ class PlanBuilder {
                          what_);
     configs.resize(static_cast<size_t>(returned));
     return configs;
+  }
+
+  // The finalized plan of one engine configuration, or nullopt when the engine would break a
+  // promise; throws when cuDNN cannot build it for this problem.
+  std::optional<CachedConv> plan_for(cudnnBackendDescriptor_t config) {
+    if (!engine_acceptable(notes_of(config), key_.dtype, key_.tf32)) return std::nullopt;
+    Descriptor& plan = add(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    set_plan_handle(plan, handle_);
+    plan.set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, config);
+    plan.finalize();
+    CachedConv c;
+    c.plan = &plan;
+    int64_t count = 0;
+    MANTISSA_CUDNN_CHECK(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
+                                                  1, &count, &c.workspace_bytes),
+                         what_);
+    return c;
   }
 
   EngineNotes notes_of(cudnnBackendDescriptor_t config) {

@@ -1,12 +1,15 @@
 // The conv1d -> cuDNN mapping the CUDA backend builds its graphs from, checked on the CPU: a
 // reference 2-D cross-correlation computed exactly as the ConvProblem describes it (4-D dims
 // and strides, pre-padding, filter strides, dilations, groups implied by the weight's channels)
-// must equal raw::conv1d. Also the engine filter and the plan cache's key.
+// must equal raw::conv1d. Also the engine filter, the engine search and the plan cache's key.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/cuda/conv_key.h"
+#include "core/cuda/first_that_works.h"
 #include "mantissa.h"
 
 using namespace mantissa;
@@ -129,4 +132,46 @@ TEST(ConvProblem, ThePlanCacheKeySeparatesEverythingAPlanDependsOn) {
     EXPECT_FALSE(variants[i] == base) << "variant " << i;
     EXPECT_NE(hash(variants[i]), hash(base)) << "variant " << i;
   }
+}
+
+// cuDNN's engine search (core/cuda/first_that_works.h): mode A's engines, then the fallback
+// list's, each step allowed to fail without ending the search.
+TEST(EngineSearch, AFailureToListOneSourceStillReachesTheNext) {
+  std::string last_error;
+  const auto found = cuda::first_that_works<int>(
+      std::vector<std::string>{"A", "fallback"},
+      [](const std::string& mode) {
+        if (mode == "A") fail("heuristic", "mode A refuses this problem");
+        return std::vector<int>{10, 11};
+      },
+      [](int engine) { return std::optional<int>(engine); }, last_error);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(*found, 10);
+  EXPECT_NE(last_error.find("mode A refuses"), std::string::npos) << last_error;
+}
+
+TEST(EngineSearch, DeclinedAndFailingCandidatesAreSkippedInOrder) {
+  std::string last_error;
+  std::vector<int> tried;
+  const auto found = cuda::first_that_works<int>(
+      std::vector<int>{0, 1}, [](int mode) { return mode == 0 ? std::vector<int>{1, 2} : std::vector<int>{3, 4}; },
+      [&](int engine) -> std::optional<int> {
+        tried.push_back(engine);
+        if (engine == 1) return std::nullopt;                       // breaks a promise
+        if (engine == 2) fail("plan", "engine 2 does not finalize");  // cannot run the problem
+        return engine * 100;
+      },
+      last_error);
+  EXPECT_EQ(found, std::optional<int>(300));
+  EXPECT_EQ(tried, (std::vector<int>{1, 2, 3}));
+  EXPECT_NE(last_error.find("engine 2"), std::string::npos);
+}
+
+TEST(EngineSearch, NothingWorkingIsNulloptWithTheLastReason) {
+  std::string last_error;
+  const auto found = cuda::first_that_works<int>(
+      std::vector<int>{0, 1}, [](int mode) -> std::vector<int> { fail("heuristic", "mode {} has nothing", mode); },
+      [](int) { return std::optional<int>(1); }, last_error);
+  EXPECT_FALSE(found.has_value());
+  EXPECT_NE(last_error.find("mode 1 has nothing"), std::string::npos) << last_error;
 }
