@@ -121,9 +121,9 @@ CachedGemm build(DeviceGemms& device, int index, const GemmKey& key, const std::
   // set, so placeholders stand in while it chooses.
   if (key.scaled) {
     const void* placeholder = device.workspace(index);
-    for (auto attribute : {CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
-                           CUBLASLT_MATMUL_DESC_AMAX_D_POINTER})
+    for (auto attribute : {CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER})
       set_desc(c.desc, attribute, placeholder, what);
+    if (key.amax) set_desc(c.desc, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, placeholder, what);
   }
   if (key.epilogue != Epilogue::none) set_desc(c.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, device.workspace(index), what);
 
@@ -206,6 +206,7 @@ void gemm(const GemmOperands& o) {
                     !fp8 && out.dtype() == DType::f32 && allow_tf32(),
                     o.accumulate,
                     fp8,
+                    o.amax != nullptr,
                     o.epilogue,
                     {operand_alignment(b.data_ptr(), g.a, b.element_size()), operand_alignment(a.data_ptr(), g.b, a.element_size()),
                      operand_alignment(out.data_ptr(), g.d, out.element_size())}};
@@ -220,7 +221,7 @@ void gemm(const GemmOperands& o) {
     set_desc(c.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, o.b_scale_inv->data_ptr(), what);
     set_desc(c.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, o.a_scale_inv->data_ptr(), what);
   }
-  if (fp8) set_desc(c.desc, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, o.amax ? o.amax->data_ptr() : nullptr, what);
+  if (o.amax) set_desc(c.desc, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, o.amax->data_ptr(), what);
   if (o.bias) set_desc(c.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, o.bias->data_ptr(), what);
 
   const double alpha64 = 1.0, beta64 = o.accumulate ? 1.0 : 0.0;
