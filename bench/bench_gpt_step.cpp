@@ -1,11 +1,17 @@
 // One GPT training step (zero_grad, forward, cross-entropy, backward, AdamW step) on the
 // workload of ../shared/bench/torch_gpt.py: byte vocabulary, block 128, 4 layers, 4 heads,
 // 256 wide, tied head, dropout 0, batch 16, AdamW(3e-4, weight decay 0.1) on every
-// parameter. Prints mantissa's median ms/step and, in the same run, PyTorch's from that
-// script under three OpenBLAS settings (see below), with the ratio mantissa / PyTorch
-// against each and against the fastest (< 1: mantissa is faster).
+// parameter. Prints mantissa's median ms/step and, in the same run, PyTorch's for the same
+// workload, with the ratio mantissa / PyTorch (< 1: mantissa is faster).
 //
-//   bench_gpt_step [--threads N] [--steps N] [--no-torch]
+//   bench_gpt_step [--threads N] [--steps N] [--precision 32-true|bf16-mixed]
+//                  [--device cpu|cuda] [--shared-bench DIR] [--no-torch]
+//
+// On the CPU the reference is torch_gpt.py itself (Debian's /usr/bin/python3) under three
+// OpenBLAS settings, and the ratio is also given against the fastest. On CUDA it is
+// bench/torch_gpt_cuda.py, the same model from torch_gpt.py on the GPU (the python3 on
+// PATH), with bf16-mixed as torch.autocast('cuda', bfloat16). --shared-bench names the folder
+// holding torch_gpt.py and torch_common.py where ../shared/bench is absent (a GPU machine).
 #include <omp.h>
 
 #include <algorithm>
@@ -19,95 +25,150 @@
 #include <string>
 
 #include "examples/llm/gpt.h"
+#include "precision/plugin.h"
 
 using namespace mantissa;
 
 namespace {
+
+struct Options {
+  int threads = 2, steps = 20;
+  bool torch = true;
+  std::string precision = "32-true";
+  Device device = Device::cpu();
+  std::string shared_bench = MANTISSA_SHARED_BENCH_DIR;
+};
 
 double median_ms(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
 }
 
-double time_mantissa(int steps, int warmup) {
+double time_mantissa(const Options& o, int warmup) {
   llm::GPTConfig c;
   c.vocab_size = 256;
   c.block_size = 128;
   c.n_layer = 4;
   c.n_head = 4;
   c.n_embd = 256;
+  precision::PrecisionPlugin plugin(precision::parse_mode(o.precision));
   manual_seed(0);
-  llm::GPT model(c);
-  optim::AdamW optimizer(model->parameters(), optim::AdamOptions(3e-4).with_weight_decay(0.1));
+  llm::GPT model(c);  // initialised on the host, then moved, as the LLM example does
+  model->to(o.device);
+  plugin.convert_module(*model);
+  const std::unique_ptr<optim::Optimizer> optimizer =
+      plugin.make_adamw(optim::one_group(model->parameters()), optim::AdamOptions(3e-4).with_weight_decay(0.1));
   Generator data(1);
   std::vector<Tensor> batches;
   for (int i = 0; i < 8; ++i)
-    batches.push_back(raw::cast(raw::binary(BinaryOp::mul, raw::rand({16, 129}, {}, &data), 256.0), DType::i64));
+    batches.push_back(raw::to_device(
+        raw::cast(raw::binary(BinaryOp::mul, raw::rand({16, 129}, {}, &data), 256.0), DType::i64), o.device));
   std::vector<double> ms;
-  for (int i = 0; i < warmup + steps; ++i) {
+  for (int i = 0; i < warmup + o.steps; ++i) {
     const Tensor& d = batches[static_cast<size_t>(i % 8)];
     const auto start = std::chrono::steady_clock::now();
-    optimizer.zero_grad();
-    const Tensor loss = model->loss(d.narrow(1, 0, 128), d.narrow(1, 1, 128));
-    loss.backward();
-    optimizer.step();
-    loss.item();
+    optimizer->zero_grad();
+    Tensor loss;
+    {
+      const auto region = plugin.forward_context();
+      loss = model->loss(d.narrow(1, 0, 128), d.narrow(1, 1, 128));
+    }
+    plugin.backward(loss);
+    plugin.optimizer_step(*optimizer);
+    loss.item();  // waits for the device, as PyTorch's loss.item() does
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) ms.push_back(elapsed);
   }
   return median_ms(ms);
 }
 
-// Runs torch_gpt.py and returns its median ms/step, or nothing when it cannot run.
-std::optional<double> time_torch(int threads, int steps, const std::string& env_prefix) {
-  // torch.set_num_threads does not reach OpenBLAS's own pool, which would otherwise use
-  // every core whatever --threads says.
-  const std::string command =
-      fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {}/torch_gpt.py --threads {} --dtype fp32 --steps {} 2>&1",
-                  env_prefix, threads, MANTISSA_SHARED_BENCH_DIR, threads, steps);
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+// Runs a reference script and returns the median ms/step from its RESULT line, or nothing
+// when it cannot run.
+std::optional<double> time_torch(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((command + " 2>&1").c_str(), "r"), pclose);
   if (!pipe) return std::nullopt;
   std::array<char, 4096> line;
   std::optional<double> result;
   while (fgets(line.data(), line.size(), pipe.get())) {
-    if (std::strncmp(line.data(), "RESULT ", 7) == 0)
+    if (std::strncmp(line.data(), "RESULT ", 7) != 0) continue;
+    try {
       result = nlohmann::json::parse(line.data() + 7).at("ms_median").get<double>();
+    } catch (const nlohmann::json::exception&) {
+      return std::nullopt;  // a line that is not the reference's result: say it is unavailable
+    }
   }
   return result;
+}
+
+const char* torch_dtype(const Options& o) { return o.precision == "bf16-mixed" ? "bf16" : "fp32"; }
+
+void compare_on_cpu(const Options& o, double ours) {
+  // torch.set_num_threads does not reach OpenBLAS's own pool, which would otherwise use
+  // every core whatever --threads says. OMP_WAIT_POLICY=passive keeps Debian's torch OpenMP
+  // pool from fighting OpenBLAS's threads at fp32 (../shared/bench/README.md; not for bf16).
+  // OpenBLAS 0.3.21 does not recognise some VMs' CPUs and falls back to its generic
+  // "Prescott" kernels; forcing its AVX-512 ones gives PyTorch its best time there.
+  const std::string wait = o.precision == "bf16-mixed" ? "" : "OMP_WAIT_POLICY=passive";
+  const std::pair<const char*, std::string> variants[] = {
+      {"PyTorch (as configured)", wait},
+      {"PyTorch (without OPENBLAS_CORETYPE)", "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + wait},
+      {"PyTorch (OPENBLAS_CORETYPE=Cooperlake)", "OPENBLAS_CORETYPE=Cooperlake " + wait}};
+  std::optional<double> best;
+  for (const auto& [name, env] : variants) {
+    const auto t = time_torch(fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {}/torch_gpt.py --threads {} "
+                                          "--dtype {} --steps {}",
+                                          env, o.threads, o.shared_bench, o.threads, torch_dtype(o), o.steps));
+    if (!t) {
+      fmt::print("{:<44} not available (needs /usr/bin/python3 with torch and OpenBLAS)\n", name);
+      continue;
+    }
+    fmt::print("{:<44} {:>9.2f} ms/step   ratio mantissa/PyTorch {:.2f}\n", name, *t, ours / *t);
+    best = best ? std::min(*best, *t) : *t;
+  }
+  if (best) fmt::print("ratio against the faster PyTorch: {:.2f} (goal <= 1.0)\n", ours / *best);
+}
+
+void compare_on_cuda(const Options& o, double ours) {
+  // Without our LD_LIBRARY_PATH (scripts/gpu_check.sh sets one for its unpacked packages), so
+  // that PyTorch loads the CUDA libraries it ships with.
+  const auto t = time_torch(fmt::format("env -u LD_LIBRARY_PATH python3 {}/torch_gpt_cuda.py --shared-bench {} --dtype {} "
+                                        "--steps {}",
+                                        MANTISSA_BENCH_DIR, o.shared_bench, torch_dtype(o), o.steps));
+  if (!t) {
+    fmt::print("{:<44} not available (needs python3 with a CUDA torch, and torch_gpt.py in {})\n", "PyTorch",
+               o.shared_bench);
+    return;
+  }
+  fmt::print("{:<44} {:>9.2f} ms/step   ratio mantissa/PyTorch {:.2f}\n", "PyTorch (CUDA)", *t, ours / *t);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, steps = 20;
-  bool torch = true;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--no-torch")) torch = false;
-  }
-  omp_set_num_threads(threads);
-  const double ours = time_mantissa(steps, 5);
-  fmt::print("GPT training step (torch_gpt.py workload), fp32, {} threads\n", threads);
-  fmt::print("{:<44} {:>9.1f} ms/step\n", "mantissa", ours);
-  if (!torch) return 0;
-  // OMP_WAIT_POLICY=passive keeps Debian's torch OpenMP pool from fighting OpenBLAS's threads
-  // at fp32 (../shared/bench/README.md).
-  // OpenBLAS 0.3.21 does not recognise this VM's CPU and falls back to its generic
-  // "Prescott" kernels; forcing its AVX-512 ones gives PyTorch its best time here.
-  const std::pair<const char*, const char*> variants[] = {
-      {"PyTorch (as configured)", "OMP_WAIT_POLICY=passive"},
-      {"PyTorch (without OPENBLAS_CORETYPE)", "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=passive"},
-      {"PyTorch (OPENBLAS_CORETYPE=Cooperlake)", "OPENBLAS_CORETYPE=Cooperlake OMP_WAIT_POLICY=passive"}};
-  std::optional<double> best;
-  for (const auto& [name, env] : variants) {
-    const auto t = time_torch(threads, steps, env);
-    if (!t) {
-      fmt::print("{:<44} not available (needs /usr/bin/python3 with torch and OpenBLAS)\n", name);
-      continue;
+  Options o;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const bool value = i + 1 < argc;
+      if (!std::strcmp(argv[i], "--threads") && value) o.threads = std::atoi(argv[++i]);
+      else if (!std::strcmp(argv[i], "--steps") && value) o.steps = std::atoi(argv[++i]);
+      else if (!std::strcmp(argv[i], "--precision") && value) o.precision = argv[++i];
+      else if (!std::strcmp(argv[i], "--device") && value) o.device = parse_device(argv[++i]);
+      else if (!std::strcmp(argv[i], "--shared-bench") && value) o.shared_bench = argv[++i];
+      else if (!std::strcmp(argv[i], "--no-torch")) o.torch = false;
+      else fail("bench_gpt_step", "unknown or incomplete argument '{}'", argv[i]);
     }
-    fmt::print("{:<44} {:>9.1f} ms/step   ratio mantissa/PyTorch {:.2f}\n", name, *t, ours / *t);
-    best = best ? std::min(*best, *t) : *t;
+    MANTISSA_CHECK(o.precision == "32-true" || o.precision == "bf16-mixed", "bench_gpt_step",
+                   "--precision is 32-true or bf16-mixed (PyTorch's fp32 and bf16 autocast), not '{}'", o.precision);
+    MANTISSA_CHECK(o.steps > 0, "bench_gpt_step", "--steps must be positive");
+    omp_set_num_threads(o.threads);
+    const double ours = time_mantissa(o, 5);
+    fmt::print("GPT training step (torch_gpt.py workload), {}, {}, {} threads\n", o.precision, o.device.str(), o.threads);
+    fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);
+    if (!o.torch) return 0;
+    if (o.device.is_cuda()) compare_on_cuda(o, ours);
+    else compare_on_cpu(o, ours);
+  } catch (const Error& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return 1;
   }
-  if (best) fmt::print("ratio against the faster PyTorch: {:.2f} (goal <= 1.0)\n", ours / *best);
 }

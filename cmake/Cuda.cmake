@@ -29,9 +29,11 @@ if(MANTISSA_HAS_CUDA)
   set_target_properties(mantissa PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}" CUDA_STANDARD 20)
   # The .cu files hold kernels only and include no host-side headers (fmt, tensors): nvcc's
   # C++20 front end cannot compile fmt 9. The host side of the backend is core/cuda/*.cpp.
-  # cuDNN ships with the toolkit on our machines; elsewhere CUDNN_ROOT names its prefix.
+  # cuDNN ships with the toolkit on our machines; elsewhere CUDNN_ROOT names its prefix, such as
+  # the nvidia-cudnn pip wheel's folder, whose library has only its versioned name.
   find_path(MANTISSA_CUDNN_INCLUDE_DIR cudnn_graph.h HINTS ${CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include)
-  find_library(MANTISSA_CUDNN_LIBRARY cudnn HINTS ${CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib64 lib)
+  find_library(MANTISSA_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 HINTS ${CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR}
+               PATH_SUFFIXES lib64 lib)
   if(NOT MANTISSA_CUDNN_INCLUDE_DIR OR NOT MANTISSA_CUDNN_LIBRARY)
     message(FATAL_ERROR "mantissa: the CUDA backend needs cuDNN 9 (cudnn_graph.h, libcudnn); set CUDNN_ROOT to "
                         "its prefix, or configure with -DMANTISSA_CUDA=OFF")

@@ -5,7 +5,7 @@ set -euo pipefail
 # ocl-icd-opencl-dev: Debian's oneDNN CMake config runs find_package(OpenCL) (its GPU
 # runtime is OpenCL), so configuring fails without the OpenCL headers and library even
 # though mantissa never uses them; libdnnl-dev only recommends the package.
-packages=(cmake g++ make pkg-config libdnnl-dev ocl-icd-opencl-dev libfmt-dev libgtest-dev nlohmann-json3-dev
+packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev libfmt-dev libgtest-dev nlohmann-json3-dev
   libcli11-dev libpcre2-dev)
 missing=()
 for p in "${packages[@]}"; do
