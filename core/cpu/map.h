@@ -1,0 +1,46 @@
+#pragma once
+// The CPU backend's elementwise loop, shared by the files that instantiate it for their ops
+// (elementwise.cpp, binary.cpp, cast.cpp): each is compiled on its own, so the many
+// (op, dtype) instantiations build in parallel.
+#include <array>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include "core/convert.h"
+#include "core/cpu/strided.h"
+#include "core/tensor.h"
+
+namespace mantissa::cpu {
+
+// out[i] = f(in[i]...) with each input converted to the compute type C first and the
+// result converted to Out. Dense runs get a plain indexed loop the compiler vectorises.
+template <typename Out, typename C, typename... In, typename F>
+void map(Tensor& out, F f, const std::array<const Tensor*, sizeof...(In)>& inputs) {
+  constexpr size_t N = sizeof...(In) + 1;
+  std::array<const Tensor*, N> all;
+  all[0] = &out;
+  for (size_t i = 0; i < sizeof...(In); ++i) all[i + 1] = inputs[i];
+  for_each_run<N>(all, [&](const Run<N>& run) {
+    auto body = [&]<size_t... I>(std::index_sequence<I...>, auto dense) {
+      Out* o = reinterpret_cast<Out*>(run.ptr[0]);
+      if constexpr (decltype(dense)::value) {
+        for_each_prefetched_chunk(
+            run.length,
+            [&](int64_t begin, int64_t end) {
+              for (int64_t k = begin; k < end; ++k)
+                o[k] = convert<Out>(f(convert<C>(reinterpret_cast<const In*>(run.ptr[I + 1])[k])...));
+            },
+            reinterpret_cast<const In*>(run.ptr[I + 1])...);
+      } else {
+        for (int64_t k = 0; k < run.length; ++k)
+          *reinterpret_cast<Out*>(run.ptr[0] + k * run.step[0]) = convert<Out>(
+              f(convert<C>(*reinterpret_cast<const In*>(run.ptr[I + 1] + k * run.step[I + 1]))...));
+      }
+    };
+    if (run.contiguous()) body(std::index_sequence_for<In...>{}, std::true_type{});
+    else body(std::index_sequence_for<In...>{}, std::false_type{});
+  });
+}
+
+}  // namespace mantissa::cpu
