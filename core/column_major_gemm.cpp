@@ -1,8 +1,10 @@
 #include "core/column_major_gemm.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/error.h"
+#include "core/matrix_layout.h"
 
 namespace mantissa {
 
@@ -10,16 +12,15 @@ namespace {
 
 // Our (rows × cols) row-major view x, as the BLAS needs xᵀ: stored as xᵀ (cols × rows) when
 // x's rows are contiguous (no transpose), or as x (rows × cols) when its columns are (then
-// transposed). A dim of size 1 may have any stride; ld is kept valid (>= stored rows).
+// transposed), with the leading dimension core/matrix_layout.h gives.
 ColumnMajorOperand as_transpose_of(const Tensor& x, const char* name) {
   const int64_t rows = x.size(1), cols = x.size(2);
-  const bool rows_contiguous = x.stride(2) == 1 || cols == 1;
-  const bool cols_contiguous = x.stride(1) == 1 || rows == 1;
-  MANTISSA_CHECK(rows_contiguous || cols_contiguous, "matmul",
-                 "operand {} {} needs a unit stride in one of its last two dims", name, x.describe());
+  const std::optional<MatrixLayout> layout = blas_layout(x);
+  MANTISSA_CHECK(layout.has_value(), "matmul", "operand {} {} has no layout a BLAS can read", name,
+                 x.describe());
   const int64_t batch_stride = x.size(0) == 1 ? 0 : x.stride(0);
-  if (rows_contiguous) return {false, cols, rows, std::max<int64_t>(x.stride(1), std::max<int64_t>(cols, 1)), batch_stride};
-  return {true, rows, cols, std::max<int64_t>(x.stride(2), std::max<int64_t>(rows, 1)), batch_stride};
+  if (layout->rows_contiguous) return {false, cols, rows, layout->ld, batch_stride};
+  return {true, rows, cols, layout->ld, batch_stride};
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/matrix_layout.h"
 #include "core/ops.h"
 
 namespace mantissa::raw {
@@ -147,13 +148,8 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
 }
 
 namespace {
-// A matrix operand the GEMM can read directly: one of its last two strides must be 1.
-Tensor gemm_operand(const Tensor& t) {
-  const int64_t r = t.dim();
-  const bool row_major = t.strides()[r - 1] == 1 || t.sizes()[r - 1] == 1;
-  const bool col_major = t.strides()[r - 2] == 1 || t.sizes()[r - 2] == 1;
-  return (row_major || col_major) ? t : contiguous(t);
-}
+// A matrix operand as the backends' GEMMs can read it (core/matrix_layout.h), else a copy.
+Tensor gemm_operand(const Tensor& t) { return blas_layout(t) ? t : contiguous(t); }
 }  // namespace
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
@@ -177,13 +173,21 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   b_shape.insert(b_shape.end(), {k, n});
   out_shape.insert(out_shape.end(), {m, n});
   const int64_t batch_count = shape_numel(batch);
-  const Tensor a3 = gemm_operand(reshape(expand(a, a_shape), {batch_count, m, k}));
-  const Tensor b3 = gemm_operand(reshape(expand(b, b_shape), {batch_count, k, n}));
-  Tensor out = empty({batch_count, m, n}, {a.dtype(), a.device()});
+  Tensor a3 = gemm_operand(reshape(expand(a, a_shape), {batch_count, m, k}));
+  Tensor b3 = gemm_operand(reshape(expand(b, b_shape), {batch_count, k, n}));
+  // Operands that are one matrix repeated over the batch make one product, repeated; a BLAS
+  // would refuse a batched output with no batched input.
+  const bool repeated = batch_count > 1 && a3.stride(0) == 0 && b3.stride(0) == 0;
+  if (repeated) {
+    a3 = narrow(a3, 0, 0, 1);
+    b3 = narrow(b3, 0, 0, 1);
+  }
+  Tensor out = empty({repeated ? 1 : batch_count, m, n}, {a.dtype(), a.device()});
   if (out.numel() > 0) {
     if (k == 0) fill_(out, 0.0);
     else backend(a).matmul(a3, b3, out, false);
   }
+  if (repeated) out = contiguous(expand(out, {batch_count, m, n}));
   Shape final_shape = out_shape;
   if (b_in.dim() == 1) final_shape.erase(final_shape.end() - 1);
   if (a_in.dim() == 1) final_shape.erase(final_shape.end() - (b_in.dim() == 1 ? 1 : 2));

@@ -2,10 +2,14 @@
 // instructions, f32 accumulation); f16, fp8, and bf16 on CPUs without AVX-512 (oneDNN 2.6
 // has no bf16 matmul there) are widened to f32 first (exact), and f64,
 // which oneDNN lacks, has its own loop (gradcheck needs it, speed does not matter there).
+#include <optional>
+
 #include "core/convert.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/strided.h"
+#include "core/error.h"
+#include "core/matrix_layout.h"
 #include "core/ops.h"
 
 namespace mantissa::cpu {
@@ -17,12 +21,11 @@ struct Operand {
   int64_t ld, batch_stride;
 };
 
-// Describes a (B, rows, cols) view whose last or second-to-last stride is 1.
+// Describes a (B, rows, cols) view that raw::matmul checked a BLAS can read.
 Operand describe_operand(const Tensor& t) {
-  const bool row_major = t.stride(2) == 1 || t.size(2) == 1;
-  const int64_t ld = row_major ? t.stride(1) : t.stride(2);
-  const int64_t cols = row_major ? t.size(2) : t.size(1);
-  return {!row_major, std::max(ld, std::max<int64_t>(cols, 1)), t.size(0) == 1 ? 0 : t.stride(0)};
+  const std::optional<MatrixLayout> layout = blas_layout(t);
+  MANTISSA_CHECK(layout.has_value(), "matmul", "operand {} has no layout a BLAS can read", t.describe());
+  return {!layout->rows_contiguous, layout->ld, t.size(0) == 1 ? 0 : t.stride(0)};
 }
 
 void gemm_f64(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {

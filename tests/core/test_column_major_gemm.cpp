@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/column_major_gemm.h"
 #include "core/cuda/gemm_key.h"
+#include "core/matrix_layout.h"
 #include "mantissa.h"
 
 using namespace mantissa;
@@ -136,4 +138,35 @@ TEST(GemmKey, Fp8LayoutProblemNamesTheRuleABadShapeBreaks) {
   for (const auto& [m, k, n] : {std::array<int64_t, 3>{17, 16, 16}, {16, 17, 16}, {16, 16, 17}})
     EXPECT_NE(cuda::fp8_layout_problem(fp8_key(m, k, n, 256)), "") << m << " " << k << " " << n;
   EXPECT_NE(cuda::fp8_layout_problem(fp8_key(32, 64, 48, 8)).find("aligned to 8 bytes"), std::string::npos);
+}
+
+// Which (rows × cols, row stride, col stride) views a BLAS reads in place, and with which
+// leading dimension; the rest raw::matmul copies.
+TEST(MatrixLayout, ABlasReadsAViewOnlyWithAUnitStepAndALeadingDimensionCoveringIt) {
+  struct Case {
+    const char* what;
+    int64_t rows, cols, row_stride, col_stride;
+    bool readable, rows_contiguous;
+    int64_t ld;
+  };
+  const Case cases[] = {
+      {"contiguous", 3, 4, 4, 1, true, true, 4},
+      {"transposed", 3, 4, 1, 3, true, false, 3},
+      {"rows of a wider matrix", 3, 4, 9, 1, true, true, 9},
+      {"one row, any row stride", 1, 4, 0, 1, true, true, 4},
+      {"one column, unit row stride", 4, 1, 1, 0, true, true, 1},
+      {"one element", 1, 1, 0, 0, true, true, 1},
+      {"an expanded row", 3, 4, 0, 1, false, false, 0},
+      {"an expanded column", 4, 2, 1, 0, false, false, 0},
+      {"an expanded scalar", 3, 4, 0, 0, false, false, 0},
+      {"overlapping rows", 3, 4, 2, 1, false, false, 0},
+      {"overlapping columns", 4, 3, 1, 2, false, false, 0},
+  };
+  for (const Case& c : cases) {
+    const std::optional<MatrixLayout> layout = blas_layout(c.rows, c.cols, c.row_stride, c.col_stride);
+    ASSERT_EQ(layout.has_value(), c.readable) << c.what;
+    if (!layout) continue;
+    EXPECT_EQ(layout->rows_contiguous, c.rows_contiguous) << c.what;
+    EXPECT_EQ(layout->ld, c.ld) << c.what;
+  }
 }

@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "mantissa.h"
 #include "support/on_device.h"
@@ -193,6 +196,45 @@ TEST_P(OpsOnDevice, MatmulAllShapesAndDtypes) {
   EXPECT_EQ(raw::matmul(v, m).to_vector<double>(), (std::vector<double>{7, 10}));
   EXPECT_EQ(raw::matmul(m, v).to_vector<double>(), (std::vector<double>{5, 11}));
   EXPECT_EQ(raw::matmul(v, v).item(), 5.0);
+}
+
+// Operands whose rows (or columns) repeat through a stride of 0, or start at a storage
+// offset: the GEMM must read the view's values, never derive a leading dimension from the 0.
+TEST_P(OpsOnDevice, MatmulReadsExpandedAndOffsetOperands) {
+  auto reference = [](const Tensor& a, const Tensor& b) {
+    const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
+    const auto av = a.to_vector<double>(), bv = b.to_vector<double>();
+    std::vector<double> want(static_cast<size_t>(m * n), 0.0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t p = 0; p < k; ++p) want[i * n + j] += av[i * k + p] * bv[p * n + j];
+    return want;
+  };
+  for (DType d : kFloatTypes) {
+    const Tensor row = on(sample({1, 4}, d, -1, 1, 11)), column = on(sample({4, 1}, d, -1, 1, 12));
+    const Tensor a = on(sample({3, 4}, d, -1, 1, 13)), b = on(sample({4, 2}, d, -1, 1, 14));
+    const Tensor wide = on(sample({5, 9}, d, -1, 1, 15));
+    const std::vector<std::pair<std::string, std::pair<Tensor, Tensor>>> cases = {
+        {"a: an expanded row", {raw::expand(row, {3, 4}), b}},
+        {"a: an expanded column", {raw::expand(column, {4, 4}), b}},
+        {"a: an expanded scalar", {raw::expand(raw::narrow(row, 1, 0, 1), {3, 4}), b}},
+        {"b: expanded rows", {a, raw::expand(raw::narrow(b, 0, 1, 1), {4, 2})}},
+        {"b: expanded columns", {a, raw::expand(column, {4, 2})}},
+        {"both expanded", {raw::expand(row, {3, 4}), raw::expand(column, {4, 2})}},
+        {"a: narrowed at an offset", {raw::narrow(raw::narrow(wide, 0, 1, 3), 1, 2, 4), b}},
+        {"b: transposed and narrowed", {a, raw::transpose(raw::narrow(raw::narrow(wide, 0, 2, 2), 1, 3, 4), 0, 1)}},
+    };
+    for (const auto& [what, operands] : cases) {
+      const auto& [x, y] = operands;
+      expect_close(raw::matmul(x, y).to_vector<double>(), reference(x, y), d, what);
+      // A batch of such matrices broadcast against a batched operand.
+      const Tensor batched = raw::matmul(raw::expand(x, {2, x.size(0), x.size(1)}), y);
+      const std::vector<double> once = reference(x, y);
+      std::vector<double> twice = once;
+      twice.insert(twice.end(), once.begin(), once.end());
+      expect_close(batched.to_vector<double>(), twice, d, what + ", batch expanded");
+    }
+  }
 }
 
 TEST_P(OpsOnDevice, SoftmaxNormsCrossEntropyMatchReference) {
