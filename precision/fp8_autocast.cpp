@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/grad_mode.h"
 #include "precision/fp8_linear.h"
 
 namespace mantissa::precision {
@@ -43,7 +44,8 @@ Fp8Autocast::~Fp8Autocast() noexcept(false) {
   region.enabled = previous_enabled_;
   if (--region.depth > 0) return;
   std::vector<Fp8State> states = std::exchange(region.states, {});
-  if (!enabled_ || std::uncaught_exceptions() > uncaught_at_entry_) return;
+  // As TE's fp8_autocast_exit: a region run without grad (evaluation, sampling) updates nothing.
+  if (!enabled_ || !grad_enabled() || std::uncaught_exceptions() > uncaught_at_entry_) return;
   for (Fp8State& s : states) s.update_forward();
 }
 

@@ -3,7 +3,8 @@
 // so nn::Linear and the attention projections) runs its GEMMs in fp8 with the state's
 // recipe. Regions are per thread and nest; an inner region with enabled = false turns fp8
 // off until it exits. When the outermost region exits, and it was enabled, the forward
-// metas of every state used inside it are updated (TE's fp8_autocast_exit).
+// metas of every state used inside it are updated (TE's fp8_autocast_exit), if grad is
+// enabled then: evaluation and sampling under NoGradGuard leave every meta as it was.
 //
 //   {
 //     precision::Fp8Autocast fp8(state);               // with autocast too, for bf16-mixed+fp8

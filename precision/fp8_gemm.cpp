@@ -66,29 +66,34 @@ Tensor scaled_product(const Fp8Operand& a, const Fp8Operand& b) {
 
 }  // namespace
 
-Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i) {
+Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, MetaWrites writes) {
   check_quantizable(x, fp8);
+  if (writes == MetaWrites::none) return {raw::cast_scaled(x, fp8, meta.scale_at(i)), raw::clone(meta.scale_inv_at(i))};
   Tensor amax = amax_scalar(x.device());
   Tensor data = raw::cast_scaled(x, fp8, meta.scale_at(i), &amax);
   record_amax(meta, i, amax, Fp8Scaling::delayed);
   return {data, raw::clone(meta.scale_inv_at(i))};
 }
 
-Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i) {
+Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, MetaWrites writes) {
   check_quantizable(x, fp8);
   const Tensor amax = fp8_amax(x);
   const Tensor scale = current_scale(amax, fp8);
   const Tensor scale_inv = scale_inverse(scale);
   Tensor data = raw::cast_scaled(x, fp8, scale);
-  record_amax(meta, i, amax, Fp8Scaling::current);
-  Tensor meta_scale = meta.scale_at(i), meta_scale_inv = meta.scale_inv_at(i);
-  raw::copy_(meta_scale, scale);
-  raw::copy_(meta_scale_inv, scale_inv);
+  if (writes == MetaWrites::record) {
+    record_amax(meta, i, amax, Fp8Scaling::current);
+    Tensor meta_scale = meta.scale_at(i), meta_scale_inv = meta.scale_inv_at(i);
+    raw::copy_(meta_scale, scale);
+    raw::copy_(meta_scale_inv, scale_inv);
+  }
   return {data, scale_inv};
 }
 
-Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling) {
-  return scaling == Fp8Scaling::delayed ? quantize_delayed(x, fp8, meta, i) : quantize_current(x, fp8, meta, i);
+Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling,
+                    MetaWrites writes) {
+  return scaling == Fp8Scaling::delayed ? quantize_delayed(x, fp8, meta, i, writes)
+                                        : quantize_current(x, fp8, meta, i, writes);
 }
 
 Tensor fp8_amax(const Tensor& x) {

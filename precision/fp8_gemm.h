@@ -17,16 +17,25 @@ struct Fp8Operand {
   Tensor scale_inv;
 };
 
+// Whether quantising writes the meta. Evaluation and sampling (no grad) must leave it as it
+// is, so that training does not depend on how often it is evaluated: TE updates scales only
+// with grad enabled, and mantissa records nothing either (TE's cast writes the amax row that
+// the next training forward overwrites; ours takes the max into it, so it must not).
+enum class MetaWrites { record, none };
+
 // Delayed scaling: x quantised with meta's scale i (set at the last update); its amax is
 // recorded into meta's row 0. A NaN in x makes that amax NaN (core's cast propagates it),
 // where TE's fmaxf-based kernels skip NaN elements; the update then keeps the old scale.
 // The output is NaN either way.
-Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i);
+Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i,
+                            MetaWrites writes = MetaWrites::record);
 // Current scaling: x quantised with the scale of its own amax (current_scale); the amax,
 // scale and scale_inv are written to meta's slot i for instruments.
-Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i);
+Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i,
+                            MetaWrites writes = MetaWrites::record);
 // The one that `scaling` names.
-Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling);
+Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling,
+                    MetaWrites writes = MetaWrites::record);
 
 Fp8Operand transposed(const Fp8Operand& m);  // a view of the 2-D data, the same scale_inv
 

@@ -54,14 +54,16 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const std::shared_ptr<GemmMeta> meta = stored_fp8 ? state.stored_meta(weight) : state.meta_for(weight);
   const int64_t in = weight.size(1), out = weight.size(0);
 
-  const Fp8Operand xq = quantize(raw::reshape(x, {-1, in}), fp8, meta->forward, fp8_slot::input, scaling);
+  // Only training moves the metas (MetaWrites); evaluation reads them.
+  const MetaWrites writes = grad_enabled() ? MetaWrites::record : MetaWrites::none;
+  const Fp8Operand xq = quantize(raw::reshape(x, {-1, in}), fp8, meta->forward, fp8_slot::input, scaling, writes);
   // An fp8 parameter is the operand as stored, with the scale_inv it was stored with.
   const Fp8Operand wq = stored_fp8 ? Fp8Operand{weight, raw::clone(meta->forward.scale_inv_at(fp8_slot::weight))}
-                                   : quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling);
+                                   : quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling, writes);
   const DType wgrad_dtype = stored_fp8 ? DType::f32 : act;
   Tensor y_amax;
-  const Tensor y2 = fp8_gemm(xq, transposed(wq), act, bias, &y_amax);
-  record_amax(meta->forward, fp8_slot::output, y_amax, scaling);
+  const Tensor y2 = fp8_gemm(xq, transposed(wq), act, bias, writes == MetaWrites::record ? &y_amax : nullptr);
+  if (writes == MetaWrites::record) record_amax(meta->forward, fp8_slot::output, y_amax, scaling);
   Shape y_shape = x.sizes();
   y_shape.back() = out;
   const Tensor y = raw::reshape(y2, y_shape);

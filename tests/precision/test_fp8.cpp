@@ -244,6 +244,31 @@ TEST(Fp8Region, ADisabledOutermostRegionDoesNotUpdate) {
   EXPECT_EQ(row(m.forward.amax_history, 0), (std::vector<float>{2, 1, 2}));
 }
 
+TEST(Fp8Region, EvaluationWithoutGradLeavesEveryMetaAsItWas) {
+  // TE's fp8_autocast_exit updates only with grad enabled; mantissa's no-grad forward records
+  // no amax either, so evaluating between steps cannot change training.
+  for (Fp8Scaling scaling : {Fp8Scaling::delayed, Fp8Scaling::current}) {
+    Fp8Recipe r = recipe(3);
+    r.scaling = scaling;
+    Fp8State state(r);
+    const Tensor w = make({0.5f, -1.5f, 2.0f, 0.25f}, {2, 2}, true);
+    {
+      Fp8Autocast fp8(state);
+      linear(make({1.0f, -2.0f}, {1, 2}), w).sum().backward();
+    }
+    const StateDict before = state.state_dict();
+    {
+      NoGradGuard no_grad;
+      Fp8Autocast fp8(state);
+      linear(make({30.0f, -0.01f, 7.0f, 5.0f}, {2, 2}), w);  // other amaxes than training's
+    }
+    const StateDict after = state.state_dict();
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < after.size(); ++i)
+      EXPECT_EQ(values(after[i].second), values(before[i].second)) << after[i].first << (scaling == Fp8Scaling::delayed ? " delayed" : " current");
+  }
+}
+
 TEST(Fp8Region, AnExceptionLeavesTheScalesAndTheRegionStackIntact) {
   Fp8State state(recipe(2));
   const Tensor w = make({1.0f}, {1, 1}, true);
