@@ -44,6 +44,7 @@ struct Fp8State::Impl {
   std::unordered_map<const TensorImpl*, std::string> names;
   std::unordered_map<std::string, Tensor> weights_by_name;
   bool backward_update_armed = false;
+  mutable std::deque<GemmMetaView> views;  // metas()'s, one per entry
 
   // Current scaling keeps no history: one row holds the latest amax for instruments.
   int64_t history_len() const { return recipe.scaling == Fp8Scaling::delayed ? recipe.amax_history_len : 1; }
@@ -165,10 +166,13 @@ void Fp8State::set_names(const StateDict& named_parameters) {
   }
 }
 
-std::vector<GemmMetaView> Fp8State::metas() const {
-  std::vector<GemmMetaView> out;
-  for (size_t i = 0; i < impl_->entries.size(); ++i) out.push_back({impl_->name_of(i), *impl_->entries[i].meta});
-  return out;
+const std::deque<GemmMetaView>& Fp8State::metas() const {
+  std::deque<GemmMetaView>& views = impl_->views;
+  for (size_t i = 0; i < impl_->entries.size(); ++i) {
+    if (i == views.size()) views.push_back({});
+    views[i] = {impl_->name_of(i), impl_->entries[i].meta};  // names change with set_names
+  }
+  return views;
 }
 
 StateDict Fp8State::state_dict() const {

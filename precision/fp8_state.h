@@ -9,6 +9,7 @@
 //   { precision::Fp8Autocast region(fp8); loss = model(x); }  // forward metas update at exit
 //   loss.backward();                                    // backward metas update at its end
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,11 +36,11 @@ struct GemmMeta {
   ScalingMeta backward;
 };
 
-// What instruments read for one GEMM: its name and the live meta tensors (updated in place
-// at every update; read them, e.g. with to_vector(), rather than writing them).
+// What instruments read for one GEMM: its name and its live metas (updated in place at every
+// update; read them, e.g. with to_vector(), rather than writing them).
 struct GemmMetaView {
-  std::string name;  // from set_names, else the GEMM's index in first-use order
-  GemmMeta meta;
+  std::string name;                     // from set_names, else the GEMM's index in first-use order
+  std::shared_ptr<const GemmMeta> meta;  // owned by the state too
 };
 
 // Reduces this step's amaxes across ranks (MAX) before the scales are computed, TE's
@@ -88,7 +89,9 @@ class Fp8State {
   void set_names(const StateDict& named_parameters);
 
   // One view per GEMM, in first-use order (fp8 parameters' GEMMs first, in conversion order).
-  std::vector<GemmMetaView> metas() const;
+  // The views live in the state: a reference to one, or to its meta, stays valid while the
+  // state does, however many GEMMs are added later (a deque never moves its elements).
+  const std::deque<GemmMetaView>& metas() const;
 
   // "fp8.<name or index>.<fwd|bwd>.<amax_history|scale|scale_inv>" (f32) per GEMM.
   StateDict state_dict() const;

@@ -62,7 +62,7 @@ void InstrumentLog::record_fp8(int64_t step, const Fp8State& fp8) {
   };
   nlohmann::json gemms = nlohmann::json::array();
   for (const GemmMetaView& g : fp8.metas())
-    gemms.push_back({{"name", g.name}, {"forward", direction(g.meta.forward)}, {"backward", direction(g.meta.backward)}});
+    gemms.push_back({{"name", g.name}, {"forward", direction(g.meta->forward)}, {"backward", direction(g.meta->backward)}});
   write(nlohmann::json{{"step", step}, {"kind", "fp8"}, {"gemms", gemms}}.dump());
 }
 

@@ -163,13 +163,13 @@ void print_fp8_history() {
   for (int step = 0; step < 10; ++step) {
     const Tensor x = amplitudes[step] * raw::clamp(randn({16, 8}, {}, &gen), -1.0, 1.0);
     // The quantisation this step's input gets is set by the scale the history chose before it.
-    const double scale = fp8.metas().empty() ? 1.0 : fp8.metas()[0].meta.forward.scale.to_vector<float>()[0];
+    const double scale = fp8.metas().empty() ? 1.0 : fp8.metas()[0].meta->forward.scale.to_vector<float>()[0];
     const auto fit = precision::tensor_stats(raw::cast_scaled(x, DType::f32, static_cast<float>(scale)));
     {
       precision::Fp8Autocast region(fp8);
       fc(x);
     }  // the forward metas update here: window max, then the roll
-    const float next = fp8.metas()[0].meta.forward.scale.to_vector<float>()[0];
+    const float next = fp8.metas()[0].meta->forward.scale.to_vector<float>()[0];
     const auto& e4m3 = fit.formats[2];
     // With margin 0 the scale is 448 / amax, so the amax the update took over its window
     // (before the history rolled) is 448 / scale.

@@ -116,7 +116,7 @@ TEST(CudaFp8, ALinearLayerTrainsTheSameOnBothDevices) {
       }
       y.backward(raw::to_device(g0, device));
     }
-    return std::vector<Tensor>{y, x.grad(), w.grad(), b.grad(), state.metas()[0].meta.forward.scale};
+    return std::vector<Tensor>{y, x.grad(), w.grad(), b.grad(), state.metas()[0].meta->forward.scale};
   };
   const std::vector<Tensor> cpu = run(Device::cpu()), gpu = run(kGpu);
   const char* names[] = {"output", "input grad", "weight grad", "bias grad", "forward scales"};

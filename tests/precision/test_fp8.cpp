@@ -7,6 +7,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <stdexcept>
 #include <thread>
@@ -56,9 +57,9 @@ void set(Tensor t, const std::vector<float>& v) { raw::copy_(t, raw::to_device(m
 
 std::vector<float> row(const Tensor& history, int64_t r) { return values(raw::narrow(history, 0, r, 1)); }
 
-const GemmMeta& only_meta(const std::vector<GemmMetaView>& metas) {
+const GemmMeta& only_meta(const std::deque<GemmMetaView>& metas) {
   EXPECT_EQ(metas.size(), 1u);
-  return metas.at(0).meta;
+  return *metas.at(0).meta;
 }
 
 // make() again, on the parameterised device; values() reads a tensor on any device.
@@ -308,12 +309,12 @@ TEST(Fp8Region, RunsNnLinearAndTheBackwardUpdateAtTheEndOfBackward) {
   ASSERT_EQ(state.metas().size(), 2u);
   y.backward(make({3.0f}, {1, 1}));
   for (const GemmMetaView& v : state.metas()) {
-    EXPECT_EQ(row(v.meta.backward.amax_history, 0), (std::vector<float>{0, 0})) << v.name;
-    const std::vector<float> rolled = row(v.meta.backward.amax_history, 1);
+    EXPECT_EQ(row(v.meta->backward.amax_history, 0), (std::vector<float>{0, 0})) << v.name;
+    const std::vector<float> rolled = row(v.meta->backward.amax_history, 1);
     EXPECT_GT(rolled[0], 0.0f) << v.name;
-    EXPECT_EQ(values(v.meta.backward.scale)[0], 57344.0f / rolled[0]) << v.name;  // hybrid: E5M2 gradients
+    EXPECT_EQ(values(v.meta->backward.scale)[0], 57344.0f / rolled[0]) << v.name;  // hybrid: E5M2 gradients
   }
-  EXPECT_EQ(row(state.metas()[1].meta.backward.amax_history, 1)[0], 3.0f);  // l2's grad_output
+  EXPECT_EQ(row(state.metas()[1].meta->backward.amax_history, 1)[0], 3.0f);  // l2's grad_output
   EXPECT_TRUE(l1->weight.grad().defined());
 }
 
@@ -325,7 +326,7 @@ TEST_P(Fp8LinearOnDevice, MatchesAnF64ReferenceBuiltFromTheQuantisedOperands) {
   const Tensor x = make(xv, {M, K}), w = make(wv, {N, K}, true), b = make(bv, {N}, true);
   Fp8State state(recipe(4, AmaxComputeAlgo::max, Fp8Format::e4m3));
   { Fp8Autocast warm(state); linear(make(moderate(M * K, 4), {M, K}), w, b); }  // sets non-trivial scales
-  const std::vector<float> scale = values(state.metas()[0].meta.forward.scale);
+  const std::vector<float> scale = values(state.metas()[0].meta->forward.scale);
   ASSERT_NE(scale[0], 1.0f);
   Fp8Autocast fp8(state);
   const Tensor y = linear(x, w, b);
@@ -353,7 +354,7 @@ TEST_P(Fp8LinearOnDevice, MatchesAnF64ReferenceBuiltFromTheQuantisedOperands) {
       EXPECT_NEAR(got[i * N + j], ref, tolerance) << i << "," << j;
       max_abs = std::max(max_abs, std::abs(got[i * N + j]));
     }
-  EXPECT_EQ(row(state.metas()[0].meta.forward.amax_history, 0)[2], max_abs);  // output amax, cuBLASLt's amax_D
+  EXPECT_EQ(row(state.metas()[0].meta->forward.amax_history, 0)[2], max_abs);  // output amax, cuBLASLt's amax_D
 }
 
 TEST_P(Fp8LinearOnDevice, OutOfRangeValuesSaturateAtTheFormatMax) {
@@ -364,10 +365,10 @@ TEST_P(Fp8LinearOnDevice, OutOfRangeValuesSaturateAtTheFormatMax) {
   {
     Fp8Autocast fp8(state);
     y = linear(make({10.0f, 0.5f}, {1, 2}), w);  // 10 * 448 saturates to 448, not NaN
-    EXPECT_EQ(row(state.metas()[0].meta.forward.amax_history, 0)[0], 10.0f);  // the true amax
+    EXPECT_EQ(row(state.metas()[0].meta->forward.amax_history, 0)[0], 10.0f);  // the true amax
   }
   EXPECT_NEAR(values(y)[0], 1.0f, 1e-6);  // (448 * 448) * (1/448 * 1/448) in f32
-  EXPECT_EQ(values(state.metas()[0].meta.forward.scale)[0], 44.8f);  // the next step fits
+  EXPECT_EQ(values(state.metas()[0].meta->forward.scale)[0], 44.8f);  // the next step fits
 }
 
 TEST_P(Fp8LinearOnDevice, HybridQuantisesGradientsToE5M2AndE4M3RecipeToE4M3) {
@@ -472,7 +473,7 @@ TEST_P(Fp8LinearOnDevice, ComposesWithAutocastInTheAutocastDtype) {
   }
   EXPECT_EQ(y.dtype(), DType::bf16);
   EXPECT_EQ(values(y), std::vector<float>{1.125f});  // x_q = 1 (via bf16), w_q = 1.125 (from f32)
-  const std::vector<float> amaxes = row(state.metas()[0].meta.forward.amax_history, 1);
+  const std::vector<float> amaxes = row(state.metas()[0].meta->forward.amax_history, 1);
   EXPECT_EQ(amaxes[0], 1.0f + 0x1p-4f);  // the bf16 input's
   EXPECT_EQ(amaxes[1], v);               // the f32 weight's
   y.backward(make({1.0f}, {1, 1}));
@@ -582,7 +583,7 @@ TEST(Fp8State, AmaxHistoryAdaptsAfterTheWindow) {
         y = linear(make({amax[step], 0.25f}, {1, 2}), w);
       }
       const float expected = algo == AmaxComputeAlgo::max ? max_scale[step] : 448.0f / amax[step];
-      EXPECT_EQ(values(state.metas()[0].meta.forward.scale)[0], expected) << "step " << step;
+      EXPECT_EQ(values(state.metas()[0].meta->forward.scale)[0], expected) << "step " << step;
       if (step == 3) {
         EXPECT_NEAR(values(y)[0], 1.0f, 1e-6);  // quantised with the old scale: 4480 -> 448
       }
@@ -614,19 +615,47 @@ TEST(Fp8State, ReducerSeesEveryGemmsAmaxesAndItsResultSetsTheScales) {
   ASSERT_EQ(seen.size(), 2u);  // forward: one (3) tensor per GEMM, in first-use order
   EXPECT_EQ(seen[0], (std::vector<float>{4.0f, 1.0f, 4.0f}));
   EXPECT_EQ(seen[1], (std::vector<float>{4.0f, 0.5f, 2.0f}));
-  EXPECT_EQ(values(state.metas()[0].meta.forward.scale), (std::vector<float>{56.0f, 224.0f, 56.0f}));
-  EXPECT_EQ(row(state.metas()[0].meta.forward.amax_history, 1), (std::vector<float>{8.0f, 2.0f, 8.0f}));
+  EXPECT_EQ(values(state.metas()[0].meta->forward.scale), (std::vector<float>{56.0f, 224.0f, 56.0f}));
+  EXPECT_EQ(row(state.metas()[0].meta->forward.amax_history, 1), (std::vector<float>{8.0f, 2.0f, 8.0f}));
   y.backward(make({1.0f}, {1, 1}));
   ASSERT_EQ(seen.size(), 4u);  // backward: grad_output, grad_input per GEMM
   EXPECT_EQ(seen[2], (std::vector<float>{0.5f, 0.0f}));  // w1's: grad_output w2 * 1; x needs no dgrad
   EXPECT_EQ(seen[3], (std::vector<float>{1.0f, 0.5f}));
-  EXPECT_EQ(values(state.metas()[1].meta.backward.scale)[0], 57344.0f / 2.0f);
+  EXPECT_EQ(values(state.metas()[1].meta->backward.scale)[0], 57344.0f / 2.0f);
 
   Fp8State off(recipe(2));  // reduce_amax false: the reducer is not called
   int calls = 0;
   off.set_amax_reducer([&](std::vector<Tensor>&) { ++calls; });
   { Fp8Autocast fp8(off); linear(make({4.0f}, {1, 1}), w1); }
   EXPECT_EQ(calls, 0);
+}
+
+TEST(Fp8State, AViewAndItsMetaStayValidAsGemmsAreAdded) {
+  // metas() once returned a fresh vector, and a reference into it dangled at the end of the
+  // statement (heap-use-after-free under ASan). Its views now live in the state.
+  Fp8State state(recipe(2));
+  const Tensor x = make({1.0f}, {1, 1});
+  std::vector<Tensor> weights;
+  for (int i = 0; i < 100; ++i) weights.push_back(make({static_cast<float>(i + 1)}, {1, 1}, true));
+  {
+    Fp8Autocast fp8(state);
+    linear(x, weights[0]);
+  }
+  const GemmMetaView& first = state.metas()[0];
+  const GemmMeta& meta = *first.meta;
+  {
+    Fp8Autocast fp8(state);
+    for (const Tensor& w : weights) linear(x, w);  // 99 more GEMMs
+  }
+  EXPECT_EQ(state.metas().size(), 100u);
+  EXPECT_EQ(&state.metas()[0], &first);
+  EXPECT_EQ(first.name, "0");
+  EXPECT_EQ(&meta, state.metas()[0].meta.get());
+  const std::vector<float> scale = values(meta.forward.scale);  // amaxes 1, 1 and 1 + 1 ulp (scale_inv's rounding)
+  ASSERT_EQ(scale.size(), 3u);
+  EXPECT_EQ(scale[0], 448.0f);
+  EXPECT_EQ(scale[1], 448.0f);
+  EXPECT_FLOAT_EQ(scale[2], 448.0f);
 }
 
 TEST(Fp8State, StateDictRoundTripContinuesIdentically) {

@@ -45,7 +45,7 @@ Fp8Recipe recipe(Fp8Scaling scaling = Fp8Scaling::delayed, int64_t history_len =
   return r;
 }
 
-const ScalingMeta& forward_meta(const Fp8State& state) { return state.metas().at(0).meta.forward; }
+const ScalingMeta& forward_meta(const Fp8State& state) { return state.metas().at(0).meta->forward; }
 
 // An embedding with an output head tied to it, a linear layer between, and a norm: only the
 // middle layer's weight may become fp8.

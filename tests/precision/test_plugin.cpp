@@ -180,7 +180,7 @@ TEST(PrecisionPlugin, Fp8ModesRunLinearLayersInFp8AndCheckpointTheirScales) {
   restored.load_state_dict(state);
   const auto metas = restored.fp8()->metas();
   ASSERT_EQ(metas.size(), 1u);
-  EXPECT_EQ(metas[0].meta.forward.scale.to_vector<float>()[precision::fp8_slot::input], 448.0f);
+  EXPECT_EQ(metas[0].meta->forward.scale.to_vector<float>()[precision::fp8_slot::input], 448.0f);
 }
 
 TEST(PrecisionPlugin, StepClipsUnscaledGradientsAndSkipsOnOverflow) {
