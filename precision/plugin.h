@@ -93,8 +93,9 @@ class PrecisionPlugin {
   // loss.backward(), scaled when loss scaling is on.
   void backward(const Tensor& loss);
   // Unscales (once), clips the global gradient norm when `clip_norm` is set, steps unless a
-  // gradient is inf/NaN, and updates the loss scale. Returns whether the optimizer stepped:
-  // a skipped step must not advance schedules or step counters (PyTorch #55585).
+  // gradient is inf/NaN, and updates the loss scale. Returns whether the optimizer stepped
+  // (a skipped step leaves all optimizer state alone), so that the caller can decide whether
+  // its learning-rate schedule counts the skipped step (PyTorch #55585).
   bool optimizer_step(optim::Optimizer& optimizer, std::optional<double> clip_norm = std::nullopt);
   // The last clip's total gradient norm (before clipping), if clipping ran.
   std::optional<double> last_grad_norm() const { return last_grad_norm_; }

@@ -23,6 +23,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   for (const auto& [name, t] : c.optimizer) tensors.emplace_back("optim." + name, t);
   for (const auto& [name, t] : c.precision) tensors.emplace_back("precision." + name, t);
   const nlohmann::json state = {{"step", c.state.step},
+                                {"skipped_steps", c.state.skipped_steps},
                                 {"best_val_loss", c.state.best_val_loss},
                                 {"dropout_seed", std::to_string(c.state.dropout_seed)},
                                 {"dropout_offset", std::to_string(c.state.dropout_offset)},
@@ -54,6 +55,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   try {
     const nlohmann::json s = nlohmann::json::parse(meta("state"));
     c.state.step = s.at("step").get<int64_t>();
+    c.state.skipped_steps = s.value("skipped_steps", int64_t{0});  // absent before schedule clocks
     c.state.best_val_loss = s.at("best_val_loss").get<double>();
     c.state.dropout_seed = std::stoull(s.at("dropout_seed").get<std::string>());
     c.state.dropout_offset = std::stoull(s.at("dropout_offset").get<std::string>());

@@ -12,7 +12,8 @@
 namespace mantissa::llm {
 
 struct TrainingState {
-  int64_t step = 0;  // optimizer steps taken
+  int64_t step = 0;           // iterations done (optimizer steps taken or skipped)
+  int64_t skipped_steps = 0;  // of those, skipped for non-finite gradients
   double best_val_loss = 0.0;
   uint64_t dropout_seed = 0, dropout_offset = 0;
   uint64_t data_seed = 0, data_offset = 0;

@@ -36,6 +36,12 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_option("--lr-decay-steps", o.lr_decay_steps);
   cmd.add_option("--weight-decay", o.weight_decay);
   cmd.add_option("--grad-clip", o.grad_clip, "max gradient norm (0: off)");
+  cmd.add_option("--schedule-clock", o.schedule_clock,
+                 "what the learning-rate schedule counts: iterations (skipped steps included, as nanoGPT) or "
+                 "optimizer-steps (only steps taken)")
+      ->capture_default_str();
+  cmd.add_option("--init-loss-scale", o.init_loss_scale, "16-mixed: the loss scaler's initial scale")
+      ->capture_default_str();
   cmd.add_option("--eval-interval", o.eval_interval);
   cmd.add_option("--eval-iters", o.eval_iters);
   cmd.add_option("--log-interval", o.log_interval);

@@ -20,6 +20,8 @@ std::string TrainOptions::to_json() const {
                         {"beta2", beta2},
                         {"weight_decay", weight_decay},
                         {"grad_clip", grad_clip},
+                        {"schedule_clock", schedule_clock},
+                        {"init_loss_scale", init_loss_scale},
                         {"eval_interval", eval_interval},
                         {"eval_iters", eval_iters},
                         {"instrument_interval", instrument_interval},

@@ -17,6 +17,11 @@ struct TrainOptions {
   double lr = 1e-3, min_lr = 1e-4;
   int64_t warmup_steps = 100, lr_decay_steps = 2000;
   double beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1, grad_clip = 1.0;
+  // What the learning-rate schedule counts: "iterations" (every step of the loop, skipped or
+  // not, as nanoGPT and Lightning do) or "optimizer-steps" (only the steps the loss scaler
+  // let through, so a run of overflows delays warm-up instead of eating it).
+  std::string schedule_clock = "iterations";
+  double init_loss_scale = 65536.0;  // 16-mixed's GradScaler init_scale (PyTorch's default)
   int64_t eval_interval = 250, eval_iters = 20, log_interval = 50;
   int64_t instrument_interval = 250;  // precision.jsonl records every this many steps; 0: off
   std::string out_dir = "out-llm";

@@ -17,6 +17,10 @@ namespace mantissa::llm {
 
 namespace {
 
+// TrainOptions::schedule_clock's values.
+constexpr const char* kIterations = "iterations";
+constexpr const char* kOptimizerSteps = "optimizer-steps";
+
 using Clock = std::chrono::steady_clock;
 
 std::string duration(double seconds) {
@@ -58,6 +62,7 @@ precision::PrecisionPlugin make_precision(const TrainOptions& o, std::ostream* w
   options.master_weights = o.master_weights;
   options.rounding = o.stochastic_rounding ? optim::Rounding::stochastic : optim::Rounding::nearest_even;
   options.rounding_seed = o.seed + 3;
+  options.scaler.init_scale = o.init_loss_scale;
   precision::Fp8Recipe recipe;
   recipe.format = precision::parse_fp8_format(o.fp8_format);
   recipe.scaling = precision::parse_fp8_scaling(o.fp8_scaling);
@@ -77,6 +82,8 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   precision::PrecisionPlugin plugin = make_precision(options, &out);
   if (options.threads > 0) omp_set_num_threads(options.threads);
   TrainOptions o = options;
+  MANTISSA_CHECK(o.schedule_clock == kIterations || o.schedule_clock == kOptimizerSteps, "llm train",
+                 "--schedule-clock must be {} or {}, got '{}'", kIterations, kOptimizerSteps, o.schedule_clock);
   const Device device = parse_device(o.device);
   const auto data_path = resolve_data_path(o.data, "tinyshakespeare/input.txt");
   const std::string text = read_text_file(data_path);
@@ -157,7 +164,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   const auto start = Clock::now();
   for (int64_t step = first_step; step < o.steps; ++step) {
     if (step % o.eval_interval == 0 && !(resumed && step == first_step)) eval_and_save(step);
-    optim::set_lr(optimizer, schedule, step);
+    optim::set_lr(optimizer, schedule, o.schedule_clock == kIterations ? step : step - state.skipped_steps);
     const Batch batch = sample_batch(splits.train, o.batch_size, o.model.block_size, data_generator, device);
     Tensor loss;
     {
@@ -178,9 +185,11 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       if (plugin.fp8()) instruments.record_fp8(step, *plugin.fp8());
     }
     result.losses.push_back(loss.item());
+    result.lrs.push_back(optimizer.param_groups()[0].lr);
     if (!stepped) {
       const auto& skip = plugin.scaler()->last_skipped();
-      ++result.skipped_steps;
+      result.skipped_steps.push_back(step);
+      ++state.skipped_steps;
       out << fmt::format("step {}: skipped, non-finite gradient in {} at loss scale {}; scale now {}\n", step + 1,
                          skip->first_non_finite, skip->scale, plugin.scaler()->get_scale());
       metrics << nlohmann::json{{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},

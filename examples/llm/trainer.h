@@ -11,10 +11,11 @@ namespace mantissa::llm {
 
 struct TrainResult {
   std::vector<double> losses;  // training loss of every step this run took
+  std::vector<double> lrs;     // the learning rate each of those steps used
   double final_val_loss = 0.0, best_val_loss = 0.0;
   double seconds = 0.0;
   int64_t parameters = 0;
-  int64_t skipped_steps = 0;  // optimizer steps skipped for non-finite gradients (loss scaling)
+  std::vector<int64_t> skipped_steps;  // the steps whose update was skipped for non-finite gradients
 };
 
 // Trains (or, with options.resume, continues from <out_dir>/last.safetensors) up to

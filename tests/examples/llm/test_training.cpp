@@ -3,6 +3,7 @@
 // and sampling.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -177,6 +178,54 @@ TEST_P(LlmFp8Evaluation, TrainingDoesNotDependOnTheEvalInterval) {
   const std::vector<double> often = run(2), rarely = run(100);
   ASSERT_EQ(often.size(), 8u);
   EXPECT_EQ(often, rarely);
+  std::filesystem::remove_all(dir);
+}
+
+// A step skipped by the loss scaler advances the learning-rate schedule by default (nanoGPT
+// and Lightning count iterations); with --schedule-clock optimizer-steps it does not, and a
+// resumed run keeps counting where it left off. Overflows are forced with a loss scale far
+// above what f16 gradients hold.
+TEST(LlmTraining, TheScheduleCountsIterationsOrOnlyTheOptimizerStepsTaken) {
+  const auto dir = scratch("schedule_clock");
+  std::ostringstream log;
+  auto options = [&](const std::string& clock, int64_t steps, const std::string& run) {
+    TrainOptions o = tiny(dir, steps);
+    o.precision = "16-mixed";
+    o.init_loss_scale = 0x1p24;
+    o.schedule_clock = clock;
+    o.eval_interval = 4;
+    o.out_dir = (dir / run).string();
+    return o;
+  };
+  const TrainOptions o = options("iterations", 10, "iterations");
+  const optim::WarmupCosineLr schedule(o.warmup_steps, o.lr_decay_steps, o.min_lr / o.lr);
+  const TrainResult by_iterations = train(o, log);
+  ASSERT_GE(by_iterations.skipped_steps.size(), 3u);
+  EXPECT_LT(by_iterations.skipped_steps.size(), 10u) << "the scale never came down";
+  for (size_t i = 0; i < by_iterations.lrs.size(); ++i)
+    EXPECT_DOUBLE_EQ(by_iterations.lrs[i], o.lr * schedule.multiplier(static_cast<int64_t>(i))) << "step " << i;
+
+  const TrainResult by_steps = train(options("optimizer-steps", 10, "steps"), log);
+  EXPECT_EQ(by_steps.skipped_steps, by_iterations.skipped_steps);  // the clock changes no loss before the first step
+  int64_t taken = 0;
+  for (size_t i = 0; i < by_steps.lrs.size(); ++i) {
+    EXPECT_DOUBLE_EQ(by_steps.lrs[i], o.lr * schedule.multiplier(taken)) << "step " << i;
+    const bool skipped = std::find(by_steps.skipped_steps.begin(), by_steps.skipped_steps.end(), i) !=
+                         by_steps.skipped_steps.end();
+    if (!skipped) ++taken;
+  }
+  // Stopped after the overflows and resumed: the count of skipped steps comes back too.
+  train(options("optimizer-steps", 6, "resumed"), log);
+  TrainOptions rest = options("optimizer-steps", 10, "resumed");
+  rest.resume = true;
+  const TrainResult resumed = train(rest, log);
+  ASSERT_EQ(resumed.lrs.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(resumed.lrs[i], by_steps.lrs[6 + i]) << "step " << 6 + i;
+    EXPECT_EQ(resumed.losses[i], by_steps.losses[6 + i]) << "step " << 6 + i;
+  }
+  TrainOptions bad = options("epochs", 1, "bad");
+  EXPECT_THROW(train(bad, log), Error);
   std::filesystem::remove_all(dir);
 }
 
