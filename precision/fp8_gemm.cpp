@@ -68,11 +68,10 @@ Tensor scaled_product(const Fp8Operand& a, const Fp8Operand& b) {
 
 Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, MetaWrites writes) {
   check_quantizable(x, fp8);
-  if (writes == MetaWrites::none) return {raw::cast_scaled(x, fp8, meta.scale_at(i)), raw::clone(meta.scale_inv_at(i))};
   Tensor amax = amax_scalar(x.device());
   Tensor data = raw::cast_scaled(x, fp8, meta.scale_at(i), &amax);
-  record_amax(meta, i, amax, Fp8Scaling::delayed);
-  return {data, raw::clone(meta.scale_inv_at(i))};
+  if (writes == MetaWrites::record) record_amax(meta, i, amax, Fp8Scaling::delayed);
+  return {data, raw::clone(meta.scale_inv_at(i)), amax};
 }
 
 Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, MetaWrites writes) {
@@ -87,7 +86,7 @@ Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta,
     raw::copy_(meta_scale, scale);
     raw::copy_(meta_scale_inv, scale_inv);
   }
-  return {data, scale_inv};
+  return {data, scale_inv, amax};
 }
 
 Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling,
@@ -106,7 +105,18 @@ Fp8TnOperands fp8_tn_operands(const Tensor& a, const Tensor& b) {
   return {padded_rows(a, m, k), padded_rows(raw::transpose(b, 0, 1), n, k)};
 }
 
-Fp8Operand transposed(const Fp8Operand& m) { return {raw::transpose(m.data, 0, 1), m.scale_inv}; }
+Fp8Operand transposed(const Fp8Operand& m) { return {raw::transpose(m.data, 0, 1), m.scale_inv, m.amax}; }
+
+Tensor with_non_finite_of(const Tensor& result, const std::vector<const Fp8Operand*>& operands) {
+  Tensor poison;  // amax * 0: 0 for a finite amax, NaN for inf or NaN
+  for (const Fp8Operand* o : operands) {
+    if (!o->amax.defined()) continue;
+    const Tensor p = raw::binary(BinaryOp::mul, o->amax, 0.0);
+    poison = poison.defined() ? raw::binary(BinaryOp::add, poison, p) : p;
+  }
+  if (!poison.defined()) return result;
+  return raw::binary(BinaryOp::add, result, raw::cast(poison, result.dtype()));
+}
 
 Tensor fp8_gemm(const Fp8Operand& a, const Fp8Operand& b, DType out_dtype, const Tensor& bias, Tensor* amax) {
   const char* op = "fp8_gemm";

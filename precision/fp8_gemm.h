@@ -4,6 +4,8 @@
 // __NV_SATFINITE), the product of the fp8 values accumulated in f32, multiplied by both scale
 // inverses, the bias added, and rounded once to the output dtype. On CUDA tensors the product
 // runs on cuBLASLt's fp8 tensor cores (sm_89+); elsewhere it is emulated exactly in f32.
+#include <vector>
+
 #include "core/tensor.h"
 #include "precision/fp8_scaling.h"
 
@@ -15,7 +17,14 @@ namespace mantissa::precision {
 struct Fp8Operand {
   Tensor data;
   Tensor scale_inv;
+  Tensor amax;  // max|x| before quantisation, (1) f32; undefined for a stored fp8 parameter
 };
+
+// result, made NaN where any operand's amax is inf or NaN. Quantisation saturates, so an
+// overflowed input would otherwise leave a finite GEMM result and the loss scaler would never
+// see the overflow; a GEMM of the unquantised values would not be finite either. One scalar
+// added to the result: 0 when every amax is finite.
+Tensor with_non_finite_of(const Tensor& result, const std::vector<const Fp8Operand*>& operands);
 
 // Whether quantising writes the meta. Evaluation and sampling (no grad) must leave it as it
 // is, so that training does not depend on how often it is evaluated: TE updates scales only
@@ -24,9 +33,9 @@ struct Fp8Operand {
 enum class MetaWrites { record, none };
 
 // Delayed scaling: x quantised with meta's scale i (set at the last update); its amax is
-// recorded into meta's row 0. A NaN in x makes that amax NaN (core's cast propagates it),
-// where TE's fmaxf-based kernels skip NaN elements; the update then keeps the old scale.
-// The output is NaN either way.
+// recorded into meta's row 0. A NaN or inf in x makes that amax non-finite (core's cast
+// propagates NaN, where TE's fmaxf-based kernels skip NaN elements); it is not recorded
+// (record_amax), and the GEMM's result is made non-finite (with_non_finite_of).
 Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i,
                             MetaWrites writes = MetaWrites::record);
 // Current scaling: x quantised with the scale of its own amax (current_scale); the amax,

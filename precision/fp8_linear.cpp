@@ -62,7 +62,8 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
                                    : quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling, writes);
   const DType wgrad_dtype = stored_fp8 ? DType::f32 : act;
   Tensor y_amax;
-  const Tensor y2 = fp8_gemm(xq, transposed(wq), act, bias, writes == MetaWrites::record ? &y_amax : nullptr);
+  const Tensor y2 = with_non_finite_of(
+      fp8_gemm(xq, transposed(wq), act, bias, writes == MetaWrites::record ? &y_amax : nullptr), {&xq, &wq});
   if (writes == MetaWrites::record) record_amax(meta->forward, fp8_slot::output, y_amax, scaling);
   Shape y_shape = x.sizes();
   y_shape.back() = out;
@@ -81,10 +82,14 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
                   Tensor dgrad, wgrad, bgrad;
                   if (need_dgrad) {
                     Tensor dgrad_amax;
-                    dgrad = raw::reshape(fp8_gemm(gq, {saved_w.get(), w_scale_inv}, act, {}, &dgrad_amax), x_shape);
+                    dgrad = raw::reshape(
+                        with_non_finite_of(fp8_gemm(gq, {saved_w.get(), w_scale_inv}, act, {}, &dgrad_amax), {&gq}),
+                        x_shape);
                     record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax, scaling);
                   }
-                  if (need_wgrad) wgrad = fp8_gemm(transposed(gq), {saved_x.get(), x_scale_inv}, wgrad_dtype);
+                  if (need_wgrad)
+                    wgrad = with_non_finite_of(fp8_gemm(transposed(gq), {saved_x.get(), x_scale_inv}, wgrad_dtype),
+                                               {&gq});
                   if (need_bgrad) bgrad = raw::reduce(ReduceOp::sum, g, {0});
                   if (owns_backward_update) state.update_backward();
                   return std::vector<Tensor>{dgrad, wgrad, bgrad};

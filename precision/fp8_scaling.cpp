@@ -50,7 +50,12 @@ Tensor ScalingMeta::scale_inv_at(int64_t i) const { return raw::narrow(scale_inv
 
 void record_amax(const ScalingMeta& meta, int64_t i, const Tensor& amax, Fp8Scaling scaling) {
   Tensor slot = meta.amax_slot(i);
-  raw::copy_(slot, scaling == Fp8Scaling::delayed ? raw::binary(BinaryOp::maximum, slot, amax) : amax);
+  if (scaling == Fp8Scaling::current) {
+    raw::copy_(slot, amax);
+    return;
+  }
+  const Tensor finite = raw::binary(BinaryOp::lt, raw::unary(UnaryOp::abs, amax), kInf);  // NaN fails too
+  raw::copy_(slot, raw::where(finite, raw::binary(BinaryOp::maximum, slot, amax), slot));
 }
 
 void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo,

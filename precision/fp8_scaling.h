@@ -38,7 +38,11 @@ struct ScalingMeta {
 
 // Records the amax (an f32 scalar tensor) of tensor i. Delayed scaling folds it into row 0
 // by max: TE's cast kernels atomically max into amax_history[0], so a GEMM run twice in one
-// step keeps the larger amax. Current scaling has no history and keeps the latest.
+// step keeps the larger amax. A non-finite amax is left out of the history: it comes from an
+// overflow that the fp8 GEMM passes on as a non-finite result (fp8_gemm.h,
+// with_non_finite_of), so the loss scaler skips that step, and an inf kept in the window
+// would freeze the scale for amax_history_len steps. Current scaling has no history and keeps
+// the latest.
 void record_amax(const ScalingMeta& meta, int64_t i, const Tensor& amax, Fp8Scaling scaling);
 
 // TE's delayed-scaling update, in place, per tensor i (the bulk kernel TE's PyTorch side
