@@ -57,10 +57,19 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
   const double inv_scale = static_cast<float>(1.0 / static_cast<double>(scale_));
   // One fused call and one flag per device, as PyTorch's found_inf_per_device.
   std::vector<std::vector<Tensor>> per_device;
-  for (optim::ParamGroup& group : optimizer.param_groups())
-    for (Tensor& p : group.params) {
+  auto& groups = optimizer.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t i = 0; i < groups[g].params.size(); ++i) {
+      Tensor& p = groups[g].params[i];
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
+      // Unscaled in f16, every gradient below f16's smallest subnormal times the scale would
+      // flush to zero again, undoing the scaling. PyTorch refuses too ("Attempting to unscale
+      // FP16 gradients"); unscaling into f32 main gradients (apex O2) is not implemented.
+      MANTISSA_CHECK(grad.dtype() != DType::f16, "GradScaler::unscale_",
+                     "the gradient of {} is {}: unscaled in f16 its small values would flush to zero again. Loss "
+                     "scaling needs f32 gradients: keep f32 parameters and let autocast compute in f16 (16-mixed)",
+                     parameter_name(p, g, i), grad.describe());
       // The primitive works in place on dense memory; a strided gradient (only a user's
       // set_grad makes one) is replaced by a contiguous copy, as PyTorch replaces sparse ones.
       if (!grad.is_contiguous()) {
@@ -108,6 +117,11 @@ bool GradScaler::step(optim::Optimizer& optimizer) {
   return false;
 }
 
+std::string GradScaler::parameter_name(const Tensor& p, size_t group, size_t index) const {
+  auto name = names_.find(&p.impl());
+  return name != names_.end() ? name->second : fmt::format("group {} param {}", group, index);
+}
+
 std::string GradScaler::first_non_finite(const optim::Optimizer& optimizer) const {
   // Only after an overflow: a second, per-tensor check with inv_scale 1 (a no-op multiply).
   // Unscaling kept every inf and NaN, since inv_scale is positive and finite. (With a scale
@@ -122,8 +136,7 @@ std::string GradScaler::first_non_finite(const optim::Optimizer& optimizer) cons
       Tensor found_inf = raw::zeros({}, TensorOptions{}.with_device(grad.device()));
       raw::non_finite_check_and_unscale_(one, found_inf, 1.0);
       if (found_inf.item() == 0.0) continue;
-      auto name = names_.find(&p.impl());
-      return name != names_.end() ? name->second : fmt::format("group {} param {}", g, i);
+      return parameter_name(p, g, i);
     }
   return "none left (the gradients were changed after unscale_)";
 }

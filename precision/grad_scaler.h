@@ -41,7 +41,8 @@ class GradScaler {
   // result could not even hold the default scale 65536, above f16's largest finite value).
   Tensor scale(const Tensor& loss) const;
   // Divides the optimizer's gradients by the scale in place and records whether any was
-  // inf/NaN. At most once per optimizer between update()s, and not after step().
+  // inf/NaN. At most once per optimizer between update()s, and not after step(). f16
+  // gradients are refused, as PyTorch refuses them: unscaled in f16 they would flush again.
   void unscale_(optim::Optimizer& optimizer);
   // unscale_() if not done yet; then optimizer.step() and true when every gradient was
   // finite, otherwise no step and false (callers then leave schedulers and counters alone,
@@ -86,6 +87,8 @@ class GradScaler {
   static bool any_found_inf(const OptimizerState& state);
   void update_scale(bool found_inf);
   std::string first_non_finite(const optim::Optimizer& optimizer) const;
+  // The name set_parameter_names gave p, else "group g param i".
+  std::string parameter_name(const Tensor& p, size_t group, size_t index) const;
 
   GradScalerOptions options_;
   float scale_;  // f32, as PyTorch keeps it: growth stops where f32 would overflow

@@ -29,6 +29,10 @@ PrecisionPlugin::PrecisionPlugin(PrecisionMode mode, PluginOptions options)
                    mode_.name);
     MANTISSA_CHECK(mode_.autocast_dtype == DType::f16 || mode_.param_dtype == DType::f16, "precision",
                    "'{}' computes in f32; loss scaling is for f16 modes", mode_.name);
+    MANTISSA_CHECK(mode_.param_dtype != DType::f16, "precision",
+                   "'{}' keeps f16 parameters, so its gradients are f16, and unscaling them in f16 flushes the small "
+                   "ones to zero again (PyTorch's GradScaler refuses f16 gradients too); use 16-mixed for loss scaling",
+                   mode_.name);
     scaler_ = std::make_unique<GradScaler>(options_.scaler);
   }
   MANTISSA_CHECK(!options_.master_weights || mode_.param_dtype != DType::f32, "precision",

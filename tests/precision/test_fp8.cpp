@@ -376,29 +376,30 @@ TEST_P(Fp8LinearOnDevice, OutOfRangeValuesSaturateAtTheFormatMax) {
 // (±57344 in E5M2) and a loss scaler would never skip the step. Non-finite in, non-finite
 // out, as a GEMM of the unquantised values; and the inf stays out of the amax history.
 TEST_P(Fp8LinearOnDevice, AnOverflowReachesTheLossScalerInsteadOfSaturating) {
+  // 16-mixed+fp8: f32 parameters, f16 compute under autocast, fp8 GEMMs.
   Fp8State state(recipe(2));
   const float inf = std::numeric_limits<float>::infinity();
-  Tensor w = raw::cast(make({0.5f, -1.0f, 0.25f, 2.0f}, {2, 2}), DType::f16);
-  w.set_requires_grad();
+  const Tensor w = make({0.5f, -1.0f, 0.25f, 2.0f}, {2, 2}, true);
   {  // forward: an inf in the input
+    autocast::AutocastGuard f16(device().type, true, DType::f16);
     Fp8Autocast fp8(state);
-    const std::vector<float> y = values(raw::cast(linear(raw::cast(make({inf, 1.0f}, {1, 2}), DType::f16), w), DType::f32));
-    for (float v : y) EXPECT_FALSE(std::isfinite(v));
+    for (float v : values(linear(make({inf, 1.0f}, {1, 2}), w))) EXPECT_FALSE(std::isfinite(v));
   }
   // backward: a loss scale that f16 gradients cannot hold (1e6 > 65504), no bias to carry it
   GradScaler scaler(GradScalerOptions{}.with_init_scale(1e6));
   optim::SGD sgd({w}, optim::SGDOptions(0.1));
-  const std::vector<float> w_before = values(raw::cast(w, DType::f32));
+  const std::vector<float> w_before = values(w);
   Tensor loss;
   {
+    autocast::AutocastGuard f16(device().type, true, DType::f16);
     Fp8Autocast fp8(state);
-    // small inputs, so that a saturated gradient (57344) times them is a finite f16 weight gradient
-    loss = linear(raw::cast(make({1e-3f, -1e-3f, 5e-4f, 2e-3f}, {2, 2}), DType::f16), w).sum();
+    // small inputs, so that a saturated gradient (57344) times them is a finite weight gradient
+    loss = linear(make({1e-3f, -1e-3f, 5e-4f, 2e-3f}, {2, 2}), w).sum();
   }
   scaler.scale(loss).backward();
   EXPECT_FALSE(scaler.step(sgd)) << "the overflow was saturated away";
   scaler.update();
-  EXPECT_EQ(values(raw::cast(w, DType::f32)), w_before);
+  EXPECT_EQ(values(w), w_before);
   const GemmMeta& m = *state.metas()[0].meta;
   for (float a : values(m.backward.amax_history)) EXPECT_TRUE(std::isfinite(a)) << "an inf amax freezes the scale";
   for (float s : values(m.backward.scale)) EXPECT_TRUE(std::isfinite(s) && s > 0.0f);

@@ -337,8 +337,9 @@ TEST_P(GradScalerOnDevice, UnscaleStepUpdateOrderIsEnforced) {
 }
 
 TEST_P(GradScalerOnDevice, UnscalesStridedAndLowPrecisionGradients) {
-  // A strided gradient set by hand is replaced by an unscaled contiguous copy; bf16 and f16
-  // gradients of low-precision parameters unscale in their own dtype.
+  // A strided gradient set by hand is replaced by an unscaled contiguous copy; bf16
+  // gradients of low-precision parameters unscale in their own dtype. f16 ones are refused
+  // (PyTorch's "Attempting to unscale FP16 gradients"): unscaled in f16 they flush again.
   Tensor w = on(raw::zeros({2, 3}));
   w.set_requires_grad();
   Tensor h = on(raw::zeros({2}, {DType::bf16}));
@@ -352,6 +353,15 @@ TEST_P(GradScalerOnDevice, UnscalesStridedAndLowPrecisionGradients) {
   EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{1, 3, 5, 2, 4, 6}));
   EXPECT_EQ(h.grad().dtype(), DType::bf16);
   EXPECT_EQ(h.grad().to_vector<double>(), (std::vector<double>{-1.0, 0.0625}));
+
+  Tensor half = on(raw::zeros({2}, {DType::f16}));
+  half.set_requires_grad();
+  half.set_grad(values({8.0, 0x1p-20}, DType::f16));
+  optim::SGD half_opt({half}, optim::SGDOptions(0.1));
+  GradScaler half_scaler(GradScalerOptions().with_init_scale(0x1p10));
+  half_scaler.set_parameter_names({{"layer.weight", half}});
+  expect_error([&] { half_scaler.unscale_(half_opt); }, {"GradScaler::unscale_", "layer.weight", "f16", "16-mixed"});
+  EXPECT_EQ(half.grad().to_vector<double>(), (std::vector<double>{8.0, 0x1p-20}));  // untouched
 }
 
 TEST_P(GradScalerOnDevice, StateDictRoundTripContinuesTheTrajectory) {
