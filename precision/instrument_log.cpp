@@ -66,10 +66,15 @@ void InstrumentLog::record_fp8(int64_t step, const Fp8State& fp8) {
   write(nlohmann::json{{"step", step}, {"kind", "fp8"}, {"gemms", gemms}}.dump());
 }
 
-void InstrumentLog::after_step(int64_t step, const optim::Optimizer& optimizer) {
-  nlohmann::json stalled = nlohmann::json::array();
-  for (const Stagnation& s : stagnation_.after_step(optimizer)) stalled.push_back(to_json(s));
-  write(nlohmann::json{{"step", step}, {"kind", "stagnation"}, {"tensors", stalled}}.dump());
+void InstrumentLog::after_step(int64_t step, const optim::Optimizer& optimizer, bool stepped) {
+  if (stepped) {
+    nlohmann::json stalled = nlohmann::json::array();
+    for (const Stagnation& s : stagnation_.after_step(optimizer)) stalled.push_back(to_json(s));
+    write(nlohmann::json{{"step", step}, {"kind", "stagnation"}, {"tensors", stalled}}.dump());
+  } else {
+    stagnation_.skipped_step();
+    write(nlohmann::json{{"step", step}, {"kind", "stagnation"}, {"skipped", true}}.dump());
+  }
   // An fp8 parameter's bytes are scaled; its value is what the optimizer holds.
   StateDict values = params_;
   for (auto& [name, p] : values)

@@ -31,9 +31,11 @@ class InstrumentLog {
   // After backward: statistics of the true gradients, i.e. divided by the loss scale they
   // carry (1 without loss scaling), so they show what each format would do unscaled.
   void record_gradients(int64_t step, double loss_scale);
-  // Around the optimizer step: weight statistics and stagnation.
+  // Around the optimizer step: weight statistics and stagnation. `stepped` is whether the
+  // optimizer stepped; a skipped step records {"skipped": true} and no stagnation, since a
+  // step that updated nothing lost no update to rounding.
   void before_step(const optim::Optimizer& optimizer);
-  void after_step(int64_t step, const optim::Optimizer& optimizer);
+  void after_step(int64_t step, const optim::Optimizer& optimizer, bool stepped);
   // The fp8 scaling of every GEMM: each slot's amax over its history window (what delayed
   // scaling computes the scale from) and its current scale.
   void record_fp8(int64_t step, const Fp8State& fp8);

@@ -45,6 +45,11 @@ std::vector<Stagnation> StagnationMonitor::after_step(const optim::Optimizer& op
   return out;
 }
 
+void StagnationMonitor::skipped_step() {
+  MANTISSA_CHECK(snapshot_.has_value(), "StagnationMonitor", "skipped_step() needs a before_step() first");
+  snapshot_.reset();
+}
+
 nlohmann::json to_json(const Stagnation& s) {
   return {{"name", s.name},
           {"numel", s.numel},

@@ -36,6 +36,9 @@ class StagnationMonitor {
   void before_step(const optim::Optimizer& optimizer);
   // Compares with the snapshot and drops it; an Error without a snapshot.
   std::vector<Stagnation> after_step(const optim::Optimizer& optimizer);
+  // Instead of after_step when the step was skipped (a loss scaler found inf/NaN): nothing
+  // was updated, so nothing stalled; the snapshot is dropped.
+  void skipped_step();
 
  private:
   struct Snapshot {

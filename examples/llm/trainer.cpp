@@ -181,7 +181,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     }
     const bool stepped = plugin.optimizer_step(optimizer, o.grad_clip > 0.0 ? std::optional(o.grad_clip) : std::nullopt);
     if (instrumented) {
-      instruments.after_step(step, optimizer);
+      instruments.after_step(step, optimizer, stepped);
       if (plugin.fp8()) instruments.record_fp8(step, *plugin.fp8());
     }
     result.losses.push_back(loss.item());

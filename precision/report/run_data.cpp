@@ -85,6 +85,7 @@ RunData load_run(const std::filesystem::path& dir, const std::string& label) {
       add_step(run.gradient_e4m3_underflow, step, r.at("tensors"),
                [](const nlohmann::json& t) { return t.at("f8_e4m3").at("underflow").get<double>(); });
     } else if (kind == "stagnation") {
+      if (r.value("skipped", false)) return;  // a skipped step updated nothing
       add_step(run.stalled, step, r.at("tensors"), [](const nlohmann::json& t) { return t.at("stalled").get<double>(); });
     } else if (kind == "fp8") {
       // Slot 0 is the input forward and the grad-output backward (TE's GEMM1_INPUT, GRAD_OUTPUT1).

@@ -2,13 +2,23 @@
 // account, each against values worked out by hand.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "mantissa.h"
 #include "precision/autocast.h"
 #include "precision/fp8_autocast.h"
+#include "precision/grad_scaler.h"
+#include "precision/instrument_log.h"
 #include "precision/memory_account.h"
+#include "precision/report/run_data.h"
 #include "precision/stagnation.h"
 #include "precision/stats.h"
 #include "tests/support/expect_error.h"
@@ -94,6 +104,44 @@ TEST(Stagnation, CountsUpdatesLostToRounding) {
     EXPECT_DOUBLE_EQ(s[0].stalled, 0.0) << step;
   }
   expect_error([&] { monitor.after_step(opt); }, {"before_step"});
+  expect_error([&] { monitor.skipped_step(); }, {"before_step"});
+}
+
+// A step the loss scaler skipped updated nothing, so it lost nothing to rounding: reported
+// as skipped, not as every element with a gradient stalled (the report leaves it out).
+TEST(Stagnation, ASkippedStepIsNotCountedAsStalled) {
+  const auto dir = std::filesystem::temp_directory_path() / ("mantissa_skipped_stagnation_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  Tensor p = from_vector<float>({1.0f, 2.0f}, {2});
+  p.set_requires_grad();
+  optim::SGD opt({p}, optim::SGDOptions(0.1));
+  precision::GradScaler scaler;
+  {
+    precision::InstrumentLog log((dir / "precision.jsonl").string(), {{"w", p}}, 1);
+    for (const float g : {std::numeric_limits<float>::infinity(), 1.0f}) {  // skipped, then taken
+      p.set_grad(from_vector<float>({g, g}, {2}));
+      log.before_step(opt);
+      const bool stepped = scaler.step(opt);
+      scaler.update();
+      log.after_step(g == 1.0f ? 1 : 0, opt, stepped);
+    }
+  }
+  std::ifstream in(dir / "precision.jsonl");
+  std::vector<nlohmann::json> stagnation;
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json r = nlohmann::json::parse(line);
+    if (r["kind"] == "stagnation") stagnation.push_back(r);
+  }
+  ASSERT_EQ(stagnation.size(), 2u);
+  EXPECT_TRUE(stagnation[0].value("skipped", false));
+  EXPECT_FALSE(stagnation[0].contains("tensors"));
+  EXPECT_FALSE(stagnation[1].value("skipped", false));
+  EXPECT_EQ(stagnation[1]["tensors"][0]["stalled"].get<double>(), 0.0);
+  std::ofstream(dir / "metrics.jsonl") << "{\"step\": 0, \"loss\": 1.0}\n";  // a run has metrics too
+  const precision::report::RunData run = precision::report::load_run(dir, "run");
+  EXPECT_EQ(run.stalled.steps, std::vector<double>{1.0});
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MemoryAccount, BytesPerParameterByMode) {

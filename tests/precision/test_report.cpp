@@ -47,7 +47,7 @@ TEST(InstrumentLog, WritesEveryKindOfRecordWhenDue) {
     log.record_gradients(0, 4.0);
     log.before_step(opt);
     opt.step();
-    log.after_step(0, opt);
+    log.after_step(0, opt, true);
   }
   std::ifstream in(dir / "precision.jsonl");
   std::vector<nlohmann::json> records;
