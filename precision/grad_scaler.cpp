@@ -23,6 +23,13 @@ void check_options(const GradScalerOptions& o, std::string_view op) {
                  o.backoff_factor);
   MANTISSA_CHECK(o.growth_interval >= 1 && o.hysteresis >= 1, op,
                  "needs growth_interval >= 1 and hysteresis >= 1, got {} and {}", o.growth_interval, o.hysteresis);
+  MANTISSA_CHECK(o.min_scale >= 0.0 && o.max_scale > 0.0 && o.min_scale <= o.max_scale, op,
+                 "needs 0 <= min_scale <= max_scale and max_scale > 0, got {} and {}", o.min_scale, o.max_scale);
+}
+
+void check_within_bounds(double scale, const GradScalerOptions& o, std::string_view op) {
+  MANTISSA_CHECK(scale >= o.min_scale && scale <= o.max_scale, op, "the scale {} is outside [min_scale {}, max_scale {}]",
+                 scale, o.min_scale, o.max_scale);
 }
 
 float checked_scale(double scale, std::string_view op) {
@@ -38,6 +45,7 @@ GradScaler::GradScaler(GradScalerOptions options)
   if (!options_.enabled) return;
   check_options(options_, "GradScaler");
   scale_ = checked_scale(options_.init_scale, "GradScaler");
+  check_within_bounds(scale_, options_, "GradScaler");
 }
 
 Tensor GradScaler::scale(const Tensor& loss) const {
@@ -141,8 +149,14 @@ std::string GradScaler::first_non_finite(const optim::Optimizer& optimizer) cons
   return "none left (the gradients were changed after unscale_)";
 }
 
-void GradScaler::update() {
+void GradScaler::update(std::optional<double> new_scale) {
   if (!options_.enabled) return;
+  if (new_scale) {
+    scale_ = checked_scale(*new_scale, "GradScaler::update");
+    per_optimizer_.clear();
+    ++iteration_;
+    return;
+  }
   bool checked = false, found_inf = false;
   for (const auto& entry : per_optimizer_) {
     checked = checked || !entry.second.found_inf.empty();
@@ -160,7 +174,8 @@ void GradScaler::update() {
 // backs off once it reaches 0 (and on every further overflow); any finite iteration refills it.
 void GradScaler::update_scale(bool found_inf) {
   if (found_inf) {
-    if (--hysteresis_tracker_ <= 0) scale_ = static_cast<float>(scale_ * options_.backoff_factor);
+    if (--hysteresis_tracker_ <= 0)
+      scale_ = std::max(static_cast<float>(scale_ * options_.backoff_factor), static_cast<float>(options_.min_scale));
     growth_tracker_ = 0;
     return;
   }
@@ -168,8 +183,8 @@ void GradScaler::update_scale(bool found_inf) {
   const int64_t successful = growth_tracker_ + 1;
   if (successful == options_.growth_interval) {
     // Growth that would overflow f32 is dropped; the tracker restarts either way.
-    const float grown = static_cast<float>(scale_ * options_.growth_factor);
-    if (std::isfinite(grown)) scale_ = grown;
+    const float grown = static_cast<float>(std::min(scale_ * options_.growth_factor, options_.max_scale));
+    if (std::isfinite(grown)) scale_ = std::max(grown, scale_);
     growth_tracker_ = 0;
   } else {
     growth_tracker_ = successful;
@@ -191,9 +206,11 @@ StateDict GradScaler::state_dict() const {
           {"growth_factor", f64(options_.growth_factor)},
           {"backoff_factor", f64(options_.backoff_factor)},
           {"growth_interval", i64(options_.growth_interval)},
-          {"growth_tracker", i64(growth_tracker_)},
+          {"_growth_tracker", i64(growth_tracker_)},
           {"hysteresis", i64(options_.hysteresis)},
-          {"hysteresis_tracker", i64(hysteresis_tracker_)}};
+          {"hysteresis_tracker", i64(hysteresis_tracker_)},
+          {"min_scale", f64(options_.min_scale)},
+          {"max_scale", f64(options_.max_scale)}};
 }
 
 void GradScaler::load_state_dict(const StateDict& state) {
@@ -220,9 +237,11 @@ void GradScaler::load_state_dict(const StateDict& state) {
   o.growth_factor = take("growth_factor");
   o.backoff_factor = take("backoff_factor");
   o.growth_interval = take_int("growth_interval");
-  const int64_t growth_tracker = take_int("growth_tracker");
+  const int64_t growth_tracker = take_int("_growth_tracker");
   o.hysteresis = take_int("hysteresis");
   const int64_t hysteresis_tracker = take_int("hysteresis_tracker");
+  o.min_scale = take("min_scale");
+  o.max_scale = take("max_scale");
   std::vector<std::string> unexpected;
   for (const auto& [name, t] : given) unexpected.push_back(name);
   MANTISSA_CHECK(unexpected.empty(), op, "unexpected keys: {}", fmt::format("{}", fmt::join(unexpected, ", ")));
@@ -231,7 +250,7 @@ void GradScaler::load_state_dict(const StateDict& state) {
   // The update rule grows at growth_tracker + 1 == growth_interval, so a tracker at or past
   // the interval would never grow again.
   MANTISSA_CHECK(growth_tracker >= 0 && growth_tracker < o.growth_interval, op,
-                 "'growth_tracker' {} is outside [0, growth_interval {})", growth_tracker, o.growth_interval);
+                 "'_growth_tracker' {} is outside [0, growth_interval {})", growth_tracker, o.growth_interval);
   MANTISSA_CHECK(hysteresis_tracker <= o.hysteresis, op, "'hysteresis_tracker' {} exceeds 'hysteresis' {}",
                  hysteresis_tracker, o.hysteresis);
   options_ = o;

@@ -6,6 +6,7 @@
 //   if (scaler.step(opt)) ...        // false: inf/NaN gradients, the step was skipped
 //   scaler.update();
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -22,12 +23,20 @@ struct GradScalerOptions {
   GradScalerOptions& with_backoff_factor(double f) { backoff_factor = f; return *this; }
   GradScalerOptions& with_growth_interval(int64_t n) { growth_interval = n; return *this; }
   GradScalerOptions& with_hysteresis(int64_t n) { hysteresis = n; return *this; }
+  GradScalerOptions& with_min_scale(double s) { min_scale = s; return *this; }
+  GradScalerOptions& with_max_scale(double s) { max_scale = s; return *this; }
   GradScalerOptions& with_enabled(bool on) { enabled = on; return *this; }
   double init_scale = 65536.0, growth_factor = 2.0, backoff_factor = 0.5;
   int64_t growth_interval = 2000;
   // NeMo's GradScaler: the scale backs off only once this many overflowing iterations have
   // come without a finite one between them; 1 is PyTorch's behaviour.
   int64_t hysteresis = 1;
+  // Bounds on the dynamic scale, as apex's min_loss_scale / max_loss_scale and Megatron's
+  // min_scale: a backoff never goes below min_scale, growth never above max_scale. The
+  // defaults bound nothing (PyTorch has neither); set_scale-like jumps (update(new_scale))
+  // are not clamped, as PyTorch takes a user's scale as given.
+  double min_scale = 0.0;
+  double max_scale = std::numeric_limits<double>::infinity();
   // Disabled: scale() returns the loss, unscale_() and update() do nothing, step() just steps.
   bool enabled = true;
 };
@@ -49,8 +58,10 @@ class GradScaler {
   // PyTorch issue #55585). Once per optimizer between update()s.
   bool step(optim::Optimizer& optimizer);
   // Adjusts the scale from this iteration's inf checks (an error when there were none) and
-  // starts the next iteration.
-  void update();
+  // starts the next iteration. With new_scale, PyTorch's update(new_scale): the scale becomes
+  // new_scale (positive and finite in f32), the inf checks are not consulted and the growth
+  // and hysteresis trackers are left as they are.
+  void update(std::optional<double> new_scale = std::nullopt);
 
   double get_scale() const;  // 1 when disabled, as in PyTorch
   int64_t growth_tracker() const { return growth_tracker_; }
@@ -70,9 +81,10 @@ class GradScaler {
   // Names parameters by identity, e.g. from Module::named_parameters().
   void set_parameter_names(const StateDict& named_parameters);
 
-  // "scale", "growth_factor", "backoff_factor" (f64 scalars), "growth_interval",
-  // "growth_tracker", "hysteresis", "hysteresis_tracker" (i64 scalars); empty when disabled.
-  // The diagnostics (iteration, skipped steps) are not part of it.
+  // PyTorch's keys, "scale", "growth_factor", "backoff_factor" (f64 scalars),
+  // "growth_interval", "_growth_tracker" (i64 scalars), then ours: "hysteresis",
+  // "hysteresis_tracker" (i64), "min_scale", "max_scale" (f64). Empty when disabled. The
+  // diagnostics (iteration, skipped steps) are not part of it.
   StateDict state_dict() const;
   // Errors name a missing, non-scalar, out-of-range or unexpected key; a disabled scaler
   // ignores the call, as PyTorch's does.

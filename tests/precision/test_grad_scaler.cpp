@@ -374,10 +374,11 @@ TEST_P(GradScalerOnDevice, StateDictRoundTripContinuesTheTrajectory) {
   GradScaler first(options);
   run_pattern(first, kPattern.substr(0, 7));
   const StateDict saved = first.state_dict();
+  // PyTorch's five keys under PyTorch's names, then ours.
   const std::vector<std::pair<std::string, DType>> keys = {
-      {"scale", DType::f64},          {"growth_factor", DType::f64}, {"backoff_factor", DType::f64},
-      {"growth_interval", DType::i64}, {"growth_tracker", DType::i64}, {"hysteresis", DType::i64},
-      {"hysteresis_tracker", DType::i64}};
+      {"scale", DType::f64},           {"growth_factor", DType::f64},  {"backoff_factor", DType::f64},
+      {"growth_interval", DType::i64}, {"_growth_tracker", DType::i64}, {"hysteresis", DType::i64},
+      {"hysteresis_tracker", DType::i64}, {"min_scale", DType::f64},   {"max_scale", DType::f64}};
   ASSERT_EQ(saved.size(), keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     EXPECT_EQ(saved[i].first, keys[i].first);
@@ -405,8 +406,8 @@ TEST_P(GradScalerOnDevice, StateDictRoundTripContinuesTheTrajectory) {
   expect_error([&] { target.load_state_dict(with("growth_factor", raw::zeros({2}))); }, {"'growth_factor'"});
   expect_error([&] { target.load_state_dict(with("growth_interval", raw::scalar_tensor(2.5, DType::f64))); },
                {"'growth_interval' must be an integer"});
-  expect_error([&] { target.load_state_dict(with("growth_tracker", raw::scalar_tensor(3, DType::i64))); },
-               {"'growth_tracker' 3"});
+  expect_error([&] { target.load_state_dict(with("_growth_tracker", raw::scalar_tensor(3, DType::i64))); },
+               {"'_growth_tracker' 3"});
   expect_error([&] { target.load_state_dict(with("backoff_factor", raw::scalar_tensor(1.5, DType::f64))); },
                {"backoff_factor in (0, 1)"});
   StateDict extra = saved;
@@ -416,6 +417,54 @@ TEST_P(GradScalerOnDevice, StateDictRoundTripContinuesTheTrajectory) {
   // A failed load changes nothing.
   EXPECT_EQ(target.get_scale(), 65536.0);
   EXPECT_EQ(target.options().growth_interval, 2000);
+}
+
+// apex's min_loss_scale / max_loss_scale: backoff stops at the floor, growth at the ceiling.
+TEST_P(GradScalerOnDevice, MinAndMaxScaleBoundTheDynamicScale) {
+  Tensor w = on(raw::zeros({1}));
+  w.set_requires_grad();
+  optim::SGD opt({w}, optim::SGDOptions(0.1));
+  GradScaler scaler(GradScalerOptions().with_init_scale(16).with_growth_interval(1).with_min_scale(4).with_max_scale(64));
+  std::vector<double> scales;
+  for (const char c : std::string("xxxx....")) {  // x: an overflowing iteration, .: a finite one
+    w.set_grad(values({c == 'x' ? kInf : 1.0}));
+    scaler.step(opt);
+    scaler.update();
+    scales.push_back(scaler.get_scale());
+  }
+  EXPECT_EQ(scales, (std::vector<double>{8, 4, 4, 4, 8, 16, 32, 64}));
+  for (int i = 0; i < 2; ++i) {
+    w.set_grad(values({1.0}));
+    scaler.step(opt);
+    scaler.update();
+  }
+  EXPECT_EQ(scaler.get_scale(), 64.0);
+  expect_error([] { GradScaler(GradScalerOptions().with_init_scale(128).with_max_scale(64)); },
+               {"GradScaler", "128", "max_scale 64"});
+  expect_error([] { GradScaler(GradScalerOptions().with_min_scale(8).with_max_scale(4)); }, {"min_scale <= max_scale"});
+}
+
+// PyTorch's update(new_scale): the scale is taken as given, the trackers stay, the inf checks
+// are not consulted.
+TEST_P(GradScalerOnDevice, UpdateWithANewScaleSetsIt) {
+  Tensor w = on(raw::zeros({1}));
+  w.set_requires_grad();
+  optim::SGD opt({w}, optim::SGDOptions(0.1));
+  GradScaler scaler(GradScalerOptions().with_init_scale(16).with_growth_interval(3));
+  w.set_grad(values({1.0}));
+  scaler.step(opt);
+  scaler.update();
+  EXPECT_EQ(scaler.growth_tracker(), 1);
+  w.set_grad(values({kInf}));
+  EXPECT_FALSE(scaler.step(opt));
+  scaler.update(1024.0);  // an overflow, but the user's scale wins
+  EXPECT_EQ(scaler.get_scale(), 1024.0);
+  EXPECT_EQ(scaler.growth_tracker(), 1);
+  scaler.update(2.0);  // no step in between: PyTorch does not ask for inf checks here
+  EXPECT_EQ(scaler.get_scale(), 2.0);
+  expect_error([&] { scaler.update(0.0); }, {"GradScaler::update", "positive and finite"});
+  expect_error([&] { scaler.update(1e39); }, {"GradScaler::update", "positive and finite"});
+  EXPECT_EQ(scaler.get_scale(), 2.0);
 }
 
 TEST_P(GradScalerOnDevice, DisabledIsAPassThrough) {
