@@ -9,6 +9,7 @@ namespace mantissa {
 
 namespace {
 MANTISSA_DIFFERENTIABLE(matmul);
+MANTISSA_DIFFERENTIABLE(linear);
 MANTISSA_DIFFERENTIABLE(softmax);
 MANTISSA_DIFFERENTIABLE(log_softmax);
 MANTISSA_DIFFERENTIABLE(layer_norm);
@@ -21,11 +22,11 @@ MANTISSA_DIFFERENTIABLE(conv1d);
 Backend& backend(const Tensor& t) { return backend_for(t.device()); }
 }  // namespace
 
-Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
-  const auto in = autocast::cast_inputs(op_matmul, {a_in, b_in});
-  const Tensor &a = in[0], &b = in[1];
-  SavedTensor sa(a, op_matmul), sb(b, op_matmul);
-  return record(op_matmul, {a, b}, raw::matmul(a, b), [sa, sb](const Tensor& g) {
+namespace {
+// a · b (+ bias, added before the product's one rounding), differentiable; recorded as `op`.
+Tensor matmul_with_bias(const char* op, const Tensor& a, const Tensor& b, const Tensor& bias) {
+  SavedTensor sa(a, op), sb(b, op);
+  return record(op, {a, b, bias}, raw::matmul(a, b, bias), [sa, sb, bias_shape = bias.defined() ? bias.sizes() : Shape{}, has_bias = bias.defined()](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
     // Promote 1-D operands to matrices so both gradients are plain matmuls, then undo it.
     const Tensor a2 = a.dim() == 1 ? raw::unsqueeze(a, 0) : a;
@@ -36,8 +37,15 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     const Tensor ga = raw::matmul(g2, raw::transpose(b2, -1, -2));
     const Tensor gb = raw::matmul(raw::transpose(a2, -1, -2), g2);
     return std::vector<Tensor>{raw::reshape(raw::sum_to(ga, a2.sizes()), a.sizes()),
-                               raw::reshape(raw::sum_to(gb, b2.sizes()), b.sizes())};
+                               raw::reshape(raw::sum_to(gb, b2.sizes()), b.sizes()),
+                               has_bias ? raw::sum_to(g, bias_shape) : Tensor()};
   });
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const auto in = autocast::cast_inputs(op_matmul, {a_in, b_in});
+  return matmul_with_bias(op_matmul, in[0], in[1], Tensor());
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -48,9 +56,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                  "weight {} is stored in fp8 (an fp8 parameter), whose scale lives in its fp8 state: run it inside "
                  "that state's fp8 region (precision::Fp8Autocast, or the precision plugin's forward_context)",
                  weight.describe());
+  // The bias goes into the GEMM, so that under autocast the output is rounded once, as
+  // PyTorch's addmm and cuBLASLt's bias epilogue do (not rounded, then rounded again after a
+  // separate add).
   const auto in = autocast::cast_inputs("linear", {x, weight, bias});
-  const Tensor y = matmul(in[0], transpose(in[1], 0, 1));
-  return bias.defined() ? add(y, in[2]) : y;
+  return matmul_with_bias(op_linear, in[0], transpose(in[1], 0, 1), bias.defined() ? in[2] : Tensor());
 }
 
 namespace {

@@ -60,9 +60,11 @@ class Backend {
   // Max along one dim with the index of the first maximum (keepdim shapes).
   virtual void max_with_indices(const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) = 0;
 
-  // out[b] (+)= a[b] · b[b]; a: (B, m, k), b: (B, k, n), out: (B, m, n) contiguous.
+  // out[b] (+)= a[b] · b[b] (+ bias); a: (B, m, k), b: (B, k, n), out: (B, m, n) contiguous;
+  // bias undefined or (n) contiguous in out's dtype, added to every row in the accumulator's
+  // precision, so the result is rounded once (PyTorch's addmm, cuBLASLt's bias epilogue).
   // a and b may be transposed views or have batch stride 0 (broadcast).
-  virtual void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) = 0;
+  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& out, bool accumulate) = 0;
 
   // Rows are the last dim of contiguous tensors; statistics (mean, rstd, lse, loss) are f32, or f64 for f64 inputs.
   virtual void softmax(const Tensor& x, bool log, Tensor& out) = 0;

@@ -104,6 +104,9 @@ Tensor sum_to(const Tensor& grad, const Shape& shape);
 
 // ---- linear algebra and nn kernels
 Tensor matmul(const Tensor& a, const Tensor& b);  // 1-D/2-D/batched with broadcast batch dims
+// a · b + bias, bias (n) in a's dtype added before the product's one rounding (PyTorch's
+// addmm; what a linear layer under autocast computes).
+Tensor matmul(const Tensor& a, const Tensor& b, const Tensor& bias);
 Tensor softmax(const Tensor& x, int64_t dim, bool log = false);
 Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool log);
 // Row statistics (norm mean/rstd, loss, log-sum-exp) are f32, or f64 for f64 inputs.

@@ -152,8 +152,10 @@ namespace {
 Tensor gemm_operand(const Tensor& t) { return blas_layout(t) ? t : contiguous(t); }
 }  // namespace
 
-Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
-  check_same_device("matmul", {&a_in, &b_in});
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) { return matmul(a_in, b_in, Tensor()); }
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& bias_in) {
+  check_same_device("matmul", {&a_in, &b_in, &bias_in});
   MANTISSA_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul", "needs tensors of rank >= 1, got {} and {}",
                  a_in.describe(), b_in.describe());
   MANTISSA_CHECK(a_in.dtype() == b_in.dtype(), "matmul", "dtypes differ: {} and {}",
@@ -165,6 +167,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   MANTISSA_CHECK(b.size(-2) == k, "matmul", "inner dimensions differ: {} @ {}", a_in.describe(),
                  b_in.describe());
+  MANTISSA_CHECK(!bias_in.defined() || (bias_in.dim() == 1 && bias_in.size(0) == n && bias_in.dtype() == a.dtype()),
+                 "matmul", "bias {} must be ({}) in {} for {} @ {}", bias_in.defined() ? bias_in.describe() : "", n,
+                 dtype_name(a.dtype()), a_in.describe(), b_in.describe());
+  const Tensor bias = bias_in.defined() ? contiguous(bias_in) : Tensor();
   const Shape a_batch(a.sizes().begin(), a.sizes().end() - 2);
   const Shape b_batch(b.sizes().begin(), b.sizes().end() - 2);
   Shape batch = broadcast_shapes(a_batch, b_batch, "matmul");
@@ -184,8 +190,9 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   }
   Tensor out = empty({repeated ? 1 : batch_count, m, n}, {a.dtype(), a.device()});
   if (out.numel() > 0) {
-    if (k == 0) fill_(out, 0.0);
-    else backend(a).matmul(a3, b3, out, false);
+    if (k == 0 && bias.defined()) copy_(out, bias);
+    else if (k == 0) fill_(out, 0.0);
+    else backend(a).matmul(a3, b3, bias, out, false);
   }
   if (repeated) out = contiguous(expand(out, {batch_count, m, n}));
   Shape final_shape = out_shape;

@@ -79,7 +79,7 @@ std::string_view policy_name(Policy policy) {
 const std::vector<PolicyEntry>& policy_table() {
   static const std::vector<PolicyEntry> table = {
       {"matmul", Policy::lower_precision, "GEMM: tensor-core / AMX throughput, f32 accumulation"},
-      {"linear", Policy::lower_precision, "GEMM plus bias, cast together so the bias add stays narrow"},
+      {"linear", Policy::lower_precision, "GEMM plus bias, cast together; the bias is added inside the GEMM, so the output rounds once"},
       {"conv1d", Policy::lower_precision, "convolution as GEMM"},
       {"softmax", Policy::fp32, "exp of large logits overflows f16; normalising sums lose bits"},
       {"log_softmax", Policy::fp32, "as softmax"},

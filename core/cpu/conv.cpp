@@ -55,10 +55,10 @@ void CpuBackend::conv1d(const Tensor& x, const Tensor& weight, const Conv1dParam
     const Tensor wg = raw::expand(group_rows(w2, g, cout_g), {d.n, cout_g, cin_g * d.k});
     const Tensor cg = group_rows(col, g, cin_g * d.k);
     if (p.groups == 1) {
-      matmul(wg, cg, out, false);
+      matmul(wg, cg, Tensor(), out, false);
     } else {
       Tensor part = raw::empty({d.n, cout_g, d.lout}, {x.dtype(), x.device()});
-      matmul(wg, cg, part, false);
+      matmul(wg, cg, Tensor(), part, false);
       Tensor slot = group_rows(out, g, cout_g);
       cast(part, slot, {});
     }
@@ -75,7 +75,7 @@ void CpuBackend::conv1d_backward_input(const Tensor& grad_out, const Tensor& wei
     const Tensor wt = raw::expand(raw::transpose(group_rows(w2, g, cout_g), 1, 2), {d.n, cin_g * d.k, cout_g});
     const Tensor go = raw::contiguous(group_rows(grad_out, g, cout_g));
     Tensor part = raw::empty({d.n, cin_g * d.k, d.lout}, {grad_x.dtype(), grad_x.device()});
-    matmul(wt, go, part, false);
+    matmul(wt, go, Tensor(), part, false);
     Tensor slot = group_rows(grad_col, g, cin_g * d.k);
     cast(part, slot, {});
   }
@@ -109,7 +109,7 @@ void CpuBackend::conv1d_backward_weight(const Tensor& grad_out, const Tensor& x,
     for (int64_t n = 0; n < d.n; ++n) {
       const Tensor go = raw::narrow(group_rows(grad_out, g, cout_g), 0, n, 1);
       const Tensor ct = raw::transpose(raw::narrow(group_rows(col, g, cin_g * d.k), 0, n, 1), 1, 2);
-      matmul(go, ct, acc, true);
+      matmul(go, ct, Tensor(), acc, true);
     }
     Tensor slot = raw::narrow(gw, 0, g * cout_g, cout_g);
     cast(raw::reshape(acc, {cout_g, cin_g * d.k}), slot, {});

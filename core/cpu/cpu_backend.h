@@ -24,7 +24,7 @@ class CpuBackend final : public Backend {
   void var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, Tensor& out) override;
   void max_with_indices(const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) override;
 
-  void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) override;
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& out, bool accumulate) override;
 
   void softmax(const Tensor& x, bool log, Tensor& out) override;
   void softmax_backward(const Tensor& y, const Tensor& grad_y, bool log, Tensor& grad_x) override;

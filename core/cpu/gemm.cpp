@@ -37,8 +37,9 @@ dnnl::stream& cpu_stream() {
 using Key = std::array<int64_t, 14>;
 
 Key make_key(const GemmShape& s) {
+  const int64_t bias = s.bias_dtype ? 1 + static_cast<int64_t>(*s.bias_dtype) : 0;
   const int64_t dtypes = static_cast<int64_t>(s.a_dtype) | static_cast<int64_t>(s.b_dtype) << 8 |
-                         static_cast<int64_t>(s.c_dtype) << 16;
+                         static_cast<int64_t>(s.c_dtype) << 16 | bias << 24;
   const int64_t flags = int64_t{s.trans_a} | int64_t{s.trans_b} << 1 | int64_t{s.accumulate} << 2;
   return {s.batch, s.m, s.n, s.k, s.lda, s.ldb, s.ldc,
           s.batch_stride_a, s.batch_stride_b, s.batch_stride_c,
@@ -55,7 +56,7 @@ struct KeyHash {
 
 struct Entry {
   dnnl::matmul primitive;
-  memory::desc a_md, b_md, c_md;
+  memory::desc a_md, b_md, c_md, bias_md;
 };
 
 memory::data_type to_dnnl(DType dtype) {
@@ -107,6 +108,8 @@ Entry create_entry(const GemmShape& s) {
     e.a_md = operand_desc(s.a_dtype, s.batch, s.m, s.k, s.trans_a, s.lda, s.batch_stride_a);
     e.b_md = operand_desc(s.b_dtype, s.batch, s.k, s.n, s.trans_b, s.ldb, s.batch_stride_b);
     e.c_md = operand_desc(s.c_dtype, s.batch, s.m, s.n, false, s.ldc, s.batch_stride_c);
+    // One row of n, broadcast over the batch and the rows.
+    if (s.bias_dtype) e.bias_md = memory::desc({1, 1, s.n}, to_dnnl(*s.bias_dtype), memory::format_tag::abc);
 
     dnnl::primitive_attr attr;
     if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
@@ -116,7 +119,8 @@ Entry create_entry(const GemmShape& s) {
       ops.append_sum(1.0f);
       attr.set_post_ops(ops);
     }
-    const dnnl::matmul::desc desc(e.a_md, e.b_md, e.c_md);
+    const dnnl::matmul::desc desc = s.bias_dtype ? dnnl::matmul::desc(e.a_md, e.b_md, e.bias_md, e.c_md)
+                                                 : dnnl::matmul::desc(e.a_md, e.b_md, e.c_md);
     dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
     if (prefers_sgemm(s) && !select_implementation(pd, "gemm:jit"))
       pd = dnnl::matmul::primitive_desc(desc, attr, cpu_engine());
@@ -174,6 +178,9 @@ void check_shape(const GemmShape& s) {
   MANTISSA_CHECK(s.batch <= 1 || s.batch_stride_c > 0, "gemm",
                  "batch_stride_c is 0 with batch={}: every batch would write the same C",
                  s.batch);
+  MANTISSA_CHECK(!s.bias_dtype || ((*s.bias_dtype == DType::f32 || *s.bias_dtype == s.c_dtype) && s.alpha == 1.0f),
+                 "gemm", "a bias must be f32 or C's dtype {} and needs alpha 1, got {} and alpha {}",
+                 dtype_name(s.c_dtype), dtype_name(*s.bias_dtype), s.alpha);
 }
 
 // With k == 0 the product is empty: C becomes alpha * 0 = 0 (all-zero bits in every
@@ -210,13 +217,16 @@ bool gemm_supported(DType in, DType out) {
   return ok;
 }
 
-void gemm(const GemmShape& shape, const void* a, const void* b, void* c) {
+void gemm(const GemmShape& shape, const void* a, const void* b, void* c, const void* bias) {
   check_dtypes(shape);
   check_shape(shape);
   if (shape.batch == 0 || shape.m == 0 || shape.n == 0) return;
   MANTISSA_CHECK(c != nullptr && (shape.k == 0 || (a != nullptr && b != nullptr)), "gemm",
                  "null data pointer for batch={} m={} n={} k={}", shape.batch, shape.m, shape.n,
                  shape.k);
+  MANTISSA_CHECK(shape.bias_dtype.has_value() == (bias != nullptr), "gemm",
+                 "a bias dtype needs a bias pointer and a bias pointer a bias dtype");
+  MANTISSA_CHECK(shape.k > 0 || !bias, "gemm", "a bias with k = 0 (C would be the bias; add it without a GEMM)");
   if (shape.k == 0) return zero_output(shape, c);
 
   const Entry& entry = cached_entry(shape);
@@ -226,8 +236,9 @@ void gemm(const GemmShape& shape, const void* a, const void* b, void* c) {
   memory b_mem(entry.b_md, engine, const_cast<void*>(b));
   memory c_mem(entry.c_md, engine, c);
   dnnl::stream& stream = cpu_stream();
-  entry.primitive.execute(
-      stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(entry.bias_md, engine, const_cast<void*>(bias)));
+  entry.primitive.execute(stream, args);
   stream.wait();
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "core/dtype.h"
 
@@ -21,12 +22,15 @@ struct GemmShape {
   DType a_dtype = DType::f32, b_dtype = DType::f32, c_dtype = DType::f32;
   float alpha = 1.0f;
   bool accumulate = false;
+  // A bias (n), added to every row of every matrix in the accumulator before C's rounding:
+  // C = A·B + bias (+ C). f32, or C's dtype; alpha must then be 1.
+  std::optional<DType> bias_dtype;
 };
 
 // Runs the GEMM through a cached oneDNN matmul primitive on the process-wide CPU engine.
 // Zero-sized problems are no-ops (k == 0 writes alpha * 0 to C, or leaves it when
 // accumulating). Throws mantissa::Error for invalid shapes or unsupported dtypes.
-void gemm(const GemmShape& shape, const void* a, const void* b, void* c);
+void gemm(const GemmShape& shape, const void* a, const void* b, void* c, const void* bias = nullptr);
 
 // Whether oneDNN runs `in` x `in` -> `out` on this CPU (probed once per pair). oneDNN 2.6
 // has bf16 matmul only on AVX-512 CPUs and f16 on none we target; callers widen otherwise.

@@ -28,16 +28,19 @@ Operand describe_operand(const Tensor& t) {
   return {!layout->rows_contiguous, layout->ld, t.size(0) == 1 ? 0 : t.stride(0)};
 }
 
-void gemm_f64(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
+void gemm_f64(const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& out, bool accumulate) {
   const int64_t batch = out.size(0), m = out.size(1), n = out.size(2), k = a.size(2);
   const double* pa = a.data<double>();
   const double* pb = b.data<double>();
+  const double* pbias = bias.defined() ? bias.data<double>() : nullptr;
   double* pc = out.data<double>();
 #pragma omp parallel for schedule(static) if (batch * m * n * k > kParallelGrain)
   for (int64_t row = 0; row < batch * m; ++row) {
     const int64_t bi = row / m, i = row % m;
     double* c = pc + row * n;
     if (!accumulate) std::fill(c, c + n, 0.0);
+    if (pbias)
+      for (int64_t j = 0; j < n; ++j) c[j] += pbias[j];
     for (int64_t p = 0; p < k; ++p) {
       const double av = pa[bi * a.stride(0) + i * a.stride(1) + p * a.stride(2)];
       const double* brow = pb + bi * b.stride(0) + p * b.stride(1);
@@ -48,14 +51,16 @@ void gemm_f64(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
 
 }  // namespace
 
-void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& out, bool accumulate) {
   const DType dtype = a.dtype();
-  if (dtype == DType::f64) return gemm_f64(a, b, out, accumulate);
+  if (dtype == DType::f64) return gemm_f64(a, b, bias, out, accumulate);
   if (dtype != DType::f32 && !(dtype == DType::bf16 && gemm_supported(DType::bf16, DType::bf16))) {
-    // Widening is exact, so the product equals the f32 GEMM of the same values.
+    // Widening is exact, so the product (and bias) equals the f32 GEMM of the same values,
+    // rounded once at the end.
     const Tensor a32 = raw::cast(a, DType::f32), b32 = raw::cast(b, DType::f32);
+    const Tensor bias32 = bias.defined() ? raw::cast(bias, DType::f32) : Tensor();
     Tensor out32 = accumulate ? raw::cast(out, DType::f32) : raw::empty(out.sizes());
-    matmul(a32, b32, out32, accumulate);
+    matmul(a32, b32, bias32, out32, accumulate);
     cast(out32, out, {});
     return;
   }
@@ -75,7 +80,8 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accu
   shape.batch_stride_c = shape.m * shape.n;
   shape.a_dtype = shape.b_dtype = shape.c_dtype = dtype;
   shape.accumulate = accumulate;
-  gemm(shape, a.data_ptr(), b.data_ptr(), out.data_ptr());
+  if (bias.defined()) shape.bias_dtype = bias.dtype();
+  gemm(shape, a.data_ptr(), b.data_ptr(), out.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr);
 }
 
 }  // namespace mantissa::cpu

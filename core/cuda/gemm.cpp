@@ -235,12 +235,17 @@ void gemm(const GemmOperands& o) {
                         what);
 }
 
-void CudaBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate) {
+void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& out, bool accumulate) {
   MANTISSA_CHECK(a.dtype() == DType::f64 || a.dtype() == DType::f32 || a.dtype() == DType::f16 ||
                      a.dtype() == DType::bf16,
                  "matmul", "runs f64, f32, f16 and bf16 on CUDA (fp8 through precision's fp8 GEMM, with scales), got {}",
                  a.describe());
-  gemm({&a, &b, &out, accumulate});
+  GemmOperands operands{&a, &b, &out, accumulate};
+  if (bias.defined()) {
+    operands.bias = &bias;
+    operands.epilogue = Epilogue::bias;
+  }
+  gemm(operands);
 }
 
 }  // namespace mantissa::cuda

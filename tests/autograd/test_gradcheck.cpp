@@ -77,6 +77,8 @@ std::map<std::string, Case> cases(Device device = Device::cpu()) {
   c["gather"] = {{A(1)}, [](auto& x) { return gather(x[0], 1, indices({0, 2, 1, 1}, {2, 2}, x[0])); }};
   c["matmul"] = {{in({2, 3, 4}, 1), in({4, 2}, 2), in({4}, 3)},
                  [](auto& x) { return matmul(x[0], x[1]).sum() + matmul(x[0], x[2]).sum() + matmul(x[2], x[2]); }};
+  c["linear"] = {{in({2, 3, 4}, 1), in({5, 4}, 2), in({5}, 3)},  // the bias is fused into the GEMM
+                 [](auto& x) { return linear(x[0], x[1], x[2]) + linear(x[0], x[1]).sum(); }};
   c["softmax"] = {{A(1)}, [](auto& x) { return softmax(x[0], 0); }};
   c["log_softmax"] = {{A(1)}, [](auto& x) { return log_softmax(x[0], 1); }};
   c["layer_norm"] = {{in({2, 3, 4}, 1), in({4}, 2), in({4}, 3)},

@@ -237,6 +237,42 @@ TEST_P(OpsOnDevice, MatmulReadsExpandedAndOffsetOperands) {
   }
 }
 
+// The bias is added in the accumulator and the sum rounded once, as PyTorch's addmm and
+// cuBLASLt's bias epilogue do. The product 1 + 2^-(p+1) (p: the format's stored mantissa bits)
+// is a tie that rounds to 1 on its own; with the bias 2^-(p+2) added first it rounds up.
+TEST_P(OpsOnDevice, MatmulWithBiasRoundsOnce) {
+  for (const auto& [d, bits] : {std::pair{DType::bf16, 7}, std::pair{DType::f16, 10}}) {
+    const Tensor a = on(raw::cast(from_vector<double>({1.0, std::ldexp(1.0, -(bits + 1))}, {1, 2}), d));
+    const Tensor b = on(raw::cast(from_vector<double>({1.0, 1.0}, {2, 1}), d));
+    const Tensor bias = on(raw::cast(from_vector<double>({std::ldexp(1.0, -(bits + 2))}, {1}), d));
+    const double once = 1.0 + std::ldexp(1.0, -bits);
+    EXPECT_EQ(raw::matmul(a, b, bias).to_vector<double>(), std::vector<double>{once}) << dtype_name(d);
+    EXPECT_EQ(raw::binary(BinaryOp::add, raw::matmul(a, b), bias).to_vector<double>(), std::vector<double>{1.0})
+        << dtype_name(d) << ": rounded twice";
+    // A batch, a transposed operand, and k = 0 (the output is the bias).
+    const Tensor batched = raw::matmul(raw::expand(a, {3, 1, 2}), raw::transpose(raw::contiguous(raw::transpose(b, 0, 1)), 0, 1), bias);
+    EXPECT_EQ(batched.to_vector<double>(), std::vector<double>(3, once)) << dtype_name(d);
+    const Tensor empty_k = raw::matmul(on(raw::zeros({2, 0}, {d})), on(raw::zeros({0, 1}, {d})), bias);
+    EXPECT_EQ(empty_k.to_vector<double>(), std::vector<double>(2, std::ldexp(1.0, -(bits + 2))));
+  }
+  for (DType d : kFloatTypes) {  // against an f64 reference in every dtype
+    const Tensor a = on(sample({4, 3}, d, -1, 1, 21)), b = on(sample({3, 5}, d, -1, 1, 22));
+    const Tensor bias = on(sample({5}, d, -1, 1, 23));
+    const auto av = a.to_vector<double>(), bv = b.to_vector<double>(), cv = bias.to_vector<double>();
+    std::vector<double> want;
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 5; ++j) {
+        double s = cv[j];
+        for (int k = 0; k < 3; ++k) s += av[i * 3 + k] * bv[k * 5 + j];
+        want.push_back(s);
+      }
+    expect_close(raw::matmul(a, b, bias).to_vector<double>(), want, d, "matmul with bias");
+  }
+  const Tensor a = on(raw::zeros({2, 3})), b = on(raw::zeros({3, 4}));
+  EXPECT_THROW(raw::matmul(a, b, on(raw::zeros({3}))), Error);
+  EXPECT_THROW(raw::matmul(a, b, on(raw::zeros({4}, {DType::f64}))), Error);
+}
+
 TEST_P(OpsOnDevice, SoftmaxNormsCrossEntropyMatchReference) {
   for (DType d : kFloatTypes) {
     Tensor x = on(sample({3, 5}, d, -3, 3, 11));

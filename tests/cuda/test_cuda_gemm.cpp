@@ -67,8 +67,8 @@ TEST(CudaGemm, MatchesTheCpuInEveryLayoutAndDtype) {
     expect_matmul_close(raw::matmul(on_gpu(a2), on_gpu(b2)), raw::matmul(a2, b2), a2, b2, gemm_tolerance(d), name + " 2-D");
     // Accumulation, out += a b (the backend's beta = 1).
     Tensor acc_cpu = raw::matmul(a, b), acc_gpu = on_gpu(acc_cpu);
-    backend_for(Device::cpu()).matmul(a, b, acc_cpu, true);
-    backend_for(kGpu).matmul(on_gpu(a), on_gpu(b), acc_gpu, true);
+    backend_for(Device::cpu()).matmul(a, b, Tensor(), acc_cpu, true);
+    backend_for(kGpu).matmul(on_gpu(a), on_gpu(b), Tensor(), acc_gpu, true);
     expect_matmul_close(acc_gpu, acc_cpu, a, b, 2 * gemm_tolerance(d), name + " accumulate");
   }
 }

@@ -82,8 +82,19 @@ TEST_P(AutocastOnDevice, LowerPrecisionOpsRunOnCastOperands) {
   // Bit-identical to the same op on operands cast by hand.
   const Tensor ref = raw::matmul(raw::cast(a, low()), raw::cast(b, low()));
   EXPECT_EQ(raw::cast(y, DType::f32).to_vector<float>(), raw::cast(ref, DType::f32).to_vector<float>());
-  // linear casts its bias too, so the output stays narrow.
-  EXPECT_EQ(linear(a, input({3, 8}, 3), input({3}, 4)).dtype(), low());
+  // linear casts its bias too, so the output stays narrow, and adds it inside the GEMM: the
+  // output is rounded once, bit-identical to raw::matmul with the bias.
+  const Tensor w = input({3, 8}, 3), bias = input({3}, 4);
+  const Tensor with_bias = linear(a, w, bias);
+  EXPECT_EQ(with_bias.dtype(), low());
+  const Tensor fused = raw::matmul(raw::cast(a, low()), raw::transpose(raw::cast(w, low()), 0, 1), raw::cast(bias, low()));
+  EXPECT_EQ(raw::cast(with_bias, DType::f32).to_vector<float>(), raw::cast(fused, DType::f32).to_vector<float>());
+  // x·wᵀ = 1 + 2^-(p+1) is a tie that rounds to 1 alone; with the bias 2^-(p+2) it rounds up.
+  const int bits = low() == DType::bf16 ? 7 : 10;
+  const Tensor tie = linear(on(from_vector<float>({1.0f, std::ldexp(1.0f, -(bits + 1))}, {1, 2})),
+                            on(from_vector<float>({1.0f, 1.0f}, {1, 2})), on(from_vector<float>({std::ldexp(1.0f, -(bits + 2))}, {1})));
+  EXPECT_EQ(raw::cast(tie, DType::f64).to_vector<double>(), std::vector<double>{1.0 + std::ldexp(1.0, -bits)})
+      << "the bias was added after the GEMM's rounding";
 }
 
 TEST_P(AutocastOnDevice, Fp32OpsWidenTheirInputs) {
