@@ -241,7 +241,15 @@ void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& bias, T
                  "matmul", "runs f64, f32, f16 and bf16 on CUDA (fp8 through precision's fp8 GEMM, with scales), got {}",
                  a.describe());
   GemmOperands operands{&a, &b, &out, accumulate};
-  if (bias.defined()) {
+  if (bias.defined() && a.dtype() == DType::f64) {
+    // cuBLASLt's bias epilogue is used with f32/f16/bf16 outputs (TE's and PyTorch's cases);
+    // for f64, not known to be supported, PyTorch's addmm route: out = bias (+ out), then
+    // out += a · b, which rounds once as well (the GEMM's beta = 1 adds in its accumulator).
+    const Tensor rows = raw::expand(raw::reshape(bias, {1, 1, bias.size(0)}), out.sizes());
+    if (accumulate) binary(BinaryOp::add, out, rows, out);
+    else cast(rows, out, {});
+    operands.accumulate = true;
+  } else if (bias.defined()) {
     operands.bias = &bias;
     operands.epilogue = Epilogue::bias;
   }
