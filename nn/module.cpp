@@ -97,26 +97,30 @@ void Module::train(bool on) {
   for (auto& [name, child] : children_) child->train(on);
 }
 
-void Module::to(DType dtype) {
+void Module::convert_tensors(const std::function<Tensor(const Tensor&)>& convert) {
   NoGradGuard no_grad;
   StateDict all;
   collect("", true, true, true, false, all);
-  for (auto& [name, t] : all) {
-    if (!is_floating(t.dtype()) || t.dtype() == dtype) continue;
-    t.set_data(raw::cast(t, dtype));
+  // Everything is converted before anything is replaced, so a failure changes nothing.
+  std::vector<Tensor> converted;
+  converted.reserve(all.size());
+  for (const auto& [name, t] : all) converted.push_back(convert(t));
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!converted[i].defined()) continue;
+    Tensor& t = all[i].second;
+    t.set_data(converted[i]);
     if (t.requires_grad()) t.set_grad(Tensor());
   }
 }
 
+void Module::to(DType dtype) {
+  convert_tensors([dtype](const Tensor& t) {
+    return !is_floating(t.dtype()) || t.dtype() == dtype ? Tensor() : raw::cast(t, dtype);
+  });
+}
+
 void Module::to(Device device) {
-  NoGradGuard no_grad;
-  StateDict all;
-  collect("", true, true, true, false, all);
-  for (auto& [name, t] : all) {
-    if (t.device() == device) continue;
-    t.set_data(raw::to_device(t, device));
-    if (t.requires_grad()) t.set_grad(Tensor());
-  }
+  convert_tensors([device](const Tensor& t) { return t.device() == device ? Tensor() : raw::to_device(t, device); });
 }
 
 StateDict Module::state_dict() const {

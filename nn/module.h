@@ -3,6 +3,7 @@
 // named parameters, buffers and child modules; names compose with dots
 // ("blocks.0.attn.c_attn.weight") for state dicts and optimizer parameter groups.
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <type_traits>
@@ -34,9 +35,15 @@ class Module {
   bool is_training() const { return training_; }
 
   // Converts floating parameters and buffers in place (handles held elsewhere see the
-  // change, as with libtorch's set_data); gradients are dropped.
+  // change, as with libtorch's set_data); gradients of converted tensors are dropped.
+  // All or nothing: if any tensor fails to convert (e.g. the device runs out of memory),
+  // none has changed.
   void to(DType dtype);
   void to(Device device);
+  // What both run: every parameter and buffer for which `convert` returns a defined tensor
+  // gets that tensor as its data, after every conversion has succeeded (PyTorch's _apply,
+  // made atomic). `convert` returns an undefined tensor for one it leaves alone.
+  void convert_tensors(const std::function<Tensor(const Tensor&)>& convert);
 
   // Parameters, then persistent buffers, recursively, in registration order.
   StateDict state_dict() const;

@@ -103,6 +103,38 @@ TEST(Module, HolderSharesAndSequentialComposes) {
   EXPECT_EQ(list->named_parameters()[3].first, "1.bias");
 }
 
+// A conversion that fails midway (a device out of memory, say) leaves every tensor as it was:
+// no parameter moved, no gradient dropped.
+TEST(Module, AConversionThatFailsMidwayChangesNothing) {
+  nn::Linear fc(nn::LinearOptions(2, 3));
+  sum(fc(ones({1, 2}))).backward();
+  const StateDict before = fc->state_dict();
+  std::vector<std::vector<double>> values, grads;
+  for (const auto& [name, t] : before) {
+    values.push_back(raw::cast(t, DType::f64).to_vector<double>());
+    grads.push_back(raw::cast(t.grad(), DType::f64).to_vector<double>());
+  }
+  int calls = 0;
+  EXPECT_THROW(fc->convert_tensors([&](const Tensor& t) {
+    if (++calls == 2) throw Error("out of memory on the second tensor");
+    return raw::cast(t, DType::bf16);
+  }),
+               Error);
+  EXPECT_EQ(calls, 2);
+  const StateDict after = fc->state_dict();
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].second.dtype(), DType::f32) << after[i].first;
+    EXPECT_EQ(raw::cast(after[i].second, DType::f64).to_vector<double>(), values[i]) << after[i].first;
+    ASSERT_TRUE(after[i].second.grad().defined()) << after[i].first;
+    EXPECT_EQ(raw::cast(after[i].second.grad(), DType::f64).to_vector<double>(), grads[i]) << after[i].first;
+  }
+  fc->to(DType::bf16);  // the same conversion, succeeding, replaces every tensor and drops gradients
+  for (const auto& [name, t] : fc->state_dict()) {
+    EXPECT_EQ(t.dtype(), DType::bf16) << name;
+    EXPECT_FALSE(t.grad().defined()) << name;
+  }
+}
+
 TEST(Module, ToDeviceWithoutItsBackendIsAClearErrorAndChangesNothing) {
   nn::Linear fc(nn::LinearOptions(2, 2));
   const std::vector<float> before = fc->weight.to_vector<float>();
