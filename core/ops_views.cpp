@@ -297,7 +297,9 @@ Tensor cast_stochastic(const Tensor& t, DType dtype, uint64_t seed, uint64_t off
   options.stochastic = true;
   options.seed = seed;
   options.offset = offset;
-  if (t.numel() > 0) backend_for(t.device()).cast(t, out, options);
+  // The kernels draw element i's bits by its index in memory, so they take dense tensors; a
+  // view is copied first, which keeps the bits of logical element i the same for every layout.
+  if (t.numel() > 0) backend_for(t.device()).cast(contiguous(t), out, options);
   return out;
 }
 
