@@ -1,5 +1,7 @@
 #include "nn/functional.h"
 
+#include "precision/autocast.h"
+
 #include "core/error.h"
 
 namespace mantissa::nn::functional {
@@ -15,9 +17,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   return reduction == Reduction::none ? loss.reshape(target.sizes()) : loss;
 }
 
-Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  MANTISSA_CHECK(input.sizes() == target.sizes(), "mse_loss", "shapes differ: {} vs {}", input.describe(),
-                 target.describe());
+Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduction) {
+  MANTISSA_CHECK(input_in.sizes() == target_in.sizes(), "mse_loss", "shapes differ: {} vs {}", input_in.describe(),
+                 target_in.describe());
+  // mantissa's table has no entry (pow below runs in f32); PyTorch's CPU table widens the loss.
+  const auto in = autocast::cast_inputs("mse_loss", {input_in, target_in});
+  const Tensor &input = in[0], &target = in[1];
   const Tensor d = input - target;
   const Tensor sq = pow(d, 2.0);  // pow, not d * d: autocast runs it (and so the loss) in f32
   switch (reduction) {

@@ -67,55 +67,6 @@ Tensor convert(const Tensor& t, DType dtype, Policy policy) {
 
 }  // namespace
 
-std::string_view policy_name(Policy policy) {
-  switch (policy) {
-    case Policy::lower_precision: return "lower_precision";
-    case Policy::fp32: return "fp32";
-    case Policy::promote: return "promote";
-  }
-  return "?";
-}
-
-const std::vector<PolicyEntry>& policy_table() {
-  static const std::vector<PolicyEntry> table = {
-      {"matmul", Policy::lower_precision, "GEMM: tensor-core / AMX throughput, f32 accumulation"},
-      {"linear", Policy::lower_precision, "GEMM plus bias, cast together; the bias is added inside the GEMM, so the output rounds once"},
-      {"conv1d", Policy::lower_precision, "convolution as GEMM"},
-      {"softmax", Policy::fp32, "exp of large logits overflows f16; normalising sums lose bits"},
-      {"log_softmax", Policy::fp32, "as softmax"},
-      {"layer_norm", Policy::fp32, "mean and variance of a row need more than 8 bits"},
-      {"rms_norm", Policy::fp32, "as layer_norm"},
-      {"cross_entropy", Policy::fp32, "log-sum-exp and the mean over rows"},
-      {"exp", Policy::fp32, "overflows f16 above 11.1"},
-      {"log", Policy::fp32, "small arguments underflow in f16"},
-      {"pow", Policy::fp32, "squares overflow f16 above 256"},
-      {"rsqrt", Policy::fp32, "small arguments overflow the result"},
-      {"sum", Policy::fp32, "long sums swamp their own increments in 8 bits"},
-      {"mean", Policy::fp32, "as sum"},
-      {"cat", Policy::promote, "one output dtype for all pieces"},
-      {"stack", Policy::promote, "as cat"},
-      {"where", Policy::promote, "both branches in one dtype"},
-  };
-  return table;
-}
-
-std::optional<Policy> policy_of(std::string_view op) {
-  static const auto index = [] {
-    std::unordered_map<std::string_view, Policy> map;
-    for (const PolicyEntry& e : policy_table()) map.emplace(e.op, e.policy);
-    return map;
-  }();
-  const auto it = index.find(op);
-  if (it == index.end()) return std::nullopt;
-  return it->second;
-}
-
-std::string format_policy_table() {
-  std::string out = fmt::format("{:<14} {:<16} {}\n", "op", "policy", "why");
-  for (const PolicyEntry& e : policy_table()) out += fmt::format("{:<14} {:<16} {}\n", e.op, policy_name(e.policy), e.why);
-  return out;
-}
-
 DType default_dtype(Device::Type device) { return device == Device::Type::cpu ? DType::bf16 : DType::f16; }
 
 bool is_enabled(Device::Type device) { return state.device(device).enabled; }

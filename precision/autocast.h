@@ -16,27 +16,11 @@
 #include "core/device.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "precision/autocast_policy.h"
 
 namespace mantissa::autocast {
 
-enum class Policy {
-  lower_precision,  // floating inputs are cast to the region's dtype (matmul, linear, conv)
-  fp32,             // floating inputs are cast to f32 (softmax, norms, losses, exp/log/pow, sums)
-  promote,          // floating inputs are cast to the widest dtype among them (cat, stack, where)
-};
-std::string_view policy_name(Policy policy);
-
-struct PolicyEntry {
-  const char* op;
-  Policy policy;
-  const char* why;
-};
-// Every op autocast changes; ops not listed run in their inputs' dtypes. f64 inputs are
-// never cast, nor are fp8 or integer ones.
-const std::vector<PolicyEntry>& policy_table();
-std::optional<Policy> policy_of(std::string_view op);
-// The table as aligned text (docs/precision.md prints it; the precision tour too).
-std::string format_policy_table();
+// The op tables, and which one a region follows: precision/autocast_policy.h.
 
 // torch.autocast's defaults: bf16 on CPU (no fast f16 there), f16 on CUDA.
 DType default_dtype(Device::Type device);

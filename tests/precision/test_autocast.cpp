@@ -5,6 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "autograd/node.h"
@@ -16,6 +20,7 @@
 using namespace mantissa;
 using autocast::AutocastGuard;
 using autocast::Policy;
+using autocast::PolicySource;
 
 namespace {
 constexpr auto kCpu = Device::Type::cpu;
@@ -55,6 +60,45 @@ TEST(AutocastPolicy, TableNamesTheIssuesCategories) {
   EXPECT_EQ(autocast::policy_of("relu"), std::nullopt);
   const std::string printed = autocast::format_policy_table();
   for (const auto& e : autocast::policy_table()) EXPECT_NE(printed.find(e.op), std::string::npos) << e.op;
+}
+
+// PyTorch's CPU autocast as Debian's torch 1.13 runs it, probed op by op by
+// precision/policy_tables/probe_torch_cpu_autocast.py into torch_cpu_autocast.json.
+TEST(AutocastPolicy, TheTorchCpuTableIsWhatTorch113Does) {
+  std::ifstream in(std::string(MANTISSA_TEST_DATA_DIR) + "/../precision/policy_tables/torch_cpu_autocast.json");
+  ASSERT_TRUE(in) << "torch_cpu_autocast.json";
+  const nlohmann::json probed = nlohmann::json::parse(in);
+  ASSERT_GT(probed.at("ops").size(), 20u);
+  for (const auto& [op, policy] : probed.at("ops").items()) {
+    std::optional<Policy> expected;
+    if (policy == "lower_precision") expected = Policy::lower_precision;
+    if (policy == "fp32") expected = Policy::fp32;
+    // PyTorch's own type promotion does for these what promote does for mantissa's ops.
+    if (policy == "none" && (op == "cat" || op == "stack" || op == "where")) expected = Policy::promote;
+    EXPECT_EQ(autocast::policy_of(op, PolicySource::torch_cpu), expected) << op << ": torch says " << policy;
+  }
+  for (const auto& e : autocast::policy_table(PolicySource::torch_cpu))
+    EXPECT_TRUE(probed.at("ops").contains(e.op)) << e.op << " is in the table but was never probed";
+  EXPECT_EQ(autocast::parse_policy_source("torch-cpu"), PolicySource::torch_cpu);
+  expect_error([] { autocast::parse_policy_source("torch-xla"); }, {"torch-xla", "mantissa, torch-cpu"});
+}
+
+// The tables differ where PyTorch's CPU list leaves an op alone: softmax on a bf16 activation
+// stays bf16 there and is widened to f32 in mantissa's.
+TEST_P(AutocastOnDevice, ThePolicySourceChoosesTheTable) {
+  const Tensor x = raw::cast(input({2, 5}, 1), low());
+  AutocastGuard region(kind());
+  EXPECT_EQ(softmax(x, -1).dtype(), DType::f32);
+  {
+    autocast::PolicySourceGuard torch_cpu(PolicySource::torch_cpu);
+    EXPECT_EQ(autocast::current_policy_source(), PolicySource::torch_cpu);
+    EXPECT_EQ(softmax(x, -1).dtype(), low());
+    EXPECT_EQ(exp(x).dtype(), low());
+    EXPECT_EQ(matmul(input({2, 5}, 2), input({5, 3}, 3)).dtype(), low());
+    EXPECT_EQ(nn::functional::mse_loss(x, x).dtype(), DType::f32);
+  }
+  EXPECT_EQ(autocast::current_policy_source(), PolicySource::mantissa);
+  EXPECT_EQ(exp(x).dtype(), DType::f32);
 }
 
 TEST(AutocastPolicy, EveryListedOpIsDifferentiableOrComposite) {
