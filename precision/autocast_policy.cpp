@@ -52,6 +52,29 @@ const std::vector<PolicyEntry>& torch_cpu_table() {
   return table;
 }
 
+// PyTorch's CUDA lists (torch_cuda_autocast.json gives the commit and the reading).
+const std::vector<PolicyEntry>& torch_cuda_table() {
+  static const std::vector<PolicyEntry> table = {
+      {"matmul", Policy::lower_precision, "PyTorch CUDA lower_precision_fp"},
+      {"linear", Policy::lower_precision, "PyTorch CUDA lower_precision_fp"},
+      {"conv1d", Policy::lower_precision, "PyTorch CUDA lower_precision_fp"},
+      {"softmax", Policy::fp32, "PyTorch CUDA fp32_set_opt_dtype"},
+      {"log_softmax", Policy::fp32, "PyTorch CUDA fp32_set_opt_dtype"},
+      {"layer_norm", Policy::fp32, "PyTorch CUDA fp32"},
+      {"cross_entropy", Policy::fp32, "PyTorch CUDA: log_softmax and nll_loss, both f32"},
+      {"mse_loss", Policy::fp32, "PyTorch CUDA fp32"},
+      {"exp", Policy::fp32, "PyTorch CUDA fp32"},
+      {"log", Policy::fp32, "PyTorch CUDA fp32"},
+      {"pow", Policy::fp32, "PyTorch CUDA fp32"},
+      {"rsqrt", Policy::fp32, "PyTorch CUDA fp32"},
+      {"sum", Policy::fp32, "PyTorch CUDA fp32_set_opt_dtype"},
+      {"cat", Policy::promote, "PyTorch's native type promotion"},
+      {"stack", Policy::promote, "PyTorch's native type promotion"},
+      {"where", Policy::promote, "PyTorch's native type promotion"},
+  };
+  return table;
+}
+
 }  // namespace
 
 std::string_view policy_name(Policy policy) {
@@ -64,23 +87,33 @@ std::string_view policy_name(Policy policy) {
 }
 
 std::string_view policy_source_name(PolicySource source) {
-  return source == PolicySource::mantissa ? "mantissa" : "torch-cpu";
+  switch (source) {
+    case PolicySource::mantissa: return "mantissa";
+    case PolicySource::torch_cpu: return "torch-cpu";
+    case PolicySource::torch_cuda: return "torch-cuda";
+  }
+  return "?";
 }
 
 PolicySource parse_policy_source(std::string_view name) {
-  if (name == "mantissa") return PolicySource::mantissa;
-  if (name == "torch-cpu") return PolicySource::torch_cpu;
-  fail("autocast", "unknown policy table '{}': valid are mantissa, torch-cpu", name);
+  for (PolicySource s : kPolicySources)
+    if (policy_source_name(s) == name) return s;
+  fail("autocast", "unknown policy table '{}': valid are mantissa, torch-cpu, torch-cuda", name);
 }
 
 const std::vector<PolicyEntry>& policy_table(PolicySource source) {
-  return source == PolicySource::mantissa ? mantissa_table() : torch_cpu_table();
+  switch (source) {
+    case PolicySource::mantissa: return mantissa_table();
+    case PolicySource::torch_cpu: return torch_cpu_table();
+    case PolicySource::torch_cuda: return torch_cuda_table();
+  }
+  return mantissa_table();
 }
 
 std::optional<Policy> policy_of(std::string_view op, PolicySource source) {
   static const auto indices = [] {
     std::unordered_map<int, std::unordered_map<std::string_view, Policy>> maps;
-    for (PolicySource s : {PolicySource::mantissa, PolicySource::torch_cpu})
+    for (PolicySource s : kPolicySources)
       for (const PolicyEntry& e : policy_table(s)) maps[static_cast<int>(s)].emplace(e.op, e.policy);
     return maps;
   }();

@@ -10,6 +10,9 @@
 //              torch_cpu_autocast.json the tests hold this table to): only GEMMs run low,
 //              losses in f32, everything else (softmax, layer_norm, exp, sums) in whatever
 //              dtype its input has, i.e. bf16 after a GEMM.
+//   torch-cuda PyTorch's CUDA lists as its source gives them at a pinned commit
+//              (precision/policy_tables/torch_cuda_autocast.json, with the provenance):
+//              like mantissa's, but mean and rms_norm are left alone and mse_loss is f32.
 // f64 inputs are never cast, nor are fp8 or integer ones.
 #include <optional>
 #include <string>
@@ -31,8 +34,10 @@ struct PolicyEntry {
   const char* why;
 };
 
-enum class PolicySource { mantissa, torch_cpu };
-std::string_view policy_source_name(PolicySource source);  // "mantissa", "torch-cpu"
+enum class PolicySource { mantissa, torch_cpu, torch_cuda };
+inline constexpr PolicySource kPolicySources[] = {PolicySource::mantissa, PolicySource::torch_cpu,
+                                                  PolicySource::torch_cuda};
+std::string_view policy_source_name(PolicySource source);  // "mantissa", "torch-cpu", "torch-cuda"
 PolicySource parse_policy_source(std::string_view name);    // an Error lists the valid names
 
 const std::vector<PolicyEntry>& policy_table(PolicySource source = PolicySource::mantissa);

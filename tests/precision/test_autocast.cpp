@@ -62,25 +62,29 @@ TEST(AutocastPolicy, TableNamesTheIssuesCategories) {
   for (const auto& e : autocast::policy_table()) EXPECT_NE(printed.find(e.op), std::string::npos) << e.op;
 }
 
-// PyTorch's CPU autocast as Debian's torch 1.13 runs it, probed op by op by
-// precision/policy_tables/probe_torch_cpu_autocast.py into torch_cpu_autocast.json.
-TEST(AutocastPolicy, TheTorchCpuTableIsWhatTorch113Does) {
-  std::ifstream in(std::string(MANTISSA_TEST_DATA_DIR) + "/../precision/policy_tables/torch_cpu_autocast.json");
-  ASSERT_TRUE(in) << "torch_cpu_autocast.json";
-  const nlohmann::json probed = nlohmann::json::parse(in);
-  ASSERT_GT(probed.at("ops").size(), 20u);
-  for (const auto& [op, policy] : probed.at("ops").items()) {
-    std::optional<Policy> expected;
-    if (policy == "lower_precision") expected = Policy::lower_precision;
-    if (policy == "fp32") expected = Policy::fp32;
-    // PyTorch's own type promotion does for these what promote does for mantissa's ops.
-    if (policy == "none" && (op == "cat" || op == "stack" || op == "where")) expected = Policy::promote;
-    EXPECT_EQ(autocast::policy_of(op, PolicySource::torch_cpu), expected) << op << ": torch says " << policy;
+// PyTorch's tables against their data: the CPU one as Debian's torch 1.13 runs it, probed op
+// by op by precision/policy_tables/probe_torch_cpu_autocast.py into torch_cpu_autocast.json;
+// the CUDA one as read from PyTorch's source at the commit torch_cuda_autocast.json names.
+TEST(AutocastPolicy, ThePyTorchTablesAreTheirRecordedLists) {
+  for (const auto& [source, file] : {std::pair{PolicySource::torch_cpu, "torch_cpu_autocast.json"},
+                                     std::pair{PolicySource::torch_cuda, "torch_cuda_autocast.json"}}) {
+    std::ifstream in(std::string(MANTISSA_TEST_DATA_DIR) + "/../precision/policy_tables/" + file);
+    ASSERT_TRUE(in) << file;
+    const nlohmann::json recorded = nlohmann::json::parse(in);
+    ASSERT_GT(recorded.at("ops").size(), 20u) << file;
+    for (const auto& [op, policy] : recorded.at("ops").items()) {
+      std::optional<Policy> expected;
+      if (policy == "lower_precision") expected = Policy::lower_precision;
+      if (policy == "fp32") expected = Policy::fp32;
+      // PyTorch's own type promotion does for these what promote does for mantissa's ops.
+      if (policy == "none" && (op == "cat" || op == "stack" || op == "where")) expected = Policy::promote;
+      EXPECT_EQ(autocast::policy_of(op, source), expected) << file << ": " << op << " is " << policy;
+    }
+    for (const auto& e : autocast::policy_table(source))
+      EXPECT_TRUE(recorded.at("ops").contains(e.op)) << file << ": " << e.op << " is in the table, not in the data";
+    EXPECT_EQ(autocast::parse_policy_source(autocast::policy_source_name(source)), source);
   }
-  for (const auto& e : autocast::policy_table(PolicySource::torch_cpu))
-    EXPECT_TRUE(probed.at("ops").contains(e.op)) << e.op << " is in the table but was never probed";
-  EXPECT_EQ(autocast::parse_policy_source("torch-cpu"), PolicySource::torch_cpu);
-  expect_error([] { autocast::parse_policy_source("torch-xla"); }, {"torch-xla", "mantissa, torch-cpu"});
+  expect_error([] { autocast::parse_policy_source("torch-xla"); }, {"torch-xla", "mantissa, torch-cpu, torch-cuda"});
 }
 
 // The tables differ where PyTorch's CPU list leaves an op alone: softmax on a bf16 activation
@@ -97,8 +101,14 @@ TEST_P(AutocastOnDevice, ThePolicySourceChoosesTheTable) {
     EXPECT_EQ(matmul(input({2, 5}, 2), input({5, 3}, 3)).dtype(), low());
     EXPECT_EQ(nn::functional::mse_loss(x, x).dtype(), DType::f32);
   }
+  {
+    autocast::PolicySourceGuard torch_cuda(PolicySource::torch_cuda);
+    EXPECT_EQ(mean(x).dtype(), low());  // in no PyTorch list
+    EXPECT_EQ(sum(x).dtype(), DType::f32);
+  }
   EXPECT_EQ(autocast::current_policy_source(), PolicySource::mantissa);
   EXPECT_EQ(exp(x).dtype(), DType::f32);
+  EXPECT_EQ(mean(x).dtype(), DType::f32);
 }
 
 TEST(AutocastPolicy, EveryListedOpIsDifferentiableOrComposite) {
