@@ -109,22 +109,18 @@ def main():
     targets = torch.randint(0, V, (2, T))
     golden = {"idx": idx.to(torch.float32), "targets": targets.to(torch.float32)}
 
-    logits = model(idx)
-    loss = F.cross_entropy(logits.view(-1, V), targets.view(-1))
-    loss.backward()
-    golden["logits"], golden["loss"] = logits.detach(), loss.detach().reshape(1)
-    for name, p in model.named_parameters():
-        golden["grad." + name] = p.grad.detach().clone()
-    model.zero_grad()
+    def forward_backward(prefix, bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(idx)
+            loss = F.cross_entropy(logits.view(-1, V), targets.view(-1))
+        loss.backward()  # outside the region, as PyTorch advises
+        golden[prefix + "logits"], golden[prefix + "loss"] = logits.detach(), loss.detach().reshape(1)
+        for name, p in model.named_parameters():
+            golden[prefix + "grad." + name] = p.grad.detach().clone()
+        model.zero_grad()
 
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = model(idx)
-        loss = F.cross_entropy(logits.view(-1, V), targets.view(-1))
-    loss.backward()
-    golden["bf16.logits"], golden["bf16.loss"] = logits.detach(), loss.detach().reshape(1)
-    for name, p in model.named_parameters():
-        golden["bf16.grad." + name] = p.grad.detach().clone()
-    model.zero_grad()
+    forward_backward("", False)
+    forward_backward("bf16.", True)
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
