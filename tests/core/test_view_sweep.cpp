@@ -102,6 +102,13 @@ std::vector<Family> families() {
     f.push_back({"broadcast mul " + shape, {s, {s.back()}}, [](const auto& x) { return mul(x[0], x[1]); }});
     f.push_back({"where " + shape, {s, s}, [](const auto& x) { return where(gt(x[0], x[1]), x[0], x[1]); }});
     f.push_back({"to bf16 " + shape, {s}, [](const auto& x) { return to(x[0], DType::bf16); }});
+    f.push_back({"mse_loss " + shape, {s, s}, [](const auto& x) {
+                   return nn::functional::mse_loss(x[0], x[1], Reduction::none);
+                 }});
+    f.push_back({"dropout " + shape, {s}, [](const auto& x) {  // the same seed draws the same mask for every layout
+                   Generator g(9);
+                   return dropout(x[0], 0.5, true, &g);
+                 }});
     for (int64_t d = 0; d < static_cast<int64_t>(s.size()); ++d) {
       const std::string along = shape + " dim " + std::to_string(d);
       f.push_back({"sum " + along, {s}, [d](const auto& x) { return sum(x[0], {d}); }});
@@ -126,6 +133,8 @@ std::vector<Family> families() {
   f.push_back({"matmul k = 0", {{3, 0}, {0, 5}}, [](const auto& x) { return matmul(x[0], x[1]); }});
   f.push_back({"linear", {{2, 3, 4}, {5, 4}, {5}}, [](const auto& x) { return linear(x[0], x[1], x[2]); }});
   f.push_back({"conv1d", {{2, 3, 9}, {4, 3, 3}, {4}}, [](const auto& x) { return conv1d(x[0], x[1], x[2], 2, 1); }});
+  f.push_back({"grouped dilated conv1d", {{2, 4, 9}, {6, 2, 3}, {6}},
+               [](const auto& x) { return conv1d(x[0], x[1], x[2], 1, 2, 2, 2); }});
   f.push_back({"cross_entropy", {{4, 5}}, [](const auto& x) {
                  return cross_entropy(x[0], ids({1, 4, 0, 2}, {4}, x[0]), -100, Reduction::none);
                }});
@@ -173,7 +182,7 @@ MANTISSA_ON_EVERY_DEVICE(ViewSweep);
 
 TEST_P(ViewSweep, EveryOpReadsEveryLayoutAsItsContiguousCopy) {
   int checked = 0;
-  for (DType dtype : {DType::f32, DType::bf16}) {
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
     for (const Family& family : families()) {
       if (family.f32_only && dtype != DType::f32) continue;
       for (Layout layout : kLayouts) {
