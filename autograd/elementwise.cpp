@@ -2,7 +2,7 @@
 #include "autograd/functions.h"
 #include "autograd/op_names.h"
 #include "core/error.h"
-#include "precision/autocast.h"
+#include "autograd/cast_hook.h"
 
 namespace mantissa {
 
@@ -47,7 +47,7 @@ Tensor mul_(const Tensor& a, const Tensor& b) { return binary(BinaryOp::mul, a, 
 
 template <typename Grad>
 Tensor unary_op(const char* name, UnaryOp op, const Tensor& x_in, Grad grad_of) {
-  const Tensor x = autocast::cast_inputs(name, {x_in})[0];
+  const Tensor x = cast_inputs_for(name, {x_in})[0];
   Tensor y = raw::unary(op, x);
   SavedTensor sx(x, name), sy(y, name);
   return record(name, {x}, y, [sx, sy, grad_of](const Tensor& g) {
@@ -87,7 +87,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a_in, const Tensor& b_in) {
-  const auto in = autocast::cast_inputs(op_pow, {a_in, b_in});
+  const auto in = cast_inputs_for(op_pow, {a_in, b_in});
   const Tensor &a = in[0], &b = in[1];
   Tensor y = binary(BinaryOp::pow, a, b);
   SavedTensor sa(a, op_pow), sb(b, op_pow), sy(y, op_pow);
@@ -195,7 +195,7 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
-  const auto in = autocast::cast_inputs(op_where, {a_in, b_in});
+  const auto in = cast_inputs_for(op_where, {a_in, b_in});
   const Tensor &a = in[0], &b = in[1];
   return record(op_where, {cond, a, b}, raw::where(cond, a, b),
                 [cond, a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {

@@ -3,7 +3,7 @@
 #include "autograd/linear_override.h"
 #include "autograd/op_names.h"
 #include "core/error.h"
-#include "precision/autocast.h"
+#include "autograd/cast_hook.h"
 
 namespace mantissa {
 
@@ -44,7 +44,7 @@ Tensor matmul_with_bias(const char* op, const Tensor& a, const Tensor& b, const 
 }  // namespace
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
-  const auto in = autocast::cast_inputs(op_matmul, {a_in, b_in});
+  const auto in = cast_inputs_for(op_matmul, {a_in, b_in});
   return matmul_with_bias(op_matmul, in[0], in[1], Tensor());
 }
 
@@ -59,13 +59,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // The bias goes into the GEMM, so that under autocast the output is rounded once, as
   // PyTorch's addmm and cuBLASLt's bias epilogue do (not rounded, then rounded again after a
   // separate add).
-  const auto in = autocast::cast_inputs("linear", {x, weight, bias});
+  const auto in = cast_inputs_for("linear", {x, weight, bias});
   return matmul_with_bias(op_linear, in[0], transpose(in[1], 0, 1), bias.defined() ? in[2] : Tensor());
 }
 
 namespace {
 Tensor softmax_op(const char* name, const Tensor& x_in, int64_t dim, bool log) {
-  const Tensor x = autocast::cast_inputs(name, {x_in})[0];
+  const Tensor x = cast_inputs_for(name, {x_in})[0];
   Tensor y = raw::softmax(x, dim, log);
   SavedTensor sy(y, name);
   return record(name, {x}, y, [sy, dim, log](const Tensor& g) {
@@ -96,7 +96,7 @@ struct NormBackward {
 
 Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in,
                   const Tensor& bias_in, double eps) {
-  const auto in = autocast::cast_inputs(op_layer_norm, {x_in, weight_in, bias_in});
+  const auto in = cast_inputs_for(op_layer_norm, {x_in, weight_in, bias_in});
   const Tensor &x = in[0], &weight = in[1], &bias = in[2];
   raw::NormResult r = raw::layer_norm(x, normalized_shape, weight, bias, eps);
   SavedTensor sx(x, op_layer_norm), sw(weight, op_layer_norm);
@@ -116,7 +116,7 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
 }
 
 Tensor rms_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in, double eps) {
-  const auto in = autocast::cast_inputs(op_rms_norm, {x_in, weight_in});
+  const auto in = cast_inputs_for(op_rms_norm, {x_in, weight_in});
   const Tensor &x = in[0], &weight = in[1];
   raw::NormResult r = raw::rms_norm(x, normalized_shape, weight, eps);
   SavedTensor sx(x, op_rms_norm), sw(weight, op_rms_norm);
@@ -144,7 +144,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
 }
 
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, int64_t ignore_index, Reduction reduction) {
-  const Tensor logits = autocast::cast_inputs(op_cross_entropy, {logits_in})[0];
+  const Tensor logits = cast_inputs_for(op_cross_entropy, {logits_in})[0];
   raw::CrossEntropyResult r = raw::cross_entropy_rows(logits, target, ignore_index);
   // mean divides by the number of rows that count, as PyTorch does.
   double divisor = 1.0;
@@ -182,7 +182,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
 
 Tensor conv1d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, int64_t stride,
               int64_t padding, int64_t dilation, int64_t groups) {
-  const auto in = autocast::cast_inputs(op_conv1d, {x_in, weight_in, bias_in});
+  const auto in = cast_inputs_for(op_conv1d, {x_in, weight_in, bias_in});
   const Tensor &x = in[0], &weight = in[1], &bias = in[2];
   const Backend::Conv1dParams p{stride, padding, dilation, groups};
   Tensor y = raw::conv1d(x, weight, p);

@@ -2,7 +2,7 @@
 #include "autograd/functions.h"
 #include "autograd/op_names.h"
 #include "core/error.h"
-#include "precision/autocast.h"
+#include "autograd/cast_hook.h"
 
 namespace mantissa {
 
@@ -20,7 +20,7 @@ Tensor broadcast_back(const Tensor& g, const Shape& shape, const std::vector<int
 }  // namespace
 
 Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
-  const Tensor x = autocast::cast_inputs(op_sum, {x_in})[0];
+  const Tensor x = cast_inputs_for(op_sum, {x_in})[0];
   const auto rdims = raw::normalize_dims(dims, x.dim(), "sum");
   return record(op_sum, {x}, raw::reduce(ReduceOp::sum, x, rdims, keepdim),
                 [shape = x.sizes(), dtype = x.dtype(), rdims](const Tensor& g) {
@@ -29,7 +29,7 @@ Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
-  const Tensor x = autocast::cast_inputs(op_mean, {x_in})[0];
+  const Tensor x = cast_inputs_for(op_mean, {x_in})[0];
   const auto rdims = raw::normalize_dims(dims, x.dim(), "mean");
   int64_t count = 1;
   for (int64_t d : rdims) count *= x.size(d);

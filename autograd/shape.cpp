@@ -4,7 +4,7 @@
 #include "autograd/functions.h"
 #include "autograd/op_names.h"
 #include "core/error.h"
-#include "precision/autocast.h"
+#include "autograd/cast_hook.h"
 
 namespace mantissa {
 
@@ -95,7 +95,7 @@ Tensor to_converted(const Tensor& x, const Tensor& converted) {
 }
 
 Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
-  const std::vector<Tensor> tensors = autocast::cast_inputs(op_cat, tensors_in);
+  const std::vector<Tensor> tensors = cast_inputs_for(op_cat, tensors_in);
   Tensor y = raw::cat(tensors, dim);
   const int64_t d = wrap_dim(dim, tensors[0].dim(), "cat");
   std::vector<int64_t> lengths;
@@ -116,7 +116,7 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors_in, int64_t dim) {
-  const std::vector<Tensor> tensors = autocast::cast_inputs("stack", tensors_in);
+  const std::vector<Tensor> tensors = cast_inputs_for("stack", tensors_in);
   MANTISSA_CHECK(!tensors.empty(), "stack", "needs at least one tensor");
   const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
   std::vector<Tensor> expanded;

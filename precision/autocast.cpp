@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "autograd/cast_hook.h"
 #include "autograd/functions.h"
 #include "core/error.h"
 #include "core/storage.h"
@@ -74,6 +75,7 @@ DType active_dtype(Device::Type device) { return state.device(device).dtype; }
 
 AutocastGuard::AutocastGuard(Device::Type device, bool enabled, std::optional<DType> dtype, bool cache_enabled)
     : device_(device) {
+  set_cast_inputs_hook(&cast_inputs);  // autograd's ops reach the policy through this hook
   const DType d = dtype.value_or(default_dtype(device));
   MANTISSA_CHECK(d == DType::f16 || d == DType::bf16 || d == DType::f32, "autocast",
                  "the region's dtype must be f16, bf16 or f32, got {}", dtype_name(d));

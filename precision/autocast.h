@@ -1,7 +1,7 @@
 #pragma once
 // Autocast: thread-local regions in which ops run in the precision a policy table gives
-// them, as torch.autocast does. This is the one piece of precision/ that autograd's ops
-// read (DESIGN.md's layering), so it holds no optimizer or scaler code.
+// them, as torch.autocast does. autograd's ops reach it only through the hook in
+// autograd/cast_hook.h, which the first region installs (DESIGN.md: nothing includes upward).
 //
 //   {
 //     autocast::AutocastGuard region(Device::Type::cpu);  // bf16 by default on CPU
@@ -45,7 +45,7 @@ class AutocastGuard {
   bool previous_cache_enabled_;
 };
 
-// What autograd's ops call on entry: the inputs converted as the active region's policy
+// What autograd's ops call on entry, through the hook: the inputs converted as the active region's policy
 // for `op` says (the same tensors outside a region or for ops not in the table).
 // Lower-precision casts of f32 leaves that require grad (parameters) are cached until the
 // outermost region exits, keyed by the parameter and its storage version: the cache holds
