@@ -58,7 +58,7 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const MetaWrites writes = grad_enabled() ? MetaWrites::record : MetaWrites::none;
   const Fp8Operand xq = quantize(raw::reshape(x, {-1, in}), fp8, meta->forward, fp8_slot::input, scaling, writes);
   // An fp8 parameter is the operand as stored, with the scale_inv it was stored with.
-  const Fp8Operand wq = stored_fp8 ? Fp8Operand{weight, raw::clone(meta->forward.scale_inv_at(fp8_slot::weight))}
+  const Fp8Operand wq = stored_fp8 ? Fp8Operand{.data = weight, .scale_inv = raw::clone(meta->forward.scale_inv_at(fp8_slot::weight)), .amax = {}}
                                    : quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling, writes);
   const DType wgrad_dtype = stored_fp8 ? DType::f32 : act;
   Tensor y_amax;
@@ -83,12 +83,12 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
                   if (need_dgrad) {
                     Tensor dgrad_amax;
                     dgrad = raw::reshape(
-                        with_non_finite_of(fp8_gemm(gq, {saved_w.get(), w_scale_inv}, act, {}, &dgrad_amax), {&gq}),
+                        with_non_finite_of(fp8_gemm(gq, {.data = saved_w.get(), .scale_inv = w_scale_inv, .amax = {}}, act, {}, &dgrad_amax), {&gq}),
                         x_shape);
                     record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax, scaling);
                   }
                   if (need_wgrad)
-                    wgrad = with_non_finite_of(fp8_gemm(transposed(gq), {saved_x.get(), x_scale_inv}, wgrad_dtype),
+                    wgrad = with_non_finite_of(fp8_gemm(transposed(gq), {.data = saved_x.get(), .scale_inv = x_scale_inv, .amax = {}}, wgrad_dtype),
                                                {&gq});
                   if (need_bgrad) bgrad = raw::reduce(ReduceOp::sum, g, {0});
                   if (owns_backward_update) state.update_backward();
