@@ -1,12 +1,12 @@
 #pragma once
 // The public API in one include.
-#include "autograd/engine.h"
-#include "autograd/functions.h"
-#include "autograd/grad_mode.h"
-#include "autograd/gradcheck.h"
-#include "core/error.h"
-#include "core/print.h"
-#include "core/random.h"
-#include "core/tensor.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
+#include <mantissa/autograd/engine.h>
+#include <mantissa/autograd/functions.h>
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/autograd/gradcheck.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/print.h>
+#include <mantissa/core/random.h>
+#include <mantissa/core/tensor.h>
+#include <mantissa/nn/nn.h>
+#include <mantissa/optim/optim.h>

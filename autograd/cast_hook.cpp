@@ -1,4 +1,4 @@
-#include "autograd/cast_hook.h"
+#include <mantissa/autograd/cast_hook.h>
 
 #include <atomic>
 #include <utility>

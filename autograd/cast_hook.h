@@ -1,12 +1,12 @@
 #pragma once
 // The hook through which a precision layer converts an op's inputs (autocast) without autograd
-// knowing it (DESIGN.md: nothing includes upward). Every differentiable op passes its inputs
+// knowing it (nothing includes upward: docs/architecture.md). Every differentiable op passes its inputs
 // through cast_inputs_for on entry; with no hook installed they come back unchanged.
 // precision/autocast.cpp installs its policy lookup when the first region opens.
 #include <string_view>
 #include <vector>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

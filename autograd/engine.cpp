@@ -1,12 +1,12 @@
-#include "autograd/engine.h"
+#include <mantissa/autograd/engine.h>
 
 #include <unordered_map>
 #include <unordered_set>
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/autograd/node.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa {
 

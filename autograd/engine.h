@@ -1,5 +1,5 @@
 #pragma once
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

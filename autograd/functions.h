@@ -3,9 +3,9 @@
 // (autograd/node.h) when grad mode is on and an input requires grad.
 #include <vector>
 
-#include "core/ops.h"
-#include "core/random.h"
-#include "core/tensor.h"
+#include <mantissa/core/ops.h>
+#include <mantissa/core/random.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

@@ -1,10 +1,10 @@
-#include "autograd/gradcheck.h"
+#include <mantissa/autograd/gradcheck.h>
 
 #include <cmath>
 
-#include "autograd/functions.h"
-#include "autograd/grad_mode.h"
-#include "core/error.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa {
 

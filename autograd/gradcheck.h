@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

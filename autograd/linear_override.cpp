@@ -1,4 +1,4 @@
-#include "autograd/linear_override.h"
+#include <mantissa/autograd/linear_override.h>
 
 #include <utility>
 

@@ -5,7 +5,7 @@
 // is then responsible for the whole op (casts, GEMM, bias, recording its backward).
 #include <functional>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

@@ -1,9 +1,9 @@
 // Differentiable neural-network ops: matmul, softmax, norms, embedding, losses, dropout, conv.
-#include "autograd/functions.h"
-#include "autograd/linear_override.h"
-#include "autograd/op_names.h"
-#include "core/error.h"
-#include "autograd/cast_hook.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/autograd/linear_override.h>
+#include <mantissa/autograd/op_names.h>
+#include <mantissa/core/error.h>
+#include <mantissa/autograd/cast_hook.h>
 
 namespace mantissa {
 

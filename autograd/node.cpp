@@ -1,14 +1,14 @@
-#include "autograd/node.h"
+#include <mantissa/autograd/node.h>
 
 #include <algorithm>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/storage.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/core/storage.h>
 
 namespace mantissa {
 

@@ -1,5 +1,5 @@
 #pragma once
-#include "autograd/node.h"
+#include <mantissa/autograd/node.h>
 
 // Declares the registered name of a differentiable op, for use with record().
 #define MANTISSA_DIFFERENTIABLE(op) \

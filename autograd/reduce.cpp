@@ -1,8 +1,8 @@
 // Differentiable reductions: each backward broadcasts the output gradient back.
-#include "autograd/functions.h"
-#include "autograd/op_names.h"
-#include "core/error.h"
-#include "autograd/cast_hook.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/autograd/op_names.h>
+#include <mantissa/core/error.h>
+#include <mantissa/autograd/cast_hook.h>
 
 namespace mantissa {
 

@@ -1,10 +1,10 @@
 // Differentiable views, copies and indexing: each backward undoes the forward's reshaping.
 #include <numeric>
 
-#include "autograd/functions.h"
-#include "autograd/op_names.h"
-#include "core/error.h"
-#include "autograd/cast_hook.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/autograd/op_names.h>
+#include <mantissa/core/error.h>
+#include <mantissa/autograd/cast_hook.h>
 
 namespace mantissa {
 

@@ -1,9 +1,9 @@
 // The differentiable methods declared on Tensor (core/tensor.h), implemented here because
 // they need the autograd layer.
-#include "autograd/engine.h"
-#include "autograd/functions.h"
-#include "autograd/node.h"
-#include "core/error.h"
+#include <mantissa/autograd/engine.h>
+#include <mantissa/autograd/functions.h>
+#include <mantissa/autograd/node.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa {
 

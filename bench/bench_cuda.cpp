@@ -16,11 +16,11 @@
 
 #include <fmt/core.h>
 
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/gemm.h"
-#include "core/cuda/runtime.h"
-#include "mantissa.h"
-#include "precision/fp8_gemm.h"
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/gemm.h>
+#include <mantissa/core/cuda/runtime.h>
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/fp8_gemm.h>
 
 using namespace mantissa;
 

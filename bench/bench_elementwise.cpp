@@ -10,7 +10,7 @@
 
 #include <fmt/core.h>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 
 using namespace mantissa;
 

@@ -16,7 +16,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "core/cpu/gemm.h"
+#include <mantissa/core/cpu/gemm.h>
 
 namespace {
 

@@ -25,7 +25,7 @@
 #include <string>
 
 #include "examples/llm/gpt.h"
-#include "precision/plugin.h"
+#include <mantissa/precision/plugin.h>
 
 using namespace mantissa;
 

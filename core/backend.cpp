@@ -1,12 +1,12 @@
-#include "core/backend.h"
+#include <mantissa/core/backend.h>
 
 #include <cmath>
 
-#include "core/cpu/cpu_backend.h"
+#include <mantissa/core/cpu/cpu_backend.h>
 #ifdef MANTISSA_WITH_CUDA
-#include "core/cuda/cuda_backend.h"
+#include <mantissa/core/cuda/cuda_backend.h>
 #endif
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa {
 

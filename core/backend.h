@@ -4,12 +4,12 @@
 #include <variant>
 #include <vector>
 
-#include "core/flash_group_update.h"
-#include "core/flash_math.h"
-#include "core/fp8_scaling_math.h"
-#include "core/op_kinds.h"
-#include "core/optimizer_math.h"
-#include "core/tensor.h"
+#include <mantissa/core/flash_group_update.h>
+#include <mantissa/core/flash_math.h>
+#include <mantissa/core/fp8_scaling_math.h>
+#include <mantissa/core/op_kinds.h>
+#include <mantissa/core/optimizer_math.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

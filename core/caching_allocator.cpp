@@ -1,11 +1,11 @@
-#include "core/caching_allocator.h"
+#include <mantissa/core/caching_allocator.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <bit>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa {
 

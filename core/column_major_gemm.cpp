@@ -1,10 +1,10 @@
-#include "core/column_major_gemm.h"
+#include <mantissa/core/column_major_gemm.h>
 
 #include <algorithm>
 #include <optional>
 
-#include "core/error.h"
-#include "core/matrix_layout.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/matrix_layout.h>
 
 namespace mantissa {
 

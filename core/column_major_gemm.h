@@ -6,7 +6,7 @@
 // the unit-stride dimension; nothing is copied.
 #include <cstdint>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

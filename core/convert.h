@@ -10,8 +10,8 @@
 // saturates). Integer -> narrower integer wraps modulo 2^bits, as in C++20 and PyTorch.
 #include <type_traits>
 
-#include "core/dtype.h"
-#include "core/macros.h"
+#include <mantissa/core/dtype.h>
+#include <mantissa/core/macros.h>
 
 namespace mantissa {
 

@@ -1,8 +1,8 @@
-#include "core/device.h"
+#include <mantissa/core/device.h>
 
 #include <charconv>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa {
 

@@ -1,6 +1,6 @@
-#include "core/dtype.h"
+#include <mantissa/core/dtype.h>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa {
 

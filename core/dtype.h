@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/formats/bfloat16.h"
-#include "core/formats/float16.h"
-#include "core/formats/float8.h"
+#include <mantissa/core/formats/bfloat16.h>
+#include <mantissa/core/formats/float16.h>
+#include <mantissa/core/formats/float8.h>
 
 namespace mantissa {
 

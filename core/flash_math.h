@@ -26,9 +26,9 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/formats/bfloat16.h"
-#include "core/formats/float16.h"
-#include "core/macros.h"
+#include <mantissa/core/formats/bfloat16.h>
+#include <mantissa/core/formats/float16.h>
+#include <mantissa/core/macros.h>
 
 namespace mantissa::flash_math {
 

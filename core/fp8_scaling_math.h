@@ -6,7 +6,7 @@
 #include <cfloat>
 #include <cstdint>
 
-#include "core/macros.h"
+#include <mantissa/core/macros.h>
 
 namespace mantissa::fp8_scaling_math {
 

@@ -5,10 +5,10 @@
 #include <cmath>
 #include <type_traits>
 
-#include "core/convert.h"
-#include "core/macros.h"
-#include "core/math.h"
-#include "core/op_kinds.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/macros.h>
+#include <mantissa/core/math.h>
+#include <mantissa/core/op_kinds.h>
 
 namespace mantissa::functors {
 

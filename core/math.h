@@ -8,7 +8,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "core/macros.h"
+#include <mantissa/core/macros.h>
 
 namespace mantissa::math {
 

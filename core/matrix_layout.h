@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

@@ -4,8 +4,8 @@
 #include <optional>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/tensor.h"
+#include <mantissa/core/backend.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::raw {
 

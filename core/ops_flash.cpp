@@ -4,8 +4,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::raw {
 

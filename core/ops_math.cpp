@@ -4,9 +4,9 @@
 #include <cmath>
 #include <optional>
 
-#include "core/error.h"
-#include "core/matrix_layout.h"
-#include "core/ops.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/matrix_layout.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::raw {
 

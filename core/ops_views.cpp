@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::raw {
 

@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "core/convert.h"
-#include "core/formats/stochastic_rounding.h"
-#include "core/macros.h"
-#include "core/philox.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/formats/stochastic_rounding.h>
+#include <mantissa/core/macros.h>
+#include <mantissa/core/philox.h>
 
 namespace mantissa::optimizer_math {
 

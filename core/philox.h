@@ -22,7 +22,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/macros.h"
+#include <mantissa/core/macros.h>
 
 namespace mantissa {
 

@@ -1,4 +1,4 @@
-#include "core/print.h"
+#include <mantissa/core/print.h>
 
 #include <string>
 

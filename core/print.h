@@ -2,7 +2,7 @@
 // fmt support for tensors: fmt::print("{}", t) prints values, dtype, shape and device.
 #include <fmt/format.h>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 std::string to_string(const Tensor& t);

@@ -1,8 +1,8 @@
-#include "core/random.h"
+#include <mantissa/core/random.h>
 
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/backend.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa {
 

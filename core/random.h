@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa {
 

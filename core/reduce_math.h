@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "core/convert.h"
-#include "core/macros.h"
-#include "core/op_kinds.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/macros.h>
+#include <mantissa/core/op_kinds.h>
 
 namespace mantissa::reduce_math {
 

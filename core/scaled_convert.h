@@ -5,8 +5,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "core/convert.h"
-#include "core/macros.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/macros.h>
 
 namespace mantissa {
 

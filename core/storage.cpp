@@ -1,6 +1,6 @@
-#include "core/storage.h"
+#include <mantissa/core/storage.h>
 
-#include "core/backend.h"
+#include <mantissa/core/backend.h>
 
 namespace mantissa {
 

@@ -1,11 +1,11 @@
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/backend.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa {
 

@@ -6,9 +6,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/device.h"
-#include "core/dtype.h"
-#include "core/storage.h"
+#include <mantissa/core/device.h>
+#include <mantissa/core/dtype.h>
+#include <mantissa/core/storage.h>
 
 namespace mantissa {
 
@@ -60,7 +60,7 @@ class Tensor {
   // keeping its autograd identity: how Module::to() converts parameters in place.
   void set_data(const Tensor& other) const;
 
-  // Address of the view's first element. Only backends dereference it (DESIGN.md).
+  // Address of the view's first element. Only backends dereference it (docs/architecture.md).
   void* data_ptr() const;
   template <typename T> T* data() const { return static_cast<T*>(data_ptr()); }
 

@@ -1,8 +1,8 @@
 #pragma once
 // Activation modules, for composing in Sequential; the functions themselves are in
 // autograd/functions.h.
-#include "autograd/functions.h"
-#include "nn/module.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/nn/module.h>
 
 namespace mantissa::nn {
 

@@ -1,11 +1,11 @@
-#include "nn/attention.h"
+#include <mantissa/nn/attention.h>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "autograd/functions.h"
-#include "core/error.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa::nn {
 

@@ -1,7 +1,7 @@
 #pragma once
-#include "nn/dropout.h"
-#include "nn/linear.h"
-#include "nn/module.h"
+#include <mantissa/nn/dropout.h>
+#include <mantissa/nn/linear.h>
+#include <mantissa/nn/module.h>
 
 namespace mantissa::nn {
 

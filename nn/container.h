@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "nn/module.h"
+#include <mantissa/nn/module.h>
 
 namespace mantissa::nn {
 

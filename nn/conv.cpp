@@ -1,10 +1,10 @@
-#include "nn/conv.h"
+#include <mantissa/nn/conv.h>
 
 #include <cmath>
 
-#include "autograd/functions.h"
-#include "core/error.h"
-#include "nn/init.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/core/error.h>
+#include <mantissa/nn/init.h>
 
 namespace mantissa::nn {
 

@@ -1,7 +1,7 @@
-#include "nn/dropout.h"
+#include <mantissa/nn/dropout.h>
 
-#include "autograd/functions.h"
-#include "core/error.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa::nn {
 

@@ -1,6 +1,6 @@
 #pragma once
-#include "core/random.h"
-#include "nn/module.h"
+#include <mantissa/core/random.h>
+#include <mantissa/nn/module.h>
 
 namespace mantissa::nn {
 

@@ -1,8 +1,8 @@
-#include "nn/embedding.h"
+#include <mantissa/nn/embedding.h>
 
-#include "autograd/functions.h"
-#include "core/error.h"
-#include "nn/init.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/core/error.h>
+#include <mantissa/nn/init.h>
 
 namespace mantissa::nn {
 

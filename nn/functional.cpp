@@ -1,8 +1,8 @@
-#include "nn/functional.h"
+#include <mantissa/nn/functional.h>
 
-#include "autograd/cast_hook.h"
+#include <mantissa/autograd/cast_hook.h>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::nn::functional {
 

@@ -1,6 +1,6 @@
 #pragma once
 // Functional losses over any leading shape: logits (..., C) against targets (...).
-#include "autograd/functions.h"
+#include <mantissa/autograd/functions.h>
 
 namespace mantissa::nn::functional {
 

@@ -1,10 +1,10 @@
-#include "nn/init.h"
+#include <mantissa/nn/init.h>
 
 #include <cmath>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::nn::init {
 

@@ -2,8 +2,8 @@
 // Parameter initialisers, in place and outside the graph, drawing from a Philox generator
 // (the default one unless given). Fans follow PyTorch: a (out, in, k...) weight has
 // fan_in = in * k... and fan_out = out * k...
-#include "core/random.h"
-#include "core/tensor.h"
+#include <mantissa/core/random.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::nn::init {
 

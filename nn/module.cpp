@@ -1,4 +1,4 @@
-#include "nn/module.h"
+#include <mantissa/nn/module.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -6,9 +6,9 @@
 #include <map>
 #include <unordered_set>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::nn {
 

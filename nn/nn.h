@@ -1,14 +1,14 @@
 #pragma once
 // Everything models are written with.
-#include "nn/activation.h"
-#include "nn/attention.h"
-#include "nn/container.h"
-#include "nn/conv.h"
-#include "nn/dropout.h"
-#include "nn/embedding.h"
-#include "nn/functional.h"
-#include "nn/init.h"
-#include "nn/linear.h"
-#include "nn/module.h"
-#include "nn/normalization.h"
-#include "nn/transformer.h"
+#include <mantissa/nn/activation.h>
+#include <mantissa/nn/attention.h>
+#include <mantissa/nn/container.h>
+#include <mantissa/nn/conv.h>
+#include <mantissa/nn/dropout.h>
+#include <mantissa/nn/embedding.h>
+#include <mantissa/nn/functional.h>
+#include <mantissa/nn/init.h>
+#include <mantissa/nn/linear.h>
+#include <mantissa/nn/module.h>
+#include <mantissa/nn/normalization.h>
+#include <mantissa/nn/transformer.h>

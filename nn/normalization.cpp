@@ -1,6 +1,6 @@
-#include "nn/normalization.h"
+#include <mantissa/nn/normalization.h>
 
-#include "autograd/functions.h"
+#include <mantissa/autograd/functions.h>
 
 namespace mantissa::nn {
 

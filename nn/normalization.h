@@ -1,5 +1,5 @@
 #pragma once
-#include "nn/module.h"
+#include <mantissa/nn/module.h>
 
 namespace mantissa::nn {
 

@@ -1,6 +1,6 @@
-#include "nn/transformer.h"
+#include <mantissa/nn/transformer.h>
 
-#include "autograd/functions.h"
+#include <mantissa/autograd/functions.h>
 
 namespace mantissa::nn {
 

@@ -1,6 +1,6 @@
 #pragma once
-#include "nn/attention.h"
-#include "nn/normalization.h"
+#include <mantissa/nn/attention.h>
+#include <mantissa/nn/normalization.h>
 
 namespace mantissa::nn {
 

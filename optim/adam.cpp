@@ -1,8 +1,8 @@
-#include "optim/adam.h"
+#include <mantissa/optim/adam.h>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::optim {
 

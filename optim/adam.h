@@ -1,5 +1,5 @@
 #pragma once
-#include "optim/optimizer.h"
+#include <mantissa/optim/optimizer.h>
 
 namespace mantissa::optim {
 

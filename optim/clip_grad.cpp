@@ -1,10 +1,10 @@
-#include "optim/clip_grad.h"
+#include <mantissa/optim/clip_grad.h>
 
 #include <cmath>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::optim {
 

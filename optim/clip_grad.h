@@ -2,7 +2,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::optim {
 

@@ -1,9 +1,9 @@
-#include "optim/lr_scheduler.h"
+#include <mantissa/optim/lr_scheduler.h>
 
 #include <cmath>
 #include <numbers>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::optim {
 

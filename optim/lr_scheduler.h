@@ -3,7 +3,7 @@
 // the step count. set_lr() writes initial_lr * multiplier(step) into every group.
 #include <cstdint>
 
-#include "optim/optimizer.h"
+#include <mantissa/optim/optimizer.h>
 
 namespace mantissa::optim {
 

@@ -1,6 +1,6 @@
 #pragma once
-#include "optim/adam.h"
-#include "optim/clip_grad.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optimizer.h"
-#include "optim/sgd.h"
+#include <mantissa/optim/adam.h>
+#include <mantissa/optim/clip_grad.h>
+#include <mantissa/optim/lr_scheduler.h>
+#include <mantissa/optim/optimizer.h>
+#include <mantissa/optim/sgd.h>

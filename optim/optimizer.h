@@ -8,9 +8,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/optimizer_math.h"
-#include "core/random.h"
-#include "core/tensor.h"
+#include <mantissa/core/optimizer_math.h>
+#include <mantissa/core/random.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::optim {
 

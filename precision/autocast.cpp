@@ -1,4 +1,4 @@
-#include "precision/autocast.h"
+#include <mantissa/precision/autocast.h>
 
 #include <fmt/format.h>
 
@@ -7,10 +7,10 @@
 #include <unordered_map>
 #include <utility>
 
-#include "autograd/cast_hook.h"
-#include "autograd/functions.h"
-#include "core/error.h"
-#include "core/storage.h"
+#include <mantissa/autograd/cast_hook.h>
+#include <mantissa/autograd/functions.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/storage.h>
 
 namespace mantissa::autocast {
 

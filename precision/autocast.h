@@ -1,7 +1,7 @@
 #pragma once
 // Autocast: thread-local regions in which ops run in the precision a policy table gives
 // them, as torch.autocast does. autograd's ops reach it only through the hook in
-// autograd/cast_hook.h, which the first region installs (DESIGN.md: nothing includes upward).
+// autograd/cast_hook.h, which the first region installs (nothing includes upward: docs/architecture.md).
 //
 //   {
 //     autocast::AutocastGuard region(Device::Type::cpu);  // bf16 by default on CPU
@@ -13,10 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "core/device.h"
-#include "core/dtype.h"
-#include "core/tensor.h"
-#include "precision/autocast_policy.h"
+#include <mantissa/core/device.h>
+#include <mantissa/core/dtype.h>
+#include <mantissa/core/tensor.h>
+#include <mantissa/precision/autocast_policy.h>
 
 namespace mantissa::autocast {
 

@@ -1,10 +1,10 @@
-#include "precision/autocast_policy.h"
+#include <mantissa/precision/autocast_policy.h>
 
 #include <fmt/format.h>
 
 #include <unordered_map>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::autocast {
 

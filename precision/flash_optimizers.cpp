@@ -1,13 +1,13 @@
-#include "precision/flash_optimizers.h"
+#include <mantissa/precision/flash_optimizers.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::precision {
 

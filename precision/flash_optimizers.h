@@ -14,10 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/flash_math.h"
-#include "optim/adam.h"
-#include "optim/sgd.h"
+#include <mantissa/core/backend.h>
+#include <mantissa/core/flash_math.h>
+#include <mantissa/optim/adam.h>
+#include <mantissa/optim/sgd.h>
 
 namespace mantissa::precision {
 

@@ -1,11 +1,11 @@
-#include "precision/fp8_autocast.h"
+#include <mantissa/precision/fp8_autocast.h>
 
 #include <algorithm>
 #include <utility>
 #include <vector>
 
-#include "autograd/grad_mode.h"
-#include "precision/fp8_linear.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/precision/fp8_linear.h>
 
 namespace mantissa::precision {
 

@@ -14,8 +14,8 @@
 #include <exception>
 #include <optional>
 
-#include "autograd/linear_override.h"
-#include "precision/fp8_state.h"
+#include <mantissa/autograd/linear_override.h>
+#include <mantissa/precision/fp8_state.h>
 
 namespace mantissa::precision {
 

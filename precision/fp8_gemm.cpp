@@ -1,11 +1,11 @@
-#include "precision/fp8_gemm.h"
+#include <mantissa/precision/fp8_gemm.h>
 
 #include <cstdint>
 
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 #ifdef MANTISSA_WITH_CUDA
-#include "core/cuda/gemm.h"
+#include <mantissa/core/cuda/gemm.h>
 #endif
 
 namespace mantissa::precision {

@@ -6,8 +6,8 @@
 // runs on cuBLASLt's fp8 tensor cores (sm_89+); elsewhere it is emulated exactly in f32.
 #include <vector>
 
-#include "core/tensor.h"
-#include "precision/fp8_scaling.h"
+#include <mantissa/core/tensor.h>
+#include <mantissa/precision/fp8_scaling.h>
 
 namespace mantissa::precision {
 

@@ -1,13 +1,13 @@
-#include "precision/fp8_linear.h"
+#include <mantissa/precision/fp8_linear.h>
 
 #include <vector>
 
-#include "autograd/functions.h"
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
-#include "core/error.h"
-#include "precision/autocast.h"
-#include "precision/fp8_gemm.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/autograd/node.h>
+#include <mantissa/core/error.h>
+#include <mantissa/precision/autocast.h>
+#include <mantissa/precision/fp8_gemm.h>
 
 namespace mantissa::precision {
 

@@ -17,8 +17,8 @@
 //
 // Not registered for gradcheck: quantisation is piecewise constant, so finite differences
 // say nothing about it; tests/precision/test_fp8.cpp compares with the f32 linear instead.
-#include "core/tensor.h"
-#include "precision/fp8_state.h"
+#include <mantissa/core/tensor.h>
+#include <mantissa/precision/fp8_state.h>
 
 namespace mantissa::precision {
 

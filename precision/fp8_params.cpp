@@ -1,13 +1,13 @@
-#include "precision/fp8_params.h"
+#include <mantissa/precision/fp8_params.h>
 
 #include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "precision/fp8_gemm.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/precision/fp8_gemm.h>
 
 namespace mantissa::precision {
 

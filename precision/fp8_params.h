@@ -16,9 +16,9 @@
 //                it belongs to the stored data until the optimizer quantises again (TE's
 //                skip_weight_scale_inv_update)
 
-#include "nn/module.h"
-#include "optim/optimizer.h"
-#include "precision/fp8_state.h"
+#include <mantissa/nn/module.h>
+#include <mantissa/optim/optimizer.h>
+#include <mantissa/precision/fp8_state.h>
 
 namespace mantissa::precision {
 

@@ -1,11 +1,11 @@
-#include "precision/fp8_scaling.h"
+#include <mantissa/precision/fp8_scaling.h>
 
 #include <cfloat>
 #include <cmath>
 #include <limits>
 
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::precision {
 

@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <optional>
 
-#include "core/device.h"
-#include "core/tensor.h"
-#include "precision/mode.h"
+#include <mantissa/core/device.h>
+#include <mantissa/core/tensor.h>
+#include <mantissa/precision/mode.h>
 
 namespace mantissa::precision {
 

@@ -1,4 +1,4 @@
-#include "precision/fp8_state.h"
+#include <mantissa/precision/fp8_state.h>
 
 #include <fmt/format.h>
 
@@ -8,8 +8,8 @@
 #include <unordered_map>
 #include <utility>
 
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::precision {
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "precision/fp8_scaling.h"
-#include "precision/mode.h"
+#include <mantissa/core/tensor.h>
+#include <mantissa/precision/fp8_scaling.h>
+#include <mantissa/precision/mode.h>
 
 namespace mantissa::precision {
 

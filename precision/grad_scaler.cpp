@@ -1,4 +1,4 @@
-#include "precision/grad_scaler.h"
+#include <mantissa/precision/grad_scaler.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -7,9 +7,9 @@
 #include <cmath>
 #include <map>
 
-#include "autograd/functions.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::precision {
 

@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/tensor.h"
-#include "optim/optimizer.h"
+#include <mantissa/core/tensor.h>
+#include <mantissa/optim/optimizer.h>
 
 namespace mantissa::precision {
 

@@ -1,12 +1,12 @@
-#include "precision/instrument_log.h"
+#include <mantissa/precision/instrument_log.h>
 
 #include <nlohmann/json.hpp>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "precision/memory_account.h"
-#include "precision/stats.h"
+#include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/precision/memory_account.h>
+#include <mantissa/precision/stats.h>
 
 namespace mantissa::precision {
 

@@ -13,10 +13,10 @@
 #include <fstream>
 #include <string>
 
-#include "core/tensor.h"
-#include "optim/optimizer.h"
-#include "precision/fp8_state.h"
-#include "precision/stagnation.h"
+#include <mantissa/core/tensor.h>
+#include <mantissa/optim/optimizer.h>
+#include <mantissa/precision/fp8_state.h>
+#include <mantissa/precision/stagnation.h>
 
 namespace mantissa::precision {
 

@@ -1,13 +1,13 @@
-#include "precision/memory_account.h"
+#include <mantissa/precision/memory_account.h>
 
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
-#include "autograd/node.h"
-#include "core/storage.h"
-#include "precision/autocast.h"
+#include <mantissa/autograd/node.h>
+#include <mantissa/core/storage.h>
+#include <mantissa/precision/autocast.h>
 
 namespace mantissa::precision {
 
@@ -49,7 +49,7 @@ MemoryAccount account_memory(const StateDict& named_parameters, const optim::Opt
     counter.add(p, a.parameters);
   }
   for (const auto& [name, p] : named_parameters) counter.add(p.grad(), a.gradients);
-  // A flash optimizer's residual is its (compressed) master weight: DESIGN.md's modes table.
+  // A flash optimizer's residual is its (compressed) master weight, as docs/precision.md's modes table counts it.
   for (const auto& [name, t] : optimizer.state_buffers())
     counter.add(t, name.ends_with(".master") || name.ends_with(".residual") ? a.master_weights : a.optimizer_states);
   for (const auto& storage : autocast::cache_storages()) counter.add(storage, a.autocast_cache);

@@ -1,9 +1,9 @@
-#include "precision/mode.h"
+#include <mantissa/precision/mode.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::precision {
 

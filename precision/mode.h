@@ -1,5 +1,5 @@
 #pragma once
-// Precision modes by name, as Lightning and NeMo spell them (DESIGN.md's modes table), each
+// Precision modes by name, as Lightning and NeMo spell them (docs/precision.md's modes table), each
 // optionally combined with fp8 and Transformer Engine's DelayedScaling knobs.
 #include <cstdint>
 #include <optional>
@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/dtype.h"
+#include <mantissa/core/dtype.h>
 
 namespace mantissa::precision {
 

@@ -1,9 +1,9 @@
-#include "precision/plugin.h"
+#include <mantissa/precision/plugin.h>
 
-#include "autograd/functions.h"
-#include "core/error.h"
-#include "optim/clip_grad.h"
-#include "precision/fp8_params.h"
+#include <mantissa/autograd/functions.h>
+#include <mantissa/core/error.h>
+#include <mantissa/optim/clip_grad.h>
+#include <mantissa/precision/fp8_params.h>
 
 namespace mantissa::precision {
 

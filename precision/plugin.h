@@ -18,17 +18,17 @@
 #include <optional>
 #include <string>
 
-#include "core/device.h"
-#include "core/tensor.h"
-#include "nn/module.h"
-#include "optim/optimizer.h"
-#include "optim/adam.h"
-#include "precision/autocast.h"
-#include "precision/flash_optimizers.h"
-#include "precision/fp8_autocast.h"
-#include "precision/fp8_state.h"
-#include "precision/grad_scaler.h"
-#include "precision/mode.h"
+#include <mantissa/core/device.h>
+#include <mantissa/core/tensor.h>
+#include <mantissa/nn/module.h>
+#include <mantissa/optim/optimizer.h>
+#include <mantissa/optim/adam.h>
+#include <mantissa/precision/autocast.h>
+#include <mantissa/precision/flash_optimizers.h>
+#include <mantissa/precision/fp8_autocast.h>
+#include <mantissa/precision/fp8_state.h>
+#include <mantissa/precision/grad_scaler.h>
+#include <mantissa/precision/mode.h>
 
 namespace mantissa::precision {
 

@@ -1,10 +1,10 @@
-#include "precision/stagnation.h"
+#include <mantissa/precision/stagnation.h>
 
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
-#include "core/ops.h"
-#include "precision/stats.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/precision/stats.h>
 
 namespace mantissa::precision {
 

@@ -16,8 +16,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "core/tensor.h"
-#include "optim/optimizer.h"
+#include <mantissa/core/tensor.h>
+#include <mantissa/optim/optimizer.h>
 
 namespace mantissa::precision {
 

@@ -1,11 +1,11 @@
-#include "precision/stats.h"
+#include <mantissa/precision/stats.h>
 
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::precision {
 

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::precision {
 

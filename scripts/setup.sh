@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs every Debian package mantissa's build, tests and examples need; idempotent:
-# does nothing when all are present, runs `apt-get update` once otherwise.
+# does nothing when all are present, runs `apt-get update` once otherwise. python3 runs the
+# layering check (scripts/check_layering.py), one of the tests.
 set -euo pipefail
 # ocl-icd-opencl-dev: Debian's oneDNN CMake config runs find_package(OpenCL) (its GPU
 # runtime is OpenCL), so configuring fails without the OpenCL headers and library even
 # though mantissa never uses them; libdnnl-dev only recommends the package.
 packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev libfmt-dev libgtest-dev nlohmann-json3-dev
-  libcli11-dev libpcre2-dev)
+  libcli11-dev libpcre2-dev python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,11 +2,11 @@
 // (GradScaler::unscale_), and fp8's delayed-scaling update.
 #include <cmath>
 
-#include "core/convert.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided.h"
-#include "core/cpu/visit_floating.h"
-#include "core/error.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/cpu/visit_floating.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa::cpu {
 

@@ -1,9 +1,9 @@
 // Binary elementwise ops (arithmetic, comparisons, activation gradients) in every dtype: the
 // shared functors (core/functors.h) in the CPU's loop. A file of its own because its many
 // (op, dtype) instantiations are the slowest part of the backend to compile.
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/map.h"
-#include "core/functors.h"
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/map.h>
+#include <mantissa/core/functors.h>
 
 namespace mantissa::cpu {
 

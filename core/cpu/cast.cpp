@@ -4,12 +4,12 @@
 
 #include <vector>
 
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/map.h"
-#include "core/error.h"
-#include "core/formats/stochastic_rounding.h"
-#include "core/philox.h"
-#include "core/scaled_convert.h"
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/map.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/formats/stochastic_rounding.h>
+#include <mantissa/core/philox.h>
+#include <mantissa/core/scaled_convert.h>
 
 namespace mantissa::cpu {
 

@@ -1,11 +1,11 @@
 // conv1d as im2col + GEMM: the columns matrix (N, Cin*K, Lout) turns each group's
 // convolution into one batched matmul, and its adjoint (col2im) gives the input gradient.
-#include "core/convert.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided.h"
-#include "core/cpu/visit_floating.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/cpu/visit_floating.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::cpu {
 

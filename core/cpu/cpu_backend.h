@@ -1,5 +1,5 @@
 #pragma once
-#include "core/backend.h"
+#include <mantissa/core/backend.h>
 
 namespace mantissa::cpu {
 

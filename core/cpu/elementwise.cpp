@@ -1,10 +1,10 @@
 // Elementwise primitives: fill, arange, unary, where, clamp (binary ops and casts have files
 // of their own). The math is the shared functors; this file only supplies loops.
-#include "core/convert.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/map.h"
-#include "core/error.h"
-#include "core/functors.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/map.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/functors.h>
 
 namespace mantissa::cpu {
 

@@ -1,11 +1,11 @@
 // Flash optimizer updates: one fused pass per parameter over groups of 32 elements, each
 // group updated by core/flash_group_update.h (shared with the CUDA backend), so its state
 // scales are computed from values still in registers.
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided.h"
-#include "core/error.h"
-#include "core/flash_group_update.h"
-#include "core/flash_math.h"
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/flash_group_update.h>
+#include <mantissa/core/flash_math.h>
 
 namespace mantissa::cpu {
 

@@ -1,4 +1,4 @@
-#include "core/cpu/gemm.h"
+#include <mantissa/core/cpu/gemm.h>
 
 #include <array>
 #include <bit>
@@ -12,7 +12,7 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::cpu {
 namespace {

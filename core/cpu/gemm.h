@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "core/dtype.h"
+#include <mantissa/core/dtype.h>
 
 namespace mantissa::cpu {
 

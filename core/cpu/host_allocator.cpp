@@ -1,4 +1,4 @@
-#include "core/cpu/host_allocator.h"
+#include <mantissa/core/cpu/host_allocator.h>
 
 #include <cstdlib>
 #include <utility>

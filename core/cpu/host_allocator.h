@@ -1,5 +1,5 @@
 #pragma once
-#include "core/caching_allocator.h"
+#include <mantissa/core/caching_allocator.h>
 
 namespace mantissa::cpu {
 

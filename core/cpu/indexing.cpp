@@ -1,8 +1,8 @@
 // index_select / index_add (embedding forward and backward) and gather / scatter_add.
-#include "core/convert.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided.h"
-#include "core/error.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa::cpu {
 

@@ -7,9 +7,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "core/convert.h"
-#include "core/cpu/strided.h"
-#include "core/tensor.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::cpu {
 

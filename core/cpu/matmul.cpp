@@ -4,13 +4,13 @@
 // which oneDNN lacks, has its own loop (gradcheck needs it, speed does not matter there).
 #include <optional>
 
-#include "core/convert.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/gemm.h"
-#include "core/cpu/strided.h"
-#include "core/error.h"
-#include "core/matrix_layout.h"
-#include "core/ops.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/gemm.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/matrix_layout.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::cpu {
 

@@ -1,8 +1,8 @@
 #include <cstring>
 
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/host_allocator.h"
-#include "core/error.h"
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/host_allocator.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa::cpu {
 

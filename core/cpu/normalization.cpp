@@ -2,12 +2,12 @@
 // contiguous; low-precision rows are computed in f32, statistics kept in f32 (f64 for f64).
 #include <cmath>
 
-#include "core/convert.h"
-#include "core/math.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided.h"
-#include "core/cpu/visit_floating.h"
-#include "core/error.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/math.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/cpu/visit_floating.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa::cpu {
 

@@ -1,13 +1,13 @@
 // Optimizer update loops: one fused pass per parameter over the shared update math.
 #include <cmath>
 
-#include "core/convert.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided.h"
-#include "core/cpu/visit_floating.h"
-#include "core/error.h"
-#include "core/optimizer_math.h"
-#include "core/philox.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/cpu/visit_floating.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/optimizer_math.h>
+#include <mantissa/core/philox.h>
 
 namespace mantissa::cpu {
 

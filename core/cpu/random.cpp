@@ -1,9 +1,9 @@
 // Philox-driven primitives. Element i of a fill always takes lane i % 4 of block
 // offset + i / 4 (core/philox.h), whatever the thread split, so results are reproducible.
-#include "core/convert.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided.h"
-#include "core/philox.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/philox.h>
 
 namespace mantissa::cpu {
 

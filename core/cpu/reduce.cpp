@@ -5,12 +5,12 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/convert.h"
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/reduce_math.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/core/reduce_math.h>
 
 namespace mantissa::cpu {
 

@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdint>
 
-#include "core/tensor.h"
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::cpu {
 

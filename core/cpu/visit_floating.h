@@ -1,9 +1,9 @@
 #pragma once
 #include <string_view>
 
-#include "core/convert.h"
-#include "core/error.h"
-#include "core/tensor.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::cpu {
 

@@ -6,8 +6,8 @@
 
 #include <type_traits>
 
-#include "core/cuda/launch.cuh"
-#include "core/math.h"
+#include <mantissa/core/cuda/launch.cuh>
+#include <mantissa/core/math.h>
 
 namespace mantissa::cuda {
 

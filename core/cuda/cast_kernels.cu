@@ -3,10 +3,10 @@
 // bits (and Philox streams match element for element).
 #include <type_traits>
 
-#include "core/cuda/launch.cuh"
-#include "core/formats/stochastic_rounding.h"
-#include "core/philox.h"
-#include "core/scaled_convert.h"
+#include <mantissa/core/cuda/launch.cuh>
+#include <mantissa/core/formats/stochastic_rounding.h>
+#include <mantissa/core/philox.h>
+#include <mantissa/core/scaled_convert.h>
 
 namespace mantissa::cuda {
 

@@ -1,8 +1,8 @@
-#include "core/cuda/check.h"
+#include <mantissa/core/cuda/check.h>
 
 #include <fmt/format.h>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::cuda {
 

@@ -12,15 +12,15 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/cuda/check.h"
-#include "core/cuda/conv_key.h"
-#include "core/cuda/first_that_works.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/gemm.h"
-#include "core/cuda/operands.h"
-#include "core/cuda/per_device.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/conv_key.h>
+#include <mantissa/core/cuda/first_that_works.h>
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/gemm.h>
+#include <mantissa/core/cuda/operands.h>
+#include <mantissa/core/cuda/per_device.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::cuda {
 

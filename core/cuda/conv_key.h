@@ -10,9 +10,9 @@
 #include <functional>
 #include <tuple>
 
-#include "core/backend.h"
-#include "core/cuda/alignment.h"
-#include "core/dtype.h"
+#include <mantissa/core/backend.h>
+#include <mantissa/core/cuda/alignment.h>
+#include <mantissa/core/dtype.h>
 
 namespace mantissa::cuda {
 

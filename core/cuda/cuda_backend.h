@@ -5,8 +5,8 @@
 // math is the shared functors of core/functors.h, run by the launcher in core/cuda/launch.cuh;
 // the .cu files hold kernels only (core/cuda/kernels.h) and the .cpp files the host side.
 // GEMMs run on cuBLASLt (gemm.cpp), convolutions on cuDNN (conv.cpp).
-#include "core/backend.h"
-#include "core/caching_allocator.h"
+#include <mantissa/core/backend.h>
+#include <mantissa/core/caching_allocator.h>
 
 namespace mantissa::cuda {
 

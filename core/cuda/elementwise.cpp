@@ -1,10 +1,10 @@
 // Elementwise primitives on CUDA, host side: dtype checks (a launcher assumes a supported
 // combination), operands, and the launch's error check. The kernels are in cast_kernels.cu
 // and elementwise_kernels.cu.
-#include "core/cuda/check.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/operands.h"
-#include "core/ops.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/operands.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::cuda {
 

@@ -2,8 +2,8 @@
 // backend's, so both give the same bits.
 #include <type_traits>
 
-#include "core/cuda/launch.cuh"
-#include "core/functors.h"
+#include <mantissa/core/cuda/launch.cuh>
+#include <mantissa/core/functors.h>
 
 namespace mantissa::cuda {
 

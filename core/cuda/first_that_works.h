@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::cuda {
 

@@ -1,8 +1,8 @@
 // Flash optimizer updates: one device thread per group of 32 elements runs
 // core/flash_group_update.h, the CPU backend's group update, so both write the same bits
 // (up to FMA contraction in the rule's f32 arithmetic).
-#include "core/cuda/launch.cuh"
-#include "core/flash_group_update.h"
+#include <mantissa/core/cuda/launch.cuh>
+#include <mantissa/core/flash_group_update.h>
 
 namespace mantissa::cuda {
 

@@ -1,7 +1,7 @@
 // cuBLASLt GEMMs with cached descriptors. The row-major problem becomes a column-major one by
 // core/column_major_gemm.h (outᵀ = bᵀ · aᵀ, no copies); this file turns that into cuBLASLt
 // descriptors once per GemmKey and calls cublasLtMatmul.
-#include "core/cuda/gemm.h"
+#include <mantissa/core/cuda/gemm.h>
 
 #include <cublasLt.h>
 #include <fmt/format.h>
@@ -13,12 +13,12 @@
 #include <utility>
 #include <vector>
 
-#include "core/cuda/check.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/operands.h"
-#include "core/cuda/per_device.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/operands.h>
+#include <mantissa/core/cuda/per_device.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::cuda {
 

@@ -3,8 +3,8 @@
 // general entry point also takes fp8 operands with their scale pointers, an amax of the
 // output, and bias / GELU+bias epilogues, for the precision kernels. Descriptors, layouts and
 // the heuristic's algorithm are cached per GemmKey (core/cuda/gemm_key.h), per device.
-#include "core/cuda/gemm_key.h"
-#include "core/tensor.h"
+#include <mantissa/core/cuda/gemm_key.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::cuda {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <tuple>
 
-#include "core/column_major_gemm.h"
-#include "core/cuda/alignment.h"
-#include "core/dtype.h"
+#include <mantissa/core/column_major_gemm.h>
+#include <mantissa/core/cuda/alignment.h>
+#include <mantissa/core/dtype.h>
 
 namespace mantissa::cuda {
 

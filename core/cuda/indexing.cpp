@@ -1,8 +1,8 @@
 // Indexing and Philox fills on CUDA, host side (indexing_kernels.cu, random_kernels.cu).
 // Index ranges were checked by the ops layer; tensors arrive contiguous.
-#include "core/cuda/check.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/operands.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/operands.h>
 
 namespace mantissa::cuda {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "core/cuda/launch.cuh"
+#include <mantissa/core/cuda/launch.cuh>
 
 namespace mantissa::cuda {
 

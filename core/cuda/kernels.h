@@ -8,11 +8,11 @@
 
 #include <cstdint>
 
-#include "core/dtype.h"
-#include "core/flash_group_update.h"
-#include "core/fp8_scaling_math.h"
-#include "core/op_kinds.h"
-#include "core/optimizer_math.h"
+#include <mantissa/core/dtype.h>
+#include <mantissa/core/flash_group_update.h>
+#include <mantissa/core/fp8_scaling_math.h>
+#include <mantissa/core/op_kinds.h>
+#include <mantissa/core/optimizer_math.h>
 
 namespace mantissa::cuda {
 

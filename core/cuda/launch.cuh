@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <utility>
 
-#include "core/convert.h"
-#include "core/cuda/kernels.h"
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cuda/kernels.h>
 
 namespace mantissa::cuda {
 

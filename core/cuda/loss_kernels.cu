@@ -1,7 +1,7 @@
 // Cross-entropy: one block per row for the log-sum-exp and loss, one thread per logit for the
 // gradient (softmax - onehot), as core/cpu/loss.cpp computes them.
-#include "core/cuda/block_reduce.cuh"
-#include "core/math.h"
+#include <mantissa/core/cuda/block_reduce.cuh>
+#include <mantissa/core/math.h>
 
 namespace mantissa::cuda {
 

@@ -7,9 +7,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/cuda/check.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/operands.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/operands.h>
 
 namespace mantissa::cuda {
 

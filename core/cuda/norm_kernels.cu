@@ -2,8 +2,8 @@
 // the CPU backend's formulas (core/cpu/normalization.cpp), one block per row.
 #include <algorithm>
 
-#include "core/cuda/block_reduce.cuh"
-#include "core/math.h"
+#include <mantissa/core/cuda/block_reduce.cuh>
+#include <mantissa/core/math.h>
 
 namespace mantissa::cuda {
 

@@ -1,9 +1,9 @@
 // Row kernels on CUDA, host side: softmax, layer norm and RMS norm (norm_kernels.cu), and
 // the fused cross-entropy (loss_kernels.cu). Rows are the last dim of contiguous tensors.
-#include "core/cuda/check.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/operands.h"
-#include "core/ops.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/operands.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::cuda {
 

@@ -8,10 +8,10 @@
 #include <array>
 #include <string>
 
-#include "core/cuda/kernels.h"
-#include "core/cuda/runtime.h"
-#include "core/error.h"
-#include "core/tensor.h"
+#include <mantissa/core/cuda/kernels.h>
+#include <mantissa/core/cuda/runtime.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::cuda {
 

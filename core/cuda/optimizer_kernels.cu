@@ -3,9 +3,9 @@
 // write-back takes element i's Philox lane as the CPU does, so both backends write the same bits.
 #include <type_traits>
 
-#include "core/cuda/launch.cuh"
-#include "core/fp8_scaling_math.h"
-#include "core/optimizer_math.h"
+#include <mantissa/core/cuda/launch.cuh>
+#include <mantissa/core/fp8_scaling_math.h>
+#include <mantissa/core/optimizer_math.h>
 
 namespace mantissa::cuda {
 

@@ -1,9 +1,9 @@
 // Optimizer updates (plain and flash), the loss scaler's unscale and fp8's delayed-scaling
 // update on CUDA, host side (optimizer_kernels.cu, flash_kernels.cu).
 // The ops layer has checked every operand (core/ops_views.cpp, core/ops_math.cpp).
-#include "core/cuda/check.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/operands.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/operands.h>
 
 namespace mantissa::cuda {
 

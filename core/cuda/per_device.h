@@ -6,7 +6,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "core/cuda/runtime.h"
+#include <mantissa/core/cuda/runtime.h>
 
 namespace mantissa::cuda {
 

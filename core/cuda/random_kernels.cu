@@ -3,8 +3,8 @@
 // and dropout masks are bit-identical across backends (normals to the device libm's ulps).
 #include <type_traits>
 
-#include "core/cuda/launch.cuh"
-#include "core/philox.h"
+#include <mantissa/core/cuda/launch.cuh>
+#include <mantissa/core/philox.h>
 
 namespace mantissa::cuda {
 

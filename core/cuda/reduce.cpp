@@ -1,9 +1,9 @@
 // Reductions on CUDA, host side: the layout choice (the CPU backend's two layouts), scratch
 // memory and checks. The kernels are in reduce_kernels.cu.
-#include "core/cuda/check.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/operands.h"
-#include "core/ops.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/cuda_backend.h>
+#include <mantissa/core/cuda/operands.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::cuda {
 

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "core/cuda/block_reduce.cuh"
-#include "core/reduce_math.h"
+#include <mantissa/core/cuda/block_reduce.cuh>
+#include <mantissa/core/reduce_math.h>
 
 namespace mantissa::cuda {
 

@@ -1,11 +1,11 @@
-#include "core/cuda/runtime.h"
+#include <mantissa/core/cuda/runtime.h>
 
 #include <fmt/format.h>
 
 #include <unordered_map>
 
-#include "core/cuda/check.h"
-#include "core/error.h"
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/error.h>
 
 namespace mantissa::cuda {
 

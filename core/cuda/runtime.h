@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/caching_allocator.h"
+#include <mantissa/core/caching_allocator.h>
 
 namespace mantissa {
 class Tensor;

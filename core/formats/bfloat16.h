@@ -3,8 +3,8 @@
 // __float2bfloat16_rn / __bfloat162float host paths bit for bit.
 #include <cstdint>
 
-#include "core/formats/float16.h"  // detail::float_as_bits / bits_as_float
-#include "core/macros.h"
+#include <mantissa/core/formats/float16.h>  // detail::float_as_bits / bits_as_float
+#include <mantissa/core/macros.h>
 
 namespace mantissa {
 

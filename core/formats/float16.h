@@ -7,7 +7,7 @@
 // branches, so g++ -O3 -march=native vectorises loops over whole arrays of them.
 #include <cstdint>
 
-#include "core/macros.h"
+#include <mantissa/core/macros.h>
 
 namespace mantissa {
 

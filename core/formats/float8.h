@@ -18,8 +18,8 @@
 // vectorise, and the same code runs on the device.
 #include <cstdint>
 
-#include "core/formats/float16.h"  // detail::round_magnitude_rne and bit casts
-#include "core/macros.h"
+#include <mantissa/core/formats/float16.h>  // detail::round_magnitude_rne and bit casts
+#include <mantissa/core/macros.h>
 
 namespace mantissa {
 

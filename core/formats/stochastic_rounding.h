@@ -14,9 +14,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "core/formats/bfloat16.h"
-#include "core/formats/float16.h"
-#include "core/macros.h"
+#include <mantissa/core/formats/bfloat16.h>
+#include <mantissa/core/formats/float16.h>
+#include <mantissa/core/macros.h>
 
 namespace mantissa {
 

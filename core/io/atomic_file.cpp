@@ -1,4 +1,4 @@
-#include "core/io/atomic_file.h"
+#include <mantissa/core/io/atomic_file.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <system_error>
 #include <vector>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::io {
 

@@ -1,4 +1,4 @@
-#include "core/io/safetensors.h"
+#include <mantissa/core/io/safetensors.h>
 
 #include <algorithm>
 #include <bit>
@@ -14,10 +14,10 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/io/atomic_file.h"
-#include "core/ops.h"
+#include <mantissa/core/backend.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/io/atomic_file.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::io {
 

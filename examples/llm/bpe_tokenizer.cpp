@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 #include "examples/llm/utf8.h"
 
 namespace mantissa::llm {

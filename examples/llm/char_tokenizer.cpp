@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 #include "examples/llm/utf8.h"
 
 namespace mantissa::llm {

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "core/io/safetensors.h"
+#include <mantissa/core/io/safetensors.h>
 
 namespace mantissa::llm {
 

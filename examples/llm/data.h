@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "examples/llm/tokenizer.h"
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 
 namespace mantissa::llm {
 

@@ -3,7 +3,7 @@
 // final LayerNorm and an output head tied to the token embedding.
 #include <string>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 
 namespace mantissa::llm {
 

@@ -11,7 +11,7 @@
 #include "examples/llm/data.h"
 #include "examples/llm/sample.h"
 #include "examples/llm/trainer.h"
-#include "precision/mode.h"
+#include <mantissa/precision/mode.h>
 
 using namespace mantissa;
 using namespace mantissa::llm;

@@ -3,7 +3,7 @@
 
 #include "examples/llm/gpt.h"
 #include "examples/llm/tokenizer.h"
-#include "precision/plugin.h"
+#include <mantissa/precision/plugin.h>
 
 namespace mantissa::llm {
 

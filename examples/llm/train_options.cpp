@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::llm {
 

@@ -10,8 +10,8 @@
 
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/data.h"
-#include "precision/instrument_log.h"
-#include "precision/plugin.h"
+#include <mantissa/precision/instrument_log.h>
+#include <mantissa/precision/plugin.h>
 
 namespace mantissa::llm {
 

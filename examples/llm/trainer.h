@@ -5,7 +5,7 @@
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/gpt.h"
 #include "examples/llm/train_options.h"
-#include "precision/plugin.h"
+#include <mantissa/precision/plugin.h>
 
 namespace mantissa::llm {
 

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <iostream>
 
-#include "core/error.h"
-#include "core/io/atomic_file.h"
-#include "precision/report/html_report.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/io/atomic_file.h>
+#include <mantissa/precision/report/html_report.h>
 
 int main(int argc, char** argv) {
   CLI::App app{"mantissa precision report: compare training runs' precision timelines in one HTML page"};

@@ -13,12 +13,12 @@
 
 #include <fmt/core.h>
 
-#include "mantissa.h"
-#include "precision/autocast.h"
-#include "precision/fp8_autocast.h"
-#include "precision/fp8_state.h"
-#include "precision/grad_scaler.h"
-#include "precision/stats.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/autocast.h>
+#include <mantissa/precision/fp8_autocast.h>
+#include <mantissa/precision/fp8_state.h>
+#include <mantissa/precision/grad_scaler.h>
+#include <mantissa/precision/stats.h>
 
 using namespace mantissa;
 

@@ -1,8 +1,8 @@
-#include "precision/report/html_report.h"
+#include <mantissa/precision/report/html_report.h>
 
 #include <fmt/format.h>
 
-#include "precision/report/svg_plot.h"
+#include <mantissa/precision/report/svg_plot.h>
 
 namespace mantissa::precision::report {
 

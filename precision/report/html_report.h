@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "precision/report/run_data.h"
+#include <mantissa/precision/report/run_data.h>
 
 namespace mantissa::precision::report {
 

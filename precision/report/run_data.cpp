@@ -1,11 +1,11 @@
-#include "precision/report/run_data.h"
+#include <mantissa/precision/report/run_data.h>
 
 #include <algorithm>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 namespace mantissa::precision::report {
 

@@ -1,4 +1,4 @@
-#include "precision/report/svg_plot.h"
+#include <mantissa/precision/report/svg_plot.h>
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 // The tape's behaviour: accumulation, retain_graph, no_grad, detach, version counters, hooks.
 #include <gtest/gtest.h>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 
 using namespace mantissa;
 

@@ -6,8 +6,8 @@
 #include <map>
 #include <set>
 
-#include "autograd/node.h"
-#include "mantissa.h"
+#include <mantissa/autograd/node.h>
+#include <mantissa/mantissa.h>
 #include "support/on_device.h"
 
 using namespace mantissa;

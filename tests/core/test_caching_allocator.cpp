@@ -9,10 +9,10 @@
 #include <map>
 #include <set>
 
-#include "core/caching_allocator.h"
-#include "core/cpu/host_allocator.h"
-#include "core/error.h"
-#include "tests/support/expect_error.h"
+#include <mantissa/core/caching_allocator.h>
+#include <mantissa/core/cpu/host_allocator.h>
+#include <mantissa/core/error.h>
+#include "support/expect_error.h"
 
 using mantissa::CachingAllocator;
 using mantissa::CachingAllocatorOptions;

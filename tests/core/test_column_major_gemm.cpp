@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "core/column_major_gemm.h"
-#include "core/cuda/gemm_key.h"
-#include "core/matrix_layout.h"
-#include "mantissa.h"
+#include <mantissa/core/column_major_gemm.h>
+#include <mantissa/core/cuda/gemm_key.h>
+#include <mantissa/core/matrix_layout.h>
+#include <mantissa/mantissa.h>
 
 using namespace mantissa;
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "core/cuda/conv_key.h"
-#include "core/cuda/first_that_works.h"
-#include "mantissa.h"
+#include <mantissa/core/cuda/conv_key.h>
+#include <mantissa/core/cuda/first_that_works.h>
+#include <mantissa/mantissa.h>
 
 using namespace mantissa;
 using cuda::ConvProblem;

@@ -1,7 +1,7 @@
 // Everything a user can get wrong throws mantissa::Error naming the op, shapes, dtypes, device.
 #include <gtest/gtest.h>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 #include "support/cuda_device.h"
 
 using namespace mantissa;

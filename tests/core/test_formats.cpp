@@ -7,11 +7,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/formats/bfloat16.h"
-#include "core/formats/float16.h"
-#include "core/formats/float8.h"
-#include "core/formats/stochastic_rounding.h"
-#include "core/philox.h"
+#include <mantissa/core/formats/bfloat16.h>
+#include <mantissa/core/formats/float16.h>
+#include <mantissa/core/formats/float8.h>
+#include <mantissa/core/formats/stochastic_rounding.h>
+#include <mantissa/core/philox.h>
 
 #if defined(MANTISSA_HAVE_CUDA_FP_HEADERS)
 #include <cuda_bf16.h>

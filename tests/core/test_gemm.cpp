@@ -1,4 +1,4 @@
-#include "core/cpu/gemm.h"
+#include <mantissa/core/cpu/gemm.h>
 
 #include <algorithm>
 #include <bit>
@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 // oneDNN 2.6 runs bf16 matmul only on AVX-512 CPUs; elsewhere mantissa's matmul widens bf16
 // to f32 (covered by tests/core/test_ops.cpp), and these tests of the oneDNN path skip.

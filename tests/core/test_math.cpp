@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/math.h"
+#include <mantissa/core/math.h>
 
 namespace {
 // Distance in units in the last place between two finite or infinite floats.

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 #include "support/on_device.h"
 
 using namespace mantissa;

@@ -1,4 +1,4 @@
-#include "core/philox.h"
+#include <mantissa/core/philox.h>
 
 #include <gtest/gtest.h>
 

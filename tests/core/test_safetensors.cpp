@@ -18,10 +18,10 @@
 
 #include <fmt/format.h>
 
-#include "core/error.h"
-#include "core/io/atomic_file.h"
-#include "core/io/safetensors.h"
-#include "core/ops.h"
+#include <mantissa/core/error.h>
+#include <mantissa/core/io/atomic_file.h>
+#include <mantissa/core/io/safetensors.h>
+#include <mantissa/core/ops.h>
 #include "support/expect_error.h"
 
 using namespace mantissa;
@@ -107,7 +107,7 @@ std::vector<PythonTensor> python_tensors() {
 const std::map<std::string, std::string> kPythonMetadata = {{"note", "π ≈ 3.14159"}};
 
 Tensor make_tensor(const PythonTensor& expected) {
-  // fp8 casts saturate by default (DESIGN.md); e5m2's infinity must stay one.
+  // fp8 casts saturate by default (docs/architecture.md); e5m2's infinity must stay one.
   if (is_floating(expected.dtype))
     return raw::cast_scaled(raw::from_vector(expected.floats, expected.shape), expected.dtype, 1.0f, nullptr,
                             /*saturate=*/false);

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 #include "support/expect_error.h"
 #include "support/on_device.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 #include "support/on_device.h"
 
 using namespace mantissa;

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "mantissa.h"
-#include "tests/support/cuda_compare.h"
-#include "tests/support/cuda_device.h"
+#include <mantissa/mantissa.h>
+#include "support/cuda_compare.h"
+#include "support/cuda_device.h"
 #ifdef MANTISSA_WITH_CUDA
-#include "core/cuda/gemm.h"
+#include <mantissa/core/cuda/gemm.h>
 #endif
 
 using namespace mantissa;

@@ -10,13 +10,13 @@
 #include <tuple>
 #include <vector>
 
-#include "mantissa.h"
-#include "precision/fp8_autocast.h"
-#include "precision/fp8_gemm.h"
-#include "precision/fp8_linear.h"
-#include "precision/fp8_state.h"
-#include "tests/support/cuda_compare.h"
-#include "tests/support/cuda_device.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/fp8_autocast.h>
+#include <mantissa/precision/fp8_gemm.h>
+#include <mantissa/precision/fp8_linear.h>
+#include <mantissa/precision/fp8_state.h>
+#include "support/cuda_compare.h"
+#include "support/cuda_device.h"
 
 using namespace mantissa;
 using namespace mantissa::precision;

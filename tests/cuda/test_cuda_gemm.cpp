@@ -8,16 +8,16 @@
 #include <cmath>
 #include <vector>
 
-#include "mantissa.h"
-#include "precision/fp8_gemm.h"
-#include "tests/support/cuda_compare.h"
-#include "tests/support/cuda_device.h"
-#include "tests/support/expect_error.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/fp8_gemm.h>
+#include "support/cuda_compare.h"
+#include "support/cuda_device.h"
+#include "support/expect_error.h"
 
 #ifdef MANTISSA_WITH_CUDA
 #include <cuda_runtime_api.h>
 
-#include "core/cuda/gemm.h"
+#include <mantissa/core/cuda/gemm.h>
 #endif
 
 using namespace mantissa;

@@ -10,9 +10,9 @@
 #include <limits>
 #include <vector>
 
-#include "mantissa.h"
-#include "tests/support/cuda_compare.h"
-#include "tests/support/cuda_device.h"
+#include <mantissa/mantissa.h>
+#include "support/cuda_compare.h"
+#include "support/cuda_device.h"
 
 using namespace mantissa;
 using namespace mantissa::testing;

@@ -6,10 +6,10 @@
 
 #include <vector>
 
-#include "mantissa.h"
-#include "tests/support/cuda_compare.h"
-#include "tests/support/cuda_device.h"
-#include "tests/support/expect_error.h"
+#include <mantissa/mantissa.h>
+#include "support/cuda_compare.h"
+#include "support/cuda_device.h"
+#include "support/expect_error.h"
 
 using namespace mantissa;
 using namespace mantissa::testing;

@@ -1,12 +1,12 @@
 // The CUDA runtime pieces: devices, streams, events, the device allocator.
 #include <gtest/gtest.h>
 
-#include "mantissa.h"
-#include "tests/support/cuda_device.h"
-#include "tests/support/expect_error.h"
+#include <mantissa/mantissa.h>
+#include "support/cuda_device.h"
+#include "support/expect_error.h"
 
 #ifdef MANTISSA_WITH_CUDA
-#include "core/cuda/cuda_backend.h"
+#include <mantissa/core/cuda/cuda_backend.h>
 #endif
 
 using namespace mantissa;

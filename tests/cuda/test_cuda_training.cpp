@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "mantissa.h"
-#include "precision/plugin.h"
-#include "tests/support/cuda_compare.h"
-#include "tests/support/cuda_device.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/plugin.h>
+#include "support/cuda_compare.h"
+#include "support/cuda_device.h"
 
 using namespace mantissa;
 using namespace mantissa::testing;

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 #include "support/on_device.h"
 
 using namespace mantissa;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 #include "support/cuda_device.h"
 
 using namespace mantissa;

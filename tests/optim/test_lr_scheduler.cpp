@@ -3,7 +3,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 
 using namespace mantissa;
 

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <vector>
 
-#include "mantissa.h"
-#include "tests/support/expect_error.h"
-#include "tests/support/on_device.h"
+#include <mantissa/mantissa.h>
+#include "support/expect_error.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 #include "support/on_device.h"
 
 using namespace mantissa;

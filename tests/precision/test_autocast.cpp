@@ -11,11 +11,11 @@
 #include <string>
 #include <thread>
 
-#include "autograd/node.h"
-#include "mantissa.h"
-#include "precision/autocast.h"
-#include "tests/support/expect_error.h"
-#include "tests/support/on_device.h"
+#include <mantissa/autograd/node.h>
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/autocast.h>
+#include "support/expect_error.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 using autocast::AutocastGuard;

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "core/io/safetensors.h"
-#include "core/ops.h"
-#include "mantissa.h"
-#include "precision/flash_optimizers.h"
+#include <mantissa/core/io/safetensors.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/flash_optimizers.h>
 #include "support/on_device.h"
 
 using namespace mantissa;

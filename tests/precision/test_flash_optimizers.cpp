@@ -16,11 +16,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/flash_math.h"
-#include "core/ops.h"
-#include "mantissa.h"
-#include "precision/flash_optimizers.h"
-#include "precision/memory_account.h"
+#include <mantissa/core/flash_math.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/flash_optimizers.h>
+#include <mantissa/precision/memory_account.h>
 #include "support/expect_error.h"
 #include "support/on_device.h"
 

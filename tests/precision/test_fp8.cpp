@@ -14,19 +14,19 @@
 #include <tuple>
 #include <vector>
 
-#include "core/formats/bfloat16.h"
-#include "core/formats/float8.h"
-#include "mantissa.h"
-#include "precision/autocast.h"
-#include "precision/fp8_autocast.h"
-#include "precision/fp8_gemm.h"
-#include "precision/fp8_linear.h"
-#include "precision/fp8_scaling.h"
-#include "precision/fp8_state.h"
-#include "precision/grad_scaler.h"
-#include "tests/support/expect_error.h"
-#include "tests/support/fp8_values.h"
-#include "tests/support/on_device.h"
+#include <mantissa/core/formats/bfloat16.h>
+#include <mantissa/core/formats/float8.h>
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/autocast.h>
+#include <mantissa/precision/fp8_autocast.h>
+#include <mantissa/precision/fp8_gemm.h>
+#include <mantissa/precision/fp8_linear.h>
+#include <mantissa/precision/fp8_scaling.h>
+#include <mantissa/precision/fp8_state.h>
+#include <mantissa/precision/grad_scaler.h>
+#include "support/expect_error.h"
+#include "support/fp8_values.h"
+#include "support/on_device.h"
 
 using namespace mantissa;
 using namespace mantissa::precision;

@@ -8,14 +8,14 @@
 #include <cmath>
 #include <vector>
 
-#include "core/formats/float8.h"
-#include "mantissa.h"
-#include "precision/fp8_autocast.h"
-#include "precision/fp8_params.h"
-#include "precision/memory_account.h"
-#include "precision/plugin.h"
-#include "tests/support/expect_error.h"
-#include "tests/support/fp8_values.h"
+#include <mantissa/core/formats/float8.h>
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/fp8_autocast.h>
+#include <mantissa/precision/fp8_params.h>
+#include <mantissa/precision/memory_account.h>
+#include <mantissa/precision/plugin.h>
+#include "support/expect_error.h"
+#include "support/fp8_values.h"
 
 using namespace mantissa;
 using namespace mantissa::precision;

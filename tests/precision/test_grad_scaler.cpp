@@ -7,8 +7,8 @@
 #include <cmath>
 #include <limits>
 
-#include "mantissa.h"
-#include "precision/grad_scaler.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/grad_scaler.h>
 #include "support/expect_error.h"
 #include "support/on_device.h"
 

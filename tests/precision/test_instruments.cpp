@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "mantissa.h"
-#include "precision/autocast.h"
-#include "precision/fp8_autocast.h"
-#include "precision/grad_scaler.h"
-#include "precision/instrument_log.h"
-#include "precision/memory_account.h"
-#include "precision/report/run_data.h"
-#include "precision/stagnation.h"
-#include "precision/stats.h"
-#include "tests/support/expect_error.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/autocast.h>
+#include <mantissa/precision/fp8_autocast.h>
+#include <mantissa/precision/grad_scaler.h>
+#include <mantissa/precision/instrument_log.h>
+#include <mantissa/precision/memory_account.h>
+#include <mantissa/precision/report/run_data.h>
+#include <mantissa/precision/stagnation.h>
+#include <mantissa/precision/stats.h>
+#include "support/expect_error.h"
 
 using namespace mantissa;
 

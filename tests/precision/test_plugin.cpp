@@ -5,9 +5,9 @@
 
 #include <cmath>
 
-#include "mantissa.h"
-#include "precision/plugin.h"
-#include "tests/support/expect_error.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/plugin.h>
+#include "support/expect_error.h"
 
 using namespace mantissa;
 using precision::PrecisionPlugin;

@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include "mantissa.h"
-#include "precision/instrument_log.h"
-#include "precision/report/html_report.h"
-#include "precision/report/run_data.h"
-#include "tests/support/expect_error.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/instrument_log.h>
+#include <mantissa/precision/report/html_report.h>
+#include <mantissa/precision/report/run_data.h>
+#include "support/expect_error.h"
 
 using namespace mantissa;
 namespace report = precision::report;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 
 namespace mantissa::testing {
 

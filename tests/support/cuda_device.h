@@ -10,12 +10,12 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/device.h"
+#include <mantissa/core/device.h>
 
 #ifdef MANTISSA_WITH_CUDA
 #include <cuda_runtime_api.h>
 
-#include "core/cuda/runtime.h"
+#include <mantissa/core/cuda/runtime.h>
 #endif
 
 namespace mantissa::testing {

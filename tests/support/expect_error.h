@@ -5,7 +5,7 @@
 #include <initializer_list>
 #include <string>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 
 template <typename F>
 void expect_error(F f, std::initializer_list<std::string> fragments) {

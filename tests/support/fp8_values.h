@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 
 namespace fp8_test {
 

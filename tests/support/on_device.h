@@ -1,5 +1,5 @@
 #pragma once
-// Tests parameterised over devices (DESIGN.md, Habits). A suite derived from OnDevice and
+// Tests parameterised over devices. A suite derived from OnDevice and
 // instantiated with MANTISSA_ON_EVERY_DEVICE runs each TEST_P on every device of
 // kTestDevices: the CPU, a stand-in second device, and cuda:0. Inputs are made on the host,
 // moved with on(), and results read back with to_vector(), so every device is held to the
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "mantissa.h"
+#include <mantissa/mantissa.h>
 #include "support/cuda_device.h"
 
 namespace mantissa {

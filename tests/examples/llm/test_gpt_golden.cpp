@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "core/io/safetensors.h"
+#include <mantissa/core/io/safetensors.h>
 #include "examples/llm/gpt.h"
-#include "mantissa.h"
-#include "precision/autocast.h"
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/autocast.h>
 
 using namespace mantissa;
 using namespace mantissa::llm;

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include <mantissa/core/error.h>
 #include "examples/llm/bpe_tokenizer.h"
 #include "examples/llm/char_tokenizer.h"
 #include "examples/llm/utf8.h"
