@@ -79,6 +79,8 @@ Tensor squeeze(const Tensor& x, int64_t dim);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor contiguous(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
+Tensor to(const Tensor& x, Device device);  // x itself when already on device
+Tensor clone(const Tensor& x);
 // The differentiable cast of x whose converted values the caller already holds (autocast's
 // cache of down-cast parameters): records the node to() records, on a fresh alias of
 // `converted`, so each use gets its own graph edge.

@@ -18,6 +18,8 @@ MANTISSA_DIFFERENTIABLE(squeeze);
 MANTISSA_DIFFERENTIABLE(unsqueeze);
 MANTISSA_DIFFERENTIABLE(contiguous);
 MANTISSA_DIFFERENTIABLE(to);
+MANTISSA_DIFFERENTIABLE(to_device);
+MANTISSA_DIFFERENTIABLE(clone);
 MANTISSA_DIFFERENTIABLE(cat);
 MANTISSA_DIFFERENTIABLE(index_select);
 MANTISSA_DIFFERENTIABLE(gather);
@@ -92,6 +94,17 @@ Tensor to_converted(const Tensor& x, const Tensor& converted) {
   MANTISSA_CHECK(converted.sizes() == x.sizes() && converted.device() == x.device(), "to",
                  "converted values {} do not match {}", converted.describe(), x.describe());
   return record_cast(x, raw::as_strided(converted, converted.sizes(), converted.strides(), converted.offset()));
+}
+
+Tensor to(const Tensor& x, Device device) {
+  if (x.device() == device) return x;
+  return record(op_to_device, {x}, raw::to_device(x, device), [from = x.device()](const Tensor& g) {
+    return std::vector<Tensor>{raw::to_device(g, from)};
+  });
+}
+
+Tensor clone(const Tensor& x) {
+  return record(op_clone, {x}, raw::clone(x), [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
 Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {

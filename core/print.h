@@ -1,12 +1,15 @@
 #pragma once
-// fmt support for tensors: fmt::print("{}", t) prints values, dtype, shape and device.
+// Printing tensors: fmt::print("{}", t) and std::cout << t show values, dtype, shape and device.
 #include <fmt/format.h>
 
 #include <mantissa/core/tensor.h>
 
+#include <ostream>
+
 namespace mantissa {
 std::string to_string(const Tensor& t);
-}
+inline std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << to_string(t); }
+}  // namespace mantissa
 
 template <>
 struct fmt::formatter<mantissa::Tensor> : fmt::formatter<std::string_view> {

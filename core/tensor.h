@@ -71,6 +71,7 @@ class Tensor {
   // (tests, printing, gradcheck, item) to look at values.
   template <typename T> std::vector<T> to_vector() const;
   double item() const;  // the one element of a tensor with numel() == 1
+  template <typename T> T item() const { return static_cast<T>(item()); }
 
   // ---- Differentiable methods: declared here for libtorch-style use, implemented by the
   // autograd layer (autograd/tensor_methods.cpp); core itself never calls them.
@@ -86,6 +87,8 @@ class Tensor {
   void register_hook(std::function<Tensor(const Tensor&)> hook) const;
 
   Tensor to(DType dtype) const;
+  Tensor to(Device device) const;  // the tensor itself when already there
+  Tensor clone() const;            // a contiguous copy with its own storage
   Tensor contiguous() const;
   Tensor reshape(const Shape& shape) const;
   Tensor view(const Shape& shape) const;
@@ -98,6 +101,24 @@ class Tensor {
   Tensor sum() const;
   Tensor mean() const;
   Tensor matmul(const Tensor& other) const;
+
+  // Indexing, as Python's t[i] and t[start:end] along a dim: negative positions count from
+  // the end; slice bounds are clamped to the size, as Python's are. Views, differentiable.
+  Tensor operator[](int64_t index) const;
+  Tensor slice(int64_t dim, int64_t start, int64_t end) const;
+
+  // In place, as PyTorch's: the result (broadcast, promoted) is written back in this
+  // tensor's dtype, so every view of the storage sees it. Refused while gradients are
+  // recorded and either side requires grad (write x = x + y there), and where the result
+  // would not fit this tensor's shape or a floating result would go into an integer tensor.
+  Tensor& operator+=(const Tensor& other);
+  Tensor& operator-=(const Tensor& other);
+  Tensor& operator*=(const Tensor& other);
+  Tensor& operator/=(const Tensor& other);
+  Tensor& operator+=(double other);
+  Tensor& operator-=(double other);
+  Tensor& operator*=(double other);
+  Tensor& operator/=(double other);
 
  private:
   std::shared_ptr<TensorImpl> impl_;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include <mantissa/autograd/functions.h>
 #include <mantissa/core/error.h>
 #include <mantissa/nn/init.h>
@@ -25,6 +27,11 @@ Tensor LinearImpl::forward(const Tensor& x) const {
   MANTISSA_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features, "Linear",
                  "expects input with last dim {}, got {}", options.in_features, x.describe());
   return linear(x, weight, bias);
+}
+
+std::string LinearImpl::extra_repr() const {
+  return fmt::format("in_features={}, out_features={}, bias={}", options.in_features, options.out_features,
+                     options.bias);
 }
 
 }  // namespace mantissa::nn

@@ -16,7 +16,9 @@ struct LinearOptions {
 class LinearImpl : public Module {
  public:
   explicit LinearImpl(const LinearOptions& options);
+  LinearImpl(int64_t in_features, int64_t out_features) : LinearImpl(LinearOptions(in_features, out_features)) {}
   Tensor forward(const Tensor& x) const;
+  std::string extra_repr() const override;
 
   LinearOptions options;
   Tensor weight;

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <map>
+#include <set>
 #include <unordered_set>
 
 #include <mantissa/autograd/grad_mode.h>
@@ -91,6 +92,54 @@ StateDict Module::named_buffers(bool recurse) const {
 }
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const { return children_; }
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out = {{"", this}};
+  for (const auto& [name, child] : children_)
+    for (const auto& [sub, module] : child->named_modules()) out.emplace_back(sub.empty() ? name : name + "." + sub, module);
+  return out;
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (const auto& [name, child] : children_) child->apply(fn);
+  fn(*this);
+}
+
+int64_t Module::parameter_count() const {
+  std::set<const TensorImpl*> seen;  // a tied weight is one parameter
+  int64_t count = 0;
+  for (const Tensor& p : parameters())
+    if (seen.insert(&p.impl()).second) count += p.numel();
+  return count;
+}
+
+namespace {
+
+// 1234 -> "1.2K", as model summaries print counts.
+std::string short_count(int64_t n) {
+  if (n < 1000) return std::to_string(n);
+  const char* units[] = {"K", "M", "B"};
+  double value = static_cast<double>(n);
+  int unit = -1;
+  while (value >= 1000 && unit < 2) value /= 1000, ++unit;
+  return fmt::format("{:.{}f}{}", value, value < 10 ? 1 : 0, units[unit]);
+}
+
+void print_tree(const Module& module, const std::string& label, int depth, std::string& out) {
+  const std::string extra = module.extra_repr();
+  const int64_t count = module.parameter_count();
+  out += fmt::format("{:{}}{}{}{} ({} parameter{})\n", "", 2 * depth, label, module.type_name(),
+                     extra.empty() ? "" : "(" + extra + ")", short_count(count), count == 1 ? "" : "s");
+  for (const auto& [name, child] : module.named_children()) print_tree(*child, "(" + name + "): ", depth + 1, out);
+}
+
+}  // namespace
+
+std::string Module::to_string() const {
+  std::string out;
+  print_tree(*this, "", 0, out);
+  return out;
+}
 
 void Module::train(bool on) {
   training_ = on;

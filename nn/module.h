@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <stdexcept>
 #include <type_traits>
 #include <string>
@@ -28,6 +29,20 @@ class Module {
   std::vector<Tensor> parameters(bool recurse = true) const;
   StateDict named_buffers(bool recurse = true) const;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const;
+  // This module (named "") and every descendant, depth first in registration order, with
+  // dotted names ("blocks.0.attn"), as PyTorch's named_modules().
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  // Calls fn on every descendant, children before their parent, then on this module (as
+  // PyTorch's apply), e.g. to initialise every Linear.
+  void apply(const std::function<void(Module&)>& fn);
+  // The number of elements of every parameter, recursively (each tensor counted once).
+  int64_t parameter_count() const;
+  // A tree of the modules, PyTorch-style, with each module's parameter count:
+  //   Net (1.2K parameters)
+  //     (hidden): Linear(in_features=1, out_features=32, bias=true) (64 parameters)
+  std::string to_string() const;
+  // What a module adds to its line in to_string(), as PyTorch's extra_repr().
+  virtual std::string extra_repr() const { return ""; }
 
   // Training mode for this module and every descendant (dropout reads it).
   void train(bool on = true);
@@ -91,6 +106,8 @@ class Module {
   std::vector<Buffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
+
+inline std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.to_string(); }
 
 // A value-semantics handle around a shared module implementation, as libtorch's
 // ModuleHolder: `Linear fc(LinearOptions(4, 8)); fc->weight; fc(x);`. Copies share the

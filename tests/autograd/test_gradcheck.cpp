@@ -71,6 +71,11 @@ std::map<std::string, Case> cases(Device device = Device::cpu()) {
   c["squeeze"] = {{in({3, 1}, 1)}, [](auto& x) { return x[0].squeeze(1); }};
   c["unsqueeze"] = {{A(1)}, [](auto& x) { return x[0].unsqueeze(0); }};
   c["contiguous"] = {{A(1)}, [](auto& x) { return x[0].transpose(0, 1).contiguous(); }};
+  c["clone"] = {{A(1)}, [](auto& x) { return x[0].clone() * x[0]; }};
+  c["to_device"] = {{A(1)}, [](auto& x) {  // to another device (the stand-in cpu:1 from the CPU) and back
+    const Device home = x[0].device(), away = home == Device::cpu() ? mantissa::testing::kStandIn : Device::cpu();
+    return (x[0].to(away) * 2.0).to(home);
+  }};
   c["to"] = {{A(1)}, [](auto& x) { return x[0].to(DType::f32).to(DType::f64) * 0.0 + x[0].to(DType::f64); }};
   c["cat"] = {{A(1), in({1, 3}, 2)}, [](auto& x) { return stack({cat({x[0], x[1]}, 0), cat({x[1], x[0]}, 0)}, 0); }};
   c["index_select"] = {{A(1)}, [](auto& x) { return index_select(x[0], 1, indices({2, 0, 2}, {3}, x[0])); }};

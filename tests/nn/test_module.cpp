@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include <mantissa/mantissa.h>
 #include "support/cuda_device.h"
 
@@ -145,4 +147,39 @@ TEST(Module, ToDeviceWithoutItsBackendIsAClearErrorAndChangesNothing) {
   EXPECT_THROW(fc->to(mantissa::testing::missing_cuda_device()), Error);
   EXPECT_EQ(fc->weight.device(), Device::cpu());
   EXPECT_EQ(fc->weight.to_vector<float>(), before);
+}
+
+TEST(Module, NamedModulesAndApplyVisitTheTreeAsPyTorchDoes) {
+  nn::TransformerBlock block(nn::TransformerBlockOptions(8, 2, 4));
+  std::vector<std::string> names;
+  for (const auto& [name, module] : block->named_modules()) names.push_back(name + ":" + module->type_name());
+  // PyTorch's order for nanoGPT's Block: itself, then depth first in registration order.
+  ASSERT_GE(names.size(), 6u);
+  EXPECT_EQ(names[0], ":TransformerBlock");
+  EXPECT_EQ(names[1], "ln_1:LayerNorm");
+  EXPECT_EQ(names[2], "attn:CausalSelfAttention");
+  EXPECT_EQ(names[3], "attn.c_attn:Linear");
+  std::vector<std::string> applied;
+  block->apply([&](nn::Module& m) { applied.push_back(m.type_name()); });
+  EXPECT_EQ(applied.size(), names.size());
+  EXPECT_EQ(applied.front(), "LayerNorm");  // children before their parents
+  EXPECT_EQ(applied.back(), "TransformerBlock");
+  // apply is how a user re-initialises every Linear.
+  block->apply([](nn::Module& m) {
+    if (auto* linear = dynamic_cast<nn::LinearImpl*>(&m)) raw::fill_(linear->weight, 0.0);
+  });
+  EXPECT_EQ(block->attn->c_attn->weight.to_vector<float>(), std::vector<float>(24 * 8, 0.0f));
+}
+
+TEST(Module, PrintsATreeWithParameterCounts) {
+  auto tied = std::make_shared<TiedImpl>();
+  EXPECT_EQ(tied->parameter_count(), 40);  // the tied weight once
+  EXPECT_EQ(tied->to_string(),
+            "Tied (40 parameters)\n"
+            "  (embed): Embedding (40 parameters)\n"
+            "  (head): Linear(in_features=4, out_features=10, bias=false) (40 parameters)\n");
+  nn::Linear big(1000, 1000);  // the (in, out) shortcut
+  std::ostringstream os;
+  os << *big;
+  EXPECT_EQ(os.str(), "Linear(in_features=1000, out_features=1000, bias=true) (1.0M parameters)\n");
 }
