@@ -8,6 +8,7 @@
 #include <mantissa/core/print.h>
 #include <mantissa/core/random.h>
 #include <mantissa/core/tensor.h>
+#include <mantissa/core/threads.h>
 #include <mantissa/core/version.h>
 #include <mantissa/nn/nn.h>
 #include <mantissa/optim/optim.h>

@@ -32,6 +32,9 @@ class AccumulateGrad : public Node {
     grad = raw::cast(grad, is_fp8(leaf_.dtype()) ? DType::f32 : leaf_.dtype());
     if (!meta.grad.defined()) meta.grad = raw::clone(grad);
     else raw::add_(meta.grad, grad);
+    // The engine sums every contribution (a tied weight's two uses included) before this
+    // node runs, so these fire once per leaf per backward, with .grad final for it.
+    for (const auto& hook : meta.post_accumulate_hooks) hook(leaf_);
     return {};
   }
 

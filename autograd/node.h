@@ -16,7 +16,8 @@ struct AutogradMeta {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;            // null for leaves
   std::weak_ptr<Node> grad_accumulator;     // leaves: the node that accumulates into grad
-  std::vector<std::function<Tensor(const Tensor&)>> hooks;
+  std::vector<std::function<Tensor(const Tensor&)>> hooks;  // before accumulation
+  std::vector<std::function<void(const Tensor&)>> post_accumulate_hooks;
 };
 
 // A tensor kept for the backward pass, with the storage version it had when saved: using

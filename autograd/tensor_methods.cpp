@@ -43,6 +43,12 @@ void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
   autograd_meta(*this).hooks.push_back(std::move(hook));
 }
 
+void Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {
+  MANTISSA_CHECK(requires_grad() && is_leaf(), "register_post_accumulate_grad_hook",
+                 "hooks go on leaf tensors that require grad, got {}", describe());
+  autograd_meta(*this).post_accumulate_hooks.push_back(std::move(hook));
+}
+
 Tensor Tensor::to(DType dtype) const { return mantissa::to(*this, dtype); }
 Tensor Tensor::to(Device device) const { return mantissa::to(*this, device); }
 Tensor Tensor::clone() const { return mantissa::clone(*this); }

@@ -2,7 +2,6 @@
 // outside the timing loop, and against the machine's measured f32 FMA and bf16 dot-product
 // peaks, for 1 thread and for all threads.
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <bit>
@@ -16,6 +15,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <mantissa/core/threads.h>
 #include <mantissa/core/cpu/gemm.h>
 
 namespace {
@@ -199,7 +199,7 @@ void bench_problem(const Problem& p, int threads, double peak, dnnl::engine& eng
 }  // namespace
 
 int main() {
-  const int all_threads = omp_get_max_threads();
+  const int all_threads = mantissa::num_threads();
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
   const Problem problems[] = {
@@ -232,7 +232,7 @@ int main() {
   for (const Peaks& peak : peaks) {
     // oneDNN reads the OpenMP thread count when it creates a primitive; mantissa's cache
     // key includes it, so both sides get primitives made for this count.
-    omp_set_num_threads(peak.threads);
+    mantissa::set_num_threads(peak.threads);
     for (const Problem& p : problems)
       bench_problem(p, peak.threads, p.dtype == DType::bf16 ? peak.bf16 : peak.f32, engine,
                     stream);

@@ -12,7 +12,6 @@
 // bench/torch_gpt_cuda.py, the same model from torch_gpt.py on the GPU (the python3 on
 // PATH), with bf16-mixed as torch.autocast('cuda', bfloat16). --shared-bench names the folder
 // holding torch_gpt.py and torch_common.py where ../shared/bench is absent (a GPU machine).
-#include <omp.h>
 
 #include <algorithm>
 #include <array>
@@ -25,6 +24,7 @@
 #include <string>
 
 #include "examples/llm/gpt.h"
+#include <mantissa/core/threads.h>
 #include <mantissa/precision/plugin.h>
 
 using namespace mantissa;
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
     MANTISSA_CHECK(o.precision == "32-true" || o.precision == "bf16-mixed", "bench_gpt_step",
                    "--precision is 32-true or bf16-mixed (PyTorch's fp32 and bf16 autocast), not '{}'", o.precision);
     MANTISSA_CHECK(o.steps > 0, "bench_gpt_step", "--steps must be positive");
-    omp_set_num_threads(o.threads);
+    set_num_threads(o.threads);
     const double ours = time_mantissa(o, 5);
     fmt::print("GPT training step (torch_gpt.py workload), {}, {}, {} threads\n", o.precision, o.device.str(), o.threads);
     fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);

@@ -3,6 +3,9 @@
 #include <charconv>
 
 #include <mantissa/core/error.h>
+#ifdef MANTISSA_WITH_CUDA
+#include <mantissa/core/cuda/runtime.h>
+#endif
 
 namespace mantissa {
 
@@ -20,6 +23,14 @@ Device parse_device(std::string_view text) {
     break;
   }
   fail("parse_device", "unknown device '{}' (expected cpu, cuda or cuda:N)", text);
+}
+
+int cuda_device_count() {
+#ifdef MANTISSA_WITH_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
 }
 
 }  // namespace mantissa

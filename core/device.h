@@ -24,4 +24,9 @@ struct Device {
 // Whether the device exists is the backend's to say, at first use.
 Device parse_device(std::string_view text);
 
+// Usable CUDA devices: 0 without the CUDA backend, a driver recent enough for it, or a GPU
+// (as torch.cuda.device_count / is_available).
+int cuda_device_count();
+inline bool cuda_is_available() { return cuda_device_count() > 0; }
+
 }  // namespace mantissa

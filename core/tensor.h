@@ -85,6 +85,11 @@ class Tensor {
   // Runs on each gradient reaching this leaf before it is accumulated; may return a
   // replacement (an undefined Tensor keeps the incoming one).
   void register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  // Runs once per backward on this leaf after its gradient has been accumulated into
+  // .grad, as PyTorch's register_post_accumulate_grad_hook: where data-parallel training
+  // launches a gradient's all-reduce. The hook is given the leaf (capturing it would keep
+  // it alive).
+  void register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
 
   Tensor to(DType dtype) const;
   Tensor to(Device device) const;  // the tensor itself when already there

@@ -1,6 +1,5 @@
 #include "examples/llm/trainer.h"
 
-#include <omp.h>
 
 #include <chrono>
 #include <filesystem>
@@ -10,6 +9,7 @@
 
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/data.h"
+#include <mantissa/core/threads.h>
 #include <mantissa/precision/instrument_log.h>
 #include <mantissa/precision/plugin.h>
 
@@ -80,7 +80,7 @@ precision::PrecisionPlugin make_precision(const TrainOptions& o, std::ostream* w
 
 TrainResult train(const TrainOptions& options, std::ostream& out) {
   precision::PrecisionPlugin plugin = make_precision(options, &out);
-  if (options.threads > 0) omp_set_num_threads(options.threads);
+  if (options.threads > 0) set_num_threads(options.threads);
   TrainOptions o = options;
   MANTISSA_CHECK(o.schedule_clock == kIterations || o.schedule_clock == kOptimizerSteps, "llm train",
                  "--schedule-clock must be {} or {}, got '{}'", kIterations, kOptimizerSteps, o.schedule_clock);
@@ -129,7 +129,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   out << fmt::format("model: {} parameters ({} layers, {} heads, {} wide, block {}), vocab {} ({}), "
                      "{} train / {} val tokens, {} threads, precision {}, device {}\n",
                      result.parameters, o.model.n_layer, o.model.n_head, o.model.n_embd, o.model.block_size,
-                     o.model.vocab_size, tokenizer.kind(), splits.train.size(), splits.val.size(), omp_get_max_threads(),
+                     o.model.vocab_size, tokenizer.kind(), splits.train.size(), splits.val.size(), num_threads(),
                      plugin.mode().name, device.str());
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 

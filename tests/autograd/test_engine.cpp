@@ -1,5 +1,11 @@
-// The tape's behaviour: accumulation, retain_graph, no_grad, detach, version counters, hooks.
+// The tape's behaviour: accumulation, retain_graph, no_grad, detach, version counters, hooks
+// (before and after accumulation).
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <mantissa/mantissa.h>
 
@@ -68,6 +74,32 @@ TEST(Engine, LeafHooksSeeAndReplaceGradients) {
   (x * 3.0).sum().backward();
   EXPECT_EQ(seen, (std::vector<double>{3, 3}));
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{30, 30}));
+}
+
+TEST(Engine, PostAccumulateHooksFireOncePerLeafPerBackwardWithTheFinalGradient) {
+  Tensor tied = leaf({1, 2}), other = leaf({3, 4}), unused = leaf({5, 6});
+  std::vector<std::pair<std::string, std::vector<double>>> fired;
+  auto watch = [&](const std::string& name) {
+    return [&fired, name](const Tensor& t) { fired.emplace_back(name, t.grad().to_vector<double>()); };
+  };
+  tied.register_post_accumulate_grad_hook(watch("tied"));
+  other.register_post_accumulate_grad_hook(watch("other"));
+  unused.register_post_accumulate_grad_hook(watch("unused"));
+  // tied is used twice (as a tied embedding and output head are): one call, with the sum.
+  auto loss = [&] { return (tied * 3.0 + tied * other).sum(); };
+  loss().backward();
+  ASSERT_EQ(fired.size(), 2u);
+  std::sort(fired.begin(), fired.end());
+  EXPECT_EQ(fired[0], (std::pair<std::string, std::vector<double>>{"other", {1, 2}}));
+  EXPECT_EQ(fired[1], (std::pair<std::string, std::vector<double>>{"tied", {6, 7}}));
+  // A second backward (gradient accumulation): the hook sees the accumulated .grad.
+  fired.clear();
+  loss().backward();
+  std::sort(fired.begin(), fired.end());
+  ASSERT_EQ(fired.size(), 2u);
+  EXPECT_EQ(fired[1], (std::pair<std::string, std::vector<double>>{"tied", {12, 14}}));
+  Tensor intermediate = tied * 2.0;
+  EXPECT_THROW(intermediate.register_post_accumulate_grad_hook([](const Tensor&) {}), Error);
 }
 
 TEST(Engine, BranchWithoutGradientStillReleasesJoin) {

@@ -13,3 +13,4 @@ test -f "$work/prefix/lib/cmake/mantissa/mantissaConfigVersion.cmake"
 cmake -S "$here" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/build" >/dev/null
 "$work/build/downstream"
+"$work/build/tutorial"

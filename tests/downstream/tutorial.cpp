@@ -1,0 +1,106 @@
+// docs/tutorial.md as a program: each "// tutorial: NAME" ... "// end tutorial" region is a
+// snippet of the tutorial, verbatim (scripts/check_tutorial.py checks that they agree), so CI
+// compiles and runs every snippet against an installed mantissa. Exits non-zero if a step
+// does not do what the tutorial says.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include <mantissa/core/io/safetensors.h>
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/mode.h>
+#include <mantissa/precision/plugin.h>
+
+using namespace mantissa;
+
+// tutorial: model
+struct Net : nn::Module {
+  Net() : Module("Net") {
+    fc1 = register_module("fc1", nn::Linear(1, 32));
+    fc2 = register_module("fc2", nn::Linear(32, 1));
+  }
+  Tensor forward(const Tensor& x) const { return fc2(tanh(fc1(x))); }
+
+  nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+// end tutorial
+
+namespace {
+
+void check(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "tutorial: %s\n", what);
+  std::exit(1);
+}
+
+}  // namespace
+
+int main() {
+  manual_seed(0);
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "mantissa_tutorial";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "net.safetensors").string();
+
+  // tutorial: train
+  Net net;
+  std::cout << net;  // the module tree with parameter counts
+
+  const Tensor x = rand({256, 1}) * 2.0 - 1.0;  // 256 points in [-1, 1)
+  const Tensor y = exp(x * x * -4.0);           // the function to learn
+
+  optim::AdamW optimizer(net.parameters(), optim::AdamOptions(1e-2));
+  for (int step = 1; step <= 300; ++step) {
+    optimizer.zero_grad();
+    Tensor loss = nn::functional::mse_loss(net.forward(x), y);
+    loss.backward();
+    optimizer.step();
+    if (step % 100 == 0) std::cout << "step " << step << " loss " << loss.item<float>() << "\n";
+  }
+  // end tutorial
+  const double trained = nn::functional::mse_loss(net.forward(x), y).item();
+  check(trained < 0.01, "training did not fit the function");
+
+  // tutorial: checkpoint
+  io::save_safetensors(path, net.state_dict());  // written atomically
+
+  Net restored;
+  restored.load_state_dict(io::load_safetensors(path).tensors);
+  // end tutorial
+  check(nn::functional::mse_loss(restored.forward(x), y).item() == trained, "the restored model differs");
+
+  // tutorial: precision
+  Net mixed;
+  precision::PrecisionPlugin plugin(precision::parse_mode("bf16-mixed"));
+  plugin.convert_module(mixed);  // bf16-true, 16-true and the flash modes convert parameters
+  auto mixed_optimizer = plugin.make_adamw(optim::one_group(mixed.parameters()), optim::AdamOptions(1e-2));
+  for (int step = 1; step <= 300; ++step) {
+    Tensor loss;
+    {
+      auto region = plugin.forward_context();  // autocast: GEMMs in bf16, reductions in f32
+      loss = nn::functional::mse_loss(mixed.forward(plugin.convert_input(x)), y);
+    }
+    mixed_optimizer->zero_grad();
+    plugin.backward(loss);                      // scaled when the mode scales losses
+    plugin.optimizer_step(*mixed_optimizer);    // unscales, skips inf/NaN steps
+  }
+  // end tutorial
+  check(nn::functional::mse_loss(mixed.forward(x), y).item() < 0.01, "bf16-mixed training did not fit");
+
+  // tutorial: gpu
+  if (cuda_is_available()) {
+    const Device gpu = Device::cuda(0);
+    Net gpu_net;
+    gpu_net.to(gpu);  // move the model before making its optimizer, as in PyTorch
+    optim::AdamW gpu_optimizer(gpu_net.parameters(), optim::AdamOptions(1e-2));
+    Tensor loss = nn::functional::mse_loss(gpu_net.forward(x.to(gpu)), y.to(gpu));
+    loss.backward();
+    gpu_optimizer.step();
+    std::cout << "loss on " << gpu.str() << ": " << loss.item() << "\n";
+  }
+  // end tutorial
+
+  std::filesystem::remove_all(dir);
+  std::cout << "tutorial: every step ran\n";
+  return 0;
+}
