@@ -10,24 +10,23 @@
 
 namespace mantissa {
 
+// The names are the enumerators' own, from core/op_kinds.h's lists.
+#define MANTISSA_OP_NAME(name) #name,
 const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg",  "abs",     "exp",  "log",       "sqrt",     "rsqrt",
-                                "tanh", "sigmoid", "relu", "gelu_tanh", "gelu_erf", "silu"};
+  static const char* const names[] = {MANTISSA_FOR_EACH_UNARY_OP(MANTISSA_OP_NAME)};
   return names[static_cast<int>(op)];
 }
 
 const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
-                                "eq", "ne", "lt", "le", "gt", "ge", "logical_and",
-                                "relu_backward", "gelu_tanh_backward", "gelu_erf_backward",
-                                "silu_backward", "sigmoid_backward", "tanh_backward"};
+  static const char* const names[] = {MANTISSA_FOR_EACH_BINARY_OP(MANTISSA_OP_NAME)};
   return names[static_cast<int>(op)];
 }
 
 const char* reduce_op_name(ReduceOp op) {
-  static const char* names[] = {"sum", "mean", "amax", "amin"};
+  static const char* const names[] = {MANTISSA_FOR_EACH_REDUCE_OP(MANTISSA_OP_NAME)};
   return names[static_cast<int>(op)];
 }
+#undef MANTISSA_OP_NAME
 
 bool is_comparison(BinaryOp op) {
   return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||

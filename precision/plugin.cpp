@@ -93,11 +93,42 @@ void PrecisionPlugin::configure_optimizer(optim::Optimizer& optimizer) const {
     if (is_fp8(p.dtype())) optimizer.set_codec(p, fp8_param_codec(*fp8_));
 }
 
+namespace {
+
+// The flash optimizer F in flash modes, the plain P otherwise, configured for the mode.
+template <typename Flash, typename Plain, typename Options>
+std::unique_ptr<optim::Optimizer> make_for_mode(const PrecisionPlugin& plugin, const FlashOptions& flash,
+                                                std::vector<optim::ParamGroupOptions> groups, const Options& options) {
+  std::unique_ptr<optim::Optimizer> optimizer;
+  if (plugin.mode().flash) optimizer = std::make_unique<Flash>(std::move(groups), options, flash);
+  else optimizer = std::make_unique<Plain>(std::move(groups), options);
+  plugin.configure_optimizer(*optimizer);
+  return optimizer;
+}
+
+}  // namespace
+
 std::unique_ptr<optim::Optimizer> PrecisionPlugin::make_adamw(std::vector<optim::ParamGroupOptions> groups,
                                                               const optim::AdamOptions& options) const {
-  std::unique_ptr<optim::Optimizer> optimizer;
-  if (mode_.flash) optimizer = std::make_unique<FlashAdamW>(std::move(groups), options, options_.flash);
-  else optimizer = std::make_unique<optim::AdamW>(std::move(groups), options);
+  return make_for_mode<FlashAdamW, optim::AdamW>(*this, options_.flash, std::move(groups), options);
+}
+
+std::unique_ptr<optim::Optimizer> PrecisionPlugin::make_adam(std::vector<optim::ParamGroupOptions> groups,
+                                                             const optim::AdamOptions& options) const {
+  return make_for_mode<FlashAdam, optim::Adam>(*this, options_.flash, std::move(groups), options);
+}
+
+std::unique_ptr<optim::Optimizer> PrecisionPlugin::make_sgd(std::vector<optim::ParamGroupOptions> groups,
+                                                            const optim::SGDOptions& options) const {
+  return make_for_mode<FlashSGD, optim::SGD>(*this, options_.flash, std::move(groups), options);
+}
+
+std::unique_ptr<optim::Optimizer> PrecisionPlugin::make_lion(std::vector<optim::ParamGroupOptions> groups,
+                                                             const LionOptions& options) const {
+  MANTISSA_CHECK(mode_.flash, "PrecisionPlugin::make_lion",
+                 "Lion exists only as FlashLion, for the flash modes (bf16-flash, fp16-flash); mode {} has none",
+                 mode_.name);
+  auto optimizer = std::make_unique<FlashLion>(std::move(groups), options, options_.flash);
   configure_optimizer(*optimizer);
   return optimizer;
 }

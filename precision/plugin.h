@@ -23,6 +23,7 @@
 #include <mantissa/nn/module.h>
 #include <mantissa/optim/optimizer.h>
 #include <mantissa/optim/adam.h>
+#include <mantissa/optim/sgd.h>
 #include <mantissa/precision/autocast.h>
 #include <mantissa/precision/flash_optimizers.h>
 #include <mantissa/precision/fp8_autocast.h>
@@ -87,9 +88,17 @@ class PrecisionPlugin {
   // need a flash optimizer (FlashAdamW, FlashAdam, FlashSGD, FlashLion): anything else is
   // an error, since a plain one would update half-precision weights with no residual.
   void configure_optimizer(optim::Optimizer& optimizer) const;
-  // AdamW as the mode wants it, configured: FlashAdamW in flash modes, optim::AdamW otherwise.
+  // Each optimizer as the mode wants it, configured: the flash one in flash modes (FlashAdamW,
+  // FlashAdam, FlashSGD), optim's otherwise.
   std::unique_ptr<optim::Optimizer> make_adamw(std::vector<optim::ParamGroupOptions> groups,
                                                const optim::AdamOptions& options) const;
+  std::unique_ptr<optim::Optimizer> make_adam(std::vector<optim::ParamGroupOptions> groups,
+                                              const optim::AdamOptions& options) const;
+  std::unique_ptr<optim::Optimizer> make_sgd(std::vector<optim::ParamGroupOptions> groups,
+                                             const optim::SGDOptions& options) const;
+  // Lion exists only as FlashLion, so only flash modes make it; elsewhere an error says so.
+  std::unique_ptr<optim::Optimizer> make_lion(std::vector<optim::ParamGroupOptions> groups,
+                                              const LionOptions& options) const;
   // loss.backward(), scaled when loss scaling is on.
   void backward(const Tensor& loss);
   // Unscales (once), clips the global gradient norm when `clip_norm` is set, steps unless a

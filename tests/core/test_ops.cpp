@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -343,4 +344,16 @@ TEST_P(OpsOnDevice, Conv1dMatchesDirectLoop) {
         }
     expect_close(y.to_vector<double>(), want, DType::f64, "conv1d");
   }
+}
+
+TEST(OpNames, AreTheEnumeratorsOwnAndUnique) {
+  // One list (core/op_kinds.h) makes the enums and the names; these spot-check its ends.
+  EXPECT_STREQ(unary_op_name(UnaryOp::neg), "neg");
+  EXPECT_STREQ(unary_op_name(UnaryOp::silu), "silu");
+  EXPECT_STREQ(binary_op_name(BinaryOp::sigmoid_backward_from_output), "sigmoid_backward_from_output");
+  EXPECT_STREQ(binary_op_name(BinaryOp::tanh_backward_from_output), "tanh_backward_from_output");
+  EXPECT_STREQ(reduce_op_name(ReduceOp::amin), "amin");
+  std::set<std::string> names;
+  for (int i = 0; i <= static_cast<int>(BinaryOp::tanh_backward_from_output); ++i)
+    EXPECT_TRUE(names.insert(binary_op_name(static_cast<BinaryOp>(i))).second) << i;
 }
