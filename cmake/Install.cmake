@@ -8,6 +8,9 @@
 include(CMakePackageConfigHelpers)
 
 set(MANTISSA_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mantissa)
+# A shared library's ABI may change with every minor version while the project is young.
+set_target_properties(mantissa PROPERTIES VERSION ${PROJECT_VERSION}
+                                          SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
 
 install(TARGETS mantissa EXPORT mantissaTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
