@@ -313,8 +313,22 @@ Tensor to_device(const Tensor& t, Device device) {
   return out;
 }
 
+namespace {
+// A destination with an expanded dim (stride 0, size > 1) holds one memory location for
+// several elements: which written value survives would depend on the kernel's order.
+// Refused, as PyTorch refuses it.
+void check_writable(std::string_view op, const Tensor& dst) {
+  for (int64_t d = 0; d < dst.dim(); ++d)
+    MANTISSA_CHECK(dst.stride(d) != 0 || dst.size(d) <= 1, op,
+                   "cannot write into {}: dim {} is expanded (stride 0), so its elements share memory; "
+                   "write into a contiguous() copy",
+                   dst.describe(), d);
+}
+}  // namespace
+
 void copy_(Tensor& dst, const Tensor& src) {
   check_same_device("copy_", {&dst, &src});
+  check_writable("copy_", dst);
   Tensor source = expand(src, dst.sizes());
   if (dst.numel() > 0) backend_for(dst.device()).cast(source, dst, {});
   dst.storage()->bump_version();
@@ -327,6 +341,7 @@ void fill_(Tensor& dst, double value) {
 
 void add_(Tensor& dst, const Tensor& src) {
   check_same_device("add_", {&dst, &src});
+  check_writable("add_", dst);
   Tensor source = expand(src.dtype() == dst.dtype() ? src : cast(src, dst.dtype()), dst.sizes());
   if (dst.numel() > 0) backend_for(dst.device()).binary(BinaryOp::add, dst, source, dst);
   dst.storage()->bump_version();

@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>
 
 #include <map>
-#include <set>
 #include <unordered_set>
 
 #include <mantissa/autograd/grad_mode.h>
@@ -106,10 +105,8 @@ void Module::apply(const std::function<void(Module&)>& fn) {
 }
 
 int64_t Module::parameter_count() const {
-  std::set<const TensorImpl*> seen;  // a tied weight is one parameter
   int64_t count = 0;
-  for (const Tensor& p : parameters())
-    if (seen.insert(&p.impl()).second) count += p.numel();
+  for (const Tensor& p : parameters()) count += p.numel();  // a tied weight is listed once
   return count;
 }
 

@@ -72,6 +72,38 @@ TEST(TensorMethods, InPlaceOperatorsWriteThroughViewsInTheTensorsDtype) {
   EXPECT_EQ(i.item<int64_t>(), 2);
 }
 
+TEST(TensorMethods, CloneAndToDeviceTakeEveryView) {
+  const Tensor base = values({1, 2, 3, 4, 5, 6}, {2, 3});
+  const std::vector<std::pair<const char*, Tensor>> views = {
+      {"transposed", base.transpose(0, 1)},
+      {"offset", base.narrow(1, 1, 2)},
+      {"expanded", values({7, 8}, {2, 1}).expand({2, 3})},
+      {"empty", base.narrow(0, 0, 0)}};
+  for (const auto& [name, view] : views) {
+    SCOPED_TRACE(name);
+    const Tensor copy = view.clone();
+    EXPECT_TRUE(copy.is_contiguous());
+    EXPECT_EQ(copy.sizes(), view.sizes());
+    EXPECT_EQ(copy.to_vector<float>(), view.contiguous().to_vector<float>());
+    const Tensor moved = view.to(mantissa::testing::kStandIn);
+    EXPECT_EQ(moved.sizes(), view.sizes());
+    EXPECT_EQ(moved.to_vector<float>(), view.contiguous().to_vector<float>());
+  }
+}
+
+TEST(TensorMethods, InPlaceOperatorsTakeViewsButNotExpandedTargets) {
+  Tensor x = values({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor t = x.transpose(0, 1);                   // (3, 2), strides (1, 3)
+  t -= values({1, 10}, {1, 2}).expand({3, 2});  // an expanded operand broadcasts
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{0, 1, 2, -6, -5, -4}));
+  Tensor empty = x.narrow(0, 0, 0);
+  empty *= 3.0;  // nothing to write; no error, as PyTorch
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{0, 1, 2, -6, -5, -4}));
+  EXPECT_EQ(x.slice(0, 1, 1).sizes(), (Shape{0, 3}));
+  Tensor expanded = values({1, 2, 3}, {1, 3}).expand({2, 3});
+  expect_error([&] { expanded += 1.0; }, {"copy_", "expanded (stride 0)", "dim 0"});
+}
+
 TEST(TensorMethods, InPlaceOperatorsRefuseWhatPyTorchRefuses) {
   Tensor w = values({1, 2}, {2});
   w.set_requires_grad();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <mantissa/mantissa.h>
+#include "support/expect_error.h"
 #include "support/on_device.h"
 
 using namespace mantissa;
@@ -356,4 +357,18 @@ TEST(OpNames, AreTheEnumeratorsOwnAndUnique) {
   std::set<std::string> names;
   for (int i = 0; i <= static_cast<int>(BinaryOp::tanh_backward_from_output); ++i)
     EXPECT_TRUE(names.insert(binary_op_name(static_cast<BinaryOp>(i))).second) << i;
+}
+
+TEST(InPlace, WritesIntoAnExpandedViewAreRefused) {
+  // Two elements of an expanded (stride 0) view share one location: which value would
+  // survive depends on the kernel's order, so copy_ and add_ refuse, as PyTorch does.
+  Tensor row = raw::zeros({1, 3});
+  Tensor expanded = raw::expand(row, {2, 3});
+  const Tensor src = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  expect_error([&] { raw::copy_(expanded, src); }, {"copy_", "dim 0", "stride 0"});
+  expect_error([&] { raw::add_(expanded, src); }, {"add_", "dim 0", "stride 0"});
+  EXPECT_EQ(row.to_vector<float>(), std::vector<float>(3, 0.0f));  // untouched
+  Tensor single = raw::as_strided(raw::zeros({3}), {1, 3}, {0, 1}, 0);  // stride 0 on a size-1 dim is fine
+  raw::copy_(single, from_vector<float>({1, 2, 3}, {1, 3}));
+  EXPECT_EQ(single.to_vector<float>(), (std::vector<float>{1, 2, 3}));
 }
