@@ -1,32 +1,12 @@
 // Differentiable elementwise ops. Backward passes use raw ops (no double backward).
 #include <mantissa/autograd/functions.h>
-#include <mantissa/autograd/op_names.h>
+#include <mantissa/autograd/node.h>
 #include <mantissa/core/error.h>
-#include <mantissa/autograd/cast_hook.h>
+#include <mantissa/autograd/op_modes.h>
 
 namespace mantissa {
 
 namespace {
-MANTISSA_DIFFERENTIABLE(add);
-MANTISSA_DIFFERENTIABLE(sub);
-MANTISSA_DIFFERENTIABLE(mul);
-MANTISSA_DIFFERENTIABLE(div);
-MANTISSA_DIFFERENTIABLE(pow);
-MANTISSA_DIFFERENTIABLE(maximum);
-MANTISSA_DIFFERENTIABLE(minimum);
-MANTISSA_DIFFERENTIABLE(neg);
-MANTISSA_DIFFERENTIABLE(abs);
-MANTISSA_DIFFERENTIABLE(exp);
-MANTISSA_DIFFERENTIABLE(log);
-MANTISSA_DIFFERENTIABLE(sqrt);
-MANTISSA_DIFFERENTIABLE(rsqrt);
-MANTISSA_DIFFERENTIABLE(tanh);
-MANTISSA_DIFFERENTIABLE(sigmoid);
-MANTISSA_DIFFERENTIABLE(relu);
-MANTISSA_DIFFERENTIABLE(gelu);
-MANTISSA_DIFFERENTIABLE(silu);
-MANTISSA_DIFFERENTIABLE(clamp);
-MANTISSA_DIFFERENTIABLE(where);
 
 using raw::binary;
 
@@ -46,8 +26,8 @@ Tensor reduce_to(const Tensor& g, const InputInfo& input) {
 Tensor mul_(const Tensor& a, const Tensor& b) { return binary(BinaryOp::mul, a, b); }
 
 template <typename Grad>
-Tensor unary_op(const char* name, UnaryOp op, const Tensor& x_in, Grad grad_of) {
-  const Tensor x = cast_inputs_for(name, {x_in})[0];
+Tensor unary_op(Op name, UnaryOp op, const Tensor& x_in, Grad grad_of) {
+  const Tensor x = mode_input(name, x_in);
   Tensor y = raw::unary(op, x);
   SavedTensor sx(x, name), sy(y, name);
   return record(name, {x}, y, [sx, sy, grad_of](const Tensor& g) {
@@ -56,29 +36,37 @@ Tensor unary_op(const char* name, UnaryOp op, const Tensor& x_in, Grad grad_of) 
 }
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) {
-  return record(op_add, {a, b}, binary(BinaryOp::add, a, b), [a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
+Tensor add(const Tensor& a_in, const Tensor& b_in) {
+  const auto in = mode_inputs(Op::add, {a_in, b_in});
+  const Tensor &a = in[0], &b = in[1];
+  return record(Op::add, {a, b}, binary(BinaryOp::add, a, b), [a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
     return std::vector<Tensor>{reduce_to(g, a), reduce_to(g, b)};
   });
 }
 
-Tensor sub(const Tensor& a, const Tensor& b) {
-  return record(op_sub, {a, b}, binary(BinaryOp::sub, a, b), [a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
+Tensor sub(const Tensor& a_in, const Tensor& b_in) {
+  const auto in = mode_inputs(Op::sub, {a_in, b_in});
+  const Tensor &a = in[0], &b = in[1];
+  return record(Op::sub, {a, b}, binary(BinaryOp::sub, a, b), [a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
     return std::vector<Tensor>{reduce_to(g, a), reduce_to(raw::unary(UnaryOp::neg, g), b)};
   });
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) {
-  SavedTensor sa(a, op_mul), sb(b, op_mul);
-  return record(op_mul, {a, b}, binary(BinaryOp::mul, a, b), [sa, sb](const Tensor& g) {
+Tensor mul(const Tensor& a_in, const Tensor& b_in) {
+  const auto in = mode_inputs(Op::mul, {a_in, b_in});
+  const Tensor &a = in[0], &b = in[1];
+  SavedTensor sa(a, Op::mul), sb(b, Op::mul);
+  return record(Op::mul, {a, b}, binary(BinaryOp::mul, a, b), [sa, sb](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
     return std::vector<Tensor>{reduce_to(mul_(g, b), a), reduce_to(mul_(g, a), b)};
   });
 }
 
-Tensor div(const Tensor& a, const Tensor& b) {
-  SavedTensor sa(a, op_div), sb(b, op_div);
-  return record(op_div, {a, b}, binary(BinaryOp::div, a, b), [sa, sb](const Tensor& g) {
+Tensor div(const Tensor& a_in, const Tensor& b_in) {
+  const auto in = mode_inputs(Op::div, {a_in, b_in});
+  const Tensor &a = in[0], &b = in[1];
+  SavedTensor sa(a, Op::div), sb(b, Op::div);
+  return record(Op::div, {a, b}, binary(BinaryOp::div, a, b), [sa, sb](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
     const Tensor ga = binary(BinaryOp::div, g, b);
     const Tensor gb = raw::unary(UnaryOp::neg, binary(BinaryOp::div, mul_(ga, a), b));
@@ -87,11 +75,11 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a_in, const Tensor& b_in) {
-  const auto in = cast_inputs_for(op_pow, {a_in, b_in});
+  const auto in = mode_inputs(Op::pow, {a_in, b_in});
   const Tensor &a = in[0], &b = in[1];
   Tensor y = binary(BinaryOp::pow, a, b);
-  SavedTensor sa(a, op_pow), sb(b, op_pow), sy(y, op_pow);
-  return record(op_pow, {a, b}, y, [sa, sb, sy](const Tensor& g) {
+  SavedTensor sa(a, Op::pow), sb(b, Op::pow), sy(y, Op::pow);
+  return record(Op::pow, {a, b}, y, [sa, sb, sy](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get(), y = sy.get();
     // d/da a^b = b a^(b-1); d/db a^b = a^b log a (0 where a == 0, as PyTorch).
     const Tensor ga = mul_(g, mul_(b, binary(BinaryOp::pow, a, binary(BinaryOp::sub, b, 1.0))));
@@ -109,7 +97,9 @@ Tensor pow(const Tensor& a, double exponent) {
 namespace {
 // Gradient routed to whichever input was selected (ties split evenly, as PyTorch's
 // maximum/minimum do).
-Tensor extremum(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
+Tensor extremum(Op name, BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
+  const auto in = mode_inputs(name, {a_in, b_in});
+  const Tensor &a = in[0], &b = in[1];
   SavedTensor sa(a, name), sb(b, name);
   return record(name, {a, b}, binary(op, a, b), [sa, sb, op](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
@@ -123,71 +113,72 @@ Tensor extremum(const char* name, BinaryOp op, const Tensor& a, const Tensor& b)
 }
 }  // namespace
 
-Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(op_maximum, BinaryOp::maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(op_minimum, BinaryOp::minimum, a, b); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(Op::maximum, BinaryOp::maximum, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(Op::minimum, BinaryOp::minimum, a, b); }
 
 Tensor neg(const Tensor& x) {
-  return unary_op(op_neg, UnaryOp::neg, x, [](const Tensor& g, const Tensor&, const Tensor&) {
+  return unary_op(Op::neg, UnaryOp::neg, x, [](const Tensor& g, const Tensor&, const Tensor&) {
     return raw::unary(UnaryOp::neg, g);
   });
 }
 Tensor abs(const Tensor& x) {
-  return unary_op(op_abs, UnaryOp::abs, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
+  return unary_op(Op::abs, UnaryOp::abs, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
     const Tensor sign = binary(BinaryOp::sub, raw::cast(binary(BinaryOp::gt, x, 0.0), g.dtype()),
                                raw::cast(binary(BinaryOp::lt, x, 0.0), g.dtype()));
     return mul_(g, sign);
   });
 }
 Tensor exp(const Tensor& x) {
-  return unary_op(op_exp, UnaryOp::exp, x, [](const Tensor& g, const Tensor&, const Tensor& y) { return mul_(g, y); });
+  return unary_op(Op::exp, UnaryOp::exp, x, [](const Tensor& g, const Tensor&, const Tensor& y) { return mul_(g, y); });
 }
 Tensor log(const Tensor& x) {
-  return unary_op(op_log, UnaryOp::log, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
+  return unary_op(Op::log, UnaryOp::log, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
     return binary(BinaryOp::div, g, x);
   });
 }
 Tensor sqrt(const Tensor& x) {
-  return unary_op(op_sqrt, UnaryOp::sqrt, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
+  return unary_op(Op::sqrt, UnaryOp::sqrt, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
     return binary(BinaryOp::div, binary(BinaryOp::mul, g, 0.5), y);
   });
 }
 Tensor rsqrt(const Tensor& x) {
-  return unary_op(op_rsqrt, UnaryOp::rsqrt, x, [](const Tensor& g, const Tensor& x, const Tensor& y) {
+  return unary_op(Op::rsqrt, UnaryOp::rsqrt, x, [](const Tensor& g, const Tensor& x, const Tensor& y) {
     // d/dx x^-1/2 = -y / (2x)
     return mul_(g, binary(BinaryOp::div, binary(BinaryOp::mul, y, -0.5), x));
   });
 }
 Tensor tanh(const Tensor& x) {
-  return unary_op(op_tanh, UnaryOp::tanh, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
+  return unary_op(Op::tanh, UnaryOp::tanh, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
     return binary(BinaryOp::tanh_backward_from_output, g, y);
   });
 }
 Tensor sigmoid(const Tensor& x) {
-  return unary_op(op_sigmoid, UnaryOp::sigmoid, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
+  return unary_op(Op::sigmoid, UnaryOp::sigmoid, x, [](const Tensor& g, const Tensor&, const Tensor& y) {
     return binary(BinaryOp::sigmoid_backward_from_output, g, y);
   });
 }
 Tensor relu(const Tensor& x) {
-  return unary_op(op_relu, UnaryOp::relu, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
+  return unary_op(Op::relu, UnaryOp::relu, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
     return binary(BinaryOp::relu_backward, g, x);
   });
 }
 Tensor gelu(const Tensor& x, GeluApproximation approximate) {
   const bool tanh_form = approximate == GeluApproximation::tanh;
-  return unary_op(op_gelu, tanh_form ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, x,
+  return unary_op(Op::gelu, tanh_form ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, x,
                   [tanh_form](const Tensor& g, const Tensor& x, const Tensor&) {
                     return binary(tanh_form ? BinaryOp::gelu_tanh_backward : BinaryOp::gelu_erf_backward, g, x);
                   });
 }
 Tensor silu(const Tensor& x) {
-  return unary_op(op_silu, UnaryOp::silu, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
+  return unary_op(Op::silu, UnaryOp::silu, x, [](const Tensor& g, const Tensor& x, const Tensor&) {
     return binary(BinaryOp::silu_backward, g, x);
   });
 }
 
-Tensor clamp(const Tensor& x, double lo, double hi) {
-  SavedTensor sx(x, op_clamp);
-  return record(op_clamp, {x}, raw::clamp(x, lo, hi), [sx, lo, hi](const Tensor& g) {
+Tensor clamp(const Tensor& x_in, double lo, double hi) {
+  const Tensor x = mode_input(Op::clamp, x_in);
+  SavedTensor sx(x, Op::clamp);
+  return record(Op::clamp, {x}, raw::clamp(x, lo, hi), [sx, lo, hi](const Tensor& g) {
     const Tensor x = sx.get();
     const Tensor inside = binary(BinaryOp::logical_and, binary(BinaryOp::ge, x, lo), binary(BinaryOp::le, x, hi));
     return std::vector<Tensor>{mul_(g, raw::cast(inside, g.dtype()))};
@@ -195,9 +186,9 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
-  const auto in = cast_inputs_for(op_where, {a_in, b_in});
+  const auto in = mode_inputs(Op::where, {a_in, b_in});
   const Tensor &a = in[0], &b = in[1];
-  return record(op_where, {cond, a, b}, raw::where(cond, a, b),
+  return record(Op::where, {cond, a, b}, raw::where(cond, a, b),
                 [cond, a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
     const Tensor zero = raw::zeros({}, {g.dtype(), g.device()});
     return std::vector<Tensor>{Tensor(), reduce_to(raw::where(cond, g, zero), a),

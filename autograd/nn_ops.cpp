@@ -1,30 +1,19 @@
 // Differentiable neural-network ops: matmul, softmax, norms, embedding, losses, dropout, conv.
 #include <mantissa/autograd/functions.h>
-#include <mantissa/autograd/linear_override.h>
-#include <mantissa/autograd/op_names.h>
+#include <mantissa/autograd/node.h>
 #include <mantissa/core/error.h>
-#include <mantissa/autograd/cast_hook.h>
+#include <mantissa/autograd/op_modes.h>
 
 namespace mantissa {
 
 namespace {
-MANTISSA_DIFFERENTIABLE(matmul);
-MANTISSA_DIFFERENTIABLE(linear);
-MANTISSA_DIFFERENTIABLE(softmax);
-MANTISSA_DIFFERENTIABLE(log_softmax);
-MANTISSA_DIFFERENTIABLE(layer_norm);
-MANTISSA_DIFFERENTIABLE(rms_norm);
-MANTISSA_DIFFERENTIABLE(embedding);
-MANTISSA_DIFFERENTIABLE(cross_entropy);
-MANTISSA_DIFFERENTIABLE(dropout);
-MANTISSA_DIFFERENTIABLE(conv1d);
 
 Backend& backend(const Tensor& t) { return backend_for(t.device()); }
 }  // namespace
 
 namespace {
 // a · b (+ bias, added before the product's one rounding), differentiable; recorded as `op`.
-Tensor matmul_with_bias(const char* op, const Tensor& a, const Tensor& b, const Tensor& bias) {
+Tensor matmul_with_bias(Op op, const Tensor& a, const Tensor& b, const Tensor& bias) {
   SavedTensor sa(a, op), sb(b, op);
   return record(op, {a, b, bias}, raw::matmul(a, b, bias), [sa, sb, bias_shape = bias.defined() ? bias.sizes() : Shape{}, has_bias = bias.defined()](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
@@ -44,14 +33,14 @@ Tensor matmul_with_bias(const char* op, const Tensor& a, const Tensor& b, const 
 }  // namespace
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
-  const auto in = cast_inputs_for(op_matmul, {a_in, b_in});
-  return matmul_with_bias(op_matmul, in[0], in[1], Tensor());
+  const auto in = mode_inputs(Op::matmul, {a_in, b_in});
+  return matmul_with_bias(Op::matmul, in[0], in[1], Tensor());
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   MANTISSA_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear",
                  "input {} does not match weight {} (out, in)", x.describe(), weight.describe());
-  if (const LinearOverride* override = linear_override()) return (*override)(x, weight, bias);
+  if (std::optional<Tensor> y = run_by_mode(op_info(Op::linear), {x, weight, bias})) return *y;  // an fp8 region
   MANTISSA_CHECK(!is_fp8(weight.dtype()), "linear",
                  "weight {} is stored in fp8 (an fp8 parameter), whose scale lives in its fp8 state: run it inside "
                  "that state's fp8 region (precision::Fp8Autocast, or the precision plugin's forward_context)",
@@ -59,13 +48,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // The bias goes into the GEMM, so that under autocast the output is rounded once, as
   // PyTorch's addmm and cuBLASLt's bias epilogue do (not rounded, then rounded again after a
   // separate add).
-  const auto in = cast_inputs_for("linear", {x, weight, bias});
-  return matmul_with_bias(op_linear, in[0], transpose(in[1], 0, 1), bias.defined() ? in[2] : Tensor());
+  const auto in = mode_inputs(Op::linear, {x, weight, bias});
+  return matmul_with_bias(Op::linear, in[0], transpose(in[1], 0, 1), bias.defined() ? in[2] : Tensor());
 }
 
 namespace {
-Tensor softmax_op(const char* name, const Tensor& x_in, int64_t dim, bool log) {
-  const Tensor x = cast_inputs_for(name, {x_in})[0];
+Tensor softmax_op(Op name, const Tensor& x_in, int64_t dim, bool log) {
+  const Tensor x = mode_input(name, x_in);
   Tensor y = raw::softmax(x, dim, log);
   SavedTensor sy(y, name);
   return record(name, {x}, y, [sy, dim, log](const Tensor& g) {
@@ -74,8 +63,8 @@ Tensor softmax_op(const char* name, const Tensor& x_in, int64_t dim, bool log) {
 }
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op(op_softmax, x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op(op_log_softmax, x, dim, true); }
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op(Op::softmax, x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op(Op::log_softmax, x, dim, true); }
 
 namespace {
 // The backward kernels' view of a norm: rows of the normalized size, the gradient in the
@@ -96,11 +85,11 @@ struct NormBackward {
 
 Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in,
                   const Tensor& bias_in, double eps) {
-  const auto in = cast_inputs_for(op_layer_norm, {x_in, weight_in, bias_in});
+  const auto in = mode_inputs(Op::layer_norm, {x_in, weight_in, bias_in});
   const Tensor &x = in[0], &weight = in[1], &bias = in[2];
   raw::NormResult r = raw::layer_norm(x, normalized_shape, weight, bias, eps);
-  SavedTensor sx(x, op_layer_norm), sw(weight, op_layer_norm);
-  return record(op_layer_norm, {x, weight, bias}, r.out,
+  SavedTensor sx(x, Op::layer_norm), sw(weight, Op::layer_norm);
+  return record(Op::layer_norm, {x, weight, bias}, r.out,
                 [sx, sw, mean = r.mean, rstd = r.rstd, has_bias = bias.defined()](const Tensor& g) {
                   const Tensor x = sx.get(), w = sw.get();
                   NormBackward n(x, w, g, rstd.numel());
@@ -116,11 +105,11 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
 }
 
 Tensor rms_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight_in, double eps) {
-  const auto in = cast_inputs_for(op_rms_norm, {x_in, weight_in});
+  const auto in = mode_inputs(Op::rms_norm, {x_in, weight_in});
   const Tensor &x = in[0], &weight = in[1];
   raw::NormResult r = raw::rms_norm(x, normalized_shape, weight, eps);
-  SavedTensor sx(x, op_rms_norm), sw(weight, op_rms_norm);
-  return record(op_rms_norm, {x, weight}, r.out, [sx, sw, rstd = r.rstd](const Tensor& g) {
+  SavedTensor sx(x, Op::rms_norm), sw(weight, Op::rms_norm);
+  return record(Op::rms_norm, {x, weight}, r.out, [sx, sw, rstd = r.rstd](const Tensor& g) {
     const Tensor x = sx.get(), w = sw.get();
     NormBackward n(x, w, g, rstd.numel());
     if (x.numel() > 0) backend(x).rms_norm_backward(n.grad_rows, n.rows, n.weight, rstd, n.grad_x, n.grad_weight);
@@ -129,13 +118,14 @@ Tensor rms_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor&
   });
 }
 
-Tensor embedding(const Tensor& weight, const Tensor& indices) {
+Tensor embedding(const Tensor& weight_in, const Tensor& indices) {
+  const Tensor weight = mode_input(Op::embedding, weight_in);
   MANTISSA_CHECK(weight.dim() == 2, "embedding", "weight must be (num_embeddings, dim), got {}", weight.describe());
   const Tensor flat = raw::reshape(indices, {-1});
   Shape out_shape = indices.sizes();
   out_shape.push_back(weight.size(1));
   Tensor y = raw::reshape(raw::index_select(weight, 0, flat), out_shape);
-  return record(op_embedding, {weight}, y, [shape = weight.sizes(), dtype = weight.dtype(), flat](const Tensor& g) {
+  return record(Op::embedding, {weight}, y, [shape = weight.sizes(), dtype = weight.dtype(), flat](const Tensor& g) {
     Tensor grad = raw::zeros(shape, {dtype, g.device()});
     backend_for(g.device()).index_add(grad, 0, raw::contiguous(flat),
                                       raw::contiguous(raw::reshape(raw::cast(g, dtype), {-1, shape[1]})));
@@ -144,7 +134,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
 }
 
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, int64_t ignore_index, Reduction reduction) {
-  const Tensor logits = cast_inputs_for(op_cross_entropy, {logits_in})[0];
+  const Tensor logits = mode_input(Op::cross_entropy, logits_in);
   raw::CrossEntropyResult r = raw::cross_entropy_rows(logits, target, ignore_index);
   // mean divides by the number of rows that count, as PyTorch does.
   double divisor = 1.0;
@@ -157,8 +147,8 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, int64_t igno
     }
   }
   loss = raw::cast(loss, logits.dtype());
-  SavedTensor sl(logits, op_cross_entropy);
-  return record(op_cross_entropy, {logits}, loss,
+  SavedTensor sl(logits, Op::cross_entropy);
+  return record(Op::cross_entropy, {logits}, loss,
                 [sl, target, lse = r.lse, ignore_index, divisor, reduction](const Tensor& g) {
                   const Tensor logits = raw::contiguous(sl.get());
                   Tensor per_row = raw::cast(g, lse.dtype());
@@ -171,18 +161,19 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, int64_t igno
                 });
 }
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+Tensor dropout(const Tensor& x_in, double p, bool training, Generator* gen) {
+  const Tensor x = mode_input(Op::dropout, x_in);
   if (!training || p == 0.0) return x;
   auto [seed, offset] = (gen ? *gen : default_generator()).reserve(x.numel());
   // The backward pass regenerates the same mask from (seed, offset) instead of storing it.
-  return record(op_dropout, {x}, raw::dropout(x, p, seed, offset), [p, seed = seed, offset = offset](const Tensor& g) {
+  return record(Op::dropout, {x}, raw::dropout(x, p, seed, offset), [p, seed = seed, offset = offset](const Tensor& g) {
     return std::vector<Tensor>{raw::dropout(g, p, seed, offset)};
   });
 }
 
 Tensor conv1d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, int64_t stride,
               int64_t padding, int64_t dilation, int64_t groups) {
-  const auto in = cast_inputs_for(op_conv1d, {x_in, weight_in, bias_in});
+  const auto in = mode_inputs(Op::conv1d, {x_in, weight_in, bias_in});
   const Tensor &x = in[0], &weight = in[1], &bias = in[2];
   const Backend::Conv1dParams p{stride, padding, dilation, groups};
   Tensor y = raw::conv1d(x, weight, p);
@@ -191,8 +182,8 @@ Tensor conv1d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
                    "bias {} must have one value per output channel ({})", bias.describe(), weight.size(0));
     y = raw::binary(BinaryOp::add, y, raw::reshape(bias, {1, -1, 1}));
   }
-  SavedTensor sx(x, op_conv1d), sw(weight, op_conv1d);
-  return record(op_conv1d, {x, weight, bias}, y, [sx, sw, p, has_bias = bias.defined()](const Tensor& g) {
+  SavedTensor sx(x, Op::conv1d), sw(weight, Op::conv1d);
+  return record(Op::conv1d, {x, weight, bias}, y, [sx, sw, p, has_bias = bias.defined()](const Tensor& g) {
     const Tensor x = raw::contiguous(sx.get()), w = raw::contiguous(sw.get());
     const Tensor go = raw::contiguous(raw::cast(g, x.dtype()));
     Tensor gx = raw::empty_like(x), gw = raw::empty_like(w);

@@ -53,11 +53,6 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   }
   return accumulator;
 }
-
-std::vector<std::string>& registry() {
-  static std::vector<std::string> names;
-  return names;
-}
 }  // namespace
 
 bool grad_enabled() { return grad_mode_enabled; }
@@ -131,16 +126,6 @@ std::vector<Tensor> Node::apply(const Tensor& grad) {
                 "freed. Pass retain_graph=true to the first backward() to keep them");
   return backward_(grad);
 }
-
-const char* register_differentiable_op(const char* name) {
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  if (std::find(registry().begin(), registry().end(), name) == registry().end())
-    registry().emplace_back(name);
-  return name;
-}
-
-const std::vector<std::string>& differentiable_ops() { return registry(); }
 
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include <mantissa/autograd/op_table.h>
 #include <mantissa/core/tensor.h>
 
 namespace mantissa {
@@ -27,6 +28,7 @@ class SavedTensor {
  public:
   SavedTensor() = default;
   SavedTensor(const Tensor& t, const char* op);
+  SavedTensor(const Tensor& t, Op op) : SavedTensor(t, op_name(op)) {}
   Tensor get() const;
 
  private:
@@ -66,14 +68,12 @@ class Node {
   bool released_ = false;
 };
 
-// The registry of differentiable op names; each op registers its name once at start-up,
-// and tests/autograd check that every registered op has a gradcheck case.
-const char* register_differentiable_op(const char* name);
-const std::vector<std::string>& differentiable_ops();
-
 // Records `output` as produced by op `name` from `inputs` when grad mode is on and any
 // input requires grad; `backward` maps the output's gradient to one per input.
 Tensor record(const char* name, const std::vector<Tensor>& inputs, Tensor output, Node::Backward backward);
+inline Tensor record(Op op, const std::vector<Tensor>& inputs, Tensor output, Node::Backward backward) {
+  return record(op_name(op), inputs, std::move(output), std::move(backward));
+}
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 
 AutogradMeta& autograd_meta(const Tensor& t);  // creates it on first use

@@ -1,17 +1,12 @@
 // Differentiable reductions: each backward broadcasts the output gradient back.
 #include <mantissa/autograd/functions.h>
-#include <mantissa/autograd/op_names.h>
+#include <mantissa/autograd/node.h>
 #include <mantissa/core/error.h>
-#include <mantissa/autograd/cast_hook.h>
+#include <mantissa/autograd/op_modes.h>
 
 namespace mantissa {
 
 namespace {
-MANTISSA_DIFFERENTIABLE(sum);
-MANTISSA_DIFFERENTIABLE(mean);
-MANTISSA_DIFFERENTIABLE(amax);
-MANTISSA_DIFFERENTIABLE(max);
-MANTISSA_DIFFERENTIABLE(var);
 
 // The output gradient with the reduced dims restored as size 1, expanded to x's shape.
 Tensor broadcast_back(const Tensor& g, const Shape& shape, const std::vector<int64_t>& dims) {
@@ -20,31 +15,32 @@ Tensor broadcast_back(const Tensor& g, const Shape& shape, const std::vector<int
 }  // namespace
 
 Tensor sum(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
-  const Tensor x = cast_inputs_for(op_sum, {x_in})[0];
+  const Tensor x = mode_input(Op::sum, x_in);
   const auto rdims = raw::normalize_dims(dims, x.dim(), "sum");
-  return record(op_sum, {x}, raw::reduce(ReduceOp::sum, x, rdims, keepdim),
+  return record(Op::sum, {x}, raw::reduce(ReduceOp::sum, x, rdims, keepdim),
                 [shape = x.sizes(), dtype = x.dtype(), rdims](const Tensor& g) {
                   return std::vector<Tensor>{raw::contiguous(raw::cast(broadcast_back(g, shape, rdims), dtype))};
                 });
 }
 
 Tensor mean(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
-  const Tensor x = cast_inputs_for(op_mean, {x_in})[0];
+  const Tensor x = mode_input(Op::mean, x_in);
   const auto rdims = raw::normalize_dims(dims, x.dim(), "mean");
   int64_t count = 1;
   for (int64_t d : rdims) count *= x.size(d);
-  return record(op_mean, {x}, raw::reduce(ReduceOp::mean, x, rdims, keepdim),
+  return record(Op::mean, {x}, raw::reduce(ReduceOp::mean, x, rdims, keepdim),
                 [shape = x.sizes(), rdims, count](const Tensor& g) {
                   return std::vector<Tensor>{raw::binary(BinaryOp::div, broadcast_back(g, shape, rdims),
                                                          static_cast<double>(count))};
                 });
 }
 
-Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor amax(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
+  const Tensor x = mode_input(Op::amax, x_in);
   const auto rdims = raw::normalize_dims(dims, x.dim(), "amax");
   Tensor y = raw::reduce(ReduceOp::amax, x, rdims, keepdim);
-  SavedTensor sx(x, op_amax), sy(y, op_amax);
-  return record(op_amax, {x}, y, [sx, sy, rdims](const Tensor& g) {
+  SavedTensor sx(x, Op::amax), sy(y, Op::amax);
+  return record(Op::amax, {x}, y, [sx, sy, rdims](const Tensor& g) {
     // Ties share the gradient evenly, as PyTorch's amax does.
     const Tensor x = sx.get();
     const Tensor hit = raw::cast(raw::binary(BinaryOp::eq, x, broadcast_back(sy.get(), x.sizes(), rdims)), g.dtype());
@@ -54,10 +50,11 @@ Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   });
 }
 
-std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+std::pair<Tensor, Tensor> max(const Tensor& x_in, int64_t dim, bool keepdim) {
+  const Tensor x = mode_input(Op::max, x_in);
   auto [values, indices] = raw::max(x, dim, keepdim);
   const int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "max");
-  values = record(op_max, {x}, values, [shape = x.sizes(), dtype = x.dtype(), d, indices, keepdim](const Tensor& g) {
+  values = record(Op::max, {x}, values, [shape = x.sizes(), dtype = x.dtype(), d, indices, keepdim](const Tensor& g) {
     // The gradient goes to the position of the maximum only.
     Tensor grad = raw::zeros(shape, {dtype, g.device()});
     if (shape.empty()) return std::vector<Tensor>{raw::cast(g, dtype)};
@@ -69,12 +66,13 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
   return {values, indices};
 }
 
-Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+Tensor var(const Tensor& x_in, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+  const Tensor x = mode_input(Op::var, x_in);
   const auto rdims = raw::normalize_dims(dims, x.dim(), "var");
   int64_t count = 1;
   for (int64_t d : rdims) count *= x.size(d);
-  SavedTensor sx(x, op_var);
-  return record(op_var, {x}, raw::var(x, rdims, correction, keepdim), [sx, rdims, count, correction](const Tensor& g) {
+  SavedTensor sx(x, Op::var);
+  return record(Op::var, {x}, raw::var(x, rdims, correction, keepdim), [sx, rdims, count, correction](const Tensor& g) {
     // d var / dx = 2 (x - mean) / (n - correction)
     const Tensor x = sx.get();
     const Tensor centered = raw::binary(BinaryOp::sub, x, raw::reduce(ReduceOp::mean, x, rdims, true));

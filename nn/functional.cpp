@@ -1,6 +1,6 @@
 #include <mantissa/nn/functional.h>
 
-#include <mantissa/autograd/cast_hook.h>
+#include <mantissa/autograd/op_modes.h>
 
 #include <mantissa/core/error.h>
 
@@ -21,7 +21,7 @@ Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduc
   MANTISSA_CHECK(input_in.sizes() == target_in.sizes(), "mse_loss", "shapes differ: {} vs {}", input_in.describe(),
                  target_in.describe());
   // mantissa's table has no entry (pow below runs in f32); PyTorch's CPU table widens the loss.
-  const auto in = cast_inputs_for("mse_loss", {input_in, target_in});
+  const auto in = mode_inputs(Op::mse_loss, {input_in, target_in});
   const Tensor &input = in[0], &target = in[1];
   const Tensor d = input - target;
   const Tensor sq = pow(d, 2.0);  // pow, not d * d: autocast runs it (and so the loss) in f32

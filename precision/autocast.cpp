@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include <mantissa/autograd/cast_hook.h>
+#include <mantissa/autograd/op_modes.h>
 #include <mantissa/autograd/functions.h>
 #include <mantissa/core/error.h>
 #include <mantissa/core/storage.h>
@@ -36,6 +36,7 @@ struct ThreadState {
   int depth = 0;  // nested guards; the cache empties when the outermost one exits
   bool cache_enabled = true;
   std::map<std::pair<const TensorImpl*, DType>, CachedCast> cache;
+  std::optional<OpModeGuard> mode;  // on autograd's mode stack while any region is open
 
   DeviceState& device(Device::Type type) { return type == Device::Type::cpu ? cpu : cuda; }
 };
@@ -66,6 +67,14 @@ Tensor convert(const Tensor& t, DType dtype, Policy policy) {
   return cacheable ? cached_down_cast(t, dtype) : to(t, dtype);
 }
 
+// Autocast on autograd's mode stack: it only converts inputs.
+class AutocastMode : public OpMode {
+ public:
+  std::vector<Tensor> convert_inputs(const OpInfo& op, std::vector<Tensor> inputs) override {
+    return cast_inputs(op, std::move(inputs));
+  }
+};
+
 }  // namespace
 
 DType default_dtype(Device::Type device) { return device == Device::Type::cpu ? DType::bf16 : DType::f16; }
@@ -75,7 +84,6 @@ DType active_dtype(Device::Type device) { return state.device(device).dtype; }
 
 AutocastGuard::AutocastGuard(Device::Type device, bool enabled, std::optional<DType> dtype, bool cache_enabled)
     : device_(device) {
-  set_cast_inputs_hook(&cast_inputs);  // autograd's ops reach the policy through this hook
   const DType d = dtype.value_or(default_dtype(device));
   MANTISSA_CHECK(d == DType::f16 || d == DType::bf16 || d == DType::f32, "autocast",
                  "the region's dtype must be f16, bf16 or f32, got {}", dtype_name(d));
@@ -85,32 +93,34 @@ AutocastGuard::AutocastGuard(Device::Type device, bool enabled, std::optional<DT
   previous_cache_enabled_ = state.cache_enabled;
   s = {enabled, d};
   state.cache_enabled = cache_enabled;
-  ++state.depth;
+  if (state.depth++ == 0) state.mode.emplace(std::make_shared<AutocastMode>());
 }
 
 AutocastGuard::~AutocastGuard() {
   state.device(device_) = {previous_enabled_, previous_dtype_};
   state.cache_enabled = previous_cache_enabled_;
-  if (--state.depth == 0) state.cache.clear();
+  if (--state.depth > 0) return;
+  state.cache.clear();
+  state.mode.reset();
 }
 
-std::vector<Tensor> cast_inputs(std::string_view op, std::vector<Tensor> inputs) {
+std::vector<Tensor> cast_inputs(const OpInfo& op, std::vector<Tensor> inputs) {
   if (!state.cpu.enabled && !state.cuda.enabled) return inputs;
   const auto first = std::find_if(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.defined(); });
   if (first == inputs.end()) return inputs;
   const Device::Type device = first->device().type;
   const DeviceState& region = state.device(device);
-  const std::optional<Policy> policy = policy_of(op);
-  if (!region.enabled || !policy) return inputs;
+  const Policy policy = op.policy(current_policy_source());
+  if (!region.enabled || policy == Policy::none) return inputs;
 
   std::optional<DType> target;
-  if (*policy == Policy::lower_precision) target = region.dtype;
-  else if (*policy == Policy::fp32) target = DType::f32;
+  if (policy == Policy::lower_precision) target = region.dtype;
+  else if (policy == Policy::fp32) target = DType::f32;
   else
     for (const Tensor& t : inputs)
       if (eligible(t, device)) target = target ? promote_types(*target, t.dtype()) : t.dtype();
   for (Tensor& t : inputs)
-    if (eligible(t, device) && t.dtype() != *target) t = convert(t, *target, *policy);
+    if (eligible(t, device) && t.dtype() != *target) t = convert(t, *target, policy);
   return inputs;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // Autocast: thread-local regions in which ops run in the precision a policy table gives
-// them, as torch.autocast does. autograd's ops reach it only through the hook in
-// autograd/cast_hook.h, which the first region installs (nothing includes upward: docs/architecture.md).
+// them, as torch.autocast does. The outermost region pushes a mode onto autograd's mode
+// stack (autograd/op_modes.h), through which every op of the table reaches the policy.
 //
 //   {
 //     autocast::AutocastGuard region(Device::Type::cpu);  // bf16 by default on CPU
@@ -45,14 +45,14 @@ class AutocastGuard {
   bool previous_cache_enabled_;
 };
 
-// What autograd's ops call on entry, through the hook: the inputs converted as the active region's policy
-// for `op` says (the same tensors outside a region or for ops not in the table).
+// What the mode does on entry to every op: the inputs converted as the active region's
+// policy for `op` says (the same tensors outside a region or for ops not in the table).
 // Lower-precision casts of f32 leaves that require grad (parameters) are cached until the
 // outermost region exits, keyed by the parameter and its storage version: the cache holds
 // converted values only, and each use records its own cast node, so a cast first made
 // under no_grad still carries gradients later (PyTorch #65766, #112583) and an in-place
 // update of the parameter is never served stale.
-std::vector<Tensor> cast_inputs(std::string_view op, std::vector<Tensor> inputs);
+std::vector<Tensor> cast_inputs(const OpInfo& op, std::vector<Tensor> inputs);
 
 // Number of cached down-casts on this thread (tests read it).
 size_t cache_size();

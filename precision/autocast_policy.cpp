@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <unordered_map>
 
 #include <mantissa/core/error.h>
 
@@ -12,66 +11,22 @@ namespace {
 
 thread_local PolicySource current = PolicySource::mantissa;
 
-const std::vector<PolicyEntry>& mantissa_table() {
-  static const std::vector<PolicyEntry> table = {
-      {"matmul", Policy::lower_precision, "GEMM: tensor-core / AMX throughput, f32 accumulation"},
-      {"linear", Policy::lower_precision, "GEMM plus bias, cast together; the bias is added inside the GEMM, so the output rounds once"},
-      {"conv1d", Policy::lower_precision, "convolution as GEMM"},
-      {"softmax", Policy::fp32, "exp of large logits overflows f16; normalising sums lose bits"},
-      {"log_softmax", Policy::fp32, "as softmax"},
-      {"layer_norm", Policy::fp32, "mean and variance of a row need more than 8 bits"},
-      {"rms_norm", Policy::fp32, "as layer_norm"},
-      {"cross_entropy", Policy::fp32, "log-sum-exp and the mean over rows"},
-      {"exp", Policy::fp32, "overflows f16 above 11.1"},
-      {"log", Policy::fp32, "small arguments underflow in f16"},
-      {"pow", Policy::fp32, "squares overflow f16 above 256"},
-      {"rsqrt", Policy::fp32, "small arguments overflow the result"},
-      {"sum", Policy::fp32, "long sums swamp their own increments in 8 bits"},
-      {"mean", Policy::fp32, "as sum"},
-      {"cat", Policy::promote, "one output dtype for all pieces"},
-      {"stack", Policy::promote, "as cat"},
-      {"where", Policy::promote, "both branches in one dtype"},
-  };
-  return table;
+// Why the PyTorch tables say what they say: where each was read (the JSON files in
+// precision/policy_tables hold the provenance op by op).
+const char* torch_reason(PolicySource source, Policy policy) {
+  if (policy == Policy::promote) return "PyTorch's native type promotion";
+  const bool cpu = source == PolicySource::torch_cpu;
+  if (policy == Policy::lower_precision) return cpu ? "PyTorch CPU lower_precision_fp" : "PyTorch CUDA lower_precision_fp";
+  return cpu ? "PyTorch CPU fp32" : "PyTorch CUDA fp32 (or fp32_set_opt_dtype: f32 for ops given no dtype)";
 }
 
-// Probed with torch 1.13 (torch_cpu_autocast.json). cat, stack and where are "none" there:
-// PyTorch's own type promotion gives them the widest input dtype, which is what promote
-// does for mantissa's ops, which refuse mixed dtypes.
-const std::vector<PolicyEntry>& torch_cpu_table() {
-  static const std::vector<PolicyEntry> table = {
-      {"matmul", Policy::lower_precision, "PyTorch CPU lower_precision_fp"},
-      {"linear", Policy::lower_precision, "PyTorch CPU lower_precision_fp"},
-      {"conv1d", Policy::lower_precision, "PyTorch CPU lower_precision_fp"},
-      {"cross_entropy", Policy::fp32, "PyTorch CPU fp32"},
-      {"mse_loss", Policy::fp32, "PyTorch CPU fp32"},
-      {"cat", Policy::promote, "PyTorch's native type promotion"},
-      {"stack", Policy::promote, "PyTorch's native type promotion"},
-      {"where", Policy::promote, "PyTorch's native type promotion"},
-  };
-  return table;
-}
-
-// PyTorch's CUDA lists (torch_cuda_autocast.json gives the commit and the reading).
-const std::vector<PolicyEntry>& torch_cuda_table() {
-  static const std::vector<PolicyEntry> table = {
-      {"matmul", Policy::lower_precision, "PyTorch CUDA lower_precision_fp"},
-      {"linear", Policy::lower_precision, "PyTorch CUDA lower_precision_fp"},
-      {"conv1d", Policy::lower_precision, "PyTorch CUDA lower_precision_fp"},
-      {"softmax", Policy::fp32, "PyTorch CUDA fp32_set_opt_dtype"},
-      {"log_softmax", Policy::fp32, "PyTorch CUDA fp32_set_opt_dtype"},
-      {"layer_norm", Policy::fp32, "PyTorch CUDA fp32"},
-      {"cross_entropy", Policy::fp32, "PyTorch CUDA: log_softmax and nll_loss, both f32"},
-      {"mse_loss", Policy::fp32, "PyTorch CUDA fp32"},
-      {"exp", Policy::fp32, "PyTorch CUDA fp32"},
-      {"log", Policy::fp32, "PyTorch CUDA fp32"},
-      {"pow", Policy::fp32, "PyTorch CUDA fp32"},
-      {"rsqrt", Policy::fp32, "PyTorch CUDA fp32"},
-      {"sum", Policy::fp32, "PyTorch CUDA fp32_set_opt_dtype"},
-      {"cat", Policy::promote, "PyTorch's native type promotion"},
-      {"stack", Policy::promote, "PyTorch's native type promotion"},
-      {"where", Policy::promote, "PyTorch's native type promotion"},
-  };
+std::vector<PolicyEntry> table_from_ops(PolicySource source) {
+  std::vector<PolicyEntry> table;
+  for (const OpInfo& op : builtin_ops()) {
+    const Policy policy = op.policy(source);
+    if (policy == Policy::none) continue;
+    table.push_back({op.name, policy, source == PolicySource::mantissa ? op.why : torch_reason(source, policy)});
+  }
   return table;
 }
 
@@ -82,6 +37,7 @@ std::string_view policy_name(Policy policy) {
     case Policy::lower_precision: return "lower_precision";
     case Policy::fp32: return "fp32";
     case Policy::promote: return "promote";
+    case Policy::none: return "none";
   }
   return "?";
 }
@@ -102,25 +58,16 @@ PolicySource parse_policy_source(std::string_view name) {
 }
 
 const std::vector<PolicyEntry>& policy_table(PolicySource source) {
-  switch (source) {
-    case PolicySource::mantissa: return mantissa_table();
-    case PolicySource::torch_cpu: return torch_cpu_table();
-    case PolicySource::torch_cuda: return torch_cuda_table();
-  }
-  return mantissa_table();
+  static const std::vector<PolicyEntry> tables[] = {table_from_ops(PolicySource::mantissa),
+                                                    table_from_ops(PolicySource::torch_cpu),
+                                                    table_from_ops(PolicySource::torch_cuda)};
+  return tables[static_cast<size_t>(source)];
 }
 
 std::optional<Policy> policy_of(std::string_view op, PolicySource source) {
-  static const auto indices = [] {
-    std::unordered_map<int, std::unordered_map<std::string_view, Policy>> maps;
-    for (PolicySource s : kPolicySources)
-      for (const PolicyEntry& e : policy_table(s)) maps[static_cast<int>(s)].emplace(e.op, e.policy);
-    return maps;
-  }();
-  const auto& index = indices.at(static_cast<int>(source));
-  const auto it = index.find(op);
-  if (it == index.end()) return std::nullopt;
-  return it->second;
+  const OpInfo* row = find_op(op);
+  if (!row || row->policy(source) == Policy::none) return std::nullopt;
+  return row->policy(source);
 }
 
 std::optional<Policy> policy_of(std::string_view op) { return policy_of(op, current); }

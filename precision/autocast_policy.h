@@ -19,13 +19,13 @@
 #include <string_view>
 #include <vector>
 
+#include <mantissa/autograd/op_table.h>
+
 namespace mantissa::autocast {
 
-enum class Policy {
-  lower_precision,  // floating inputs are cast to the region's dtype (matmul, linear, conv)
-  fp32,             // floating inputs are cast to f32 (softmax, norms, losses, exp/log/pow, sums)
-  promote,          // floating inputs are cast to the widest dtype among them (cat, stack, where)
-};
+// The policies and the tables are columns of autograd's op table (autograd/op_table.h);
+// this header names them and reads them.
+using Policy = CastPolicy;
 std::string_view policy_name(Policy policy);
 
 struct PolicyEntry {
@@ -34,14 +34,14 @@ struct PolicyEntry {
   const char* why;
 };
 
-enum class PolicySource { mantissa, torch_cpu, torch_cuda };
-inline constexpr PolicySource kPolicySources[] = {PolicySource::mantissa, PolicySource::torch_cpu,
-                                                  PolicySource::torch_cuda};
+using mantissa::kPolicySources;
+using mantissa::PolicySource;
 std::string_view policy_source_name(PolicySource source);  // "mantissa", "torch-cpu", "torch-cuda"
 PolicySource parse_policy_source(std::string_view name);    // an Error lists the valid names
 
+// The ops a table casts (policy other than none), in op table order.
 const std::vector<PolicyEntry>& policy_table(PolicySource source = PolicySource::mantissa);
-std::optional<Policy> policy_of(std::string_view op, PolicySource source);
+std::optional<Policy> policy_of(std::string_view op, PolicySource source);  // nothing for none
 std::optional<Policy> policy_of(std::string_view op);  // in this thread's current source
 // The table as aligned text (docs/precision.md prints it; the precision tour too).
 std::string format_policy_table(PolicySource source = PolicySource::mantissa);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <mantissa/autograd/grad_mode.h>
+#include <mantissa/core/error.h>
 #include <mantissa/precision/fp8_linear.h>
 
 namespace mantissa::precision {
@@ -19,6 +20,22 @@ struct RegionState {
 
 thread_local RegionState region;
 
+// Takes over the ops the table marks fp8 (linear) while the innermost region is enabled;
+// an inner disabled region pushes no mode, so this one declines until it exits.
+class Fp8Mode : public OpMode {
+ public:
+  explicit Fp8Mode(Fp8State state) : state_(std::move(state)) {}
+  std::optional<Tensor> run_instead(const OpInfo& op, const std::vector<Tensor>& inputs) override {
+    if (!op.fp8 || !fp8_enabled()) return std::nullopt;
+    MANTISSA_CHECK(op.is(Op::linear), "fp8_autocast", "the op table marks '{}' for fp8, which only linear runs in",
+                   op.name);
+    return fp8_linear(inputs[0], inputs[1], inputs[2], state_);
+  }
+
+ private:
+  Fp8State state_;
+};
+
 }  // namespace
 
 Fp8Autocast::Fp8Autocast(Fp8State& state, bool enabled)
@@ -31,16 +48,11 @@ Fp8Autocast::Fp8Autocast(Fp8State& state, bool enabled)
     state.arm_backward_update();
   }
   region.enabled = enabled;
-  LinearOverride override;
-  if (enabled)
-    override = [state](const Tensor& x, const Tensor& weight, const Tensor& bias) {
-      return fp8_linear(x, weight, bias, state);
-    };
-  override_.emplace(std::move(override));
+  if (enabled) mode_.emplace(std::make_shared<Fp8Mode>(state));
 }
 
 Fp8Autocast::~Fp8Autocast() noexcept(false) {
-  override_.reset();
+  mode_.reset();
   region.enabled = previous_enabled_;
   if (--region.depth > 0) return;
   std::vector<Fp8State> states = std::exchange(region.states, {});

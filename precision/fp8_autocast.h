@@ -1,7 +1,8 @@
 #pragma once
 // The fp8 region, Transformer Engine's fp8_autocast: inside an enabled region linear() (and
 // so nn::Linear and the attention projections) runs its GEMMs in fp8 with the state's
-// recipe. Regions are per thread and nest; an inner region with enabled = false turns fp8
+// recipe. An enabled region pushes a mode onto autograd's mode stack (autograd/op_modes.h)
+// that takes over the ops the op table marks fp8. Regions are per thread and nest; an inner region with enabled = false turns fp8
 // off until it exits. When the outermost region exits, and it was enabled, the forward
 // metas of every state used inside it are updated (TE's fp8_autocast_exit), if grad is
 // enabled then: evaluation and sampling under NoGradGuard leave every meta as it was.
@@ -14,7 +15,7 @@
 #include <exception>
 #include <optional>
 
-#include <mantissa/autograd/linear_override.h>
+#include <mantissa/autograd/op_modes.h>
 #include <mantissa/precision/fp8_state.h>
 
 namespace mantissa::precision {
@@ -32,7 +33,7 @@ class Fp8Autocast {
   bool enabled_;
   bool previous_enabled_;
   int uncaught_at_entry_;
-  std::optional<LinearOverrideGuard> override_;
+  std::optional<OpModeGuard> mode_;  // an enabled region runs the fp8-eligible ops (linear)
 };
 
 // Whether linear() runs in fp8 on this thread now.
