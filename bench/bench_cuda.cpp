@@ -20,7 +20,8 @@
 #include <mantissa/core/cuda/gemm.h>
 #include <mantissa/core/cuda/runtime.h>
 #include <mantissa/mantissa.h>
-#include <mantissa/precision/fp8_gemm.h>
+#include <mantissa/precision/quantization/current_scaling.h>
+#include <mantissa/precision/quantization/delayed_scaling.h>
 
 using namespace mantissa;
 
@@ -124,8 +125,8 @@ void bench_fp8_gemm(const Shapes& shapes) {
   }
   for (const auto& s : shapes) {
     const Tensor one = raw::ones({1}, {DType::f32, kGpu});
-    const precision::Fp8Operand a{raw::cast(raw::rand({s.m, s.k}, {DType::f32, kGpu}), DType::f8_e4m3), one};
-    const precision::Fp8Operand w{raw::cast(raw::rand({s.n, s.k}, {DType::f32, kGpu}), DType::f8_e4m3), one};
+    const precision::QuantizedTensor a{raw::cast(raw::rand({s.m, s.k}, {DType::f32, kGpu}), DType::f8_e4m3), one};
+    const precision::QuantizedTensor w{raw::cast(raw::rand({s.n, s.k}, {DType::f32, kGpu}), DType::f8_e4m3), one};
     const double flop = 2.0 * s.m * s.n * s.k;
     const double ours = median_ms([&] { precision::fp8_gemm(a, precision::transposed(w), DType::bf16); });
     const double best = cublaslt_best_ms(DType::f8_e4m3, s.m, s.n, s.k, false);

@@ -7,7 +7,7 @@
 #include <mantissa/autograd/node.h>
 #include <mantissa/core/error.h>
 #include <mantissa/precision/autocast.h>
-#include <mantissa/precision/fp8_gemm.h>
+#include <mantissa/precision/quantization/per_tensor.h>
 
 namespace mantissa::precision {
 
@@ -47,24 +47,22 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const DType act = activation_dtype(x_in);
   const Tensor x = to(x_in, act);
   const Tensor bias = bias_in.defined() ? to(bias_in, act == DType::f32 ? DType::bf16 : act) : Tensor();
-  const Fp8Recipe& recipe = state.recipe();
-  const Fp8Scaling scaling = recipe.scaling;
-  const DType fp8 = fp8_forward_dtype(recipe), grad_fp8 = fp8_backward_dtype(recipe);
+  const QuantizationRecipe& quantizer = state.quantizer();
   const bool stored_fp8 = is_fp8(weight.dtype());
   const std::shared_ptr<GemmMeta> meta = stored_fp8 ? state.stored_meta(weight) : state.meta_for(weight);
   const int64_t in = weight.size(1), out = weight.size(0);
 
   // Only training moves the metas (MetaWrites); evaluation reads them.
   const MetaWrites writes = grad_enabled() ? MetaWrites::record : MetaWrites::none;
-  const Fp8Operand xq = quantize(raw::reshape(x, {-1, in}), fp8, meta->forward, fp8_slot::input, scaling, writes);
+  const QuantizedTensor xq = quantizer.quantize(raw::reshape(x, {-1, in}), TensorRole::input, meta->forward, fp8_slot::input, writes);
   // An fp8 parameter is the operand as stored, with the scale_inv it was stored with.
-  const Fp8Operand wq = stored_fp8 ? Fp8Operand{.data = weight, .scale_inv = raw::clone(meta->forward.scale_inv_at(fp8_slot::weight)), .amax = {}}
-                                   : quantize(weight, fp8, meta->forward, fp8_slot::weight, scaling, writes);
+  const QuantizedTensor wq = stored_fp8 ? QuantizedTensor{.data = weight, .scale_inv = raw::clone(meta->forward.scale_inv_at(fp8_slot::weight)), .amax = {}}
+                                   : quantizer.quantize(weight, TensorRole::weight, meta->forward, fp8_slot::weight, writes);
   const DType wgrad_dtype = stored_fp8 ? DType::f32 : act;
   Tensor y_amax;
   const Tensor y2 = with_non_finite_of(
-      fp8_gemm(xq, transposed(wq), act, bias, writes == MetaWrites::record ? &y_amax : nullptr), {&xq, &wq});
-  if (writes == MetaWrites::record) record_amax(meta->forward, fp8_slot::output, y_amax, scaling);
+      quantizer.gemm(xq, quantizer.transposed(wq), act, bias, writes == MetaWrites::record ? &y_amax : nullptr), {&xq, &wq});
+  if (writes == MetaWrites::record) quantizer.record_amax(meta->forward, fp8_slot::output, y_amax);
   Shape y_shape = x.sizes();
   y_shape.back() = out;
   const Tensor y = raw::reshape(y2, y_shape);
@@ -74,21 +72,22 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const bool need_dgrad = x.requires_grad(), need_wgrad = weight.requires_grad();
   const bool need_bgrad = bias.defined() && bias.requires_grad();
   return record(kOp, {x, weight, bias}, y,
-                [state, meta, scaling, grad_fp8, act, wgrad_dtype, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad,
+                [state, meta, act, wgrad_dtype, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad,
                  x_shape = x.sizes(), saved_x = SavedTensor(xq.data, kOp), saved_w = SavedTensor(wq.data, kOp),
                  x_scale_inv = xq.scale_inv, w_scale_inv = wq.scale_inv](const Tensor& grad) mutable {
                   const Tensor g = raw::reshape(raw::cast(grad, act), {-1, out});
-                  const Fp8Operand gq = quantize(g, grad_fp8, meta->backward, fp8_slot::grad_output, scaling);
+                  const QuantizationRecipe& quantizer = state.quantizer();
+                  const QuantizedTensor gq = quantizer.quantize(g, TensorRole::grad_output, meta->backward, fp8_slot::grad_output);
                   Tensor dgrad, wgrad, bgrad;
                   if (need_dgrad) {
                     Tensor dgrad_amax;
                     dgrad = raw::reshape(
-                        with_non_finite_of(fp8_gemm(gq, {.data = saved_w.get(), .scale_inv = w_scale_inv, .amax = {}}, act, {}, &dgrad_amax), {&gq}),
+                        with_non_finite_of(quantizer.gemm(gq, {.data = saved_w.get(), .scale_inv = w_scale_inv, .amax = {}}, act, {}, &dgrad_amax), {&gq}),
                         x_shape);
-                    record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax, scaling);
+                    quantizer.record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax);
                   }
                   if (need_wgrad)
-                    wgrad = with_non_finite_of(fp8_gemm(transposed(gq), {.data = saved_x.get(), .scale_inv = x_scale_inv, .amax = {}}, wgrad_dtype),
+                    wgrad = with_non_finite_of(quantizer.gemm(quantizer.transposed(gq), {.data = saved_x.get(), .scale_inv = x_scale_inv, .amax = {}}, wgrad_dtype),
                                                {&gq});
                   if (need_bgrad) bgrad = raw::reduce(ReduceOp::sum, g, {0});
                   if (owns_backward_update) state.update_backward();

@@ -1,6 +1,6 @@
 #pragma once
 // linear() in fp8, as Transformer Engine's Linear runs it (transformer_engine/pytorch/module/
-// linear.py) on cuBLASLt, emulated by precision/fp8_gemm.h:
+// linear.py) on cuBLASLt, through the state's quantisation recipe (precision/quantization/):
 //   forward   y     = (x_q · w_qᵀ) · sx⁻¹ sw⁻¹ + b     x, w quantised to E4M3
 //   backward  g_q   = g quantised to E5M2 (hybrid) or E4M3 with the backward meta's scale
 //             dgrad = (g_q · w_q) · sg⁻¹ sw⁻¹,  wgrad = (g_qᵀ · x_q) · sg⁻¹ sx⁻¹

@@ -1,13 +1,11 @@
 #include <mantissa/precision/fp8_params.h>
 
-#include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <mantissa/autograd/grad_mode.h>
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
-#include <mantissa/precision/fp8_gemm.h>
 
 namespace mantissa::precision {
 
@@ -25,17 +23,8 @@ void collect_holders(const nn::Module& module, Holders& holders) {
   for (const auto& [name, child] : module.named_children()) collect_holders(*child, holders);
 }
 
-// value quantised with the weight slot, the slot's scale_inv left matching the result.
-Tensor quantize_weight(const Tensor& value, const ScalingMeta& meta, const Fp8Recipe& recipe) {
-  const DType fp8 = fp8_forward_dtype(recipe);
-  if (recipe.scaling == Fp8Scaling::current) return quantize_current(value, fp8, meta, kSlot).data;
-  Tensor scale_inv = meta.scale_inv_at(kSlot);
-  raw::copy_(scale_inv, scale_inverse(meta.scale_at(kSlot)));
-  return quantize_delayed(value, fp8, meta, kSlot).data;
-}
-
 void check_fp8_param(const Tensor& weight, const Fp8State& state) {
-  const DType fp8 = fp8_forward_dtype(state.recipe());
+  const DType fp8 = state.quantizer().format(TensorRole::weight);
   MANTISSA_CHECK(weight.defined() && weight.dtype() == fp8, kOp, "expected an fp8 parameter ({}), got {}",
                  dtype_name(fp8), weight.defined() ? weight.describe() : "an undefined tensor");
 }
@@ -57,7 +46,7 @@ void store_fp8_param(Tensor& weight, const Tensor& value, Fp8State& state) {
   check_fp8_param(weight, state);
   MANTISSA_CHECK(value.sizes() == weight.sizes(), kOp, "value {} does not match the parameter {}", value.describe(),
                  weight.describe());
-  const Tensor data = quantize_weight(value, state.stored_meta(weight)->forward, state.recipe());
+  const Tensor data = state.quantizer().store(value, state.stored_meta(weight)->forward, kSlot, /*first=*/false);
   raw::copy_(weight, data);
 }
 
@@ -66,17 +55,9 @@ void make_fp8_param(Tensor& weight, Fp8State& state) {
                      (weight.dtype() == DType::f32 || weight.dtype() == DType::bf16 || weight.dtype() == DType::f16),
                  kOp, "converts f32, bf16 or f16 leaf parameters, got {}",
                  weight.defined() ? weight.describe() : "an undefined tensor");
-  const Fp8Recipe& recipe = state.recipe();
   state.mark_stored(weight);
-  const ScalingMeta meta = state.stored_meta(weight)->forward;
-  if (recipe.scaling == Fp8Scaling::delayed) {
-    const float margin = std::pow(2.0f, -static_cast<float>(recipe.margin));
-    Tensor scale = meta.scale_at(kSlot);
-    raw::copy_(scale, raw::binary(BinaryOp::mul, current_scale(fp8_amax(weight), fp8_forward_dtype(recipe)),
-                                  static_cast<double>(margin)));
-  }
   NoGradGuard no_grad;
-  weight.set_data(quantize_weight(weight, meta, recipe));
+  weight.set_data(state.quantizer().store(weight, state.stored_meta(weight)->forward, kSlot, /*first=*/true));
   weight.set_grad(Tensor());
 }
 

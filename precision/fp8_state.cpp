@@ -33,6 +33,7 @@ using LoadedGemm = std::array<Tensor, 6>;
 
 struct Fp8State::Impl {
   Fp8Recipe recipe;
+  std::shared_ptr<const QuantizationRecipe> quantizer;  // made from recipe
   AmaxReducer reducer;
   struct Entry {
     Tensor weight;  // the key, kept alive; undefined for a GEMM loaded before its first use
@@ -46,8 +47,7 @@ struct Fp8State::Impl {
   bool backward_update_armed = false;
   mutable std::deque<GemmMetaView> views;  // metas()'s, one per entry
 
-  // Current scaling keeps no history: one row holds the latest amax for instruments.
-  int64_t history_len() const { return recipe.scaling == Fp8Scaling::delayed ? recipe.amax_history_len : 1; }
+  int64_t history_len() const { return quantizer->history_len(); }
 
   GemmMeta new_meta(Device device) const {
     return {ScalingMeta(history_len(), fp8_slot::forward_count, device),
@@ -64,15 +64,14 @@ struct Fp8State::Impl {
   }
 
   void update(bool forward) {
-    if (recipe.scaling != Fp8Scaling::delayed || entries.empty()) return;
+    if (!quantizer->has_update() || entries.empty()) return;
     std::vector<ScalingMeta> metas;
     for (const Entry& e : entries) metas.push_back(direction(*e.meta, forward));
     if (recipe.reduce_amax && reducer) reduce(metas);
-    const DType fp8 = forward ? fp8_forward_dtype(recipe) : fp8_backward_dtype(recipe);
     for (size_t i = 0; i < entries.size(); ++i) {
       const bool stored_weight = forward && entries[i].stored;
-      update_delayed_scaling(metas[i], fp8, recipe.margin, recipe.amax_compute_algo,
-                             stored_weight ? std::optional<int64_t>(fp8_slot::weight) : std::nullopt);
+      quantizer->update(metas[i], forward ? GemmPass::forward : GemmPass::backward,
+                        stored_weight ? std::optional<int64_t>(fp8_slot::weight) : std::nullopt);
     }
   }
 
@@ -110,9 +109,12 @@ Fp8State::Fp8State(const Fp8Recipe& recipe) : impl_(std::make_shared<Impl>()) {
   MANTISSA_CHECK(recipe.amax_history_len >= 1, "fp8", "amax_history_len must be at least 1, got {}",
                  recipe.amax_history_len);
   impl_->recipe = recipe;
+  impl_->quantizer = make_quantization_recipe(recipe);
 }
 
 const Fp8Recipe& Fp8State::recipe() const { return impl_->recipe; }
+
+const QuantizationRecipe& Fp8State::quantizer() const { return *impl_->quantizer; }
 
 std::shared_ptr<GemmMeta> Fp8State::meta_for(const Tensor& weight) {
   MANTISSA_CHECK(weight.defined(), "fp8", "a GEMM's metas are keyed by its weight, got an undefined tensor");

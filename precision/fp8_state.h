@@ -16,7 +16,7 @@
 #include <vector>
 
 #include <mantissa/core/tensor.h>
-#include <mantissa/precision/fp8_scaling.h>
+#include <mantissa/precision/quantization/recipe.h>
 #include <mantissa/precision/mode.h>
 
 namespace mantissa::precision {
@@ -58,6 +58,8 @@ class Fp8State {
   explicit Fp8State(const Fp8Recipe& recipe = {});
 
   const Fp8Recipe& recipe() const;
+  // The recipe's quantisation (precision/quantization/recipe.h), made from recipe().
+  const QuantizationRecipe& quantizer() const;
 
   // The metas of the GEMM whose weight is `weight`, created on first use on its device. The
   // key is the weight's TensorImpl, kept alive by the state so its address is never reused;

@@ -12,7 +12,8 @@
 
 #include <mantissa/mantissa.h>
 #include <mantissa/precision/fp8_autocast.h>
-#include <mantissa/precision/fp8_gemm.h>
+#include <mantissa/precision/quantization/current_scaling.h>
+#include <mantissa/precision/quantization/delayed_scaling.h>
 #include <mantissa/precision/fp8_linear.h>
 #include <mantissa/precision/fp8_state.h>
 #include "support/cuda_compare.h"
@@ -25,17 +26,17 @@ using namespace mantissa::testing;
 namespace {
 
 // A (rows, cols) tensor quantised to `fp8` with scale `scale`, and its scale inverse.
-Fp8Operand operand(int64_t rows, int64_t cols, DType fp8, float scale, uint64_t seed) {
+QuantizedTensor operand(int64_t rows, int64_t cols, DType fp8, float scale, uint64_t seed) {
   const Tensor x = random({rows, cols}, seed);
   const Tensor s = raw::full({1}, scale, {DType::f32});
   return {raw::cast_scaled(x, fp8, s), raw::full({1}, 1.0f / scale, {DType::f32})};
 }
 
-Fp8Operand to_gpu(const Fp8Operand& o) { return {on_gpu(o.data), on_gpu(o.scale_inv)}; }
-Fp8Operand t(const Fp8Operand& o) { return transposed(o); }
+QuantizedTensor to_gpu(const QuantizedTensor& o) { return {on_gpu(o.data), on_gpu(o.scale_inv)}; }
+QuantizedTensor t(const QuantizedTensor& o) { return transposed(o); }
 
 // sum_k |a_ik| |b_kj| x both scale inverses: what the accumulation error scales with.
-Tensor magnitude(const Fp8Operand& a, const Fp8Operand& b) {
+Tensor magnitude(const QuantizedTensor& a, const QuantizedTensor& b) {
   const auto abs32 = [](const Tensor& x) { return raw::unary(UnaryOp::abs, raw::cast(x, DType::f64)); };
   const Tensor m = raw::matmul(abs32(a.data), abs32(b.data));
   return raw::binary(BinaryOp::mul, m, raw::cast(raw::binary(BinaryOp::mul, a.scale_inv, b.scale_inv), DType::f64));
@@ -65,10 +66,10 @@ TEST(CudaFp8, GemmMatchesTheEmulationInEveryLayoutFormatAndOutput) {
     for (const auto& [fa, fb] : formats) {
       const std::string names = std::string(dtype_name(fa)) + " x " + std::string(dtype_name(fb));
       // Forward x·wᵀ (cuBLASLt's native TN), dgrad g·w (b copied to TN), wgrad gᵀ·x (both copied).
-      const Fp8Operand x = operand(M, K, fa, 64.0f, 1), w = operand(N, K, fb, 32.0f, 2);
-      const Fp8Operand g = operand(M, N, fa, 16.0f, 3), w_rows = operand(N, K, fb, 8.0f, 4);
-      const Fp8Operand xb = operand(M, K, fb, 4.0f, 5);
-      const std::vector<std::tuple<std::string, Fp8Operand, Fp8Operand>> layouts = {
+      const QuantizedTensor x = operand(M, K, fa, 64.0f, 1), w = operand(N, K, fb, 32.0f, 2);
+      const QuantizedTensor g = operand(M, N, fa, 16.0f, 3), w_rows = operand(N, K, fb, 8.0f, 4);
+      const QuantizedTensor xb = operand(M, K, fb, 4.0f, 5);
+      const std::vector<std::tuple<std::string, QuantizedTensor, QuantizedTensor>> layouts = {
           {"forward", x, t(w)}, {"dgrad", g, w_rows}, {"wgrad", t(g), xb}};
       for (const auto& [layout, a, b] : layouts) {
         for (DType out : {DType::f32, DType::bf16}) {
@@ -91,7 +92,7 @@ TEST(CudaFp8, GemmMatchesTheEmulationInEveryLayoutFormatAndOutput) {
 
 TEST(CudaFp8, GemmRefusesE5m2TimesE5m2OnTheGpuToo) {
   MANTISSA_REQUIRE_FP8_GPU();
-  const Fp8Operand a = to_gpu(operand(16, 16, DType::f8_e5m2, 1.0f, 1)), b = to_gpu(operand(16, 16, DType::f8_e5m2, 1.0f, 2));
+  const QuantizedTensor a = to_gpu(operand(16, 16, DType::f8_e5m2, 1.0f, 1)), b = to_gpu(operand(16, 16, DType::f8_e5m2, 1.0f, 2));
   EXPECT_THROW(fp8_gemm(a, b, DType::f32), Error);
 }
 

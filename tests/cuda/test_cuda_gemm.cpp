@@ -9,7 +9,8 @@
 #include <vector>
 
 #include <mantissa/mantissa.h>
-#include <mantissa/precision/fp8_gemm.h>
+#include <mantissa/precision/quantization/current_scaling.h>
+#include <mantissa/precision/quantization/delayed_scaling.h>
 #include "support/cuda_compare.h"
 #include "support/cuda_device.h"
 #include "support/expect_error.h"
@@ -112,7 +113,7 @@ TEST(CudaGemm, BiasAndGeluEpiloguesMatchTheUnfusedOps) {
 TEST(CudaGemm, Fp8WithScalesAndAmaxMatchesTheEmulation) {
   MANTISSA_REQUIRE_FP8_GPU();
 #ifdef MANTISSA_WITH_CUDA
-  // The emulation (precision/fp8_gemm.h) multiplies the exactly widened values in f32.
+  // The emulation (precision/quantization/per_tensor.h) multiplies the exactly widened values in f32.
   const Tensor xq = raw::cast_scaled(random({32, 64}, 1), DType::f8_e4m3, 8.0f);
   const Tensor wq = raw::cast_scaled(random({48, 64}, 2), DType::f8_e4m3, 16.0f);
   const Tensor sx = from_vector<float>({0.125f}, {1}), sw = from_vector<float>({0.0625f}, {1});

@@ -19,9 +19,9 @@
 #include <mantissa/mantissa.h>
 #include <mantissa/precision/autocast.h>
 #include <mantissa/precision/fp8_autocast.h>
-#include <mantissa/precision/fp8_gemm.h>
+#include <mantissa/precision/quantization/current_scaling.h>
+#include <mantissa/precision/quantization/delayed_scaling.h>
 #include <mantissa/precision/fp8_linear.h>
-#include <mantissa/precision/fp8_scaling.h>
 #include <mantissa/precision/fp8_state.h>
 #include <mantissa/precision/grad_scaler.h>
 #include "support/expect_error.h"
@@ -147,7 +147,7 @@ TEST_P(Fp8ScalingOnDevice, ScriptedAmaxesRollAndReduceAsTransformerEngine) {
   for (AmaxComputeAlgo algo : {AmaxComputeAlgo::max, AmaxComputeAlgo::most_recent}) {
     ScalingMeta meta(3, 1, device());
     for (size_t step = 0; step < amaxes.size(); ++step) {
-      record_amax(meta, 0, make({amaxes[step]}, {1}), Fp8Scaling::delayed);
+      record_delayed_amax(meta, 0, make({amaxes[step]}, {1}));
       update_delayed_scaling(meta, DType::f8_e4m3, 0, algo);
       EXPECT_EQ(values(meta.amax_history), histories[step]) << "step " << step;
       const float expected = (algo == AmaxComputeAlgo::max ? max_scales : recent_scales)[step];
@@ -158,14 +158,15 @@ TEST_P(Fp8ScalingOnDevice, ScriptedAmaxesRollAndReduceAsTransformerEngine) {
 
 TEST_P(Fp8ScalingOnDevice, HistoryOfOneAndRecordedAmaxesFoldByMax) {
   ScalingMeta meta(1, 1, device());
-  record_amax(meta, 0, make({3.0f}, {1}), Fp8Scaling::delayed);
-  record_amax(meta, 0, make({2.0f}, {1}), Fp8Scaling::delayed);  // a second use in the step
+  record_delayed_amax(meta, 0, make({3.0f}, {1}));
+  record_delayed_amax(meta, 0, make({2.0f}, {1}));  // a second use in the step
   EXPECT_EQ(values(meta.amax_history)[0], 3.0f);
   update_delayed_scaling(meta, DType::f8_e4m3, 0, AmaxComputeAlgo::max);
   EXPECT_EQ(values(meta.amax_history)[0], 0.0f);
   EXPECT_EQ(values(meta.scale)[0], 448.0f / 3.0f);
-  record_amax(meta, 0, make({5.0f}, {1}), Fp8Scaling::current);
-  record_amax(meta, 0, make({2.0f}, {1}), Fp8Scaling::current);  // current scaling keeps the latest
+  const CurrentScaling current(Fp8Recipe{.scaling = Fp8Scaling::current});
+  current.record_amax(meta, 0, make({5.0f}, {1}));
+  current.record_amax(meta, 0, make({2.0f}, {1}));  // current scaling keeps the latest
   EXPECT_EQ(values(meta.amax_history)[0], 2.0f);
 }
 
@@ -742,4 +743,36 @@ TEST(Fp8State, LoadStateDictNamesTheBadKey) {
   expect_error([&] { state.load_state_dict({{"fp8.99999999999.fwd.scale", raw::zeros({3})}}); },
                {"99999999999", "past"});
   EXPECT_TRUE(state.metas().empty());  // nothing was half-loaded
+}
+
+TEST(QuantizationRecipe, TheScalingChoosesTheRecipeAndItsFormats) {
+  const auto delayed = make_quantization_recipe(Fp8Recipe{});
+  EXPECT_EQ(delayed->name(), "delayed");
+  EXPECT_TRUE(delayed->has_update());
+  EXPECT_EQ(delayed->history_len(), 1024);
+  EXPECT_EQ(delayed->format(TensorRole::input), DType::f8_e4m3);
+  EXPECT_EQ(delayed->format(TensorRole::weight), DType::f8_e4m3);
+  EXPECT_EQ(delayed->format(TensorRole::grad_output), DType::f8_e5m2);  // HYBRID
+  const auto current = make_quantization_recipe(Fp8Recipe{.scaling = Fp8Scaling::current, .format = Fp8Format::e4m3});
+  EXPECT_EQ(current->name(), "current");
+  EXPECT_FALSE(current->has_update());
+  EXPECT_EQ(current->history_len(), 1);
+  EXPECT_EQ(current->format(GemmPass::backward), DType::f8_e4m3);
+}
+
+TEST(QuantizationRecipe, CurrentScalingQuantisesByItsOwnAmax) {
+  // amax 2 -> scale 448 / 2 = 224: 1.0 -> 224 (an E4M3 value), 2.0 -> 448, -0.5 -> -112.
+  const auto current = make_quantization_recipe(Fp8Recipe{.scaling = Fp8Scaling::current});
+  const ScalingMeta meta(1, 3, Device::cpu());
+  const QuantizedTensor q = current->quantize(make({1.0f, 2.0f, -0.5f}, {3}), TensorRole::input, meta, 0);
+  EXPECT_EQ(values(raw::cast(q.data, DType::f32)), (std::vector<float>{224.0f, 448.0f, -112.0f}));
+  EXPECT_EQ(values(q.scale_inv)[0], 2.0f / 448.0f);
+  EXPECT_EQ(values(meta.scale)[0], 224.0f);
+  // A GEMM through the recipe: the exact fp8 product 224² + 448² + 112² = 263424, times the
+  // product of the scale inverses in f32 (1/224 is inexact, so 5.25 within an ulp or two).
+  const QuantizedTensor a{raw::reshape(q.data, {1, 3}), q.scale_inv, q.amax};
+  const Tensor y = current->gemm(a, current->transposed(a), DType::f32);
+  const float inv = 2.0f / 448.0f;
+  EXPECT_EQ(values(y)[0], 263424.0f * (inv * inv));
+  EXPECT_NEAR(values(y)[0], 5.25f, 2e-6f);
 }

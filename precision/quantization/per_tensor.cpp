@@ -1,4 +1,4 @@
-#include <mantissa/precision/fp8_gemm.h>
+#include <mantissa/precision/quantization/per_tensor.h>
 
 #include <cstdint>
 
@@ -13,12 +13,6 @@ namespace mantissa::precision {
 namespace {
 
 Tensor amax_scalar(Device device) { return raw::empty({1}, {DType::f32, device}); }
-
-void check_quantizable(const Tensor& x, DType fp8) {
-  MANTISSA_CHECK(is_fp8(fp8), "fp8 quantize", "target must be an fp8 format, got {}", dtype_name(fp8));
-  MANTISSA_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::bf16 || x.dtype() == DType::f16, "fp8 quantize",
-                 "quantises f32, bf16 or f16 tensors, got {}", x.describe());
-}
 
 int64_t round_up_16(int64_t n) { return (n + 15) / 16 * 16; }
 
@@ -38,7 +32,7 @@ Tensor padded_rows(const Tensor& x, int64_t rows, int64_t cols) {
 // b as the transpose of a contiguous (n, k) matrix ("TN"), with every dimension a multiple of
 // 16: an operand in another layout or shape is copied into one first, as Transformer Engine
 // keeps transposed fp8 copies for its backward.
-Tensor cublaslt_scaled_product(const Fp8Operand& a, const Fp8Operand& b) {
+Tensor cublaslt_scaled_product(const QuantizedTensor& a, const QuantizedTensor& b) {
   const int64_t m = a.data.size(0), n = b.data.size(1);
   const Fp8TnOperands tn = fp8_tn_operands(a.data, b.data);
   const int64_t mp = tn.a_rows.size(0), np = tn.b_rows.size(0), kp = tn.a_rows.size(1);
@@ -55,7 +49,7 @@ Tensor cublaslt_scaled_product(const Fp8Operand& a, const Fp8Operand& b) {
 #endif
 
 // (a · b) * a.scale_inv * b.scale_inv in f32.
-Tensor scaled_product(const Fp8Operand& a, const Fp8Operand& b) {
+Tensor scaled_product(const QuantizedTensor& a, const QuantizedTensor& b) {
 #ifdef MANTISSA_WITH_CUDA
   if (a.data.device().is_cuda()) return cublaslt_scaled_product(a, b);
 #endif
@@ -66,50 +60,28 @@ Tensor scaled_product(const Fp8Operand& a, const Fp8Operand& b) {
 
 }  // namespace
 
-Fp8Operand quantize_delayed(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, MetaWrites writes) {
-  check_quantizable(x, fp8);
-  Tensor amax = amax_scalar(x.device());
-  Tensor data = raw::cast_scaled(x, fp8, meta.scale_at(i), &amax);
-  if (writes == MetaWrites::record) record_amax(meta, i, amax, Fp8Scaling::delayed);
-  return {data, raw::clone(meta.scale_inv_at(i)), amax};
-}
-
-Fp8Operand quantize_current(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, MetaWrites writes) {
-  check_quantizable(x, fp8);
-  const Tensor amax = fp8_amax(x);
-  const Tensor scale = current_scale(amax, fp8);
-  const Tensor scale_inv = scale_inverse(scale);
-  Tensor data = raw::cast_scaled(x, fp8, scale);
-  if (writes == MetaWrites::record) {
-    record_amax(meta, i, amax, Fp8Scaling::current);
-    Tensor meta_scale = meta.scale_at(i), meta_scale_inv = meta.scale_inv_at(i);
-    raw::copy_(meta_scale, scale);
-    raw::copy_(meta_scale_inv, scale_inv);
-  }
-  return {data, scale_inv, amax};
-}
-
-Fp8Operand quantize(const Tensor& x, DType fp8, const ScalingMeta& meta, int64_t i, Fp8Scaling scaling,
-                    MetaWrites writes) {
-  return scaling == Fp8Scaling::delayed ? quantize_delayed(x, fp8, meta, i, writes)
-                                        : quantize_current(x, fp8, meta, i, writes);
-}
-
-Tensor fp8_amax(const Tensor& x) {
-  if (x.numel() == 0) return raw::zeros({1}, {DType::f32, x.device()});  // reduce refuses empty tensors
-  return raw::reshape(raw::cast(raw::reduce(ReduceOp::amax, raw::unary(UnaryOp::abs, x)), DType::f32), {1});
-}
-
 Fp8TnOperands fp8_tn_operands(const Tensor& a, const Tensor& b) {
   const int64_t m = round_up_16(a.size(0)), k = round_up_16(a.size(1)), n = round_up_16(b.size(1));
   return {padded_rows(a, m, k), padded_rows(raw::transpose(b, 0, 1), n, k)};
 }
 
-Fp8Operand transposed(const Fp8Operand& m) { return {raw::transpose(m.data, 0, 1), m.scale_inv, m.amax}; }
+DType PerTensorRecipe::format(TensorRole role) const {
+  if (role == TensorRole::grad_output && recipe_.format == Fp8Format::hybrid) return DType::f8_e5m2;
+  return DType::f8_e4m3;
+}
 
-Tensor with_non_finite_of(const Tensor& result, const std::vector<const Fp8Operand*>& operands) {
+Tensor PerTensorRecipe::gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias,
+                             Tensor* amax) const {
+  return fp8_gemm(a, b, out_dtype, bias, amax);
+}
+
+QuantizedTensor PerTensorRecipe::transposed(const QuantizedTensor& q) const { return precision::transposed(q); }
+
+QuantizedTensor transposed(const QuantizedTensor& q) { return {raw::transpose(q.data, 0, 1), q.scale_inv, q.amax}; }
+
+Tensor with_non_finite_of(const Tensor& result, const std::vector<const QuantizedTensor*>& operands) {
   Tensor poison;  // amax * 0: 0 for a finite amax, NaN for inf or NaN
-  for (const Fp8Operand* o : operands) {
+  for (const QuantizedTensor* o : operands) {
     if (!o->amax.defined()) continue;
     const Tensor p = raw::binary(BinaryOp::mul, o->amax, 0.0);
     poison = poison.defined() ? raw::binary(BinaryOp::add, poison, p) : p;
@@ -118,7 +90,7 @@ Tensor with_non_finite_of(const Tensor& result, const std::vector<const Fp8Opera
   return raw::binary(BinaryOp::add, result, raw::cast(poison, result.dtype()));
 }
 
-Tensor fp8_gemm(const Fp8Operand& a, const Fp8Operand& b, DType out_dtype, const Tensor& bias, Tensor* amax) {
+Tensor fp8_gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias, Tensor* amax) {
   const char* op = "fp8_gemm";
   raw::check_same_device(op, {&a.data, &b.data, &a.scale_inv, &b.scale_inv, &bias});
   MANTISSA_CHECK(a.data.dim() == 2 && b.data.dim() == 2 && a.data.size(1) == b.data.size(0), op,

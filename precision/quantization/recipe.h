@@ -1,0 +1,78 @@
+#pragma once
+// The quantisation recipe interface: how an fp8 (or, later, block-scaled) recipe turns a
+// tensor and its role in a GEMM into low-precision data plus scales, and how a GEMM
+// consumes them. fp8_linear, Fp8State and the fp8 parameters use recipes only through this
+// interface; each recipe lives in its own files in this folder:
+//   delayed_scaling.h  TE's DelayedScaling: scales from an amax history, updated per step
+//   current_scaling.h  TE's Float8CurrentScaling: each tensor scaled by its own amax
+// A new recipe implements QuantizationRecipe and is added to make_quantization_recipe.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include <mantissa/core/tensor.h>
+#include <mantissa/precision/mode.h>
+#include <mantissa/precision/quantization/scaling_meta.h>
+
+namespace mantissa::precision {
+
+// A tensor's role in the GEMMs of a linear layer: forward x · wᵀ, backward g · w and gᵀ · x.
+enum class TensorRole { input, weight, grad_output };
+
+// The GEMMs of one direction (the metas are kept per direction, as TE's fp8_meta).
+enum class GemmPass { forward, backward };
+
+// Low-precision data and what a GEMM needs to undo its scaling. Per-tensor recipes carry a
+// (1) f32 scale_inv; a block-scaled recipe carries one per block and says so in its gemm.
+struct QuantizedTensor {
+  Tensor data;
+  Tensor scale_inv;  // a snapshot, not a view of the meta: the meta moves on at the region's
+                     // exit while the backward still multiplies by the forward's (TE clones too)
+  Tensor amax;       // max|x| before quantisation, (1) f32; undefined for a stored fp8 parameter
+};
+
+// Whether quantising writes the meta. Evaluation and sampling (no grad) must leave it as it
+// is, so that training does not depend on how often it is evaluated: TE updates scales only
+// with grad enabled, and mantissa records nothing either (TE's cast writes the amax row that
+// the next training forward overwrites; ours takes the max into it, so it must not).
+enum class MetaWrites { record, none };
+
+class QuantizationRecipe {
+ public:
+  virtual ~QuantizationRecipe() = default;
+  virtual std::string_view name() const = 0;  // "delayed", "current"
+  // The low-precision format of a tensor of `role` (E4M3 forward; E5M2 gradients if hybrid).
+  virtual DType format(TensorRole role) const = 0;
+  DType format(GemmPass pass) const { return format(pass == GemmPass::forward ? TensorRole::input : TensorRole::grad_output); }
+  // Rows of amax history each meta keeps (1 when the recipe keeps only the latest amax).
+  virtual int64_t history_len() const = 0;
+
+  // x in format(role) with its scales, using and (unless writes is none) recording into slot
+  // `slot` of `meta`, x's place in its GEMM's scaling state.
+  virtual QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
+                                   MetaWrites writes = MetaWrites::record) const = 0;
+  // A value quantised to be kept (an fp8 parameter): as quantize, and the slot's scale_inv
+  // left matching the stored data. `first`: the value is being stored for the first time, and
+  // its scale comes from its own amax rather than from a history it has not got yet.
+  virtual Tensor store(const Tensor& value, const ScalingMeta& meta, int64_t slot, bool first) const = 0;
+  // Records the amax of a tensor the GEMMs produce (output, grad_input) for instruments.
+  virtual void record_amax(const ScalingMeta& meta, int64_t slot, const Tensor& amax) const = 0;
+  // The end of a forward region or of a backward pass: turns the recorded amaxes into the
+  // next scales. `stored`: a slot whose scale_inv belongs to stored data and stays as it is.
+  virtual void update(const ScalingMeta& meta, GemmPass pass, std::optional<int64_t> stored) const = 0;
+  // Whether update() uses the recorded amaxes at all (the state skips reducing them if not).
+  virtual bool has_update() const = 0;
+
+  // a (m, k) · b (k, n) of quantised operands in out_dtype, + bias (n) added in f32; amax,
+  // when given, receives max|result| before the final rounding (cuBLASLt's amax_D).
+  virtual Tensor gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias = {},
+                      Tensor* amax = nullptr) const = 0;
+  // The operand as the other side of a GEMM reads it (for the backward's gᵀ · x).
+  virtual QuantizedTensor transposed(const QuantizedTensor& q) const = 0;
+};
+
+// The recipe that `recipe.scaling` names, with its knobs.
+std::shared_ptr<const QuantizationRecipe> make_quantization_recipe(const Fp8Recipe& recipe);
+
+}  // namespace mantissa::precision
