@@ -16,7 +16,7 @@ install(TARGETS mantissa EXPORT mantissaTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(layer core autograd nn optim precision distributed)
+foreach(layer core autograd nn optim precision distributed train)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${layer})
     install(DIRECTORY ${layer} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mantissa
             FILES_MATCHING PATTERN "*.h" PATTERN "*.cuh")

@@ -47,6 +47,12 @@ PrecisionPlugin::PrecisionPlugin(PrecisionMode mode, PluginOptions options)
                  mode_.name);
 }
 
+void PrecisionPlugin::set_parameter_names(const StateDict& named_parameters, optim::Optimizer* optimizer) {
+  if (scaler_) scaler_->set_parameter_names(named_parameters);
+  if (fp8_) fp8_->set_names(named_parameters);
+  if (auto* flash = dynamic_cast<FlashOptimizer*>(optimizer)) flash->set_parameter_names(named_parameters);
+}
+
 void PrecisionPlugin::convert_module(nn::Module& module) {
   if (fp8_) fp8_->set_names(module.named_parameters());
   // fp8 parameters are quantised from their values as built, not from the mode's dtype.

@@ -65,6 +65,10 @@ class PrecisionPlugin {
   // fp8, the module's parameter names become the fp8 GEMMs' names, and with fp8_params the
   // linear layers' weights become fp8 parameters (precision/fp8_params.h).
   void convert_module(nn::Module& module);
+  // Names parameters wherever the plugin reports on them: the loss scaler's first non-finite
+  // gradient, the fp8 metas, and `optimizer`'s numerics warnings when it is a flash one.
+  // Resolve the names once (module.named_parameters()) and pass them here.
+  void set_parameter_names(const StateDict& named_parameters, optim::Optimizer* optimizer = nullptr);
   // Floating inputs to the mode's input dtype (true and flash modes); unchanged otherwise.
   Tensor convert_input(const Tensor& input) const;
   Batch convert_input(Batch batch) const;

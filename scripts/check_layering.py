@@ -17,6 +17,7 @@ ALLOWED = {
     "optim": {"core", "autograd", "optim"},
     "distributed": {"core", "autograd", "nn", "optim", "distributed"},
     "precision": {"core", "autograd", "nn", "optim", "distributed", "precision"},
+    "train": {"core", "autograd", "nn", "optim", "distributed", "precision", "train"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 SUFFIXES = {".h", ".cpp", ".cu", ".cuh"}

@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
       std::cout << fmt::format("{}: train loss {:.4f}, val loss {:.4f} ({} batches each)\n", eval_checkpoint,
                                r.train_loss, r.val_loss, eval_iters);
     } else {
-      const Checkpoint c = load_checkpoint(checkpoint_path);
+      const RunRecord c = read_run_record(checkpoint_path);
       const Tokenizer tokenizer =
           Tokenizer::from_json(c.tokenizer_json, bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(bpe_dir));
       const TrainedModel trained = load_trained_model(checkpoint_path, c, parse_device(device_name));

@@ -1,9 +1,6 @@
 #include "examples/llm/trainer.h"
 
-
-#include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +9,7 @@
 #include <mantissa/core/threads.h>
 #include <mantissa/precision/instrument_log.h>
 #include <mantissa/precision/plugin.h>
+#include <mantissa/train/train.h>
 
 namespace mantissa::llm {
 
@@ -20,13 +18,6 @@ namespace {
 // TrainOptions::schedule_clock's values.
 constexpr const char* kIterations = "iterations";
 constexpr const char* kOptimizerSteps = "optimizer-steps";
-
-using Clock = std::chrono::steady_clock;
-
-std::string duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  return s >= 60 ? fmt::format("{}m{:02}s", s / 60, s % 60) : fmt::format("{}s", s);
-}
 
 // nanoGPT's grouping: matrices (embeddings included) decay, biases and norm weights don't.
 std::vector<optim::ParamGroupOptions> decay_groups(const GPT& model, double weight_decay) {
@@ -88,12 +79,12 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   const auto data_path = resolve_data_path(o.data, "tinyshakespeare/input.txt");
   const std::string text = read_text_file(data_path);
   const std::filesystem::path bpe_dir = o.bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(o.bpe_dir);
-  std::filesystem::create_directories(o.out_dir);
-  const std::string last_path = (std::filesystem::path(o.out_dir) / "last.safetensors").string();
-  const std::string best_path = (std::filesystem::path(o.out_dir) / "best.safetensors").string();
+  const training::RunDir run(o.out_dir);
+  const std::string last_path = run.last_checkpoint();
 
-  std::optional<Checkpoint> resumed;
-  if (o.resume) resumed = load_checkpoint(last_path);
+  // The record first: the model is built from the configuration it holds.
+  std::optional<RunRecord> resumed;
+  if (o.resume) resumed = read_run_record(last_path);
   const Tokenizer tokenizer = resumed ? Tokenizer::from_json(resumed->tokenizer_json, bpe_dir)
                               : o.tokenizer == "gpt2" ? Tokenizer::gpt2(bpe_dir)
                                                       : Tokenizer::characters_of(text);
@@ -109,19 +100,19 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       decay_groups(model, o.weight_decay),
       optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay));
   optim::Optimizer& optimizer = *optimizer_owner;
-  if (plugin.scaler()) plugin.scaler()->set_parameter_names(model->named_parameters());
-  if (auto* flash = dynamic_cast<precision::FlashOptimizer*>(&optimizer)) flash->set_parameter_names(model->named_parameters());
   const optim::WarmupCosineLr schedule(o.warmup_steps, o.lr_decay_steps, o.min_lr / o.lr);
   Generator data_generator(o.seed + 1);
+  training::Checkpoint checkpoint(*model);
+  checkpoint.add_optimizer("optim", optimizer)
+      .set_plugin(plugin)
+      .add_random_stream("dropout", default_generator())
+      .add_random_stream("data", data_generator);
+  plugin.set_parameter_names(checkpoint.named_parameters(), &optimizer);
   TrainingState state;
   state.best_val_loss = std::numeric_limits<double>::infinity();
   if (resumed) {
-    model->load_state_dict(resumed->model);
-    optimizer.load_state_dict(resumed->optimizer);
-    plugin.load_state_dict(resumed->precision);
+    checkpoint.load(last_path);
     state = resumed->state;
-    default_generator().set_state(state.dropout_seed, state.dropout_offset);
-    data_generator.set_state(state.data_seed, state.data_offset);
   }
 
   TrainResult result;
@@ -133,35 +124,29 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                      plugin.mode().name, device.str());
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 
-  std::ofstream metrics(std::filesystem::path(o.out_dir) / "metrics.jsonl", std::ios::app);
-  precision::InstrumentLog instruments((std::filesystem::path(o.out_dir) / "precision.jsonl").string(),
-                                       model->named_parameters(), o.instrument_interval);
-  auto checkpoint = [&](const std::string& path) {
-    state.dropout_seed = default_generator().seed();
-    state.dropout_offset = default_generator().offset();
-    state.data_seed = data_generator.seed();
-    state.data_offset = data_generator.offset();
-    save_checkpoint(path, {o.model, tokenizer.to_json(), o.to_json(), state, model->state_dict(), optimizer.state_dict(),
-                           plugin.state_dict()});
+  training::MetricsLog metrics(run.metrics());
+  precision::InstrumentLog instruments(run.file("precision.jsonl"), checkpoint.named_parameters(),
+                                       o.instrument_interval);
+  auto save = [&](const std::string& path) {
+    checkpoint.save(path, to_metadata({o.model, tokenizer.to_json(), o.to_json(), state}));
   };
   auto eval_and_save = [&](int64_t step) {
     const double train_loss = evaluate(model, plugin, splits.train, o, device);
     const double val_loss = evaluate(model, plugin, splits.val, o, device);
     result.final_val_loss = val_loss;
     out << fmt::format("step {}: train loss {:.4f}, val loss {:.4f}\n", step, train_loss, val_loss) << std::flush;
-    metrics << nlohmann::json{{"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}}.dump() << "\n";
-    metrics.flush();
+    metrics.write({{"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}});
     state.step = step;
     if (val_loss < state.best_val_loss) {
       state.best_val_loss = val_loss;
-      checkpoint(best_path);
+      save(run.best_checkpoint());
     }
-    checkpoint(last_path);
+    save(last_path);
   };
 
   const int64_t tokens_per_step = o.batch_size * o.model.block_size;
   const int64_t first_step = state.step;
-  const auto start = Clock::now();
+  const training::Progress progress(first_step, o.steps, static_cast<double>(tokens_per_step), "tok");
   for (int64_t step = first_step; step < o.steps; ++step) {
     if (step % o.eval_interval == 0 && !(resumed && step == first_step)) eval_and_save(step);
     optim::set_lr(optimizer, schedule, o.schedule_clock == kIterations ? step : step - state.skipped_steps);
@@ -192,24 +177,19 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       ++state.skipped_steps;
       out << fmt::format("step {}: skipped, non-finite gradient in {} at loss scale {}; scale now {}\n", step + 1,
                          skip->first_non_finite, skip->scale, plugin.scaler()->get_scale());
-      metrics << nlohmann::json{{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
-                                {"loss_scale", plugin.scaler()->get_scale()}}.dump()
-              << "\n";
+      metrics.write({{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
+                     {"loss_scale", plugin.scaler()->get_scale()}});
     }
 
-    const int64_t done = step + 1 - first_step;
     if ((step + 1) % o.log_interval == 0 || step + 1 == o.steps) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      const double rate = static_cast<double>(done * tokens_per_step) / elapsed;
-      const double eta = elapsed / static_cast<double>(done) * static_cast<double>(o.steps - step - 1);
-      out << fmt::format("step {:>5}/{} | loss {:.4f} | lr {:.2e} | {:.0f} tok/s | ETA {}\n", step + 1, o.steps,
-                         result.losses.back(), optimizer.param_groups()[0].lr, rate, duration(eta))
+      const double lr = optimizer.param_groups()[0].lr;
+      out << progress.line(step + 1, fmt::format("loss {:.4f} | lr {:.2e}", result.losses.back(), lr)) << "\n"
           << std::flush;
-      nlohmann::json line{{"step", step + 1}, {"loss", result.losses.back()},
-                          {"lr", optimizer.param_groups()[0].lr}, {"tokens_per_s", rate},
-                          {"ms_per_step", 1000.0 * elapsed / static_cast<double>(done)}};
-      if (plugin.scaler()) line["loss_scale"] = plugin.scaler()->get_scale();
-      metrics << line.dump() << "\n";
+      training::MetricsLine line{{"step", step + 1}, {"loss", result.losses.back()}, {"lr", lr},
+                              {"tokens_per_s", progress.units_per_second(step + 1)},
+                              {"ms_per_step", progress.ms_per_step(step + 1)}};
+      if (plugin.scaler()) line.emplace_back("loss_scale", plugin.scaler()->get_scale());
+      metrics.write(line);
     }
   }
   if (first_step >= o.steps) {
@@ -218,15 +198,15 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   }
   eval_and_save(o.steps);
   result.best_val_loss = state.best_val_loss;
-  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.seconds = progress.elapsed_seconds();
   out << fmt::format("done: {} steps in {} ({:.0f} ms/step), val loss {:.4f} (best {:.4f}); checkpoints in {}\n",
-                     o.steps - first_step, duration(result.seconds),
+                     o.steps - first_step, training::format_duration(result.seconds),
                      1000.0 * result.seconds / static_cast<double>(std::max<int64_t>(1, o.steps - first_step)),
                      result.final_val_loss, result.best_val_loss, o.out_dir);
   return result;
 }
 
-TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkpoint& c, Device device) {
+TrainedModel load_trained_model(const std::string& checkpoint_path, const RunRecord& c, Device device) {
   TrainOptions o;
   try {
     const nlohmann::json saved = nlohmann::json::parse(c.options_json);
@@ -248,14 +228,13 @@ TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkp
   TrainedModel trained{GPT(c.config), make_precision(o), o};
   trained.model->to(device);
   trained.plugin.convert_module(*trained.model);
-  trained.model->load_state_dict(c.model);
-  trained.plugin.load_state_dict(c.precision);
+  training::Checkpoint(*trained.model).set_plugin(trained.plugin).load(checkpoint_path);
   return trained;
 }
 
 EvalResult evaluate_checkpoint(const std::string& checkpoint_path, const std::string& data, int64_t eval_iters,
                                Device device) {
-  const Checkpoint c = load_checkpoint(checkpoint_path);
+  const RunRecord c = read_run_record(checkpoint_path);
   TrainedModel trained = load_trained_model(checkpoint_path, c, device);
   TrainOptions& o = trained.options;
   if (!data.empty()) o.data = data;

@@ -32,7 +32,7 @@ struct TrainedModel {
   precision::PrecisionPlugin plugin;
   TrainOptions options;  // as the checkpoint recorded them
 };
-TrainedModel load_trained_model(const std::string& checkpoint_path, const Checkpoint& checkpoint,
+TrainedModel load_trained_model(const std::string& checkpoint_path, const RunRecord& record,
                                 Device device = Device::cpu());
 
 // Mean loss of a checkpoint's model over `eval_iters` random batches of each split of the

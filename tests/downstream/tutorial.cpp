@@ -11,6 +11,7 @@
 #include <mantissa/mantissa.h>
 #include <mantissa/precision/mode.h>
 #include <mantissa/precision/plugin.h>
+#include <mantissa/train/train.h>
 
 using namespace mantissa;
 
@@ -68,6 +69,27 @@ int main() {
   restored.load_state_dict(io::load_safetensors(path).tensors);
   // end tutorial
   check(nn::functional::mse_loss(restored.forward(x), y).item() == trained, "the restored model differs");
+  const std::string run_path = (dir / "run.safetensors").string();
+
+  // tutorial: resume
+  training::Checkpoint checkpoint(net);
+  checkpoint.add_optimizer("adamw", optimizer).add_random_stream("default", default_generator());
+  checkpoint.save(run_path, {{"step", "300"}});  // model, optimizer state, random stream, your metadata
+
+  Net resumed;
+  optim::AdamW resumed_optimizer(resumed.parameters(), optim::AdamOptions(1e-2));
+  training::Checkpoint resumed_checkpoint(resumed);
+  resumed_checkpoint.add_optimizer("adamw", resumed_optimizer).add_random_stream("default", default_generator());
+  const training::Metadata metadata = resumed_checkpoint.load(run_path);  // {"step": "300"}
+  // end tutorial
+  check(metadata.at("step") == "300", "the checkpoint's metadata did not come back");
+  for (auto [model, opt] : {std::pair<Net*, optim::Optimizer*>{&net, &optimizer}, {&resumed, &resumed_optimizer}}) {
+    opt->zero_grad();
+    nn::functional::mse_loss(model->forward(x), y).backward();
+    opt->step();
+  }
+  check(nn::functional::mse_loss(resumed.forward(x), y).item() == nn::functional::mse_loss(net.forward(x), y).item(),
+        "the resumed run took a different step");
 
   // tutorial: precision
   Net mixed;
