@@ -1,6 +1,7 @@
 #pragma once
 // The public API in one include.
 #include <mantissa/autograd/engine.h>
+#include <mantissa/autograd/function.h>
 #include <mantissa/autograd/functions.h>
 #include <mantissa/autograd/grad_mode.h>
 #include <mantissa/autograd/gradcheck.h>

@@ -15,7 +15,7 @@
 //     static std::vector<Tensor> backward(FunctionContext& ctx, const Tensor& grad) {
 //       const Tensor y = ctx.saved()[0];
 //       const double s = std::any_cast<double>(ctx.saved_data["scale"]);
-//       return {grad * -(y * y / s - s)};  // one gradient per tensor argument
+//       return {grad * (s - y * y / s)};  // one gradient per tensor argument
 //     }
 //   };
 //   Tensor y = ScaledTanh::apply(x, 2.0);

@@ -59,7 +59,11 @@ Tensor operator+(const Tensor& a, double b);
 Tensor operator-(const Tensor& a, double b);
 Tensor operator*(const Tensor& a, double b);
 Tensor operator/(const Tensor& a, double b);
+// A scalar on the left, as in Python: `1.0 - x` keeps x's dtype (scalar_like's rule).
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
 Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
 
 // ---- reductions (dims empty = all)
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);

@@ -26,7 +26,7 @@ struct ScaledTanh : Function<ScaledTanh> {
   static std::vector<Tensor> backward(FunctionContext& ctx, const Tensor& grad) {
     const Tensor y = ctx.saved()[0];
     const double s = std::any_cast<double>(ctx.saved_data["scale"]);
-    return {grad * -(y * y / s - s)};
+    return {grad * (s - y * y / s)};
   }
 };
 

@@ -128,3 +128,25 @@ TEST(TensorMethods, StreamsPrintLikeFmt) {
 }
 
 }  // namespace
+
+TEST(TensorMethods, ScalarsOnTheLeftComputeAsInPython) {
+  const Tensor x = from_vector<double>({0.5, -2.0, 4.0}, {3});
+  const std::vector<double> v = {0.5, -2.0, 4.0};
+  std::vector<double> plus, minus, times, over;
+  for (double e : v) {
+    plus.push_back(3.0 + e);
+    minus.push_back(1.0 - e);
+    times.push_back(2.5 * e);
+    over.push_back(2.0 / e);
+  }
+  EXPECT_EQ((3.0 + x).to_vector<double>(), plus);
+  EXPECT_EQ((1.0 - x).to_vector<double>(), minus);
+  EXPECT_EQ((2.5 * x).to_vector<double>(), times);
+  EXPECT_EQ((2.0 / x).to_vector<double>(), over);
+  // The scalar takes the tensor's dtype (a bf16 tensor stays bf16), and gradients flow.
+  EXPECT_EQ((1.0 - raw::cast(x, DType::bf16)).dtype(), DType::bf16);
+  Tensor w = from_vector<double>({2.0}, {1});
+  w.set_requires_grad();
+  (1.0 / w).sum().backward();
+  EXPECT_EQ(w.grad().to_vector<double>(), std::vector<double>{-0.25});
+}

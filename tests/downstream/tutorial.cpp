@@ -2,6 +2,7 @@
 // snippet of the tutorial, verbatim (scripts/check_tutorial.py checks that they agree), so CI
 // compiles and runs every snippet against an installed mantissa. Exits non-zero if a step
 // does not do what the tutorial says.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +25,24 @@ struct Net : nn::Module {
   Tensor forward(const Tensor& x) const { return fc2(tanh(fc1(x))); }
 
   nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+// end tutorial
+
+// tutorial: function
+// swish(x) = x·sigmoid(x) with a backward of its own; under autocast it runs in f32.
+struct Swish : Function<Swish> {
+  static constexpr const char* kName = "swish";
+  static constexpr CastPolicy kAutocast = CastPolicy::fp32;
+  static Tensor forward(FunctionContext& ctx, const Tensor& x) {
+    const Tensor s = sigmoid(x);
+    ctx.save_for_backward({x, s});
+    return x * s;
+  }
+  static std::vector<Tensor> backward(FunctionContext& ctx, const Tensor& grad) {
+    const std::vector<Tensor> saved = ctx.saved();
+    const Tensor &x = saved[0], &s = saved[1];
+    return {grad * s * (1.0 + x * (1.0 - s))};  // one gradient per tensor argument
+  }
 };
 // end tutorial
 
@@ -61,6 +80,18 @@ int main() {
   // end tutorial
   const double trained = nn::functional::mse_loss(net.forward(x), y).item();
   check(trained < 0.01, "training did not fit the function");
+
+  // tutorial: function-use
+  Tensor z = rand({5});
+  z.set_requires_grad();
+  Swish::apply(z).sum().backward();  // z.grad() = s (1 + z (1 - s))
+  // end tutorial
+  Tensor z_ref = z.detach();
+  z_ref.set_requires_grad();
+  silu(z_ref).sum().backward();  // the built-in swish
+  const std::vector<float> mine = z.grad().to_vector<float>(), built_in = z_ref.grad().to_vector<float>();
+  for (size_t i = 0; i < mine.size(); ++i)
+    check(std::abs(mine[i] - built_in[i]) < 1e-6f, "Swish's gradient differs from silu's");
 
   // tutorial: checkpoint
   io::save_safetensors(path, net.state_dict());  // written atomically
