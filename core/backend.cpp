@@ -49,12 +49,6 @@ optimizer_math::SgdConstants<double> sgd_constants(const Backend::SgdUpdate& u) 
   return {u.lr, u.momentum, u.dampening, u.weight_decay, u.nesterov, u.first_step};
 }
 
-flash_math::StateView flash_state_view(Tensor& state, Tensor& scale) {
-  if (!state.defined()) return {};
-  if (scale.defined()) return {state.data<uint8_t>(), scale.data<Half>(), nullptr};
-  return {nullptr, nullptr, state.data<float>()};
-}
-
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu::cpu_backend();
 #ifdef MANTISSA_WITH_CUDA
