@@ -3,7 +3,6 @@
 #include <vector>
 
 #include <mantissa/core/op_kinds.h>
-#include <mantissa/core/optimizer_math.h>
 #include <mantissa/core/tensor.h>
 
 namespace mantissa {
@@ -25,9 +24,10 @@ struct CastOptions {
 };
 
 // The primitives every device implements. Layers above never touch tensor elements
-// themselves: anything that needs element access is one of these. Output tensors are
-// allocated by the caller with their final shape and dtype; the backend checks only what
-// it relies on. Inputs of elementwise primitives are already broadcast to the output
+// themselves: anything that needs element access is one of these, or a fused kernel that
+// optim/ or precision/ owns and registers for each device (core/kernel_registry.h). Output
+// tensors are allocated by the caller with their final shape and dtype; the backend checks
+// only what it relies on. Inputs of elementwise primitives are already broadcast to the output
 // shape (expanded views, stride 0 where broadcast).
 class Backend {
  public:
@@ -104,33 +104,7 @@ class Backend {
                                      const Conv1dParams& p, Tensor& grad_x) = 0;
   virtual void conv1d_backward_weight(const Tensor& grad_out, const Tensor& x,
                                       const Conv1dParams& p, Tensor& grad_weight) = 0;
-
-  // Optimizer updates, in place, one pass over contiguous tensors of equal numel; the math
-  // is core/optimizer_math.h. grad has the param's dtype; states have it too, or are f32.
-  // `master` is undefined, or the f32 master copy of an f16/bf16 param: the update then
-  // reads and writes the master and writes the param from it as `write_back` says.
-  struct AdamUpdate {
-    double lr, beta1, beta2, eps, weight_decay;
-    int64_t step;  // 1 on the first update (bias correction)
-    bool decoupled_weight_decay;
-    optimizer_math::WriteBack write_back = {};
-  };
-  virtual void adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                           const AdamUpdate& u) = 0;
-  struct SgdUpdate {
-    double lr, momentum, dampening, weight_decay;
-    bool nesterov;
-    bool first_step;  // momentum_buffer is (re)initialised from the gradient
-    optimizer_math::WriteBack write_back = {};
-  };
-  // momentum_buffer is undefined when momentum is 0.
-  virtual void sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
-                          const SgdUpdate& u) = 0;
 };
-
-// The f64 element-math constants of an update (each backend casts them to its compute type).
-optimizer_math::AdamConstants<double> adam_constants(const Backend::AdamUpdate& u);
-optimizer_math::SgdConstants<double> sgd_constants(const Backend::SgdUpdate& u);
 
 // The backend that owns tensors on `device`; throws Error if it is not built in.
 Backend& backend_for(Device device);

@@ -58,12 +58,6 @@ Tensor cast_stochastic(const Tensor& t, DType dtype, uint64_t seed, uint64_t off
 void copy_(Tensor& dst, const Tensor& src);  // src broadcast to dst, converted to dst's dtype
 void fill_(Tensor& dst, double value);
 void add_(Tensor& dst, const Tensor& src);   // dst += src (src broadcast)
-// Fused optimizer updates (Backend::adam_update / sgd_update); bump the updated tensors.
-// master: undefined, or the f32 master copy of an f16/bf16 param.
-void adam_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                  const Backend::AdamUpdate& update);
-void sgd_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
-                 const Backend::SgdUpdate& update);
 
 // ---- elementwise (NumPy broadcasting, PyTorch promotion)
 Tensor unary(UnaryOp op, const Tensor& x);

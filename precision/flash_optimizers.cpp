@@ -190,7 +190,7 @@ void FlashAdam::step() {
     ensure_state(p, s);
     ++s.step;
     update(p, s,
-           Backend::AdamUpdate{group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step,
+           optim::AdamUpdate{group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step,
                                decoupled_});
   });
 }
@@ -217,7 +217,7 @@ void FlashSGD::step() {
     const bool first = ensure_state(p, s);
     ++s.step;
     update(p, s,
-           Backend::SgdUpdate{group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov,
+           optim::SgdUpdate{group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov,
                               first});
   });
 }

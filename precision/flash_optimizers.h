@@ -4,7 +4,7 @@
 // anywhere. Each parameter keeps a residual, its rounding error against the f32 weight the
 // update computed, in 8 or 16 bits, and its optimizer states in 8 bits with one f16 scale per
 // 32 elements (kernels/flash_math.h). One fused pass per parameter decodes, updates in f32 with
-// the shared rules of core/optimizer_math.h, and re-encodes (kernels/flash_update.h).
+// the shared rules of optim/kernels/optimizer_math.h, and re-encodes (kernels/flash_update.h).
 //
 // Bytes per parameter with int8 residuals and compressed states: AdamW 2 (param) + 2 (grad) +
 // 1 (residual) + 1 + 1 (states) + 2 * 2/32 (scales) = 7.125, against 16 for f32 AdamW.

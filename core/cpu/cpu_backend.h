@@ -57,11 +57,6 @@ class CpuBackend final : public Backend {
                              Tensor& grad_x) override;
   void conv1d_backward_weight(const Tensor& grad_out, const Tensor& x, const Conv1dParams& p,
                               Tensor& grad_weight) override;
-
-  void adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                   const AdamUpdate& u) override;
-  void sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
-                  const SgdUpdate& u) override;
 };
 
 CpuBackend& cpu_backend();

@@ -10,7 +10,6 @@
 
 #include <mantissa/core/dtype.h>
 #include <mantissa/core/op_kinds.h>
-#include <mantissa/core/optimizer_math.h>
 
 namespace mantissa::cuda {
 
@@ -155,22 +154,4 @@ cudaError_t launch_normal(DType dtype, void* out, int64_t n, uint64_t seed, uint
 cudaError_t launch_dropout(DType dtype, const void* x, void* out, int64_t n, double p, uint64_t seed, uint64_t offset,
                            cudaStream_t stream);
 
-// Optimizer updates (optimizer_kernels.cu), one fused pass over contiguous operands of n
-// elements with core/optimizer_math.h's element math. `master` is null or the f32 master of
-// an f16/bf16 param; states have the param's dtype or f32 (`state_dtype`); state2 is unused by
-// SGD, and state1 (its momentum buffer) may be null there.
-struct UpdateArgs {
-  void* param;
-  float* master;
-  const void* grad;
-  void* state1;
-  void* state2;
-  DType param_dtype, state_dtype;
-  int64_t n;
-  optimizer_math::WriteBack write_back;
-};
-cudaError_t launch_adam_update(const UpdateArgs& args, const optimizer_math::AdamConstants<double>& k,
-                               cudaStream_t stream);
-cudaError_t launch_sgd_update(const UpdateArgs& args, const optimizer_math::SgdConstants<double>& k,
-                              cudaStream_t stream);
 }  // namespace mantissa::cuda

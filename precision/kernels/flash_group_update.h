@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include <mantissa/core/macros.h>
-#include <mantissa/core/optimizer_math.h>
+#include <mantissa/optim/kernels/optimizer_math.h>
 #include <mantissa/precision/kernels/flash_math.h>
 
 namespace mantissa::flash_math {

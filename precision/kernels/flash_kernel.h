@@ -5,8 +5,9 @@
 #include <type_traits>
 #include <variant>
 
-#include <mantissa/core/optimizer_math.h>
 #include <mantissa/core/tensor.h>
+#include <mantissa/optim/kernels/fused_update.h>
+#include <mantissa/optim/kernels/optimizer_math.h>
 #include <mantissa/precision/kernels/flash_group_update.h>
 #include <mantissa/precision/kernels/flash_update.h>
 
@@ -26,10 +27,10 @@ void visit_flash_rule(const FlashUpdate& u, bool momentum, F&& f) {
   std::visit(
       [&](const auto& rule) {
         using Rule = std::decay_t<decltype(rule)>;
-        if constexpr (std::is_same_v<Rule, Backend::AdamUpdate>) {
-          f(flash_math::AdamRule{optimizer_math::constants_as<float>(adam_constants(rule))});
-        } else if constexpr (std::is_same_v<Rule, Backend::SgdUpdate>) {
-          f(flash_math::SgdRule{optimizer_math::constants_as<float>(sgd_constants(rule)), momentum});
+        if constexpr (std::is_same_v<Rule, optim::AdamUpdate>) {
+          f(flash_math::AdamRule{optimizer_math::constants_as<float>(optim::adam_constants(rule))});
+        } else if constexpr (std::is_same_v<Rule, optim::SgdUpdate>) {
+          f(flash_math::SgdRule{optimizer_math::constants_as<float>(optim::sgd_constants(rule)), momentum});
         } else {
           static_assert(std::is_same_v<Rule, LionUpdate>);
           f(flash_math::LionRule{{static_cast<float>(rule.lr), static_cast<float>(rule.beta1),

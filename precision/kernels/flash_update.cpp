@@ -78,10 +78,10 @@ void flash_update_(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& 
   const auto [momentum, variance] = std::visit(
       [&](const auto& rule) -> std::pair<bool, bool> {
         using Rule = std::decay_t<decltype(rule)>;
-        if constexpr (std::is_same_v<Rule, Backend::AdamUpdate>) {
+        if constexpr (std::is_same_v<Rule, optim::AdamUpdate>) {
           MANTISSA_CHECK(!rule.write_back.stochastic, op, "flash updates round to nearest even; the residual keeps the rest");
           return {true, true};
-        } else if constexpr (std::is_same_v<Rule, Backend::SgdUpdate>) {
+        } else if constexpr (std::is_same_v<Rule, optim::SgdUpdate>) {
           MANTISSA_CHECK(!rule.write_back.stochastic, op, "flash updates round to nearest even; the residual keeps the rest");
           return {rule.momentum != 0.0, false};
         } else {

@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <variant>
 
-#include <mantissa/core/backend.h>
 #include <mantissa/core/kernel_registry.h>
 #include <mantissa/core/tensor.h>
+#include <mantissa/optim/kernels/fused_update.h>
 #include <mantissa/precision/kernels/flash_math.h>
 
 namespace mantissa::precision {
@@ -23,7 +23,7 @@ struct LionUpdate {
 };
 
 // write_back is ignored: a flash update always rounds to nearest even.
-using FlashRule = std::variant<Backend::AdamUpdate, Backend::SgdUpdate, LionUpdate>;
+using FlashRule = std::variant<optim::AdamUpdate, optim::SgdUpdate, LionUpdate>;
 
 struct FlashUpdate {
   FlashRule rule;

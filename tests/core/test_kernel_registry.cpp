@@ -1,9 +1,11 @@
 // core's kernel registry (core/kernel_registry.h): typed registration and lookup by (name,
-// device type), and clear errors for a missing kernel, a wrong signature or a second registration.
+// device type), clear errors for a missing kernel, a wrong signature or a second registration,
+// and the explicit registration of optim's kernels by its raw ops.
 #include <gtest/gtest.h>
 
 #include <mantissa/mantissa.h>
 #include <mantissa/core/kernel_registry.h>
+#include <mantissa/optim/kernels/fused_update.h>
 #include "support/expect_error.h"
 
 using namespace mantissa;
@@ -45,4 +47,14 @@ TEST(KernelRegistry, RegisteringAKernelTwiceIsAnError) {
   register_kernel(id, Device::Type::cpu, &twice);
   expect_error([&] { register_kernel(id, Device::Type::cpu, &thrice); }, {"test.registry.twice", "already registered"});
   EXPECT_EQ(find_kernel(id, Device::Type::cpu)(1), 2);
+}
+
+TEST(KernelRegistry, TheFirstOptimizerStepRegistersOptimsKernels) {
+  Tensor p = from_vector(std::vector<float>{1.0f, -2.0f}, {2});
+  p.set_requires_grad();
+  p.set_grad(from_vector(std::vector<float>{0.5f, 0.25f}, {2}));
+  optim::Adam adam({p}, optim::AdamOptions(1e-3));
+  adam.step();
+  EXPECT_NE(find_kernel(optim::kAdamUpdate, Device::Type::cpu), nullptr);
+  EXPECT_NE(find_kernel(optim::kSgdUpdate, Device::Type::cpu), nullptr);
 }

@@ -1,8 +1,9 @@
 // CUDA optimizer updates (AdamW/SGD with master weights and RNE or stochastic write-back, the
 // flash updates) and the loss scaler's unscale, against the CPU backend. Both run
-// core/optimizer_math.h and precision/kernels/flash_group_update.h; nvcc may contract a * b + c into an FMA
-// where g++ does not, so f32 results agree to a few ulps and a low-precision write-back may
-// land one ulp of its format away (stochastic rounding of a value one f32 ulp off can too).
+// optim/kernels/optimizer_math.h and precision/kernels/flash_group_update.h; nvcc may contract
+// a * b + c into an FMA where g++ does not, so f32 results agree to a few ulps and a
+// low-precision write-back may land one ulp of its format away (stochastic rounding of a value
+// one f32 ulp off can too).
 // The unscale is one multiplication: bit for bit.
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include <mantissa/mantissa.h>
+#include <mantissa/optim/kernels/fused_update.h>
 #include <mantissa/precision/kernels/flash_update.h>
 #include <mantissa/precision/kernels/unscale.h>
 #include "support/cuda_compare.h"
@@ -71,12 +73,12 @@ TEST(CudaOptimizers, AdamAndSgdMatchTheCpuWithMastersAndWriteBacks) {
     State sgd_gpu = make_state(c.param, c.state, c.master, true, kGpu);
     for (int step = 1; step <= kSteps; ++step) {
       const optimizer_math::WriteBack wb{c.stochastic, 42, static_cast<uint64_t>(step) * 10000};
-      const Backend::AdamUpdate adam{1e-2, 0.9, 0.999, 1e-8, 0.1, step, true, wb};
-      raw::adam_update_(adam_cpu.param, adam_cpu.master, adam_cpu.grad, adam_cpu.s1, adam_cpu.s2, adam);
-      raw::adam_update_(adam_gpu.param, adam_gpu.master, adam_gpu.grad, adam_gpu.s1, adam_gpu.s2, adam);
-      const Backend::SgdUpdate sgd{1e-2, 0.9, 0.0, 1e-4, true, step == 1, wb};
-      raw::sgd_update_(sgd_cpu.param, sgd_cpu.master, sgd_cpu.grad, sgd_cpu.s1, sgd);
-      raw::sgd_update_(sgd_gpu.param, sgd_gpu.master, sgd_gpu.grad, sgd_gpu.s1, sgd);
+      const optim::AdamUpdate adam{1e-2, 0.9, 0.999, 1e-8, 0.1, step, true, wb};
+      optim::adam_update_(adam_cpu.param, adam_cpu.master, adam_cpu.grad, adam_cpu.s1, adam_cpu.s2, adam);
+      optim::adam_update_(adam_gpu.param, adam_gpu.master, adam_gpu.grad, adam_gpu.s1, adam_gpu.s2, adam);
+      const optim::SgdUpdate sgd{1e-2, 0.9, 0.0, 1e-4, true, step == 1, wb};
+      optim::sgd_update_(sgd_cpu.param, sgd_cpu.master, sgd_cpu.grad, sgd_cpu.s1, sgd);
+      optim::sgd_update_(sgd_gpu.param, sgd_gpu.master, sgd_gpu.grad, sgd_gpu.s1, sgd);
     }
     expect_states_close(adam_gpu, adam_cpu, "adam " + what);
     sgd_cpu.s2 = sgd_gpu.s2 = Tensor();  // SGD keeps one state
@@ -113,7 +115,7 @@ TEST(CudaOptimizers, FlashUpdatesMatchTheCpu) {
         };
         Flash cpu = make(Device::cpu()), gpu = make(kGpu);
         for (int step = 1; step <= kSteps; ++step) {
-          const precision::FlashUpdate update{Backend::AdamUpdate{1e-2, 0.9, 0.999, 1e-8, 0.1, step, true}, bits};
+          const precision::FlashUpdate update{optim::AdamUpdate{1e-2, 0.9, 0.999, 1e-8, 0.1, step, true}, bits};
           for (Flash* f : {&cpu, &gpu})
             precision::flash_update_(f->param, f->grad, f->residual, f->m, f->m_scale, f->v, f->v_scale, update);
         }

@@ -762,7 +762,7 @@ TEST(FlashOptimizers, Errors) {
   Tensor m = raw::zeros({2}, {DType::u8}), m_scale = raw::zeros({1}, {DType::f16});
   Tensor v = raw::zeros({2}, {DType::u8}), v_scale = raw::zeros({1}, {DType::f16});
   Tensor residual = raw::zeros({2}, {DType::u8});
-  const precision::FlashUpdate adam{Backend::AdamUpdate{1e-3, 0.9, 0.999, 1e-8, 0.0, 1, true}, ResidualBits::int8};
+  const precision::FlashUpdate adam{optim::AdamUpdate{1e-3, 0.9, 0.999, 1e-8, 0.0, 1, true}, ResidualBits::int8};
   Tensor wrong_residual = raw::zeros({2}, {DType::i32});
   expect_error([&] { precision::flash_update_(p, grad, wrong_residual, m, m_scale, v, v_scale, adam); },
                {"flash_update_", "int8 residual", "u8[2]", "i32[2]"});

@@ -1,14 +1,19 @@
-// Optimizer updates: the math is the CPU backend's (core/optimizer_math.h), and stochastic
-// write-back takes element i's Philox lane as the CPU does, so both backends write the same bits.
+// Optimizer updates: the math is the CPU's (optimizer_math.h), and stochastic write-back takes
+// element i's Philox lane as the CPU does, so both devices write the same bits.
 #include <type_traits>
 
 #include <mantissa/core/cuda/launch.cuh>
-#include <mantissa/core/optimizer_math.h>
+#include <mantissa/optim/kernels/cuda/kernels.h>
+#include <mantissa/optim/kernels/optimizer_math.h>
 
-namespace mantissa::cuda {
+namespace mantissa::optim {
 
 namespace {
 
+using cuda::blocks_for;
+using cuda::global_thread;
+using cuda::grid_threads;
+using cuda::kThreads;
 using namespace optimizer_math;
 
 // Calls f(i, random_bits) for every element; one Philox block per four elements, computed
@@ -87,4 +92,4 @@ cudaError_t launch_sgd_update(const UpdateArgs& a, const SgdConstants<double>& k
   });
 }
 
-}  // namespace mantissa::cuda
+}  // namespace mantissa::optim
