@@ -79,7 +79,7 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
                      "the gradient of {} is {}: unscaled in f16 its small values would flush to zero again. Loss "
                      "scaling needs f32 gradients: keep f32 parameters and let autocast compute in f16 (16-mixed)",
                      parameter_name(p, g, i), grad.describe());
-      // The primitive works in place on dense memory; a strided gradient (only a user's
+      // The fused unscale works in place on dense memory; a strided gradient (only a user's
       // set_grad makes one) is replaced by a contiguous copy, as PyTorch replaces sparse ones.
       if (!grad.is_contiguous()) {
         grad = raw::contiguous(grad);

@@ -1,4 +1,4 @@
-// The fused unscale primitive against f64 references, and GradScaler against trajectories
+// The fused unscale against f64 references, and GradScaler against trajectories
 // worked out by hand from PyTorch's _amp_update_scale_ and NeMo's hysteresis rule, on every
 // device (the GPU is held to the same references, bit for bit where the CPU is).
 #include <gtest/gtest.h>
