@@ -20,6 +20,7 @@
 #include <mantissa/core/cuda/gemm.h>
 #include <mantissa/core/cuda/runtime.h>
 #include <mantissa/mantissa.h>
+#include <mantissa/optim/kernels/fused_update.h>
 #include <mantissa/precision/quantization/current_scaling.h>
 #include <mantissa/precision/quantization/delayed_scaling.h>
 
@@ -193,7 +194,7 @@ void bench_memory_bound() {
   scaled.scale = 2.0f;
   scaled.amax = &amax;
   Tensor p32 = raw::clone(a), m32 = raw::zeros({n}, {DType::f32, kGpu}), v32 = raw::zeros({n}, {DType::f32, kGpu}), none;
-  const Backend::AdamUpdate adam{1e-3, 0.9, 0.999, 1e-8, 0.01, 1, true};
+  const optim::AdamUpdate adam{1e-3, 0.9, 0.999, 1e-8, 0.01, 1, true};
   struct Case {
     const char* name;
     double bytes;  // read + written
@@ -211,7 +212,7 @@ void bench_memory_bound() {
       {"sum f32 rows (8192 x 8192)", f4, [&] { gpu.reduce(ReduceOp::sum, raw::view(a, {8192, -1}), {1}, rows); }},
       {"softmax bf16 rows of 1024", 2 * f2, [&] { gpu.softmax(rows16, false, soft16); }},
       {"layer_norm bf16 rows of 1024", 2 * f2, [&] { gpu.layer_norm(rows16, w16, none, 1e-5, soft16, mean, rstd); }},
-      {"adamw f32 (p, g, m, v)", 7 * f4, [&] { gpu.adam_update(p32, none, b, m32, v32, adam); }},
+      {"adamw f32 (p, g, m, v)", 7 * f4, [&] { optim::adam_update_(p32, none, b, m32, v32, adam); }},
   };
   for (const Case& c : cases) {
     const double gbps = c.bytes / median_ms(c.run) / 1e6;

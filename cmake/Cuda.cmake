@@ -20,10 +20,14 @@ if(MANTISSA_HAS_CUDA)
   endif()
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
-  file(GLOB_RECURSE MANTISSA_CUDA_SOURCES CONFIGURE_DEPENDS core/cuda/*.cu core/cuda/*.cpp)
+  # Every cuda/ folder: core's backend (core/cuda/) and the fused kernels optim/ and precision/
+  # own (optim/kernels/cuda/, precision/kernels/cuda/).
+  file(GLOB_RECURSE MANTISSA_CUDA_SOURCES RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} CONFIGURE_DEPENDS
+       core/*.cu core/*.cpp optim/*.cu optim/*.cpp precision/*.cu precision/*.cpp)
+  list(FILTER MANTISSA_CUDA_SOURCES INCLUDE REGEX "/cuda/")
   target_sources(mantissa PRIVATE ${MANTISSA_CUDA_SOURCES})
   # The optimizer updates without FMA contraction, as on the CPU (CMakeLists.txt says why).
-  set_source_files_properties(core/cuda/optimizer_kernels.cu core/cuda/flash_kernels.cu
+  set_source_files_properties(optim/kernels/cuda/update_kernels.cu precision/kernels/cuda/flash_kernels.cu
                               PROPERTIES COMPILE_OPTIONS --fmad=false)
   # CMake 3.25 does not know nvcc 13's C++20 flag; it is told here, so CUDA_STANDARD 20 adds
   # exactly one -std (nvcc obeys the last of several, which once left the .cu files in C++17).
@@ -31,7 +35,7 @@ if(MANTISSA_HAS_CUDA)
   set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
   set_target_properties(mantissa PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}" CUDA_STANDARD 20)
   # The .cu files hold kernels only and include no host-side headers (fmt, tensors): nvcc's
-  # C++20 front end cannot compile fmt 9. The host side of the backend is core/cuda/*.cpp.
+  # C++20 front end cannot compile fmt 9. The host side is the cuda/ folders' .cpp files.
   # cuDNN ships with the toolkit on our machines; elsewhere CUDNN_ROOT names its prefix, such as
   # the nvidia-cudnn pip wheel's folder, whose library has only its versioned name.
   find_path(MANTISSA_CUDNN_INCLUDE_DIR cudnn_graph.h HINTS ${CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include)

@@ -1,7 +1,5 @@
 #include <mantissa/core/backend.h>
 
-#include <cmath>
-
 #include <mantissa/core/cpu/cpu_backend.h>
 #ifdef MANTISSA_WITH_CUDA
 #include <mantissa/core/cuda/cuda_backend.h>
@@ -31,28 +29,6 @@ const char* reduce_op_name(ReduceOp op) {
 bool is_comparison(BinaryOp op) {
   return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
          op == BinaryOp::gt || op == BinaryOp::ge;
-}
-
-optimizer_math::AdamConstants<double> adam_constants(const Backend::AdamUpdate& u) {
-  const double step = static_cast<double>(u.step);
-  return {u.lr,
-          u.beta1,
-          u.beta2,
-          u.eps,
-          u.weight_decay,
-          u.lr / (1.0 - std::pow(u.beta1, step)),
-          std::sqrt(1.0 - std::pow(u.beta2, step)),
-          u.decoupled_weight_decay};
-}
-
-optimizer_math::SgdConstants<double> sgd_constants(const Backend::SgdUpdate& u) {
-  return {u.lr, u.momentum, u.dampening, u.weight_decay, u.nesterov, u.first_step};
-}
-
-flash_math::StateView flash_state_view(Tensor& state, Tensor& scale) {
-  if (!state.defined()) return {};
-  if (scale.defined()) return {state.data<uint8_t>(), scale.data<Half>(), nullptr};
-  return {nullptr, nullptr, state.data<float>()};
 }
 
 Backend& backend_for(Device device) {

@@ -1,14 +1,8 @@
 #pragma once
 #include <cstdint>
-#include <type_traits>
-#include <variant>
 #include <vector>
 
-#include <mantissa/core/flash_group_update.h>
-#include <mantissa/core/flash_math.h>
-#include <mantissa/core/fp8_scaling_math.h>
 #include <mantissa/core/op_kinds.h>
-#include <mantissa/core/optimizer_math.h>
 #include <mantissa/core/tensor.h>
 
 namespace mantissa {
@@ -30,9 +24,10 @@ struct CastOptions {
 };
 
 // The primitives every device implements. Layers above never touch tensor elements
-// themselves: anything that needs element access is one of these. Output tensors are
-// allocated by the caller with their final shape and dtype; the backend checks only what
-// it relies on. Inputs of elementwise primitives are already broadcast to the output
+// themselves: anything that needs element access is one of these, or a fused kernel that
+// optim/ or precision/ owns and registers for each device (core/kernel_registry.h). Output
+// tensors are allocated by the caller with their final shape and dtype; the backend checks
+// only what it relies on. Inputs of elementwise primitives are already broadcast to the output
 // shape (expanded views, stride 0 where broadcast).
 class Backend {
  public:
@@ -109,92 +104,7 @@ class Backend {
                                      const Conv1dParams& p, Tensor& grad_x) = 0;
   virtual void conv1d_backward_weight(const Tensor& grad_out, const Tensor& x,
                                       const Conv1dParams& p, Tensor& grad_weight) = 0;
-
-  // Optimizer updates, in place, one pass over contiguous tensors of equal numel; the math
-  // is core/optimizer_math.h. grad has the param's dtype; states have it too, or are f32.
-  // `master` is undefined, or the f32 master copy of an f16/bf16 param: the update then
-  // reads and writes the master and writes the param from it as `write_back` says.
-  struct AdamUpdate {
-    double lr, beta1, beta2, eps, weight_decay;
-    int64_t step;  // 1 on the first update (bias correction)
-    bool decoupled_weight_decay;
-    optimizer_math::WriteBack write_back = {};
-  };
-  virtual void adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                           const AdamUpdate& u) = 0;
-  struct SgdUpdate {
-    double lr, momentum, dampening, weight_decay;
-    bool nesterov;
-    bool first_step;  // momentum_buffer is (re)initialised from the gradient
-    optimizer_math::WriteBack write_back = {};
-  };
-  // momentum_buffer is undefined when momentum is 0.
-  virtual void sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
-                          const SgdUpdate& u) = 0;
-
-  // Flash optimizer updates (precision/flash_optimizers.h; the element math is core/flash_math.h):
-  // one pass over groups of 32 elements of a contiguous f16/bf16 param that decodes the f32
-  // weight from param and residual, runs the rule in f32, writes the param rounded to nearest
-  // even with its new residual, and re-quantises the states. residual: undefined (bits none) or
-  // u8 codes, int8 in param's shape or int16 in param's shape + {2}. A state is f32 shaped like
-  // the param with its scale undefined, or u8 codes shaped like the param with one f16 scale per
-  // group: exp_avg (the momentum buffer of SGD) signed through softsign, exp_avg_sq as sqrt(v).
-  // The raw wrapper has checked every operand; states a rule does not use are undefined.
-  struct LionUpdate {
-    double lr, beta1, beta2, weight_decay;
-  };
-  struct FlashUpdate {
-    std::variant<AdamUpdate, SgdUpdate, LionUpdate> rule;  // write_back is ignored: always RNE
-    flash_math::ResidualBits residual_bits;
-  };
-  virtual void flash_update(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& exp_avg,
-                            Tensor& exp_avg_scale, Tensor& exp_avg_sq, Tensor& exp_avg_sq_scale,
-                            const FlashUpdate& u) = 0;
-  // out (f32, contiguous, param's numel) = the weights a contiguous param and its residual encode.
-  virtual void flash_reconstruct(const Tensor& param, const Tensor& residual, flash_math::ResidualBits bits,
-                                 Tensor& out) = 0;
-
-  // PyTorch's _amp_foreach_non_finite_check_and_unscale_, one pass per contiguous tensor: each
-  // element becomes g * inv_scale computed in f32 (f64 for f64 tensors) and written back in the
-  // tensor's dtype, so f16/bf16 gradients unscale without an f16 inv_scale underflowing (PyTorch
-  // issue #74739). found_inf (an f32 scalar) is set to 1 if any element of any tensor was inf or
-  // NaN before unscaling; it is never reset to 0 here, so one flag can collect several calls.
-  virtual void non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tensor& found_inf,
-                                            double inv_scale) = 0;
-
-  // Transformer Engine's delayed-scaling update of an fp8 GEMM's scaling meta, in place, every
-  // column at once: amax_history (len, n), scale and scale_inv (n), contiguous f32. The column
-  // math is core/fp8_scaling_math.h.
-  virtual void delayed_scaling_update(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
-                                      const fp8_scaling_math::DelayedScaling& u) = 0;
 };
-
-// The f64 element-math constants of an update (each backend casts them to its compute type).
-optimizer_math::AdamConstants<double> adam_constants(const Backend::AdamUpdate& u);
-optimizer_math::SgdConstants<double> sgd_constants(const Backend::SgdUpdate& u);
-
-// A flash optimizer state (and its per-group scales) as flash_math::update_group reads it.
-flash_math::StateView flash_state_view(Tensor& state, Tensor& scale);
-
-// Calls f(rule) with the flash_math functor of u's rule, its constants in f32; `momentum`
-// says whether SGD keeps a momentum buffer.
-template <typename F>
-void visit_flash_rule(const Backend::FlashUpdate& u, bool momentum, F&& f) {
-  std::visit(
-      [&](const auto& rule) {
-        using Rule = std::decay_t<decltype(rule)>;
-        if constexpr (std::is_same_v<Rule, Backend::AdamUpdate>) {
-          f(flash_math::AdamRule{optimizer_math::constants_as<float>(adam_constants(rule))});
-        } else if constexpr (std::is_same_v<Rule, Backend::SgdUpdate>) {
-          f(flash_math::SgdRule{optimizer_math::constants_as<float>(sgd_constants(rule)), momentum});
-        } else {
-          static_assert(std::is_same_v<Rule, Backend::LionUpdate>);
-          f(flash_math::LionRule{{static_cast<float>(rule.lr), static_cast<float>(rule.beta1),
-                                  static_cast<float>(rule.beta2), static_cast<float>(rule.weight_decay)}});
-        }
-      },
-      u.rule);
-}
 
 // The backend that owns tensors on `device`; throws Error if it is not built in.
 Backend& backend_for(Device device);

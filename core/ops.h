@@ -58,30 +58,6 @@ Tensor cast_stochastic(const Tensor& t, DType dtype, uint64_t seed, uint64_t off
 void copy_(Tensor& dst, const Tensor& src);  // src broadcast to dst, converted to dst's dtype
 void fill_(Tensor& dst, double value);
 void add_(Tensor& dst, const Tensor& src);   // dst += src (src broadcast)
-// Fused optimizer updates (Backend::adam_update / sgd_update); bump the updated tensors.
-// master: undefined, or the f32 master copy of an f16/bf16 param.
-void adam_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                  const Backend::AdamUpdate& update);
-void sgd_update_(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
-                 const Backend::SgdUpdate& update);
-// Flash optimizer update (Backend::flash_update, implemented in ops_flash.cpp): checks that the
-// residual matches update.residual_bits and that the rule's states, and only those, are given
-// in one of the two layouts; bumps every updated tensor.
-void flash_update_(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& exp_avg, Tensor& exp_avg_scale,
-                   Tensor& exp_avg_sq, Tensor& exp_avg_sq_scale, const Backend::FlashUpdate& update);
-// The f32 weights a flash parameter and its residual encode (the parameter widened for bits none).
-Tensor flash_reconstruct(const Tensor& param, const Tensor& residual, flash_math::ResidualBits bits);
-// Shapes of a flash parameter's residual (u8 codes) and of a compressed state's f16 scales.
-Shape flash_residual_shape(const Shape& param_shape, flash_math::ResidualBits bits);
-Shape flash_scale_shape(int64_t numel);
-// Loss-scaling support (Backend::non_finite_check_and_unscale): tensors *= inv_scale in place,
-// found_inf (f32 scalar on the tensors' device) set to 1 if any element was inf/NaN before.
-// Tensors must be contiguous, floating and on one device; each one's version is bumped.
-void non_finite_check_and_unscale_(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale);
-// fp8 delayed scaling (Backend::delayed_scaling_update): rolls amax_history (len, n) and sets
-// scale and scale_inv (n) in place; all contiguous f32 on one device; each version is bumped.
-void delayed_scaling_update_(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
-                             const fp8_scaling_math::DelayedScaling& u);
 
 // ---- elementwise (NumPy broadcasting, PyTorch promotion)
 Tensor unary(UnaryOp op, const Tensor& x);

@@ -1,7 +1,6 @@
 // Elementwise, reduction and nn operations: checks, promotion and allocation around one
 // backend primitive each.
 #include <algorithm>
-#include <cmath>
 #include <optional>
 
 #include <mantissa/core/error.h>
@@ -381,40 +380,6 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Backend::Conv1dParams
   Tensor out = empty({x.size(0), weight.size(0), l_out}, {x.dtype(), x.device()});
   if (out.numel() > 0) backend(x).conv1d(contiguous(x), contiguous(weight), p, out);
   return out;
-}
-
-void non_finite_check_and_unscale_(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale) {
-  const char* op = "non_finite_check_and_unscale_";
-  MANTISSA_CHECK(std::isfinite(inv_scale), op, "inv_scale must be finite, got {}", inv_scale);
-  MANTISSA_CHECK(found_inf.defined() && found_inf.dtype() == DType::f32 && found_inf.numel() == 1, op,
-                 "found_inf must be an f32 scalar, got {}", found_inf.defined() ? found_inf.describe() : "undefined");
-  for (const Tensor& t : tensors) {
-    MANTISSA_CHECK(t.defined() && is_floating(t.dtype()) && t.is_contiguous(), op,
-                   "needs contiguous floating tensors, got {}", t.defined() ? t.describe() : "undefined");
-    check_same_device(op, {&found_inf, &t});
-  }
-  if (tensors.empty()) return;
-  backend(found_inf).non_finite_check_and_unscale(tensors, found_inf, inv_scale);
-  for (Tensor& t : tensors) t.storage()->bump_version();
-  found_inf.storage()->bump_version();
-}
-
-void delayed_scaling_update_(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
-                             const fp8_scaling_math::DelayedScaling& u) {
-  const char* op = "delayed_scaling_update_";
-  for (const Tensor* t : {&amax_history, &scale, &scale_inv})
-    MANTISSA_CHECK(t->defined() && t->dtype() == DType::f32 && t->is_contiguous(), op,
-                   "needs contiguous f32 tensors, got {}", t->defined() ? t->describe() : "undefined");
-  MANTISSA_CHECK(amax_history.dim() == 2 && amax_history.size(0) >= 1 && scale.sizes() == Shape{amax_history.size(1)} &&
-                     scale_inv.sizes() == scale.sizes(),
-                 op, "needs a (len >= 1, n) history with scale and scale_inv of n, got {}, {} and {}",
-                 amax_history.describe(), scale.describe(), scale_inv.describe());
-  MANTISSA_CHECK(u.stored >= -1 && u.stored < scale.numel(), op, "stored column {} is not one of {}", u.stored,
-                 scale.numel());
-  check_same_device(op, {&amax_history, &scale, &scale_inv});
-  if (scale.numel() == 0) return;
-  backend(amax_history).delayed_scaling_update(amax_history, scale, scale_inv, u);
-  for (Tensor* t : {&amax_history, &scale, &scale_inv}) t->storage()->bump_version();
 }
 
 }  // namespace mantissa::raw

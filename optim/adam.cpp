@@ -3,6 +3,7 @@
 #include <mantissa/autograd/grad_mode.h>
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
+#include <mantissa/optim/kernels/fused_update.h>
 
 namespace mantissa::optim {
 
@@ -27,9 +28,9 @@ void Adam::step() {
     ++s.step;
     const Tensor grad = raw::contiguous(p.grad());
     UpdateTarget target = update_target(p, s);
-    raw::adam_update_(target.param, target.master, grad, exp_avg, exp_avg_sq,
-                      {group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step, decoupled_,
-                       next_write_back(p)});
+    adam_update_(target.param, target.master, grad, exp_avg, exp_avg_sq,
+                 {group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step, decoupled_,
+                  next_write_back(p)});
     finish_update(p, target);
   });
 }

@@ -8,9 +8,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include <mantissa/core/optimizer_math.h>
 #include <mantissa/core/random.h>
 #include <mantissa/core/tensor.h>
+#include <mantissa/optim/kernels/optimizer_math.h>
 
 namespace mantissa::optim {
 

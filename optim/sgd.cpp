@@ -3,6 +3,7 @@
 #include <mantissa/autograd/grad_mode.h>
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
+#include <mantissa/optim/kernels/fused_update.h>
 
 namespace mantissa::optim {
 
@@ -25,9 +26,9 @@ void SGD::step() {
     if (first) buffer = new_state(p);
     ++s.step;
     UpdateTarget target = update_target(p, s);
-    raw::sgd_update_(target.param, target.master, raw::contiguous(p.grad()), buffer,
-                     {group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov, first,
-                      next_write_back(p)});
+    sgd_update_(target.param, target.master, raw::contiguous(p.grad()), buffer,
+                {group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov, first,
+                 next_write_back(p)});
     finish_update(p, target);
   });
 }

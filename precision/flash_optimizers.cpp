@@ -66,8 +66,8 @@ std::vector<std::string> FlashOptimizer::buffer_names() const {
 }
 
 Shape FlashOptimizer::buffer_shape(const std::string& name, const Tensor& p) const {
-  if (name == "residual") return raw::flash_residual_shape(p.sizes(), flash_.residual);
-  if (name.ends_with("_scale")) return raw::flash_scale_shape(p.numel());
+  if (name == "residual") return flash_residual_shape(p.sizes(), flash_.residual);
+  if (name.ends_with("_scale")) return flash_scale_shape(p.numel());
   return p.sizes();
 }
 
@@ -88,8 +88,7 @@ bool FlashOptimizer::ensure_state(const Tensor& p, ParamState& state) {
   return momentum_created;
 }
 
-void FlashOptimizer::update(Tensor& p, ParamState& state,
-                            const std::variant<Backend::AdamUpdate, Backend::SgdUpdate, Backend::LionUpdate>& rule) {
+void FlashOptimizer::update(Tensor& p, ParamState& state, const FlashRule& rule) {
   Tensor absent;
   auto buffer = [&](const std::string& name) -> Tensor& {
     const auto it = state.buffers.find(name);
@@ -100,7 +99,7 @@ void FlashOptimizer::update(Tensor& p, ParamState& state,
   Tensor& exp_avg_scale = layout_.momentum.empty() ? absent : buffer(layout_.momentum + "_scale");
   Tensor& exp_avg_sq = layout_.variance ? buffer("exp_avg_sq" + codes) : absent;
   Tensor& exp_avg_sq_scale = layout_.variance ? buffer("exp_avg_sq_scale") : absent;
-  raw::flash_update_(p, raw::contiguous(p.grad()), buffer("residual"), exp_avg, exp_avg_scale, exp_avg_sq,
+  flash_update_(p, raw::contiguous(p.grad()), buffer("residual"), exp_avg, exp_avg_scale, exp_avg_sq,
                      exp_avg_sq_scale, {rule, flash_.residual});
 }
 
@@ -108,8 +107,8 @@ Tensor FlashOptimizer::reconstructed(const Tensor& p) const {
   const ParamState* state = state_of(p);
   MANTISSA_CHECK(state, name(), "reconstructed: {} is not one of this optimizer's parameters", p.describe());
   const auto it = state->buffers.find("residual");
-  if (it == state->buffers.end()) return raw::flash_reconstruct(p, Tensor(), ResidualBits::none);
-  return raw::flash_reconstruct(p, it->second, flash_.residual);
+  if (it == state->buffers.end()) return flash_reconstruct(p, Tensor(), ResidualBits::none);
+  return flash_reconstruct(p, it->second, flash_.residual);
 }
 
 void FlashOptimizer::set_parameter_names(const StateDict& named_parameters) {
@@ -191,7 +190,7 @@ void FlashAdam::step() {
     ensure_state(p, s);
     ++s.step;
     update(p, s,
-           Backend::AdamUpdate{group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step,
+           optim::AdamUpdate{group.lr, options_.beta1, options_.beta2, options_.eps, group.weight_decay, s.step,
                                decoupled_});
   });
 }
@@ -218,7 +217,7 @@ void FlashSGD::step() {
     const bool first = ensure_state(p, s);
     ++s.step;
     update(p, s,
-           Backend::SgdUpdate{group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov,
+           optim::SgdUpdate{group.lr, options_.momentum, options_.dampening, group.weight_decay, options_.nesterov,
                               first});
   });
 }
@@ -241,7 +240,7 @@ void FlashLion::step() {
   for_each_param_with_grad([&](optim::ParamGroup& group, Tensor& p, ParamState& s) {
     ensure_state(p, s);
     ++s.step;
-    update(p, s, Backend::LionUpdate{group.lr, options_.beta1, options_.beta2, group.weight_decay});
+    update(p, s, LionUpdate{group.lr, options_.beta1, options_.beta2, group.weight_decay});
   });
 }
 

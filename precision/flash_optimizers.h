@@ -3,8 +3,8 @@
 // al., arXiv 2602.23349; github.com/databricks/flashoptim): f16/bf16 parameters and no f32 copy
 // anywhere. Each parameter keeps a residual, its rounding error against the f32 weight the
 // update computed, in 8 or 16 bits, and its optimizer states in 8 bits with one f16 scale per
-// 32 elements (core/flash_math.h). One fused pass per parameter decodes, updates in f32 with
-// the shared rules of core/optimizer_math.h, and re-encodes (Backend::flash_update).
+// 32 elements (kernels/flash_math.h). One fused pass per parameter decodes, updates in f32 with
+// the shared rules of optim/kernels/optimizer_math.h, and re-encodes (kernels/flash_update.h).
 //
 // Bytes per parameter with int8 residuals and compressed states: AdamW 2 (param) + 2 (grad) +
 // 1 (residual) + 1 + 1 (states) + 2 * 2/32 (scales) = 7.125, against 16 for f32 AdamW.
@@ -14,10 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include <mantissa/core/backend.h>
-#include <mantissa/core/flash_math.h>
 #include <mantissa/optim/adam.h>
 #include <mantissa/optim/sgd.h>
+#include <mantissa/precision/kernels/flash_math.h>
+#include <mantissa/precision/kernels/flash_update.h>
 
 namespace mantissa::precision {
 
@@ -104,8 +104,7 @@ class FlashOptimizer : public optim::Optimizer {
   // starts its buffer from the first gradient).
   bool ensure_state(const Tensor& p, ParamState& state);
   // One fused update of p (its buffers exist) with p's contiguous gradient.
-  void update(Tensor& p, ParamState& state,
-              const std::variant<Backend::AdamUpdate, Backend::SgdUpdate, Backend::LionUpdate>& rule);
+  void update(Tensor& p, ParamState& state, const FlashRule& rule);
 
  private:
   DType buffer_dtype(const std::string& name) const;

@@ -10,6 +10,7 @@
 #include <mantissa/autograd/functions.h>
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
+#include <mantissa/precision/kernels/unscale.h>
 
 namespace mantissa::precision {
 
@@ -78,7 +79,7 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
                      "the gradient of {} is {}: unscaled in f16 its small values would flush to zero again. Loss "
                      "scaling needs f32 gradients: keep f32 parameters and let autocast compute in f16 (16-mixed)",
                      parameter_name(p, g, i), grad.describe());
-      // The primitive works in place on dense memory; a strided gradient (only a user's
+      // The fused unscale works in place on dense memory; a strided gradient (only a user's
       // set_grad makes one) is replaced by a contiguous copy, as PyTorch replaces sparse ones.
       if (!grad.is_contiguous()) {
         grad = raw::contiguous(grad);
@@ -91,7 +92,7 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
     }
   for (std::vector<Tensor>& grads : per_device) {
     Tensor found_inf = raw::zeros({}, TensorOptions{}.with_device(grads[0].device()));
-    raw::non_finite_check_and_unscale_(grads, found_inf, inv_scale);
+    non_finite_check_and_unscale_(grads, found_inf, inv_scale);
     state.found_inf.push_back(found_inf);
   }
   state.stage = Stage::unscaled;
@@ -142,7 +143,7 @@ std::string GradScaler::first_non_finite(const optim::Optimizer& optimizer) cons
       if (!grad.defined()) continue;
       std::vector<Tensor> one{grad};
       Tensor found_inf = raw::zeros({}, TensorOptions{}.with_device(grad.device()));
-      raw::non_finite_check_and_unscale_(one, found_inf, 1.0);
+      non_finite_check_and_unscale_(one, found_inf, 1.0);
       if (found_inf.item() == 0.0) continue;
       return parameter_name(p, g, i);
     }

@@ -57,19 +57,6 @@ class CpuBackend final : public Backend {
                              Tensor& grad_x) override;
   void conv1d_backward_weight(const Tensor& grad_out, const Tensor& x, const Conv1dParams& p,
                               Tensor& grad_weight) override;
-
-  void adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                   const AdamUpdate& u) override;
-  void sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
-                  const SgdUpdate& u) override;
-  void flash_update(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& exp_avg, Tensor& exp_avg_scale,
-                    Tensor& exp_avg_sq, Tensor& exp_avg_sq_scale, const FlashUpdate& u) override;
-  void flash_reconstruct(const Tensor& param, const Tensor& residual, flash_math::ResidualBits bits,
-                         Tensor& out) override;
-
-  void non_finite_check_and_unscale(std::vector<Tensor>& tensors, Tensor& found_inf, double inv_scale) override;
-  void delayed_scaling_update(Tensor& amax_history, Tensor& scale, Tensor& scale_inv,
-                              const fp8_scaling_math::DelayedScaling& u) override;
 };
 
 CpuBackend& cpu_backend();

@@ -9,10 +9,7 @@
 #include <cstdint>
 
 #include <mantissa/core/dtype.h>
-#include <mantissa/core/flash_group_update.h>
-#include <mantissa/core/fp8_scaling_math.h>
 #include <mantissa/core/op_kinds.h>
-#include <mantissa/core/optimizer_math.h>
 
 namespace mantissa::cuda {
 
@@ -156,51 +153,5 @@ cudaError_t launch_normal(DType dtype, void* out, int64_t n, uint64_t seed, uint
                           cudaStream_t stream);
 cudaError_t launch_dropout(DType dtype, const void* x, void* out, int64_t n, double p, uint64_t seed, uint64_t offset,
                            cudaStream_t stream);
-
-// Optimizer updates (optimizer_kernels.cu), one fused pass over contiguous operands of n
-// elements with core/optimizer_math.h's element math. `master` is null or the f32 master of
-// an f16/bf16 param; states have the param's dtype or f32 (`state_dtype`); state2 is unused by
-// SGD, and state1 (its momentum buffer) may be null there.
-struct UpdateArgs {
-  void* param;
-  float* master;
-  const void* grad;
-  void* state1;
-  void* state2;
-  DType param_dtype, state_dtype;
-  int64_t n;
-  optimizer_math::WriteBack write_back;
-};
-cudaError_t launch_adam_update(const UpdateArgs& args, const optimizer_math::AdamConstants<double>& k,
-                               cudaStream_t stream);
-cudaError_t launch_sgd_update(const UpdateArgs& args, const optimizer_math::SgdConstants<double>& k,
-                              cudaStream_t stream);
-// g = g * inv_scale in f32 (f64 for f64) over n contiguous elements; *found_inf = 1 if any
-// element was inf or NaN before.
-cudaError_t launch_unscale(DType dtype, void* data, int64_t n, double inv_scale, float* found_inf,
-                           cudaStream_t stream);
-// fp8's delayed-scaling update: one thread per column of a (len, n) history, running
-// core/fp8_scaling_math.h as the CPU does.
-cudaError_t launch_delayed_scaling_update(float* history, float* scale, float* scale_inv, int64_t len, int64_t n,
-                                          const fp8_scaling_math::DelayedScaling& u, cudaStream_t stream);
-
-// Flash optimizer updates (flash_kernels.cu): one device thread per group of 32, running
-// core/flash_group_update.h as the CPU does. `param_dtype` is f16 or bf16; operands as in
-// flash_math::GroupOperands (param and grad as void*).
-struct FlashArgs {
-  void* param;
-  const void* grad;
-  uint8_t* residual;
-  flash_math::StateView momentum, variance;
-  int64_t n;
-  DType param_dtype;
-  flash_math::ResidualBits bits;
-};
-cudaError_t launch_flash_update(const FlashArgs& args, const flash_math::AdamRule& rule, cudaStream_t stream);
-cudaError_t launch_flash_update(const FlashArgs& args, const flash_math::SgdRule& rule, cudaStream_t stream);
-cudaError_t launch_flash_update(const FlashArgs& args, const flash_math::LionRule& rule, cudaStream_t stream);
-// out (f32) = the weights param and residual encode.
-cudaError_t launch_flash_reconstruct(DType param_dtype, const void* param, const uint8_t* residual,
-                                     flash_math::ResidualBits bits, int64_t n, float* out, cudaStream_t stream);
 
 }  // namespace mantissa::cuda

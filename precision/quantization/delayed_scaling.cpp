@@ -4,6 +4,7 @@
 #include <limits>
 
 #include <mantissa/core/ops.h>
+#include <mantissa/precision/kernels/delayed_scaling_update.h>
 #include <mantissa/precision/quantization/current_scaling.h>
 
 namespace mantissa::precision {
@@ -58,7 +59,7 @@ void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, Amax
   u.window_max = algo == AmaxComputeAlgo::max;
   u.stored = stored.value_or(-1);
   Tensor history = meta.amax_history, scale = meta.scale, scale_inv = meta.scale_inv;
-  raw::delayed_scaling_update_(history, scale, scale_inv, u);
+  delayed_scaling_update_(history, scale, scale_inv, u);
 }
 
 }  // namespace mantissa::precision

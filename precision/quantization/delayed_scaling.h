@@ -46,8 +46,8 @@ void record_delayed_amax(const ScalingMeta& meta, int64_t i, const Tensor& amax)
 //     `stored` when given: an fp8 parameter's scale_inv belongs to the data it was quantised
 //     into, and changes only when the optimizer quantises it again (TE's
 //     skip_weight_scale_inv_update).
-// One pass over the columns on the meta's device (raw::delayed_scaling_update_; the column
-// math is core/fp8_scaling_math.h), as TE's kernel is one launch.
+// One pass over the columns on the meta's device (kernels/delayed_scaling_update.h; the column
+// math is kernels/fp8_scaling_math.h), as TE's kernel is one launch.
 void update_delayed_scaling(const ScalingMeta& meta, DType fp8, int margin, AmaxComputeAlgo algo,
                             std::optional<int64_t> stored = std::nullopt);
 

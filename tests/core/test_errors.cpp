@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <mantissa/mantissa.h>
+#include <mantissa/optim/kernels/fused_update.h>
 #include "support/cuda_device.h"
 
 using namespace mantissa;
@@ -72,16 +73,16 @@ TEST(Errors, FusedOptimizerOperandsAreCheckedBeforeAnyBackend) {
   Tensor param = raw::cast(raw::ones({2, 3}), DType::bf16), none;
   const Tensor grad = raw::cast(raw::ones({2, 3}), DType::bf16);
   Tensor m = raw::zeros({2, 3}), v = raw::cast(raw::zeros({2, 3}), DType::bf16);
-  const Backend::AdamUpdate adam{1e-3, 0.9, 0.999, 1e-8, 0.0, 1, true};
-  expect_error([&] { raw::adam_update_(param, none, grad, m, v, adam); },
+  const optim::AdamUpdate adam{1e-3, 0.9, 0.999, 1e-8, 0.0, 1, true};
+  expect_error([&] { optim::adam_update_(param, none, grad, m, v, adam); },
                {"adam_update_", "must all be bf16 or all f32", "bf16[2, 3]"});
   Tensor m2 = raw::zeros({2, 3});
   const Tensor grad_t = raw::transpose(raw::cast(raw::ones({3, 2}), DType::bf16), 0, 1);
   Tensor v2 = raw::zeros({2, 3});
-  expect_error([&] { raw::adam_update_(param, none, grad_t, m2, v2, adam); }, {"adam_update_", "contiguous operands"});
+  expect_error([&] { optim::adam_update_(param, none, grad_t, m2, v2, adam); }, {"adam_update_", "contiguous operands"});
   Tensor master_t = raw::transpose(raw::zeros({3, 2}), 0, 1);
-  expect_error([&] { raw::adam_update_(param, master_t, grad, m2, v2, adam); }, {"adam_update_", "master copy"});
+  expect_error([&] { optim::adam_update_(param, master_t, grad, m2, v2, adam); }, {"adam_update_", "master copy"});
   const Tensor grad_f32 = raw::ones({2, 3});
-  expect_error([&] { raw::sgd_update_(param, none, grad_f32, none, Backend::SgdUpdate{0.1, 0.0, 0.0, 0.0, false, true}); },
+  expect_error([&] { optim::sgd_update_(param, none, grad_f32, none, optim::SgdUpdate{0.1, 0.0, 0.0, 0.0, false, true}); },
                {"sgd_update_", "gradient of its dtype"});
 }

@@ -1,8 +1,9 @@
 // CUDA optimizer updates (AdamW/SGD with master weights and RNE or stochastic write-back, the
 // flash updates) and the loss scaler's unscale, against the CPU backend. Both run
-// core/optimizer_math.h and core/flash_group_update.h; nvcc may contract a * b + c into an FMA
-// where g++ does not, so f32 results agree to a few ulps and a low-precision write-back may
-// land one ulp of its format away (stochastic rounding of a value one f32 ulp off can too).
+// optim/kernels/optimizer_math.h and precision/kernels/flash_group_update.h; nvcc may contract
+// a * b + c into an FMA where g++ does not, so f32 results agree to a few ulps and a
+// low-precision write-back may land one ulp of its format away (stochastic rounding of a value
+// one f32 ulp off can too).
 // The unscale is one multiplication: bit for bit.
 #include <gtest/gtest.h>
 
@@ -11,6 +12,9 @@
 #include <vector>
 
 #include <mantissa/mantissa.h>
+#include <mantissa/optim/kernels/fused_update.h>
+#include <mantissa/precision/kernels/flash_update.h>
+#include <mantissa/precision/kernels/unscale.h>
 #include "support/cuda_compare.h"
 #include "support/cuda_device.h"
 
@@ -69,12 +73,12 @@ TEST(CudaOptimizers, AdamAndSgdMatchTheCpuWithMastersAndWriteBacks) {
     State sgd_gpu = make_state(c.param, c.state, c.master, true, kGpu);
     for (int step = 1; step <= kSteps; ++step) {
       const optimizer_math::WriteBack wb{c.stochastic, 42, static_cast<uint64_t>(step) * 10000};
-      const Backend::AdamUpdate adam{1e-2, 0.9, 0.999, 1e-8, 0.1, step, true, wb};
-      raw::adam_update_(adam_cpu.param, adam_cpu.master, adam_cpu.grad, adam_cpu.s1, adam_cpu.s2, adam);
-      raw::adam_update_(adam_gpu.param, adam_gpu.master, adam_gpu.grad, adam_gpu.s1, adam_gpu.s2, adam);
-      const Backend::SgdUpdate sgd{1e-2, 0.9, 0.0, 1e-4, true, step == 1, wb};
-      raw::sgd_update_(sgd_cpu.param, sgd_cpu.master, sgd_cpu.grad, sgd_cpu.s1, sgd);
-      raw::sgd_update_(sgd_gpu.param, sgd_gpu.master, sgd_gpu.grad, sgd_gpu.s1, sgd);
+      const optim::AdamUpdate adam{1e-2, 0.9, 0.999, 1e-8, 0.1, step, true, wb};
+      optim::adam_update_(adam_cpu.param, adam_cpu.master, adam_cpu.grad, adam_cpu.s1, adam_cpu.s2, adam);
+      optim::adam_update_(adam_gpu.param, adam_gpu.master, adam_gpu.grad, adam_gpu.s1, adam_gpu.s2, adam);
+      const optim::SgdUpdate sgd{1e-2, 0.9, 0.0, 1e-4, true, step == 1, wb};
+      optim::sgd_update_(sgd_cpu.param, sgd_cpu.master, sgd_cpu.grad, sgd_cpu.s1, sgd);
+      optim::sgd_update_(sgd_gpu.param, sgd_gpu.master, sgd_gpu.grad, sgd_gpu.s1, sgd);
     }
     expect_states_close(adam_gpu, adam_cpu, "adam " + what);
     sgd_cpu.s2 = sgd_gpu.s2 = Tensor();  // SGD keeps one state
@@ -99,24 +103,24 @@ TEST(CudaOptimizers, FlashUpdatesMatchTheCpu) {
           Flash f;
           f.param = put(raw::cast(random({n}, 1), d));
           f.grad = put(raw::cast(raw::binary(BinaryOp::mul, random({n}, 2), 0.1), d));
-          if (bits != ResidualBits::none) f.residual = raw::zeros(raw::flash_residual_shape({n}, bits), {DType::u8, device});
+          if (bits != ResidualBits::none) f.residual = raw::zeros(precision::flash_residual_shape({n}, bits), {DType::u8, device});
           const DType state = quantised ? DType::u8 : DType::f32;
           f.m = raw::zeros({n}, {state, device});
           f.v = raw::zeros({n}, {state, device});
           if (quantised) {
-            f.m_scale = raw::zeros(raw::flash_scale_shape(n), {DType::f16, device});
-            f.v_scale = raw::zeros(raw::flash_scale_shape(n), {DType::f16, device});
+            f.m_scale = raw::zeros(precision::flash_scale_shape(n), {DType::f16, device});
+            f.v_scale = raw::zeros(precision::flash_scale_shape(n), {DType::f16, device});
           }
           return f;
         };
         Flash cpu = make(Device::cpu()), gpu = make(kGpu);
         for (int step = 1; step <= kSteps; ++step) {
-          const Backend::FlashUpdate update{Backend::AdamUpdate{1e-2, 0.9, 0.999, 1e-8, 0.1, step, true}, bits};
+          const precision::FlashUpdate update{optim::AdamUpdate{1e-2, 0.9, 0.999, 1e-8, 0.1, step, true}, bits};
           for (Flash* f : {&cpu, &gpu})
-            raw::flash_update_(f->param, f->grad, f->residual, f->m, f->m_scale, f->v, f->v_scale, update);
+            precision::flash_update_(f->param, f->grad, f->residual, f->m, f->m_scale, f->v, f->v_scale, update);
         }
-        expect_close(raw::flash_reconstruct(gpu.param, gpu.residual, bits),
-                     raw::flash_reconstruct(cpu.param, cpu.residual, bits), 1e-5, "flash adam weights " + what);
+        expect_close(precision::flash_reconstruct(gpu.param, gpu.residual, bits),
+                     precision::flash_reconstruct(cpu.param, cpu.residual, bits), 1e-5, "flash adam weights " + what);
         // u8 codes of values one f32 ulp apart may differ by a step; the weights above carry
         // their effect. f32 states are compared directly.
         if (!quantised) {
@@ -137,8 +141,8 @@ TEST(CudaOptimizers, UnscaleIsBitExactAndFlagsNonFiniteValues) {
       const Tensor g = raw::cast(from_vector(v, {3000}), d);
       std::vector<Tensor> cpu{raw::clone(g), raw::clone(g)}, gpu{on_gpu(g), on_gpu(g)};
       Tensor found_cpu = raw::zeros({1}), found_gpu = raw::zeros({1}, {DType::f32, kGpu});
-      raw::non_finite_check_and_unscale_(cpu, found_cpu, 1.0 / 65536.0);
-      raw::non_finite_check_and_unscale_(gpu, found_gpu, 1.0 / 65536.0);
+      precision::non_finite_check_and_unscale_(cpu, found_cpu, 1.0 / 65536.0);
+      precision::non_finite_check_and_unscale_(gpu, found_gpu, 1.0 / 65536.0);
       const std::string what = std::string(dtype_name(d)) + (poisoned ? " with an inf" : "");
       for (int i = 0; i < 2; ++i) EXPECT_EQ(bytes_of(gpu[i]), bytes_of(cpu[i])) << what;
       EXPECT_EQ(on_cpu(found_gpu).item(), poisoned ? 1.0 : 0.0) << what;

@@ -16,10 +16,11 @@
 #include <type_traits>
 #include <vector>
 
-#include <mantissa/core/flash_math.h>
 #include <mantissa/core/ops.h>
 #include <mantissa/mantissa.h>
 #include <mantissa/precision/flash_optimizers.h>
+#include <mantissa/precision/kernels/flash_math.h>
+#include <mantissa/precision/kernels/flash_update.h>
 #include <mantissa/precision/memory_account.h>
 #include "support/expect_error.h"
 #include "support/on_device.h"
@@ -761,19 +762,19 @@ TEST(FlashOptimizers, Errors) {
   Tensor m = raw::zeros({2}, {DType::u8}), m_scale = raw::zeros({1}, {DType::f16});
   Tensor v = raw::zeros({2}, {DType::u8}), v_scale = raw::zeros({1}, {DType::f16});
   Tensor residual = raw::zeros({2}, {DType::u8});
-  const Backend::FlashUpdate adam{Backend::AdamUpdate{1e-3, 0.9, 0.999, 1e-8, 0.0, 1, true}, ResidualBits::int8};
+  const precision::FlashUpdate adam{optim::AdamUpdate{1e-3, 0.9, 0.999, 1e-8, 0.0, 1, true}, ResidualBits::int8};
   Tensor wrong_residual = raw::zeros({2}, {DType::i32});
-  expect_error([&] { raw::flash_update_(p, grad, wrong_residual, m, m_scale, v, v_scale, adam); },
+  expect_error([&] { precision::flash_update_(p, grad, wrong_residual, m, m_scale, v, v_scale, adam); },
                {"flash_update_", "int8 residual", "u8[2]", "i32[2]"});
-  expect_error([&] { raw::flash_update_(p, grad, residual, m, none, v, v_scale, adam); },
+  expect_error([&] { precision::flash_update_(p, grad, residual, m, none, v, v_scale, adam); },
                {"flash_update_", "exp_avg", "f16[1]"});
-  const Backend::FlashUpdate lion{Backend::LionUpdate{1e-3, 0.9, 0.99, 0.0}, ResidualBits::int8};
-  expect_error([&] { raw::flash_update_(p, grad, residual, m, m_scale, v, v_scale, lion); },
+  const precision::FlashUpdate lion{precision::LionUpdate{1e-3, 0.9, 0.99, 0.0}, ResidualBits::int8};
+  expect_error([&] { precision::flash_update_(p, grad, residual, m, m_scale, v, v_scale, lion); },
                {"flash_update_", "keeps no exp_avg_sq"});
   Tensor f32_grad = raw::ones({2});
-  expect_error([&] { raw::flash_update_(p, f32_grad, residual, m, m_scale, v, v_scale, adam); },
+  expect_error([&] { precision::flash_update_(p, f32_grad, residual, m, m_scale, v, v_scale, adam); },
                {"flash_update_", "gradient", "f32[2]"});
-  expect_error([&] { (void)raw::flash_reconstruct(f32, none, ResidualBits::none); }, {"flash_reconstruct", "f32[2]"});
+  expect_error([&] { (void)precision::flash_reconstruct(f32, none, ResidualBits::none); }, {"flash_reconstruct", "f32[2]"});
 }
 
 // ---- 8. numerics

@@ -24,6 +24,7 @@
 #include <mantissa/precision/fp8_linear.h>
 #include <mantissa/precision/fp8_state.h>
 #include <mantissa/precision/grad_scaler.h>
+#include <mantissa/precision/kernels/delayed_scaling_update.h>
 #include "support/expect_error.h"
 #include "support/fp8_values.h"
 #include "support/on_device.h"
@@ -178,7 +179,7 @@ TEST_P(Fp8ScalingOnDevice, CurrentScaleFormula) {
 
 TEST(Fp8Scaling, TheUpdateRefusesOperandsItCannotRun) {
   fp8_scaling_math::DelayedScaling u{448.0f, true};
-  auto run = [&](Tensor history, Tensor scale, Tensor scale_inv) { raw::delayed_scaling_update_(history, scale, scale_inv, u); };
+  auto run = [&](Tensor history, Tensor scale, Tensor scale_inv) { precision::delayed_scaling_update_(history, scale, scale_inv, u); };
   const Tensor h = raw::zeros({4, 3}), s = raw::ones({3});
   expect_error([&] { run(raw::transpose(raw::zeros({3, 4}), 0, 1), s, s); }, {"delayed_scaling_update_", "contiguous f32"});
   expect_error([&] { run(h, raw::ones({3}, {DType::f64}), s); }, {"delayed_scaling_update_", "f64[3]"});

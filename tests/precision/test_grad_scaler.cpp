@@ -1,4 +1,4 @@
-// The fused unscale primitive against f64 references, and GradScaler against trajectories
+// The fused unscale against f64 references, and GradScaler against trajectories
 // worked out by hand from PyTorch's _amp_update_scale_ and NeMo's hysteresis rule, on every
 // device (the GPU is held to the same references, bit for bit where the CPU is).
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 
 #include <mantissa/mantissa.h>
 #include <mantissa/precision/grad_scaler.h>
+#include <mantissa/precision/kernels/unscale.h>
 #include "support/expect_error.h"
 #include "support/on_device.h"
 
@@ -39,7 +40,7 @@ Tensor f32_flag(double value, Device device = Device::cpu()) {
 double unscale(Tensor t, double inv_scale, double found_inf_before = 0.0) {
   std::vector<Tensor> tensors{t};
   Tensor found_inf = f32_flag(found_inf_before, t.device());
-  raw::non_finite_check_and_unscale_(tensors, found_inf, inv_scale);
+  precision::non_finite_check_and_unscale_(tensors, found_inf, inv_scale);
   return found_inf.item();
 }
 
@@ -142,7 +143,7 @@ TEST_P(UnscaleOnDevice, FoundInfSetByInfAndNaNOnlyAndNeverReset) {
   big.back() = kInf;
   std::vector<Tensor> tensors{values({4.0, -8.0}), values({kInf, kNaN, 2.0}, DType::f16), values(big)};
   Tensor found_inf = f32_flag(0.0);
-  raw::non_finite_check_and_unscale_(tensors, found_inf, 0.25);
+  precision::non_finite_check_and_unscale_(tensors, found_inf, 0.25);
   EXPECT_EQ(found_inf.item(), 1.0);
   EXPECT_EQ(tensors[0].to_vector<double>(), (std::vector<double>{1.0, -2.0}));
   const auto second = tensors[1].to_vector<double>();
@@ -156,7 +157,7 @@ TEST_P(UnscaleOnDevice, FoundInfSetByInfAndNaNOnlyAndNeverReset) {
   // A large tensor without a non-finite value leaves the flag clear.
   std::vector<Tensor> finite{values(std::vector<double>(100000, 8.0))};
   Tensor clear = f32_flag(0.0);
-  raw::non_finite_check_and_unscale_(finite, clear, 0.25);
+  precision::non_finite_check_and_unscale_(finite, clear, 0.25);
   EXPECT_EQ(clear.item(), 0.0);
 }
 
@@ -175,14 +176,14 @@ TEST(Unscale, BumpsVersionsAndValidatesOperands) {
   Tensor found_inf = f32_flag(0.0);
   const uint64_t va = a.storage()->version(), vb = b.storage()->version(), vf = found_inf.storage()->version();
   std::vector<Tensor> tensors{a, b};
-  raw::non_finite_check_and_unscale_(tensors, found_inf, 0.5);
+  precision::non_finite_check_and_unscale_(tensors, found_inf, 0.5);
   EXPECT_GT(a.storage()->version(), va);
   EXPECT_GT(b.storage()->version(), vb);
   EXPECT_GT(found_inf.storage()->version(), vf);
 
   auto call = [](Tensor t, Tensor flag, double inv_scale = 0.5) {
     std::vector<Tensor> list{t};
-    raw::non_finite_check_and_unscale_(list, flag, inv_scale);
+    precision::non_finite_check_and_unscale_(list, flag, inv_scale);
   };
   const Tensor strided = raw::transpose(raw::zeros({2, 3}), 0, 1);
   expect_error([&] { call(strided, f32_flag(0.0)); }, {"non_finite_check_and_unscale_", "contiguous", "f32[3, 2]"});

@@ -1,13 +1,16 @@
-// The raw flash optimizer operations: every operand checked here, once for all backends, so
-// Backend::flash_update can index its flat buffers without re-validating them.
+// The raw flash optimizer operations: every operand checked here, once for all devices, so
+// the kernels can index their flat buffers without re-validating them.
+#include <mantissa/precision/kernels/flash_update.h>
+
 #include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
+#include <mantissa/precision/kernels/register.h>
 
-namespace mantissa::raw {
+namespace mantissa::precision {
 
 namespace {
 
@@ -63,9 +66,10 @@ Shape flash_residual_shape(const Shape& param_shape, ResidualBits bits) {
 Shape flash_scale_shape(int64_t numel) { return {(numel + flash_math::kGroupSize - 1) / flash_math::kGroupSize}; }
 
 void flash_update_(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& exp_avg, Tensor& exp_avg_scale,
-                   Tensor& exp_avg_sq, Tensor& exp_avg_sq_scale, const Backend::FlashUpdate& update) {
+                   Tensor& exp_avg_sq, Tensor& exp_avg_sq_scale, const FlashUpdate& update) {
+  register_kernels();
   constexpr std::string_view op = "flash_update_";
-  check_same_device(op, {&param, &grad, &residual, &exp_avg, &exp_avg_scale, &exp_avg_sq, &exp_avg_sq_scale});
+  raw::check_same_device(op, {&param, &grad, &residual, &exp_avg, &exp_avg_scale, &exp_avg_sq, &exp_avg_sq_scale});
   check_param(op, param);
   MANTISSA_CHECK(grad.defined() && grad.dtype() == param.dtype() && grad.sizes() == param.sizes() && grad.is_contiguous(),
                  op, "needs a contiguous gradient typed and shaped like the parameter {}, got {}", param.describe(),
@@ -74,10 +78,10 @@ void flash_update_(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& 
   const auto [momentum, variance] = std::visit(
       [&](const auto& rule) -> std::pair<bool, bool> {
         using Rule = std::decay_t<decltype(rule)>;
-        if constexpr (std::is_same_v<Rule, Backend::AdamUpdate>) {
+        if constexpr (std::is_same_v<Rule, optim::AdamUpdate>) {
           MANTISSA_CHECK(!rule.write_back.stochastic, op, "flash updates round to nearest even; the residual keeps the rest");
           return {true, true};
-        } else if constexpr (std::is_same_v<Rule, Backend::SgdUpdate>) {
+        } else if constexpr (std::is_same_v<Rule, optim::SgdUpdate>) {
           MANTISSA_CHECK(!rule.write_back.stochastic, op, "flash updates round to nearest even; the residual keeps the rest");
           return {rule.momentum != 0.0, false};
         } else {
@@ -88,20 +92,21 @@ void flash_update_(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& 
   check_state(op, "exp_avg", param, exp_avg, exp_avg_scale, momentum);
   check_state(op, "exp_avg_sq", param, exp_avg_sq, exp_avg_sq_scale, variance);
   if (param.numel() > 0)
-    backend_for(param.device())
-        .flash_update(param, grad, residual, exp_avg, exp_avg_scale, exp_avg_sq, exp_avg_sq_scale, update);
+    find_kernel(kFlashUpdate, param.device().type)(param, grad, residual, exp_avg, exp_avg_scale, exp_avg_sq,
+                                                   exp_avg_sq_scale, update);
   for (Tensor* t : {&param, &residual, &exp_avg, &exp_avg_scale, &exp_avg_sq, &exp_avg_sq_scale})
     if (t->defined()) t->storage()->bump_version();
 }
 
 Tensor flash_reconstruct(const Tensor& param, const Tensor& residual, ResidualBits bits) {
+  register_kernels();
   constexpr std::string_view op = "flash_reconstruct";
-  check_same_device(op, {&param, &residual});
+  raw::check_same_device(op, {&param, &residual});
   check_param(op, param);
   check_residual(op, param, residual, bits);
-  Tensor out = empty(param.sizes(), TensorOptions{}.with_dtype(DType::f32).with_device(param.device()));
-  if (param.numel() > 0) backend_for(param.device()).flash_reconstruct(param, residual, bits, out);
+  Tensor out = raw::empty(param.sizes(), TensorOptions{}.with_dtype(DType::f32).with_device(param.device()));
+  if (param.numel() > 0) find_kernel(kFlashReconstruct, param.device().type)(param, residual, bits, out);
   return out;
 }
 
-}  // namespace mantissa::raw
+}  // namespace mantissa::precision

@@ -1,16 +1,19 @@
-// Optimizer updates, the loss scaler's unscale and fp8's delayed-scaling update: the math is
-// the CPU backend's (core/optimizer_math.h, core/fp8_scaling_math.h), and stochastic
-// write-back takes element i's Philox lane as the CPU does, so both backends write the same bits.
+// Optimizer updates: the math is the CPU's (optimizer_math.h), and stochastic write-back takes
+// element i's Philox lane as the CPU does, so both devices write the same bits.
 #include <type_traits>
 
 #include <mantissa/core/cuda/launch.cuh>
-#include <mantissa/core/fp8_scaling_math.h>
-#include <mantissa/core/optimizer_math.h>
+#include <mantissa/optim/kernels/cuda/kernels.h>
+#include <mantissa/optim/kernels/optimizer_math.h>
 
-namespace mantissa::cuda {
+namespace mantissa::optim {
 
 namespace {
 
+using cuda::blocks_for;
+using cuda::global_thread;
+using cuda::grid_threads;
+using cuda::kThreads;
 using namespace optimizer_math;
 
 // Calls f(i, random_bits) for every element; one Philox block per four elements, computed
@@ -56,21 +59,6 @@ __global__ void sgd_kernel(UpdateArgs a, SgdConstants<C> k) {
   });
 }
 
-__global__ void delayed_scaling_kernel(float* history, float* scale, float* scale_inv, int64_t len, int64_t n,
-                                       fp8_scaling_math::DelayedScaling u) {
-  for (int64_t col = global_thread(); col < n; col += grid_threads())
-    fp8_scaling_math::update_column(history, scale, scale_inv, len, n, col, u);
-}
-
-template <typename T, typename C>
-__global__ void unscale_kernel(T* data, int64_t n, C inv_scale, float* found_inf) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    const C v = convert<C>(data[i]);
-    if (!isfinite(v)) *found_inf = 1.0f;  // every writer stores the same value
-    data[i] = convert<T>(v * inv_scale);
-  }
-}
-
 // Calls f.template operator()<T, S, C>() for a floating param type T, its state type S (T or
 // f32) and compute type C (f64 for f64, else f32); other combinations are refused on the host.
 template <typename F>
@@ -104,24 +92,4 @@ cudaError_t launch_sgd_update(const UpdateArgs& a, const SgdConstants<double>& k
   });
 }
 
-cudaError_t launch_unscale(DType dtype, void* data, int64_t n, double inv_scale, float* found_inf,
-                           cudaStream_t stream) {
-  return visit_dtype(dtype, [&]<typename T>() -> cudaError_t {
-    if constexpr (!is_floating_v<T>) {
-      return cudaErrorNotSupported;
-    } else {
-      using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
-      unscale_kernel<T, C><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(data), n,
-                                                                    static_cast<C>(inv_scale), found_inf);
-      return cudaGetLastError();
-    }
-  });
-}
-
-cudaError_t launch_delayed_scaling_update(float* history, float* scale, float* scale_inv, int64_t len, int64_t n,
-                                          const fp8_scaling_math::DelayedScaling& u, cudaStream_t stream) {
-  delayed_scaling_kernel<<<blocks_for(n), kThreads, 0, stream>>>(history, scale, scale_inv, len, n, u);
-  return cudaGetLastError();
-}
-
-}  // namespace mantissa::cuda
+}  // namespace mantissa::optim

@@ -1,15 +1,16 @@
-// Optimizer update loops: one fused pass per parameter over the shared update math.
+// The CPU's optimizer update loops: one fused pass per parameter over the shared update math.
 #include <cmath>
 
 #include <mantissa/core/convert.h>
-#include <mantissa/core/cpu/cpu_backend.h>
 #include <mantissa/core/cpu/strided.h>
 #include <mantissa/core/cpu/visit_floating.h>
 #include <mantissa/core/error.h>
-#include <mantissa/core/optimizer_math.h>
 #include <mantissa/core/philox.h>
+#include <mantissa/optim/kernels/fused_update.h>
+#include <mantissa/optim/kernels/optimizer_math.h>
+#include <mantissa/optim/kernels/register.h>
 
-namespace mantissa::cpu {
+namespace mantissa::optim {
 
 namespace {
 
@@ -17,7 +18,7 @@ namespace {
 // (T itself or f32) and the compute type C.
 template <typename F>
 void visit_update_types(std::string_view op, const Tensor& param, DType state_dtype, F&& f) {
-  visit_floating(param, op, [&]<typename T, typename C>() {
+  cpu::visit_floating(param, op, [&]<typename T, typename C>() {
     if (state_dtype == param.dtype()) f.template operator()<T, T, C>();
     else if (state_dtype == DType::f32) f.template operator()<T, float, C>();
     else fail(op, "optimizer state must be {} or f32 for a {} parameter, got {}", dtype_name(param.dtype()),
@@ -30,12 +31,12 @@ void visit_update_types(std::string_view op, const Tensor& param, DType state_dt
 template <typename Body>
 void for_each_update_element(int64_t n, const optimizer_math::WriteBack& wb, Body&& body) {
   if (!wb.stochastic) {
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static) if (n > cpu::kParallelGrain)
     for (int64_t i = 0; i < n; ++i) body(i, 0u);
     return;
   }
   const int64_t blocks = (n + 3) / 4;
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static) if (n > cpu::kParallelGrain)
   for (int64_t c = 0; c < blocks; ++c) {
     const PhiloxBlock bits = philox_block(wb.seed, wb.offset + static_cast<uint64_t>(c));
     const int64_t end = 4 * c + 4 < n ? 4 * c + 4 : n;
@@ -43,10 +44,8 @@ void for_each_update_element(int64_t n, const optimizer_math::WriteBack& wb, Bod
   }
 }
 
-}  // namespace
-
-void CpuBackend::adam_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg,
-                             Tensor& exp_avg_sq, const AdamUpdate& u) {
+void adam_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                     const AdamUpdate& u) {
   visit_update_types("adam_update", param, exp_avg.dtype(), [&]<typename T, typename S, typename C>() {
     const auto k = optimizer_math::constants_as<C>(adam_constants(u));
     T* p = param.data<T>();
@@ -67,8 +66,8 @@ void CpuBackend::adam_update(Tensor& param, Tensor& master, const Tensor& grad, 
   });
 }
 
-void CpuBackend::sgd_update(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
-                            const SgdUpdate& u) {
+void sgd_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
+                    const SgdUpdate& u) {
   const bool has_momentum = momentum_buffer.defined();
   const DType state_dtype = has_momentum ? momentum_buffer.dtype() : param.dtype();
   visit_update_types("sgd_update", param, state_dtype, [&]<typename T, typename S, typename C>() {
@@ -89,4 +88,11 @@ void CpuBackend::sgd_update(Tensor& param, Tensor& master, const Tensor& grad, T
   });
 }
 
-}  // namespace mantissa::cpu
+}  // namespace
+
+void register_cpu_kernels() {
+  register_kernel(kAdamUpdate, Device::Type::cpu, &adam_update_cpu);
+  register_kernel(kSgdUpdate, Device::Type::cpu, &sgd_update_cpu);
+}
+
+}  // namespace mantissa::optim

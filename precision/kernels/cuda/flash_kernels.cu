@@ -1,13 +1,18 @@
 // Flash optimizer updates: one device thread per group of 32 elements runs
-// core/flash_group_update.h, the CPU backend's group update, so both write the same bits
+// flash_group_update.h, the CPU's group update, so both write the same bits
 // (up to FMA contraction in the rule's f32 arithmetic).
 #include <mantissa/core/cuda/launch.cuh>
-#include <mantissa/core/flash_group_update.h>
+#include <mantissa/precision/kernels/cuda/kernels.h>
+#include <mantissa/precision/kernels/flash_group_update.h>
 
-namespace mantissa::cuda {
+namespace mantissa::precision {
 
 namespace {
 
+using cuda::blocks_for;
+using cuda::global_thread;
+using cuda::grid_threads;
+using cuda::kThreads;
 using flash_math::ResidualBits;
 
 template <typename T, ResidualBits kBits, typename Rule>
@@ -65,4 +70,4 @@ cudaError_t launch_flash_reconstruct(DType param_dtype, const void* param, const
   });
 }
 
-}  // namespace mantissa::cuda
+}  // namespace mantissa::precision

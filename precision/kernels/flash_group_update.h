@@ -6,9 +6,9 @@
 // the group's new scales) while the values are still in registers.
 #include <cstdint>
 
-#include <mantissa/core/flash_math.h>
 #include <mantissa/core/macros.h>
-#include <mantissa/core/optimizer_math.h>
+#include <mantissa/optim/kernels/optimizer_math.h>
+#include <mantissa/precision/kernels/flash_math.h>
 
 namespace mantissa::flash_math {
 

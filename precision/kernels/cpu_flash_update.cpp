@@ -1,13 +1,15 @@
-// Flash optimizer updates: one fused pass per parameter over groups of 32 elements, each
-// group updated by core/flash_group_update.h (shared with the CUDA backend), so its state
+// The CPU's flash optimizer updates: one fused pass per parameter over groups of 32 elements,
+// each group updated by flash_group_update.h (shared with the CUDA kernel), so its state
 // scales are computed from values still in registers.
-#include <mantissa/core/cpu/cpu_backend.h>
 #include <mantissa/core/cpu/strided.h>
 #include <mantissa/core/error.h>
-#include <mantissa/core/flash_group_update.h>
-#include <mantissa/core/flash_math.h>
+#include <mantissa/precision/kernels/flash_group_update.h>
+#include <mantissa/precision/kernels/flash_kernel.h>
+#include <mantissa/precision/kernels/flash_math.h>
+#include <mantissa/precision/kernels/flash_update.h>
+#include <mantissa/precision/kernels/register.h>
 
-namespace mantissa::cpu {
+namespace mantissa::precision {
 
 namespace {
 
@@ -27,16 +29,13 @@ template <typename T, typename Rule>
 void update_groups(const flash_math::GroupOperands<T>& o, ResidualBits bits, const Rule& rule) {
   const int64_t groups = (o.n + kGroupSize - 1) / kGroupSize;
   flash_math::visit_residual_bits(bits, [&]<ResidualBits kBits>() {
-#pragma omp parallel for schedule(static) if (o.n > kParallelGrain)
+#pragma omp parallel for schedule(static) if (o.n > cpu::kParallelGrain)
     for (int64_t group = 0; group < groups; ++group) flash_math::update_group<T, kBits>(o, group, rule);
   });
 }
 
-}  // namespace
-
-void CpuBackend::flash_update(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& exp_avg,
-                              Tensor& exp_avg_scale, Tensor& exp_avg_sq, Tensor& exp_avg_sq_scale,
-                              const FlashUpdate& u) {
+void flash_update_cpu(Tensor& param, const Tensor& grad, Tensor& residual, Tensor& exp_avg, Tensor& exp_avg_scale,
+                      Tensor& exp_avg_sq, Tensor& exp_avg_sq_scale, const FlashUpdate& u) {
   visit_flash_param("flash_update", param, [&]<typename T>() {
     const flash_math::GroupOperands<T> o{param.data<T>(), grad.data<T>(),
                                          residual.defined() ? residual.data<uint8_t>() : nullptr,
@@ -46,17 +45,24 @@ void CpuBackend::flash_update(Tensor& param, const Tensor& grad, Tensor& residua
   });
 }
 
-void CpuBackend::flash_reconstruct(const Tensor& param, const Tensor& residual, ResidualBits bits, Tensor& out) {
+void flash_reconstruct_cpu(const Tensor& param, const Tensor& residual, ResidualBits bits, Tensor& out) {
   visit_flash_param("flash_reconstruct", param, [&]<typename T>() {
     const T* p = param.data<T>();
     const uint8_t* r = residual.defined() ? residual.data<uint8_t>() : nullptr;
     float* o = out.data<float>();
     const int64_t n = param.numel();
     flash_math::visit_residual_bits(bits, [&]<ResidualBits kBits>() {
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static) if (n > cpu::kParallelGrain)
       for (int64_t i = 0; i < n; ++i) o[i] = flash_math::decode<T, kBits>(p, r, i);
     });
   });
 }
 
-}  // namespace mantissa::cpu
+}  // namespace
+
+void register_cpu_flash_kernels() {
+  register_kernel(kFlashUpdate, Device::Type::cpu, &flash_update_cpu);
+  register_kernel(kFlashReconstruct, Device::Type::cpu, &flash_reconstruct_cpu);
+}
+
+}  // namespace mantissa::precision

@@ -1,6 +1,6 @@
 #pragma once
-// Element math of the flash optimizers, written once for every backend (as optimizer_math.h
-// is). The scheme is FlashOptim's (Gonzalez Ortiz, Gupta, Rinard, Blalock, "FlashOptim:
+// Element math of the flash optimizers, written once for every backend (as
+// optim/kernels/optimizer_math.h is). The scheme is FlashOptim's (Gonzalez Ortiz, Gupta, Rinard, Blalock, "FlashOptim:
 // Optimizers for Memory Efficient Training", arXiv 2602.23349; reference implementation
 // github.com/databricks/flashoptim, flashoptim/optimizers.py).
 //
