@@ -14,7 +14,8 @@ namespace mantissa {
 class ParameterNames {
  public:
   ParameterNames() = default;  // names nothing
-  explicit ParameterNames(const StateDict& named_parameters);
+  // Implicit, so that module.named_parameters() can be passed where names are wanted.
+  ParameterNames(const StateDict& named_parameters);  // NOLINT(google-explicit-constructor)
 
   // The name of `t` (by identity: the tensor itself, not a copy of its values); empty if unnamed.
   std::string_view name_of(const Tensor& t) const;

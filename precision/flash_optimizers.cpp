@@ -111,9 +111,7 @@ Tensor FlashOptimizer::reconstructed(const Tensor& p) const {
   return flash_reconstruct(p, it->second, flash_.residual);
 }
 
-void FlashOptimizer::set_parameter_names(const StateDict& named_parameters) {
-  for (const auto& [name, p] : named_parameters) names_.emplace(&p.impl(), name);
-}
+void FlashOptimizer::set_parameter_names(const ParameterNames& names) { names_ = names; }
 
 void FlashOptimizer::check_numerics() {
   if (!flash_.check_numerics) return;
@@ -145,8 +143,8 @@ void FlashOptimizer::check_numerics() {
     const double step = checked[k].lr * layout_.typical_step;
     if (step >= resolution) continue;
     if (!message.empty()) message += '\n';
-    const auto named = names_.find(&p.impl());
-    const std::string who = named != names_.end() ? named->second : fmt::format("parameter {}", checked[k].index);
+    const std::string_view named = names_.name_of(p);
+    const std::string who = !named.empty() ? std::string(named) : fmt::format("parameter {}", checked[k].index);
     message += fmt::format(
         "{}: lr {:g} cannot move the largest weights of {} ({}, max |w| {:g}): a typical step of {:g} "
         "({:g} lr) is below {:g}, the smallest change a {} weight with a {} residual resolves there; raise the lr, "

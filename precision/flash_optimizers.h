@@ -11,9 +11,9 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include <mantissa/core/parameter_names.h>
 #include <mantissa/optim/adam.h>
 #include <mantissa/optim/sgd.h>
 #include <mantissa/precision/kernels/flash_math.h>
@@ -76,7 +76,7 @@ class FlashOptimizer : public optim::Optimizer {
   const std::optional<std::string>& numerics_warning() const { return numerics_warning_; }
   // Names parameters in the warning by identity, e.g. from Module::named_parameters() (by
   // their index in group order otherwise).
-  void set_parameter_names(const StateDict& named_parameters);
+  void set_parameter_names(const ParameterNames& names);
 
   // Refuses master weights (the residual replaces the f32 copy) and stochastic rounding (the
   // residual needs the parameter rounded to nearest).
@@ -113,7 +113,7 @@ class FlashOptimizer : public optim::Optimizer {
   StateLayout layout_;
   std::optional<std::string> numerics_warning_;
   bool warned_ = false;
-  std::unordered_map<const TensorImpl*, std::string> names_;
+  ParameterNames names_;
 };
 
 // Adam with L2 weight decay (added to the gradient), as optim::Adam.

@@ -42,8 +42,7 @@ struct Fp8State::Impl {
   };
   std::vector<Entry> entries;  // first-use order
   std::unordered_map<const TensorImpl*, size_t> index;
-  std::unordered_map<const TensorImpl*, std::string> names;
-  std::unordered_map<std::string, Tensor> weights_by_name;
+  ParameterNames names;
   bool backward_update_armed = false;
   mutable std::deque<GemmMetaView> views;  // metas()'s, one per entry
 
@@ -56,10 +55,8 @@ struct Fp8State::Impl {
 
   std::string name_of(size_t i) const {
     const Tensor& w = entries[i].weight;
-    if (w.defined()) {
-      const auto it = names.find(&w.impl());
-      if (it != names.end()) return it->second;
-    }
+    const std::string_view name = names.name_of(w);
+    if (!name.empty()) return std::string(name);
     return std::to_string(i);
   }
 
@@ -94,10 +91,9 @@ struct Fp8State::Impl {
   // The entry a loaded GEMM goes to: its named weight's, or the one at its index (entries
   // not run yet are created unbound and bound in first-use order by meta_for).
   Entry& target(const std::string& id, Device device, Fp8State& self) {
-    const auto named = weights_by_name.find(id);
-    if (named != weights_by_name.end()) {
-      self.meta_for(named->second);
-      return entries[index.at(&named->second.impl())];
+    if (const Tensor* weight = names.find(id)) {
+      self.meta_for(*weight);
+      return entries[index.at(&weight->impl())];
     }
     const size_t i = std::stoul(id);
     while (entries.size() <= i) entries.push_back({Tensor(), std::make_shared<GemmMeta>(new_meta(device))});
@@ -158,14 +154,10 @@ void Fp8State::set_amax_reducer(AmaxReducer reducer) { impl_->reducer = std::mov
 void Fp8State::update_forward() { impl_->update(true); }
 void Fp8State::update_backward() { impl_->update(false); }
 
-void Fp8State::set_names(const StateDict& named_parameters) {
-  impl_->names.clear();
-  impl_->weights_by_name.clear();
-  for (const auto& [name, t] : named_parameters) {
+void Fp8State::set_names(const ParameterNames& names) {
+  for (const auto& [name, t] : names.named_parameters())
     MANTISSA_CHECK(!is_index(name), "fp8", "parameter name '{}' would read as a GEMM index", name);
-    impl_->names[&t.impl()] = name;
-    impl_->weights_by_name[name] = t;
-  }
+  impl_->names = names;
 }
 
 const std::deque<GemmMetaView>& Fp8State::metas() const {
@@ -203,7 +195,7 @@ void Fp8State::load_state_dict(const StateDict& state) {
     const auto f = std::find(kFields.begin(), kFields.end(), field_name);
     MANTISSA_CHECK((direction_name == "fwd" || direction_name == "bwd") && f != kFields.end(), kLoad,
                    "unexpected key '{}': expected fp8.<name or index>.<fwd|bwd>.<amax_history|scale|scale_inv>", key);
-    MANTISSA_CHECK(s.weights_by_name.contains(id) || is_index(id), kLoad,
+    MANTISSA_CHECK(s.names.find(id) != nullptr || is_index(id), kLoad,
                    "key '{}': '{}' is neither a GEMM index nor a parameter name given to set_names", key, id);
     const bool forward = direction_name == "fwd";
     const int64_t n = forward ? fp8_slot::forward_count : fp8_slot::backward_count;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <mantissa/core/parameter_names.h>
 #include <mantissa/core/tensor.h>
 #include <mantissa/precision/quantization/recipe.h>
 #include <mantissa/precision/mode.h>
@@ -88,7 +89,7 @@ class Fp8State {
   // Names GEMMs by their weight's parameter name ("h.0.attn.c_attn.weight"): state_dict keys
   // and instrument names use them, and load_state_dict can restore a named GEMM before its
   // first use. Weights not listed keep their index.
-  void set_names(const StateDict& named_parameters);
+  void set_names(const ParameterNames& names);
 
   // One view per GEMM, in first-use order (fp8 parameters' GEMMs first, in conversion order).
   // The views live in the state: a reference to one, or to its meta, stays valid while the

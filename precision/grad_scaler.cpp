@@ -127,8 +127,8 @@ bool GradScaler::step(optim::Optimizer& optimizer) {
 }
 
 std::string GradScaler::parameter_name(const Tensor& p, size_t group, size_t index) const {
-  auto name = names_.find(&p.impl());
-  return name != names_.end() ? name->second : fmt::format("group {} param {}", group, index);
+  const std::string_view name = names_.name_of(p);
+  return !name.empty() ? std::string(name) : fmt::format("group {} param {}", group, index);
 }
 
 std::string GradScaler::first_non_finite(const optim::Optimizer& optimizer) const {
@@ -194,10 +194,7 @@ void GradScaler::update_scale(bool found_inf) {
 
 double GradScaler::get_scale() const { return options_.enabled ? scale_ : 1.0; }
 
-void GradScaler::set_parameter_names(const StateDict& named_parameters) {
-  names_.clear();
-  for (const auto& [name, t] : named_parameters) names_[&t.impl()] = name;
-}
+void GradScaler::set_parameter_names(const ParameterNames& names) { names_ = names; }
 
 StateDict GradScaler::state_dict() const {
   if (!options_.enabled) return {};

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <mantissa/core/parameter_names.h>
 #include <mantissa/core/tensor.h>
 #include <mantissa/optim/optimizer.h>
 
@@ -79,7 +80,7 @@ class GradScaler {
   const std::optional<SkippedStep>& last_skipped() const { return last_skipped_; }
   int64_t skipped_steps() const { return skipped_steps_; }
   // Names parameters by identity, e.g. from Module::named_parameters().
-  void set_parameter_names(const StateDict& named_parameters);
+  void set_parameter_names(const ParameterNames& names);
 
   // PyTorch's keys, "scale", "growth_factor", "backoff_factor" (f64 scalars),
   // "growth_interval", "_growth_tracker" (i64 scalars), then ours: "hysteresis",
@@ -109,7 +110,7 @@ class GradScaler {
   int64_t iteration_ = 0;
   int64_t skipped_steps_ = 0;
   std::optional<SkippedStep> last_skipped_;
-  std::unordered_map<const TensorImpl*, std::string> names_;
+  ParameterNames names_;
   std::unordered_map<const optim::Optimizer*, OptimizerState> per_optimizer_;
 };
 

@@ -47,10 +47,10 @@ PrecisionPlugin::PrecisionPlugin(PrecisionMode mode, PluginOptions options)
                  mode_.name);
 }
 
-void PrecisionPlugin::set_parameter_names(const StateDict& named_parameters, optim::Optimizer* optimizer) {
-  if (scaler_) scaler_->set_parameter_names(named_parameters);
-  if (fp8_) fp8_->set_names(named_parameters);
-  if (auto* flash = dynamic_cast<FlashOptimizer*>(optimizer)) flash->set_parameter_names(named_parameters);
+void PrecisionPlugin::set_parameter_names(const ParameterNames& names, optim::Optimizer* optimizer) {
+  if (scaler_) scaler_->set_parameter_names(names);
+  if (fp8_) fp8_->set_names(names);
+  if (auto* flash = dynamic_cast<FlashOptimizer*>(optimizer)) flash->set_parameter_names(names);
 }
 
 void PrecisionPlugin::convert_module(nn::Module& module) {

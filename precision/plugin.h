@@ -67,8 +67,8 @@ class PrecisionPlugin {
   void convert_module(nn::Module& module);
   // Names parameters wherever the plugin reports on them: the loss scaler's first non-finite
   // gradient, the fp8 metas, and `optimizer`'s numerics warnings when it is a flash one.
-  // Resolve the names once (module.named_parameters()) and pass them here.
-  void set_parameter_names(const StateDict& named_parameters, optim::Optimizer* optimizer = nullptr);
+  // The names are resolved once (ParameterNames) and shared by all three.
+  void set_parameter_names(const ParameterNames& names, optim::Optimizer* optimizer = nullptr);
   // Floating inputs to the mode's input dtype (true and flash modes); unchanged otherwise.
   Tensor convert_input(const Tensor& input) const;
   Batch convert_input(Batch batch) const;

@@ -47,7 +47,7 @@ struct Snapshot {
 
 }  // namespace
 
-Checkpoint::Checkpoint(nn::Module& model) : model_(&model), named_parameters_(model.named_parameters()) {}
+Checkpoint::Checkpoint(nn::Module& model) : model_(&model), names_(model.named_parameters()) {}
 
 Checkpoint& Checkpoint::add_optimizer(const std::string& name, optim::Optimizer& optimizer) {
   check_new_name("optimizer", name, optimizers_);

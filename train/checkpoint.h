@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include <mantissa/core/parameter_names.h>
 #include <mantissa/core/random.h>
 #include <mantissa/core/tensor.h>
 #include <mantissa/nn/module.h>
@@ -36,8 +37,8 @@ using Metadata = std::map<std::string, std::string>;
 
 class Checkpoint {
  public:
-  // Resolves the model's parameter names once: the plugin's scaler, fp8 state and flash
-  // optimizer report per-parameter findings by them (set_plugin passes them on).
+  // Resolves the model's parameter names once (pass parameter_names() to
+  // PrecisionPlugin::set_parameter_names, so its reports use the same map).
   explicit Checkpoint(nn::Module& model);
 
   // Each optimizer under a name of its own (letters, digits, '_' and '-').
@@ -47,8 +48,8 @@ class Checkpoint {
   // sampler's; restored exactly, so the resumed run draws what the uninterrupted one would.
   Checkpoint& add_random_stream(const std::string& name, Generator& generator);
 
-  // The model's named parameters as resolved at construction.
-  const StateDict& named_parameters() const { return named_parameters_; }
+  // The model's parameter names as resolved at construction.
+  const ParameterNames& parameter_names() const { return names_; }
 
   void save(const std::string& path, const Metadata& metadata = {}) const;
   // Restores every bound object in place and returns the caller's metadata. Sections the
@@ -61,7 +62,7 @@ class Checkpoint {
 
  private:
   nn::Module* model_;
-  StateDict named_parameters_;
+  ParameterNames names_;
   std::vector<std::pair<std::string, optim::Optimizer*>> optimizers_;
   precision::PrecisionPlugin* plugin_ = nullptr;
   std::vector<std::pair<std::string, Generator*>> streams_;

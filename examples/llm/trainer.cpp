@@ -107,7 +107,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       .set_plugin(plugin)
       .add_random_stream("dropout", default_generator())
       .add_random_stream("data", data_generator);
-  plugin.set_parameter_names(checkpoint.named_parameters(), &optimizer);
+  plugin.set_parameter_names(checkpoint.parameter_names(), &optimizer);
   TrainingState state;
   state.best_val_loss = std::numeric_limits<double>::infinity();
   if (resumed) {
@@ -125,7 +125,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 
   training::MetricsLog metrics(run.metrics());
-  precision::InstrumentLog instruments(run.file("precision.jsonl"), checkpoint.named_parameters(),
+  precision::InstrumentLog instruments(run.file("precision.jsonl"), checkpoint.parameter_names().named_parameters(),
                                        o.instrument_interval);
   auto save = [&](const std::string& path) {
     checkpoint.save(path, to_metadata({o.model, tokenizer.to_json(), o.to_json(), state}));

@@ -786,7 +786,7 @@ TEST(FlashOptimizers, NumericsWarningFiresWhenTheLrCannotMoveTheLargestWeights) 
   const FlashOptions flash = FlashOptions().with_check_numerics(true, [&](const std::string& m) { calls.push_back(m); });
   Tensor huge = leaf({256.0f, 1.0f}, DType::bf16);
   precision::FlashAdamW stuck({huge}, optim::AdamOptions(1e-6), flash);
-  stuck.set_parameter_names({{"h.0.ln.weight", huge}});
+  stuck.set_parameter_names(StateDict{{"h.0.ln.weight", huge}});
   for (int step = 0; step < 2; ++step) {
     huge.set_grad(raw::cast(raw::ones({2}), DType::bf16));
     stuck.step();

@@ -360,7 +360,7 @@ TEST_P(GradScalerOnDevice, UnscalesStridedAndLowPrecisionGradients) {
   half.set_grad(values({8.0, 0x1p-20}, DType::f16));
   optim::SGD half_opt({half}, optim::SGDOptions(0.1));
   GradScaler half_scaler(GradScalerOptions().with_init_scale(0x1p10));
-  half_scaler.set_parameter_names({{"layer.weight", half}});
+  half_scaler.set_parameter_names(StateDict{{"layer.weight", half}});
   expect_error([&] { half_scaler.unscale_(half_opt); }, {"GradScaler::unscale_", "layer.weight", "f16", "16-mixed"});
   EXPECT_EQ(half.grad().to_vector<double>(), (std::vector<double>{8.0, 0x1p-20}));  // untouched
 }
@@ -497,7 +497,7 @@ TEST_P(GradScalerOnDevice, DisabledIsAPassThrough) {
 TEST_P(GradScalerOnDevice, LastSkippedNamesTheFirstNonFiniteParameter) {
   Tensor a = param({1.0}), b = param({1.0, 2.0}), c = param({3.0});
   GradScaler scaler(GradScalerOptions().with_init_scale(256));
-  scaler.set_parameter_names({{"encoder.weight", a}, {"encoder.bias", b}, {"head.weight", c}});
+  scaler.set_parameter_names(StateDict{{"encoder.weight", a}, {"encoder.bias", b}, {"head.weight", c}});
   optim::SGD opt({a, b, c}, optim::SGDOptions(0.1));
   // a has no gradient; b an inf; c a NaN: b comes first in group order.
   b.set_grad(values({1.0, kInf}));

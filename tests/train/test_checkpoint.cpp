@@ -166,5 +166,6 @@ TEST(TrainCheckpoint, NamesAreCheckedWhenBound) {
   checkpoint.add_random_stream("data", g);
   expect_error([&] { checkpoint.add_random_stream("data", g); }, {"already bound"});
   expect_error([&] { checkpoint.add_optimizer("my optim", optimizer); }, {"letters, digits"});
-  EXPECT_EQ(checkpoint.named_parameters().size(), 4u);
+  EXPECT_EQ(checkpoint.parameter_names().named_parameters().size(), 4u);
+  EXPECT_EQ(checkpoint.parameter_names().name_of(net.fc2->weight), "fc2.weight");
 }
