@@ -1,6 +1,7 @@
 #include <mantissa/autograd/function.h>
 
 #include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa {
 
@@ -23,6 +24,10 @@ Tensor record_user_op(const OpInfo& op, const std::vector<Tensor>& inputs, Tenso
                       std::shared_ptr<FunctionContext> ctx,
                       std::function<std::vector<Tensor>(FunctionContext&, const Tensor&)> backward) {
   MANTISSA_CHECK(output.defined(), op.name, "forward returned an undefined tensor");
+  // A forward may return an existing tensor (an input, or what contiguous() or to() gave back
+  // unchanged); recording onto it would make that tensor the op's output, a leaf no longer.
+  // The node's output is a fresh alias of it instead, as the engine's identity node does.
+  if (output.impl().autograd) output = raw::as_strided(output, output.sizes(), output.strides(), output.offset());
   std::vector<Shape> shapes;
   for (const Tensor& t : inputs) shapes.push_back(t.defined() ? t.sizes() : Shape{});
   return record(op.name, inputs, std::move(output), [op = op.name, shapes, ctx, backward](const Tensor& grad) {

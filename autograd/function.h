@@ -20,13 +20,16 @@
 //   };
 //   Tensor y = ScaledTanh::apply(x, 2.0);
 //
-// forward runs with grad recording off (its ops are not recorded; the op is one node);
-// backward runs as every backward does, without recording. Every Tensor argument of
+// forward runs with grad recording off (its ops are not recorded; the op is one node), and,
+// when kAutocast is not none, with the mode stack suspended: the inputs were converted at
+// entry, and inside the ops run as written (PyTorch's custom_fwd(cast_inputs=...)). backward
+// runs as every backward does, without recording. Every Tensor argument of
 // forward is an input of the op, in order: they go through the mode stack together (so
 // autocast applies kAutocast to them) and backward returns one gradient per tensor argument
 // (an undefined Tensor where none is needed). One output, as every node here has.
 #include <any>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -61,6 +64,8 @@ class FunctionContext {
 };
 
 namespace function_detail {
+template <typename T>
+inline constexpr bool holds_tensors = std::is_same_v<T, std::vector<Tensor>> || std::is_same_v<T, std::optional<Tensor>>;
 // Records the node of a user-defined op: checks backward's gradient count against the inputs.
 Tensor record_user_op(const OpInfo& op, const std::vector<Tensor>& inputs, Tensor output,
                       std::shared_ptr<FunctionContext> ctx,
@@ -83,6 +88,8 @@ class Function {
  public:
   template <typename... Args>
   static Tensor apply(const Args&... args) {
+    static_assert(!(function_detail::holds_tensors<Args> || ...),
+                  "pass each tensor as its own argument: tensors inside containers would get no gradient");
     static const OpInfo& op = register_user_op(Derived::kName, kAnyNumberOfInputs, Derived::kAutocast);
     std::vector<Tensor> inputs;
     (function_detail::collect(inputs, args), ...);
@@ -93,6 +100,10 @@ class Function {
     Tensor output;
     {
       NoGradGuard no_grad;
+      // With a policy of its own, the op's inputs were converted at entry; inside, its ops run
+      // as written (PyTorch's custom_fwd(cast_inputs=...)). Without, they see the modes.
+      std::optional<OpModesSuspended> as_written;
+      if (Derived::kAutocast != CastPolicy::none) as_written.emplace();
       size_t next = 0;
       // Braced, so the substitutions run left to right, as the tensors were collected.
       const std::tuple<const Args&...> call_args{function_detail::substitute(args, converted, next)...};

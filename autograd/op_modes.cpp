@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <mantissa/core/error.h>
+
 namespace mantissa {
 
 namespace {
@@ -25,6 +27,14 @@ OpModeGuard::~OpModeGuard() {
 
 size_t op_mode_depth() { return stack.size(); }
 
+OpModesSuspended::OpModesSuspended() : suspended_(std::exchange(stack, {})) {}
+
+OpModesSuspended::~OpModesSuspended() {
+  // Modes pushed and not popped inside (a misuse) stay above the restored ones.
+  suspended_.insert(suspended_.end(), stack.begin(), stack.end());
+  stack = std::move(suspended_);
+}
+
 // Both walk the stack by index from the top, holding the mode they call: a mode may run
 // ops (re-entering here) or open regions of its own while it is called.
 std::optional<Tensor> run_by_mode(const OpInfo& op, const std::vector<Tensor>& inputs) {
@@ -36,10 +46,21 @@ std::optional<Tensor> run_by_mode(const OpInfo& op, const std::vector<Tensor>& i
   return std::nullopt;
 }
 
+namespace {
+// Modes may convert inputs, not add or drop them: an op indexes what comes back.
+void check_count(const OpInfo& op, const std::vector<Tensor>& inputs, const char* who) {
+  MANTISSA_CHECK(op.inputs == kAnyNumberOfInputs || inputs.size() == static_cast<size_t>(op.inputs), op.name,
+                 "{} {} tensor inputs; the op table says {}", who, inputs.size(), op.inputs);
+}
+}  // namespace
+
 std::vector<Tensor> mode_inputs(const OpInfo& op, std::vector<Tensor> inputs) {
+  if (stack.empty()) return inputs;
+  check_count(op, inputs, "the op passed its modes");
   for (size_t i = stack.size(); i-- > 0;) {
     const std::shared_ptr<OpMode> mode = stack[i];
     inputs = mode->convert_inputs(op, std::move(inputs));
+    check_count(op, inputs, "a mode returned");
     i = std::min(i, stack.size());
   }
   return inputs;

@@ -43,6 +43,20 @@ class OpModeGuard {
 // The number of modes on this thread's stack (tests read it).
 size_t op_mode_depth();
 
+// Takes every mode off this thread's stack until destroyed, then puts them back: the ops of a
+// user-defined op's forward run as written once its inputs were converted at entry (as
+// PyTorch's custom_fwd(cast_inputs=...) turns autocast off inside).
+class OpModesSuspended {
+ public:
+  OpModesSuspended();
+  ~OpModesSuspended();
+  OpModesSuspended(const OpModesSuspended&) = delete;
+  OpModesSuspended& operator=(const OpModesSuspended&) = delete;
+
+ private:
+  std::vector<std::shared_ptr<OpMode>> suspended_;
+};
+
 // For op implementations. A mode's result for the whole op, if one takes it over.
 std::optional<Tensor> run_by_mode(const OpInfo& op, const std::vector<Tensor>& inputs);
 // The inputs after every mode on the stack converted them, innermost first.

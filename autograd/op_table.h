@@ -23,7 +23,7 @@ enum class PolicySource { mantissa, torch_cpu, torch_cuda };
 inline constexpr PolicySource kPolicySources[] = {PolicySource::mantissa, PolicySource::torch_cpu,
                                                   PolicySource::torch_cuda};
 
-// X(name, tensor inputs (-1: any number), own | composite, policy in mantissa's table,
+// X(name, floating tensor inputs the modes see (-1: any number), own | composite, policy in mantissa's table,
 //   in PyTorch's CPU list, in PyTorch's CUDA list, fp8 | no_fp8, why mantissa's policy).
 // own: the op records a backward node of its own (gradcheck must cover it); composite: it
 // is made of other ops, whose nodes carry its gradient.
@@ -47,7 +47,7 @@ inline constexpr PolicySource kPolicySources[] = {PolicySource::mantissa, Policy
   X(mean, 1, own, fp32, none, none, no_fp8, "as sum")                                                           \
   X(cat, -1, own, promote, promote, promote, no_fp8, "one output dtype for all pieces")                         \
   X(stack, -1, composite, promote, promote, promote, no_fp8, "as cat")                                          \
-  X(where, 3, own, promote, promote, promote, no_fp8, "both branches in one dtype")                             \
+  X(where, 2, own, promote, promote, promote, no_fp8, "both branches in one dtype")                             \
   X(embedding, 1, own, none, none, none, no_fp8, "")                                                            \
   X(dropout, 1, own, none, none, none, no_fp8, "")                                                              \
   X(add, 2, own, none, none, none, no_fp8, "")                                                                  \

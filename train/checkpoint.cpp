@@ -135,8 +135,8 @@ Metadata Checkpoint::load(const std::string& path) const {
     fail("training::Checkpoint", "{}: malformed checkpoint metadata: {}", path, e.what());
   }
   for (const auto& [name, optimizer] : optimizers_)
-    MANTISSA_CHECK(!section(file, "optim." + name + ".").empty() || optimizer->state_dict().empty(),
-                   "training::Checkpoint", "{}: has no state for optimizer '{}'", path, name);
+    MANTISSA_CHECK(!section(file, "optim." + name + ".").empty(), "training::Checkpoint",
+                   "{}: has no state for optimizer '{}'", path, name);
 
   // Loads validate as they go; a failure part-way puts every object back as it was.
   Snapshot before;
@@ -147,7 +147,8 @@ Metadata Checkpoint::load(const std::string& path) const {
     model_->load_state_dict(model);
     for (const auto& [name, optimizer] : optimizers_) optimizer->load_state_dict(section(file, "optim." + name + "."));
     if (plugin_) plugin_->load_state_dict(section(file, "precision."));
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
+    // Whatever failed (a refused tensor, or memory), every object goes back as it was.
     model_->load_state_dict(before.model);
     for (size_t i = 0; i < optimizers_.size(); ++i) optimizers_[i].second->load_state_dict(before.optimizers[i]);
     if (plugin_) plugin_->load_state_dict(before.plugin);

@@ -77,6 +77,28 @@ struct Impostor : Function<Impostor> {
   static std::vector<Tensor> backward(FunctionContext&, const Tensor& grad) { return {grad}; }
 };
 
+// Returns its input as it is: the op's output must still be a new tensor.
+struct Identity : Function<Identity> {
+  static constexpr const char* kName = "test_identity";
+  static constexpr CastPolicy kAutocast = CastPolicy::none;
+  static Tensor forward(FunctionContext&, const Tensor& a) { return a; }
+  static std::vector<Tensor> backward(FunctionContext&, const Tensor& grad) { return {grad}; }
+};
+
+// A GEMM inside an op that autocast runs in f32: the GEMM stays f32 too.
+struct Gram : Function<Gram> {
+  static constexpr const char* kName = "test_gram";
+  static constexpr CastPolicy kAutocast = CastPolicy::fp32;
+  static Tensor forward(FunctionContext& ctx, const Tensor& a) {
+    ctx.save_for_backward({a});
+    return matmul(a, transpose(a, 0, 1));
+  }
+  static std::vector<Tensor> backward(FunctionContext& ctx, const Tensor& grad) {
+    const Tensor a = ctx.saved()[0];
+    return {matmul(grad + transpose(grad, 0, 1), a)};
+  }
+};
+
 Tensor input(const Shape& shape, uint64_t seed, DType dtype = DType::f64) {
   Generator g(seed);
   Tensor t = raw::cast(raw::binary(BinaryOp::sub, raw::rand(shape, {DType::f64, Device::cpu()}, &g), 0.5), dtype);
@@ -135,6 +157,25 @@ TEST(Function, TheModeStackSeesItAndAutocastAppliesItsPolicy) {
   autocast::AutocastGuard region(Device::Type::cpu);
   EXPECT_EQ(ScaledTanh::apply(x16, 1.0).dtype(), DType::f32);  // fp32 policy widens
   EXPECT_EQ(Blend::apply(x32, 0.5, x32).dtype(), DType::bf16);  // lower_precision narrows both
+}
+
+TEST(Function, AnOutputThatIsTheInputLeavesTheInputALeaf) {
+  Tensor x = input({3}, 13);
+  const Tensor y = Identity::apply(x);
+  EXPECT_FALSE(y.same(x));
+  EXPECT_TRUE(x.is_leaf());
+  (y * 2.0).sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), std::vector<double>(3, 2.0));
+}
+
+TEST(Function, InsideAnOpWithAPolicyTheOpsRunAsWritten) {
+  const Tensor a = input({2, 3}, 14, DType::bf16);
+  autocast::AutocastGuard region(Device::Type::cpu);
+  EXPECT_EQ(matmul(a, transpose(a, 0, 1)).dtype(), DType::bf16);  // outside: the GEMM runs low
+  EXPECT_EQ(Gram::apply(a).dtype(), DType::f32);                  // inside: f32, as the policy says
+  EXPECT_EQ(op_mode_depth(), 1u);                                 // and the region's mode is back
+  const GradcheckResult r = gradcheck([](const auto& x) { return Gram::apply(x[0]); }, {input({2, 3}, 15)});
+  EXPECT_TRUE(r.ok) << r.message;
 }
 
 TEST(Function, MisuseIsAClearError) {

@@ -2,6 +2,7 @@
 // random streams), a bad file or a mismatched model is refused with nothing changed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -37,10 +38,21 @@ struct Seeded {
   Seeded() { manual_seed(3); }  // before the model is built, so every run starts alike
 };
 
+// A loss scale small enough that the first steps do not overflow f16 and are taken.
+precision::PluginOptions options() {
+  precision::PluginOptions o;
+  o.scaler.init_scale = 256.0;
+  return o;
+}
+
+bool has_key(const StateDict& state, const std::string& key) {
+  return std::any_of(state.begin(), state.end(), [&](const auto& e) { return e.first == key; });
+}
+
 struct TrainingRun {
   Seeded seeded;
   Net net;
-  precision::PrecisionPlugin plugin{precision::parse_mode("16-mixed")};
+  precision::PrecisionPlugin plugin{precision::parse_mode("16-mixed"), options()};
   std::unique_ptr<optim::Optimizer> optimizer;
   Generator data{7};
   training::Checkpoint checkpoint{net};
@@ -89,6 +101,7 @@ TEST(TrainCheckpoint, AResumedRunContinuesBitIdentically) {
 
   TrainingRun first;
   EXPECT_EQ(first.steps(3), std::vector<float>(all.begin(), all.begin() + 3));
+  ASSERT_TRUE(has_key(first.optimizer->state_dict(), "state.0.exp_avg"));  // it stepped
   first.checkpoint.save(path, {{"step", "3"}, {"note", "half way"}});
   first.steps(2);  // moves every stream on; the load must bring them back
 
@@ -132,6 +145,25 @@ TEST(TrainCheckpoint, AMismatchedModelIsRefusedAndNothingChanges) {
   EXPECT_EQ(values(wider.state_dict()), before);
   EXPECT_EQ(data.seed(), 5u);
   EXPECT_EQ(data.offset(), 6u);
+}
+
+TEST(TrainCheckpoint, WhenTheOptimizerIsRefusedTheLoadedModelGoesBack) {
+  const auto dir = temp_dir("rollback");
+  const std::string path = (dir / "c.safetensors").string();
+  TrainingRun run;
+  run.steps(2);
+  ASSERT_TRUE(has_key(run.optimizer->state_dict(), "state.0.exp_avg"));
+  run.checkpoint.save(path);
+  // Same model, but SGD with momentum bound where the file holds AdamW's state: the model
+  // loads first, then the optimizer refuses.
+  Net net;
+  optim::SGD sgd(net.parameters(), optim::SGDOptions(0.1).with_momentum(0.9));
+  const auto before = values(net.state_dict());
+  ASSERT_NE(before, values(run.net.state_dict()));
+  training::Checkpoint checkpoint(net);
+  checkpoint.add_optimizer("adamw", sgd);
+  expect_error([&] { checkpoint.load(path); }, {path, "nothing was restored"});
+  EXPECT_EQ(values(net.state_dict()), before);
 }
 
 TEST(TrainCheckpoint, FilesThatAreNotCheckpointsAreRefused) {
