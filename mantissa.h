@@ -11,5 +11,6 @@
 #include <mantissa/core/tensor.h>
 #include <mantissa/core/threads.h>
 #include <mantissa/core/version.h>
+#include <mantissa/distributed/distributed.h>
 #include <mantissa/nn/nn.h>
 #include <mantissa/optim/optim.h>

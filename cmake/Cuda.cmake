@@ -49,4 +49,20 @@ if(MANTISSA_HAS_CUDA)
   target_include_directories(mantissa PRIVATE ${MANTISSA_CUDNN_INCLUDE_DIR})
   target_link_libraries(mantissa PUBLIC CUDA::cudart CUDA::cublasLt ${MANTISSA_CUDNN_LIBRARY})
   target_compile_definitions(mantissa PUBLIC MANTISSA_WITH_CUDA=1)
+
+  # NCCL moves CUDA tensors between ranks (distributed/cuda/). Optional: without it a world of
+  # one process still serves CUDA tensors.
+  find_path(MANTISSA_NCCL_INCLUDE_DIR nccl.h HINTS ${NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include)
+  find_library(MANTISSA_NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR}
+               PATH_SUFFIXES lib64 lib)
+  if(MANTISSA_NCCL_INCLUDE_DIR AND MANTISSA_NCCL_LIBRARY)
+    mantissa_report("NCCL (distributed, CUDA tensors)" ON "${MANTISSA_NCCL_LIBRARY}")
+    file(GLOB MANTISSA_NCCL_SOURCES CONFIGURE_DEPENDS distributed/cuda/*.cpp)
+    target_sources(mantissa PRIVATE ${MANTISSA_NCCL_SOURCES})
+    target_include_directories(mantissa PRIVATE ${MANTISSA_NCCL_INCLUDE_DIR})
+    target_link_libraries(mantissa PUBLIC ${MANTISSA_NCCL_LIBRARY})
+    target_compile_definitions(mantissa PRIVATE MANTISSA_WITH_NCCL=1)
+  else()
+    mantissa_report("NCCL (distributed, CUDA tensors)" OFF "(set NCCL_ROOT to its prefix)")
+  endif()
 endif()

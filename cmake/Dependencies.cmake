@@ -19,6 +19,10 @@ mantissa_report("OpenMP" "${OpenMP_CXX_FOUND}" "${OpenMP_CXX_VERSION}")
 find_package(nlohmann_json CONFIG QUIET)
 mantissa_report("nlohmann-json (safetensors headers, JSONL)" "${nlohmann_json_FOUND}" "${nlohmann_json_VERSION}")
 
+# Optional: without MPI the library builds and distributed/ serves a world of one process.
+find_package(MPI QUIET COMPONENTS CXX)
+mantissa_report("MPI (distributed, CPU tensors)" "${MPI_CXX_FOUND}" "${MPI_CXX_VERSION} ${MPIEXEC_EXECUTABLE}")
+
 if(NOT fmt_FOUND OR NOT dnnl_FOUND OR NOT OpenMP_CXX_FOUND OR NOT nlohmann_json_FOUND)
   message(FATAL_ERROR "mantissa: required dependencies are missing; run scripts/setup.sh")
 endif()

@@ -34,6 +34,12 @@ bool is_fp8(DType dtype) { return dtype == DType::f8_e4m3 || dtype == DType::f8_
 
 bool is_integral(DType dtype) { return !is_floating(dtype); }
 
+float fp8_max(DType fp8) {
+  if (fp8 == DType::f8_e4m3) return 448.0f;
+  if (fp8 == DType::f8_e5m2) return 57344.0f;
+  fail("fp8", "{} is not an fp8 format", dtype_name(fp8));
+}
+
 DType compute_dtype(DType dtype) { return is_low_precision(dtype) ? DType::f32 : dtype; }
 
 namespace {

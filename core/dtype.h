@@ -21,6 +21,7 @@ bool is_floating(DType dtype);             // f64, f32, f16, bf16, fp8
 bool is_low_precision(DType dtype);        // f16, bf16, fp8: computed with f32 accumulators
 bool is_fp8(DType dtype);                  // f8_e4m3, f8_e5m2
 bool is_integral(DType dtype);             // i64, i32, u8, bool
+float fp8_max(DType fp8);                  // largest finite value: 448 (E4M3), 57344 (E5M2)
 
 // PyTorch's type promotion for two tensors of the same category rank: the result of a
 // binary op on `a` and `b`. The two fp8 formats promote to f32 between themselves (neither

@@ -10,6 +10,7 @@
 #include <mantissa/autograd/functions.h>
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
+#include <mantissa/distributed/process_group.h>
 #include <mantissa/precision/kernels/unscale.h>
 
 namespace mantissa::precision {
@@ -95,6 +96,11 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
     non_finite_check_and_unscale_(grads, found_inf, inv_scale);
     state.found_inf.push_back(found_inf);
   }
+  if (group_ && group_->size() > 1) {
+    Tensor any = raw::full({1}, any_found_inf(state) ? 1.0 : 0.0, TensorOptions{}.with_dtype(DType::f32));
+    group_->all_reduce(any, distributed::ReduceOp::max);
+    state.found_inf = {any};
+  }
   state.stage = Stage::unscaled;
 }
 
@@ -147,6 +153,7 @@ std::string GradScaler::first_non_finite(const optim::Optimizer& optimizer) cons
       if (found_inf.item() == 0.0) continue;
       return parameter_name(p, g, i);
     }
+  if (group_ && group_->size() > 1) return "none on this rank (another rank's gradients held an inf/NaN)";
   return "none left (the gradients were changed after unscale_)";
 }
 

@@ -16,6 +16,10 @@
 #include <mantissa/core/tensor.h>
 #include <mantissa/optim/optimizer.h>
 
+namespace mantissa::distributed {
+class ProcessGroup;
+}
+
 namespace mantissa::precision {
 
 struct GradScalerOptions {
@@ -81,6 +85,11 @@ class GradScaler {
   int64_t skipped_steps() const { return skipped_steps_; }
   // Names parameters by identity, e.g. from Module::named_parameters().
   void set_parameter_names(const ParameterNames& names);
+  // Data-parallel training: the inf checks of every rank of `group` are combined (an
+  // all-reduce, max) before a step is taken or skipped, so all ranks skip the same steps and
+  // keep the same scale, whatever each one's gradients held (ZeRO shards, no_sync). Null: this
+  // process decides alone. The group must outlive the scaler's use.
+  void set_process_group(distributed::ProcessGroup* group) { group_ = group; }
 
   // PyTorch's keys, "scale", "growth_factor", "backoff_factor" (f64 scalars),
   // "growth_interval", "_growth_tracker" (i64 scalars), then ours: "hysteresis",
@@ -111,6 +120,7 @@ class GradScaler {
   int64_t skipped_steps_ = 0;
   std::optional<SkippedStep> last_skipped_;
   ParameterNames names_;
+  distributed::ProcessGroup* group_ = nullptr;
   std::unordered_map<const optim::Optimizer*, OptimizerState> per_optimizer_;
 };
 

@@ -53,6 +53,25 @@ void PrecisionPlugin::set_parameter_names(const ParameterNames& names, optim::Op
   if (auto* flash = dynamic_cast<FlashOptimizer*>(optimizer)) flash->set_parameter_names(names);
 }
 
+void PrecisionPlugin::set_process_group(distributed::ProcessGroup& group) {
+  if (scaler_) scaler_->set_process_group(&group);
+  if (!fp8_) return;
+  // One all-reduce for every GEMM's amaxes, written back into the histories' rows.
+  fp8_->set_amax_reducer([&group](std::vector<Tensor>& amaxes) {
+    if (group.size() == 1 || amaxes.empty()) return;
+    std::vector<Tensor> flat;
+    for (const Tensor& a : amaxes) flat.push_back(raw::reshape(a, {a.numel()}));
+    Tensor all = raw::cat(flat, 0);
+    group.all_reduce(all, distributed::ReduceOp::max);
+    int64_t start = 0;
+    for (Tensor& a : amaxes) {
+      Tensor dst = a;
+      raw::copy_(dst, raw::reshape(raw::narrow(all, 0, start, a.numel()), a.sizes()));
+      start += a.numel();
+    }
+  });
+}
+
 void PrecisionPlugin::convert_module(nn::Module& module) {
   if (fp8_) fp8_->set_names(module.named_parameters());
   // fp8 parameters are quantised from their values as built, not from the mode's dtype.

@@ -20,6 +20,7 @@
 
 #include <mantissa/core/device.h>
 #include <mantissa/core/tensor.h>
+#include <mantissa/distributed/process_group.h>
 #include <mantissa/nn/module.h>
 #include <mantissa/optim/optimizer.h>
 #include <mantissa/optim/adam.h>
@@ -70,6 +71,12 @@ class PrecisionPlugin {
   // The names are resolved once (ParameterNames) and shared by all three.
   void set_parameter_names(const ParameterNames& names, optim::Optimizer* optimizer = nullptr);
   // Floating inputs to the mode's input dtype (true and flash modes); unchanged otherwise.
+  // Data-parallel training: the loss scaler's inf checks and (when the fp8 recipe asks,
+  // reduce_amax, Transformer Engine's default) the fp8 amaxes are reduced across `group`'s
+  // ranks (max), so every rank skips the same steps and quantises with the same scales. The
+  // group must outlive the plugin's use.
+  void set_process_group(distributed::ProcessGroup& group);
+
   Tensor convert_input(const Tensor& input) const;
   Batch convert_input(Batch batch) const;
 

@@ -6,8 +6,9 @@ set -euo pipefail
 # ocl-icd-opencl-dev: Debian's oneDNN CMake config runs find_package(OpenCL) (its GPU
 # runtime is OpenCL), so configuring fails without the OpenCL headers and library even
 # though mantissa never uses them; libdnnl-dev only recommends the package.
+# libopenmpi-dev and openmpi-bin (mpirun): distributed/'s CPU engine and the multi-process tests.
 packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev libfmt-dev libgtest-dev nlohmann-json3-dev
-  libcli11-dev libpcre2-dev python3)
+  libcli11-dev libpcre2-dev python3 libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

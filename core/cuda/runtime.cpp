@@ -117,6 +117,13 @@ void Event::wait(StreamId stream) const {
 
 void Event::synchronize() const { MANTISSA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_))); }
 
+bool Event::query() const {
+  const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(handle_));
+  if (status == cudaErrorNotReady) return false;
+  MANTISSA_CUDA_CHECK(status);
+  return true;
+}
+
 float Event::elapsed_ms_since(const Event& start) const {
   float ms = 0.0f;
   MANTISSA_CUDA_CHECK(

@@ -92,6 +92,8 @@ class Event {
   // (cudaStreamWaitEvent; PyTorch's Event.wait).
   void wait(StreamId stream) const;
   void synchronize() const;
+  // Whether the work before the recorded point has finished, without waiting (cudaEventQuery).
+  bool query() const;
   // Milliseconds between `start` and this event, both recorded and complete.
   float elapsed_ms_since(const Event& start) const;
 

@@ -5,12 +5,6 @@
 
 namespace mantissa::precision {
 
-float fp8_max(DType fp8) {
-  if (fp8 == DType::f8_e4m3) return 448.0f;
-  if (fp8 == DType::f8_e5m2) return 57344.0f;
-  fail("fp8", "{} is not an fp8 format", dtype_name(fp8));
-}
-
 ScalingMeta::ScalingMeta(int64_t history_len, int64_t n, Device device)
     : amax_history(raw::zeros({history_len, n}, {DType::f32, device})),
       scale(raw::ones({n}, {DType::f32, device})),

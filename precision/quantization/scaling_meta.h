@@ -9,8 +9,6 @@
 
 namespace mantissa::precision {
 
-// Largest finite value of an fp8 format: 448 (E4M3), 57344 (E5M2).
-float fp8_max(DType fp8);
 
 // The scaling of `n` tensors of one direction of one GEMM: TE's fp8_meta["scaling_fwd"] or
 // ["scaling_bwd"]. A handle: copies share the tensors, which are updated in place.

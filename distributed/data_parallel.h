@@ -1,0 +1,76 @@
+#pragma once
+// Data-parallel training (PyTorch's DistributedDataParallel): every rank holds the whole model,
+// computes gradients on its own share of the batch, and the gradients are averaged across
+// ranks during backward, bucket by bucket, in the wire format of `comm` (grad_comm.h).
+//
+//   distributed::DataParallel ddp(model, distributed::world(), {.comm = GradComm::parse("bf16")});
+//   loss.backward();   // buckets are all-reduced as their gradients arrive; it returns with the
+//                      // averaged gradients once every parameter has one
+//   ddp.finish_gradient_synchronization();  // needed only when some parameters got none
+//   optimizer.step();
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <mantissa/distributed/grad_comm.h>
+#include <mantissa/distributed/process_group.h>
+#include <mantissa/nn/module.h>
+
+namespace mantissa::distributed {
+
+struct DataParallelOptions {
+  // Gradients are grouped into buckets of about this many MiB (counted in f32, the precision
+  // they are summed in), filled in reverse registration order, which is roughly the order
+  // backward produces them (PyTorch's default 25).
+  double bucket_cap_mb = 25.0;
+  GradComm comm;
+  // PyTorch's find_unused_parameters: a parameter without a gradient in a backward is
+  // reduced as zeros. Off: that is an error naming the parameters.
+  bool find_unused_parameters = false;
+};
+
+class DataParallel {
+ public:
+  // Broadcasts `module`'s parameters and buffers from rank 0 (after checking every rank has
+  // the same names and shapes) and installs the gradient hooks. The module and the group must
+  // outlive this object; all parameters must be on one device.
+  DataParallel(nn::Module& module, ProcessGroup& group, DataParallelOptions options = {});
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
+  // Waits for every bucket's reduction, after which each .grad holds the average over the
+  // ranks (backward does this itself when every parameter received a gradient). With find_unused_parameters, buckets still missing gradients are reduced now (as
+  // zeros); otherwise missing gradients are an error naming them. A no-op when nothing is
+  // pending (inside no_sync, or called twice).
+  void finish_gradient_synchronization();
+
+  // While a NoSync lives, backward only accumulates local gradients (gradient accumulation);
+  // the first backward after it averages everything accumulated.
+  class NoSync {
+   public:
+    explicit NoSync(DataParallel& ddp);
+    ~NoSync();
+    NoSync(const NoSync&) = delete;
+    NoSync& operator=(const NoSync&) = delete;
+
+   private:
+    DataParallel& ddp_;
+    bool previous_;
+  };
+  NoSync no_sync() { return NoSync(*this); }
+
+  // The buckets' parameter names, in launch order.
+  std::vector<std::vector<std::string>> bucket_layout() const;
+  // Bytes this rank sends per synchronized step (GradComm::wire_bytes over the buckets).
+  int64_t wire_bytes_per_step() const;
+  const DataParallelOptions& options() const { return options_; }
+
+  struct State;  // shared with the gradient hooks
+
+ private:
+  std::shared_ptr<State> state_;
+  DataParallelOptions options_;
+};
+
+}  // namespace mantissa::distributed

@@ -1,0 +1,192 @@
+#include <mantissa/distributed/grad_comm.h>
+
+#include <limits>
+
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
+
+namespace mantissa::distributed {
+namespace {
+
+constexpr std::string_view kOp = "all_reduce_gradients";
+
+struct WireName {
+  DType dtype;
+  std::string_view name;
+};
+constexpr WireName kWireNames[] = {{DType::f32, "f32"},
+                                   {DType::bf16, "bf16"},
+                                   {DType::f16, "f16"},
+                                   {DType::f8_e4m3, "fp8-e4m3"},
+                                   {DType::f8_e5m2, "fp8-e5m2"}};
+
+Tensor f32_scalar(double value, Device device) {
+  return raw::full({1}, value, TensorOptions{}.with_dtype(DType::f32).with_device(device));
+}
+
+// max |x| as a one-element f32 tensor (NaN when x holds one).
+Tensor abs_max(const Tensor& x) {
+  return raw::reshape(raw::reduce(mantissa::ReduceOp::amax, raw::unary(UnaryOp::abs, x)), {1});
+}
+
+// target / amax where amax is positive and finite, else 1; computed where amax lives, so a
+// GPU never waits for the host.
+Tensor scale_for(const Tensor& amax, double target) {
+  Tensor usable = raw::binary(BinaryOp::logical_and, raw::binary(BinaryOp::gt, amax, 0.0),
+                              raw::binary(BinaryOp::lt, amax, std::numeric_limits<double>::infinity()));
+  Tensor quotient = raw::binary(BinaryOp::div, f32_scalar(target, amax.device()), amax);
+  return raw::where(usable, quotient, f32_scalar(1.0, amax.device()));
+}
+
+// What the wire carries for x: a plain cast, or for fp8 x·scale without saturation (an
+// inf/NaN gradient arrives as NaN instead of as the largest finite value).
+Tensor compress(const Tensor& x, DType wire, const Tensor& scale) {
+  return is_fp8(wire) ? raw::cast_scaled(x, wire, scale, nullptr, /*saturate=*/false) : raw::cast(x, wire);
+}
+
+Tensor decompress(const Tensor& q, const Tensor& scale) {
+  Tensor wide = raw::cast(q, DType::f32);
+  return scale.defined() ? raw::binary(BinaryOp::div, wide, scale) : wide;
+}
+
+// error feedback: residual = sent - what the receivers will see of it.
+void keep_residual(const Tensor& residual, const Tensor& sent, const Tensor& seen) {
+  if (!residual.defined()) return;
+  Tensor out = raw::reshape(residual, {residual.numel()});
+  raw::copy_(out, raw::binary(BinaryOp::sub, sent, seen));
+}
+
+// Narrow shards to their owners (all-to-all), summed there in f32, the sums back narrow
+// (all-gather): each element of the result rounds twice in the wire format, once per leg.
+Tensor reduce_summing_in_f32(ProcessGroup& group, const Tensor& x, const GradComm& comm, ReduceOp op,
+                             const Tensor& residual) {
+  const int64_t world = group.size(), n = x.numel();
+  const int64_t shard = (n + world - 1) / world;
+  Tensor padded = x;
+  if (shard * world != n) {
+    padded = raw::zeros({shard * world}, TensorOptions{}.with_dtype(DType::f32).with_device(x.device()));
+    Tensor head = raw::narrow(padded, 0, 0, n);
+    raw::copy_(head, x);
+  }
+  const bool fp8 = is_fp8(comm.wire);
+  Tensor scale;
+  if (fp8) {
+    Tensor amax = abs_max(x);
+    group.all_reduce(amax, ReduceOp::max);  // one scale on every rank
+    scale = scale_for(amax, fp8_max(comm.wire));
+  }
+  Tensor sent = compress(padded, comm.wire, scale);
+  keep_residual(residual, x, raw::narrow(decompress(sent, scale), 0, 0, n));
+
+  Tensor received = group.all_to_all(sent);  // block j: rank j's values of my shard
+  Tensor sums = raw::reduce(mantissa::ReduceOp::sum, raw::reshape(raw::cast(received, DType::f32), {world, shard}), {0});
+  if (fp8) sums = raw::binary(BinaryOp::div, sums, scale);
+  if (op == ReduceOp::avg) sums = raw::binary(BinaryOp::div, sums, static_cast<double>(world));
+
+  Tensor result;
+  if (fp8) {
+    // Each owner scales its own sums; the scales travel with them.
+    Tensor shard_scale = scale_for(abs_max(sums), fp8_max(comm.wire));
+    Tensor gathered = group.all_gather(compress(sums, comm.wire, shard_scale));  // [world, shard]
+    Tensor scales = group.all_gather(shard_scale);                              // [world, 1]
+    result = decompress(gathered, scales);
+  } else {
+    result = decompress(group.all_gather(raw::cast(sums, comm.wire)), Tensor());
+  }
+  return raw::narrow(raw::reshape(result, {world * shard}), 0, 0, n);
+}
+
+// Cast, and let the engine sum in the wire format (the average divides first, as PyTorch's
+// compression hooks do). fp8's shared scale leaves room for the sum of every rank.
+Tensor reduce_summing_in_wire(ProcessGroup& group, const Tensor& x, const GradComm& comm, ReduceOp op,
+                              const Tensor& residual) {
+  const double world = group.size();
+  const double share = op == ReduceOp::avg ? 1.0 / world : 1.0;
+  Tensor y = op == ReduceOp::avg ? raw::binary(BinaryOp::mul, x, share) : x;
+  Tensor scale;
+  if (is_fp8(comm.wire)) {
+    Tensor amax = abs_max(y);
+    group.all_reduce(amax, ReduceOp::max);
+    scale = scale_for(amax, fp8_max(comm.wire) / world);
+  }
+  Tensor sent = compress(y, comm.wire, scale);
+  keep_residual(residual, x, raw::binary(BinaryOp::div, decompress(sent, scale), share));
+  group.all_reduce(sent, ReduceOp::sum);
+  return decompress(sent, scale);
+}
+
+}  // namespace
+
+std::string GradComm::name() const {
+  std::string text;
+  for (const WireName& w : kWireNames)
+    if (w.dtype == wire) text = w.name;
+  MANTISSA_CHECK(!text.empty(), "GradComm", "{} is not a wire format (f32, bf16, f16, fp8)", dtype_name(wire));
+  if (!sum_in_f32) text += "-sum";
+  if (error_feedback) text += "+ef";
+  return text;
+}
+
+GradComm GradComm::parse(std::string_view name) {
+  GradComm comm;
+  std::string_view rest = name;
+  if (rest.ends_with("+ef")) {
+    comm.error_feedback = true;
+    rest.remove_suffix(3);
+  }
+  if (rest.ends_with("-sum")) {
+    comm.sum_in_f32 = false;
+    rest.remove_suffix(4);
+  }
+  bool known = false;
+  for (const WireName& w : kWireNames) {
+    if (w.name == rest) {
+      comm.wire = w.dtype;
+      known = true;
+    }
+  }
+  MANTISSA_CHECK(known && (comm.wire != DType::f32 || (comm.sum_in_f32 && !comm.error_feedback)), "GradComm",
+                 "unknown gradient communication '{}': f32, bf16, f16, fp8-e4m3 or fp8-e5m2, with -sum for the "
+                 "engine's low-precision sum and +ef for error feedback (not with f32)",
+                 name);
+  return comm;
+}
+
+int64_t GradComm::wire_bytes(int64_t numel, int world) const {
+  if (world <= 1) return 0;
+  const int64_t shard = (numel + world - 1) / world;
+  // Each rank sends world-1 of its world shards in each of the two legs.
+  int64_t bytes = 2 * (world - 1) * shard * static_cast<int64_t>(dtype_size(wire));
+  if (is_fp8(wire)) {
+    bytes += 2 * 4;                                  // the amax all-reduce (one f32 element)
+    if (sum_in_f32) bytes += (world - 1) * 4;        // the shard scales
+  }
+  return bytes;
+}
+
+void all_reduce_gradients(ProcessGroup& group, const Tensor& buffer, const GradComm& comm, ReduceOp op,
+                          const Tensor& residual) {
+  MANTISSA_CHECK(buffer.defined() && buffer.dtype() == DType::f32 && buffer.is_contiguous(), kOp,
+                 "reduces a contiguous f32 buffer, got {}", buffer.defined() ? buffer.describe() : "undefined");
+  MANTISSA_CHECK(op == ReduceOp::sum || op == ReduceOp::avg, kOp, "sums or averages gradients, got {}",
+                 reduce_op_name(op));
+  MANTISSA_CHECK(comm.error_feedback == residual.defined(), kOp,
+                 "{}: the error-feedback residual must be given exactly when error feedback is on", comm.name());
+  if (residual.defined()) {
+    MANTISSA_CHECK(residual.dtype() == DType::f32 && residual.is_contiguous() && residual.sizes() == buffer.sizes() &&
+                       residual.device() == buffer.device(),
+                   kOp, "the residual must be a contiguous f32 tensor like the buffer {}, got {}", buffer.describe(),
+                   residual.describe());
+  }
+  if (comm.wire == DType::f32) {
+    group.all_reduce(buffer, op);
+    return;
+  }
+  Tensor flat = raw::reshape(buffer, {buffer.numel()});
+  Tensor x = residual.defined() ? raw::binary(BinaryOp::add, flat, raw::reshape(residual, {residual.numel()})) : flat;
+  Tensor reduced = comm.sum_in_f32 ? reduce_summing_in_f32(group, x, comm, op, residual)
+                                   : reduce_summing_in_wire(group, x, comm, op, residual);
+  raw::copy_(flat, reduced);
+}
+
+}  // namespace mantissa::distributed
