@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "bench/gpt_workload.h"
 #include "examples/llm/gpt.h"
 #include <mantissa/core/threads.h>
 #include <mantissa/precision/plugin.h>
@@ -45,12 +46,7 @@ double median_ms(std::vector<double> ms) {
 }
 
 double time_mantissa(const Options& o, int warmup) {
-  llm::GPTConfig c;
-  c.vocab_size = 256;
-  c.block_size = 128;
-  c.n_layer = 4;
-  c.n_head = 4;
-  c.n_embd = 256;
+  const llm::GPTConfig c = bench::torch_gpt_config();
   precision::PrecisionPlugin plugin(precision::parse_mode(o.precision));
   manual_seed(0);
   llm::GPT model(c);  // initialised on the host, then moved, as the LLM example does
@@ -58,11 +54,7 @@ double time_mantissa(const Options& o, int warmup) {
   plugin.convert_module(*model);
   const std::unique_ptr<optim::Optimizer> optimizer =
       plugin.make_adamw(optim::one_group(model->parameters()), optim::AdamOptions(3e-4).with_weight_decay(0.1));
-  Generator data(1);
-  std::vector<Tensor> batches;
-  for (int i = 0; i < 8; ++i)
-    batches.push_back(raw::to_device(
-        raw::cast(raw::binary(BinaryOp::mul, raw::rand({16, 129}, {}, &data), 256.0), DType::i64), o.device));
+  const std::vector<Tensor> batches = bench::torch_gpt_batches(o.device);
   std::vector<double> ms;
   for (int i = 0; i < warmup + o.steps; ++i) {
     const Tensor& d = batches[static_cast<size_t>(i % 8)];
@@ -82,24 +74,6 @@ double time_mantissa(const Options& o, int warmup) {
   return median_ms(ms);
 }
 
-// Runs a reference script and returns the median ms/step from its RESULT line, or nothing
-// when it cannot run.
-std::optional<double> time_torch(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((command + " 2>&1").c_str(), "r"), pclose);
-  if (!pipe) return std::nullopt;
-  std::array<char, 4096> line;
-  std::optional<double> result;
-  while (fgets(line.data(), line.size(), pipe.get())) {
-    if (std::strncmp(line.data(), "RESULT ", 7) != 0) continue;
-    try {
-      result = nlohmann::json::parse(line.data() + 7).at("ms_median").get<double>();
-    } catch (const nlohmann::json::exception&) {
-      return std::nullopt;  // a line that is not the reference's result: say it is unavailable
-    }
-  }
-  return result;
-}
-
 const char* torch_dtype(const Options& o) { return o.precision == "bf16-mixed" ? "bf16" : "fp32"; }
 
 void compare_on_cpu(const Options& o, double ours) {
@@ -115,7 +89,7 @@ void compare_on_cpu(const Options& o, double ours) {
       {"PyTorch (OPENBLAS_CORETYPE=Cooperlake)", "OPENBLAS_CORETYPE=Cooperlake " + wait}};
   std::optional<double> best;
   for (const auto& [name, env] : variants) {
-    const auto t = time_torch(fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {}/torch_gpt.py --threads {} "
+    const auto t = bench::time_torch(fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {}/torch_gpt.py --threads {} "
                                           "--dtype {} --steps {}",
                                           env, o.threads, o.shared_bench, o.threads, torch_dtype(o), o.steps));
     if (!t) {
@@ -131,7 +105,7 @@ void compare_on_cpu(const Options& o, double ours) {
 void compare_on_cuda(const Options& o, double ours) {
   // Without our LD_LIBRARY_PATH (scripts/gpu_check.sh sets one for its unpacked packages), so
   // that PyTorch loads the CUDA libraries it ships with.
-  const auto t = time_torch(fmt::format("env -u LD_LIBRARY_PATH python3 {}/torch_gpt_cuda.py --shared-bench {} --dtype {} "
+  const auto t = bench::time_torch(fmt::format("env -u LD_LIBRARY_PATH python3 {}/torch_gpt_cuda.py --shared-bench {} --dtype {} "
                                         "--steps {}",
                                         MANTISSA_BENCH_DIR, o.shared_bench, torch_dtype(o), o.steps));
   if (!t) {

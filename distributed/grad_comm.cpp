@@ -1,5 +1,6 @@
 #include <mantissa/distributed/grad_comm.h>
 
+#include <functional>
 #include <limits>
 
 #include <mantissa/core/error.h>
@@ -49,11 +50,12 @@ Tensor decompress(const Tensor& q, const Tensor& scale) {
   return scale.defined() ? raw::binary(BinaryOp::div, wide, scale) : wide;
 }
 
-// error feedback: residual = sent - what the receivers will see of it.
-void keep_residual(const Tensor& residual, const Tensor& sent, const Tensor& seen) {
+// error feedback: residual = sent - what the receivers will see of it (computed only when
+// error feedback is on).
+void keep_residual(const Tensor& residual, const Tensor& sent, const std::function<Tensor()>& seen) {
   if (!residual.defined()) return;
   Tensor out = raw::reshape(residual, {residual.numel()});
-  raw::copy_(out, raw::binary(BinaryOp::sub, sent, seen));
+  raw::copy_(out, raw::binary(BinaryOp::sub, sent, seen()));
 }
 
 // Narrow shards to their owners (all-to-all), summed there in f32, the sums back narrow
@@ -76,7 +78,7 @@ Tensor reduce_summing_in_f32(ProcessGroup& group, const Tensor& x, const GradCom
     scale = scale_for(amax, fp8_max(comm.wire));
   }
   Tensor sent = compress(padded, comm.wire, scale);
-  keep_residual(residual, x, raw::narrow(decompress(sent, scale), 0, 0, n));
+  keep_residual(residual, x, [&] { return raw::narrow(decompress(sent, scale), 0, 0, n); });
 
   Tensor received = group.all_to_all(sent);  // block j: rank j's values of my shard
   Tensor sums = raw::reduce(mantissa::ReduceOp::sum, raw::reshape(raw::cast(received, DType::f32), {world, shard}), {0});
@@ -110,7 +112,7 @@ Tensor reduce_summing_in_wire(ProcessGroup& group, const Tensor& x, const GradCo
     scale = scale_for(amax, fp8_max(comm.wire) / world);
   }
   Tensor sent = compress(y, comm.wire, scale);
-  keep_residual(residual, x, raw::binary(BinaryOp::div, decompress(sent, scale), share));
+  keep_residual(residual, x, [&] { return raw::binary(BinaryOp::div, decompress(sent, scale), share); });
   group.all_reduce(sent, ReduceOp::sum);
   return decompress(sent, scale);
 }

@@ -11,6 +11,7 @@
 #include "examples/llm/data.h"
 #include "examples/llm/sample.h"
 #include "examples/llm/trainer.h"
+#include <mantissa/distributed/world.h>
 #include <mantissa/precision/mode.h>
 
 using namespace mantissa;
@@ -66,6 +67,13 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_flag("--fp8-params", o.fp8_params,
                "+fp8 modes: store the linear layers' weights in fp8 (E4M3 with their scale; the optimizer keeps "
                "the f32 master)");
+  cmd.add_option("--grad-comm", o.grad_comm,
+                 "under mpirun: the format gradients are averaged in: f32, bf16, f16, fp8-e4m3, fp8-e5m2; -sum: "
+                 "summed by the engine in that format; +ef: error feedback")
+      ->capture_default_str();
+  cmd.add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")->capture_default_str();
+  cmd.add_option("--bucket-cap-mb", o.bucket_cap_mb, "under mpirun: gradient bucket size (MiB of f32)")
+      ->capture_default_str();
 }
 
 }  // namespace
@@ -113,7 +121,10 @@ int main(int argc, char** argv) {
       return app.exit(e);
     }
     if (*train_cmd) {
-      train(train_options, std::cout);
+      // Under mpirun every rank trains; rank 0 alone prints (and writes, trainer.cpp).
+      std::ostream null_stream(nullptr);
+      const bool speaks = distributed::init().rank() == 0;
+      train(train_options, speaks ? std::cout : null_stream);
     } else if (*eval_cmd) {
       const EvalResult r = evaluate_checkpoint(eval_checkpoint, eval_data, eval_iters, parse_device(device_name));
       std::cout << fmt::format("{}: train loss {:.4f}, val loss {:.4f} ({} batches each)\n", eval_checkpoint,
@@ -127,6 +138,8 @@ int main(int argc, char** argv) {
       std::cout << generate(trained.model, tokenizer, prompt, sample_options, generator, &trained.plugin) << "\n";
     }
   } catch (const Error& e) {
+    // With other ranks waiting for this one, end them all now rather than at their timeout.
+    if (distributed::is_initialized() && distributed::world().size() > 1) distributed::abort_job(e.what());
     std::cerr << "error: " << e.what() << "\n";
     return 1;
   }

@@ -35,7 +35,11 @@ std::string TrainOptions::to_json() const {
                         {"fp8_amax_compute_algo", fp8_amax_compute_algo},
                         {"fp8_margin", fp8_margin},
                         {"fp8_amax_history_len", fp8_amax_history_len},
-                        {"fp8_params", fp8_params}}
+                        {"fp8_params", fp8_params},
+                        {"grad_comm", grad_comm},
+                        {"grad_accum", grad_accum},
+                        {"bucket_cap_mb", bucket_cap_mb},
+                        {"world_size", world_size}}
       .dump();
 }
 

@@ -37,6 +37,14 @@ struct TrainOptions {
   int fp8_margin = 0;
   int64_t fp8_amax_history_len = 1024;
   bool fp8_params = false;  // linear weights stored in fp8 (precision/fp8_params.h)
+  // Data parallel (under mpirun; docs/distributed.md). batch_size is per rank and
+  // micro-batch: a step's global batch is batch_size x world size x grad_accum sequences.
+  std::string grad_comm = "f32";  // distributed::GradComm's names: bf16, fp8-e4m3+ef, ...
+  int64_t grad_accum = 1;         // micro-batches per step, all but the last under no_sync
+  double bucket_cap_mb = 25.0;
+  int world_size = 1;  // not a flag: the trainer records the world it ran in
+  // Sequences in a step's global batch, which evaluation batches also hold.
+  int64_t global_batch() const { return batch_size * world_size * grad_accum; }
 
   std::string to_json() const;
 };

@@ -6,7 +6,9 @@
 
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/data.h"
+#include <mantissa/core/ops.h>
 #include <mantissa/core/threads.h>
+#include <mantissa/distributed/distributed.h>
 #include <mantissa/precision/instrument_log.h>
 #include <mantissa/precision/plugin.h>
 #include <mantissa/train/train.h>
@@ -26,9 +28,10 @@ std::vector<optim::ParamGroupOptions> decay_groups(const GPT& model, double weig
   return {decay, no_decay};
 }
 
-// Mean loss over eval_iters batches from a freshly seeded stream, so every evaluation sees
-// the same windows and training's random streams are untouched. It runs in the training
-// precision, as Lightning's validation does.
+// Mean loss over eval_iters batches of the global batch's size from a freshly seeded stream,
+// so every evaluation sees the same windows, whatever the world size, and training's random
+// streams are untouched. It runs in the training precision, as Lightning's validation does.
+// Every rank evaluates every batch (no collectives, so the ranks' fp8 scales stay in step).
 double evaluate(const GPT& model, const precision::PrecisionPlugin& plugin, const std::vector<int32_t>& data,
                 const TrainOptions& o, Device device) {
   NoGradGuard no_grad;
@@ -36,7 +39,7 @@ double evaluate(const GPT& model, const precision::PrecisionPlugin& plugin, cons
   Generator generator(o.seed + 2);
   double total = 0.0;
   for (int64_t i = 0; i < o.eval_iters; ++i) {
-    const Batch b = sample_batch(data, o.batch_size, o.model.block_size, generator, device);
+    const Batch b = sample_batch(data, o.global_batch(), o.model.block_size, generator, device);
     const auto region = plugin.forward_context();
     total += model->loss(b.x, b.y).item();
   }
@@ -79,6 +82,13 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   const auto data_path = resolve_data_path(o.data, "tinyshakespeare/input.txt");
   const std::string text = read_text_file(data_path);
   const std::filesystem::path bpe_dir = o.bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(o.bpe_dir);
+  MANTISSA_CHECK(o.grad_accum >= 1, "llm train", "--grad-accum must be at least 1, got {}", o.grad_accum);
+  const distributed::GradComm grad_comm = distributed::GradComm::parse(o.grad_comm);
+  // Under mpirun every rank trains on its share of each batch; rank 0 alone writes files.
+  distributed::ProcessGroup& group = distributed::world();
+  const int world = group.size(), rank = group.rank();
+  const bool lead = rank == 0;
+  o.world_size = world;
   const training::RunDir run(o.out_dir);
   const std::string last_path = run.last_checkpoint();
 
@@ -94,8 +104,19 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
 
   manual_seed(o.seed);
   GPT model(o.model);  // initialised on the host from the seed, so every device starts alike
+  // Each rank's dropout masks come from a stream of its own (rank 0's is the one-process one).
+  auto seed_dropout = [&](int64_t step) {
+    if (rank > 0) manual_seed(o.seed + 1000003ull * static_cast<uint64_t>(rank) + static_cast<uint64_t>(step));
+  };
+  seed_dropout(0);
   model->to(device);
   plugin.convert_module(*model);
+  // Gradients pass through the wire format whenever it is not f32, even in a world of one
+  // (to study its effect on one process); f32 needs the all-reduce only with several ranks.
+  std::optional<distributed::DataParallel> ddp;
+  if (world > 1 || grad_comm.wire != DType::f32)
+    ddp.emplace(*model, group, distributed::DataParallelOptions{.bucket_cap_mb = o.bucket_cap_mb, .comm = grad_comm});
+  if (world > 1) plugin.set_process_group(group);
   const std::unique_ptr<optim::Optimizer> optimizer_owner = plugin.make_adamw(
       decay_groups(model, o.weight_decay),
       optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay));
@@ -113,6 +134,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   if (resumed) {
     checkpoint.load(last_path);
     state = resumed->state;
+    seed_dropout(state.step);  // the checkpoint holds rank 0's stream
   }
 
   TrainResult result;
@@ -122,20 +144,29 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                      result.parameters, o.model.n_layer, o.model.n_head, o.model.n_embd, o.model.block_size,
                      o.model.vocab_size, tokenizer.kind(), splits.train.size(), splits.val.size(), num_threads(),
                      plugin.mode().name, device.str());
+  if (ddp)
+    out << fmt::format("data parallel: {} rank(s), {}; gradients in {} ({} buckets, {} bytes sent per rank and step), "
+                       "global batch {} = {} per rank x {} micro-batch(es)\n",
+                       world, group.describe(), grad_comm.name(), ddp->bucket_layout().size(),
+                       ddp->wire_bytes_per_step(), o.batch_size * world * o.grad_accum, o.batch_size, o.grad_accum);
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 
-  training::MetricsLog metrics(run.metrics());
+  std::optional<training::MetricsLog> metrics_log;
+  if (lead) metrics_log.emplace(run.metrics());
+  auto log = [&](const training::MetricsLine& line) {
+    if (metrics_log) metrics_log->write(line);
+  };
   precision::InstrumentLog instruments(run.file("precision.jsonl"), checkpoint.parameter_names().named_parameters(),
-                                       o.instrument_interval);
+                                       lead ? o.instrument_interval : 0);
   auto save = [&](const std::string& path) {
-    checkpoint.save(path, to_metadata({o.model, tokenizer.to_json(), o.to_json(), state}));
+    if (lead) checkpoint.save(path, to_metadata({o.model, tokenizer.to_json(), o.to_json(), state}));
   };
   auto eval_and_save = [&](int64_t step) {
     const double train_loss = evaluate(model, plugin, splits.train, o, device);
     const double val_loss = evaluate(model, plugin, splits.val, o, device);
     result.final_val_loss = val_loss;
     out << fmt::format("step {}: train loss {:.4f}, val loss {:.4f}\n", step, train_loss, val_loss) << std::flush;
-    metrics.write({{"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}});
+    log({{"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}});
     state.step = step;
     if (val_loss < state.best_val_loss) {
       state.best_val_loss = val_loss;
@@ -144,22 +175,36 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     save(last_path);
   };
 
-  const int64_t tokens_per_step = o.batch_size * o.model.block_size;
+  // The global batch is drawn once from the data stream (the same on every rank) and sliced:
+  // micro-batch m of rank r is rows [(m * world + r) * batch_size, ... + batch_size). So 2 ranks
+  // x batch 6 see the windows 1 rank x batch 12 sees.
+  const int64_t global_batch = o.global_batch();
+  const int64_t tokens_per_step = global_batch * o.model.block_size;
   const int64_t first_step = state.step;
   const training::Progress progress(first_step, o.steps, static_cast<double>(tokens_per_step), "tok");
   for (int64_t step = first_step; step < o.steps; ++step) {
     if (step % o.eval_interval == 0 && !(resumed && step == first_step)) eval_and_save(step);
     optim::set_lr(optimizer, schedule, o.schedule_clock == kIterations ? step : step - state.skipped_steps);
-    const Batch batch = sample_batch(splits.train, o.batch_size, o.model.block_size, data_generator, device);
-    Tensor loss;
-    {
-      const auto region = plugin.forward_context();
-      loss = model->loss(batch.x, batch.y);
-    }
+    const Batch batch = sample_batch(splits.train, global_batch, o.model.block_size, data_generator, device);
     const bool instrumented = instruments.due(step);
-    if (instrumented) instruments.record_memory(step, optimizer);
     optimizer.zero_grad();
-    plugin.backward(loss);
+    double step_loss = 0.0;  // this rank's mean over its micro-batches
+    for (int64_t m = 0; m < o.grad_accum; ++m) {
+      const int64_t first_row = (m * world + rank) * o.batch_size;
+      Tensor loss;
+      {
+        const auto region = plugin.forward_context();
+        loss = model->loss(batch.x.narrow(0, first_row, o.batch_size), batch.y.narrow(0, first_row, o.batch_size));
+      }
+      if (o.grad_accum > 1) loss = (1.0 / static_cast<double>(o.grad_accum)) * loss;
+      if (instrumented && m + 1 == o.grad_accum) instruments.record_memory(step, optimizer);
+      // All but the last micro-batch only accumulate; the last one's backward averages the sum.
+      std::optional<distributed::DataParallel::NoSync> accumulate;
+      if (ddp && m + 1 < o.grad_accum) accumulate.emplace(*ddp);
+      plugin.backward(loss);
+      step_loss += loss.item();
+    }
+    if (ddp) ddp->finish_gradient_synchronization();  // a no-op once backward has finished it
     if (instrumented) {
       instruments.record_gradients(step, plugin.scaler() ? plugin.scaler()->get_scale() : 1.0);
       instruments.before_step(optimizer);
@@ -169,7 +214,12 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       instruments.after_step(step, optimizer, stepped);
       if (plugin.fp8()) instruments.record_fp8(step, *plugin.fp8());
     }
-    result.losses.push_back(loss.item());
+    if (world > 1) {  // the global batch's mean loss, for the log
+      Tensor mean = raw::full({1}, step_loss, TensorOptions{}.with_dtype(DType::f64));
+      group.all_reduce(mean, distributed::ReduceOp::avg);
+      step_loss = mean.item();
+    }
+    result.losses.push_back(step_loss);
     result.lrs.push_back(optimizer.param_groups()[0].lr);
     if (!stepped) {
       const auto& skip = plugin.scaler()->last_skipped();
@@ -177,7 +227,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       ++state.skipped_steps;
       out << fmt::format("step {}: skipped, non-finite gradient in {} at loss scale {}; scale now {}\n", step + 1,
                          skip->first_non_finite, skip->scale, plugin.scaler()->get_scale());
-      metrics.write({{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
+      log({{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
                      {"loss_scale", plugin.scaler()->get_scale()}});
     }
 
@@ -189,7 +239,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                               {"tokens_per_s", progress.units_per_second(step + 1)},
                               {"ms_per_step", progress.ms_per_step(step + 1)}};
       if (plugin.scaler()) line.emplace_back("loss_scale", plugin.scaler()->get_scale());
-      metrics.write(line);
+      log(line);
     }
   }
   if (first_step >= o.steps) {
@@ -212,6 +262,8 @@ TrainedModel load_trained_model(const std::string& checkpoint_path, const RunRec
     const nlohmann::json saved = nlohmann::json::parse(c.options_json);
     o.data = saved.at("data").get<std::string>();
     o.batch_size = saved.at("batch_size").get<int64_t>();
+    o.grad_accum = saved.value("grad_accum", o.grad_accum);
+    o.world_size = saved.value("world_size", o.world_size);
     o.seed = saved.at("seed").get<uint64_t>();
     o.precision = saved.value("precision", "32-true");
     o.fp8_format = saved.value("fp8_format", o.fp8_format);
