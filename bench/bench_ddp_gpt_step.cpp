@@ -11,6 +11,9 @@
 // starts after a barrier and takes as long as its slowest rank, as in torch_ddp_gpt.py. After
 // mantissa's ranks finish, rank 0 runs the PyTorch reference (the other ranks have exited, so
 // nothing of ours competes for the cores) and prints the ratio mantissa / PyTorch.
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -121,6 +124,12 @@ int main(int argc, char** argv) {
       if (o.torch) fmt::print("PyTorch has no counterpart of --comm {}\n", o.comm);
       return 0;
     }
+    // mpirun binds each rank to a core, and children inherit the binding: PyTorch's two ranks
+    // would share rank 0's core. They get every core, as they have when run on their own.
+    cpu_set_t every_core;
+    CPU_ZERO(&every_core);
+    for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN); ++c) CPU_SET(c, &every_core);
+    sched_setaffinity(0, sizeof every_core, &every_core);
     const std::string dtype = o.precision == "bf16-mixed" ? "bf16" : "fp32";
     const auto torch = bench::run_reference(fmt::format(
         "env -u OMPI_COMM_WORLD_SIZE -u OMPI_COMM_WORLD_RANK OPENBLAS_NUM_THREADS={} /usr/bin/python3 "

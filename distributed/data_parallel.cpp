@@ -182,8 +182,14 @@ DataParallel::DataParallel(nn::Module& module, ProcessGroup& group, DataParallel
 
 DataParallel::~DataParallel() {
   // Work still in flight refers to the buffers it holds, not to this object; wait for it so
-  // no collective outlives the training loop that started it.
-  for (Bucket& bucket : state_->buckets) bucket.work.wait();
+  // no collective outlives the training loop that started it. Its error, if any, was or will
+  // be reported where the step failed; a destructor must not throw it again.
+  for (Bucket& bucket : state_->buckets) {
+    try {
+      bucket.work.wait();
+    } catch (const std::exception&) {
+    }
+  }
 }
 
 void DataParallel::finish_gradient_synchronization() { state_->finish(); }

@@ -5,5 +5,6 @@
 #include <mantissa/distributed/grad_comm.h>
 #include <mantissa/distributed/process_group.h>
 #include <mantissa/distributed/reduce_op.h>
+#include <mantissa/distributed/sharded_optimizer.h>
 #include <mantissa/distributed/work.h>
 #include <mantissa/distributed/world.h>

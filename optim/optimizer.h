@@ -87,13 +87,15 @@ class Optimizer {
   // "state.<i>.step" (i64) plus "state.<i>.<buffer>" for the i-th parameter in group order
   // (buffer "master" with master weights), and "rounding.offset" (i64) with stochastic
   // rounding.
-  StateDict state_dict() const;
+  // Virtual (as the two below) so that a wrapper can present another optimizer's state:
+  // distributed::ShardedOptimizer gathers its ranks' shards into this layout.
+  virtual StateDict state_dict() const;
   // Restores a state dict of an optimizer built over the same parameters; buffers must
   // have the shape buffer_shape gives (their parameter's). Errors name the offending key.
-  void load_state_dict(const StateDict& state);
+  virtual void load_state_dict(const StateDict& state);
   // The live per-parameter buffers under their state-dict names, without copying them
   // (state_dict() clones): what the memory account measures.
-  StateDict state_buffers() const;
+  virtual StateDict state_buffers() const;
   // The weight this optimizer really holds for p: its f32 master when it has one (decoded
   // from p before the first step of a parameter with a codec), else p. Flash optimizers return the residual-corrected reconstruction. Instruments compare it
   // across a step to tell updates lost to rounding from updates kept below p's precision.

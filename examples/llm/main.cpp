@@ -72,6 +72,8 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
                  "summed by the engine in that format; +ef: error feedback")
       ->capture_default_str();
   cmd.add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")->capture_default_str();
+  cmd.add_flag("--zero", o.zero,
+               "under mpirun: shard the optimizer state and f32 master weights across the ranks (ZeRO-1)");
   cmd.add_option("--bucket-cap-mb", o.bucket_cap_mb, "under mpirun: gradient bucket size (MiB of f32)")
       ->capture_default_str();
 }

@@ -39,6 +39,7 @@ std::string TrainOptions::to_json() const {
                         {"grad_comm", grad_comm},
                         {"grad_accum", grad_accum},
                         {"bucket_cap_mb", bucket_cap_mb},
+                        {"zero", zero},
                         {"world_size", world_size}}
       .dump();
 }

@@ -42,6 +42,7 @@ struct TrainOptions {
   std::string grad_comm = "f32";  // distributed::GradComm's names: bf16, fp8-e4m3+ef, ...
   int64_t grad_accum = 1;         // micro-batches per step, all but the last under no_sync
   double bucket_cap_mb = 25.0;
+  bool zero = false;  // ZeRO-1: optimizer state (and master weights) sharded across the ranks
   int world_size = 1;  // not a flag: the trainer records the world it ran in
   // Sequences in a step's global batch, which evaluation batches also hold.
   int64_t global_batch() const { return batch_size * world_size * grad_accum; }

@@ -117,9 +117,12 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   if (world > 1 || grad_comm.wire != DType::f32)
     ddp.emplace(*model, group, distributed::DataParallelOptions{.bucket_cap_mb = o.bucket_cap_mb, .comm = grad_comm});
   if (world > 1) plugin.set_process_group(group);
-  const std::unique_ptr<optim::Optimizer> optimizer_owner = plugin.make_adamw(
-      decay_groups(model, o.weight_decay),
-      optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay));
+  const optim::AdamOptions adam = optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay);
+  auto make_adamw = [&](std::vector<optim::ParamGroupOptions> groups) { return plugin.make_adamw(std::move(groups), adam); };
+  const std::unique_ptr<optim::Optimizer> optimizer_owner =
+      o.zero ? std::unique_ptr<optim::Optimizer>(
+                   std::make_unique<distributed::ShardedOptimizer>(decay_groups(model, o.weight_decay), group, make_adamw))
+             : make_adamw(decay_groups(model, o.weight_decay));
   optim::Optimizer& optimizer = *optimizer_owner;
   const optim::WarmupCosineLr schedule(o.warmup_steps, o.lr_decay_steps, o.min_lr / o.lr);
   Generator data_generator(o.seed + 1);
@@ -146,9 +149,10 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                      plugin.mode().name, device.str());
   if (ddp)
     out << fmt::format("data parallel: {} rank(s), {}; gradients in {} ({} buckets, {} bytes sent per rank and step), "
-                       "global batch {} = {} per rank x {} micro-batch(es)\n",
+                       "global batch {} = {} per rank x {} micro-batch(es); optimizer {}\n",
                        world, group.describe(), grad_comm.name(), ddp->bucket_layout().size(),
-                       ddp->wire_bytes_per_step(), o.batch_size * world * o.grad_accum, o.batch_size, o.grad_accum);
+                       ddp->wire_bytes_per_step(), o.batch_size * world * o.grad_accum, o.batch_size, o.grad_accum,
+                       optimizer.name());
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 
   std::optional<training::MetricsLog> metrics_log;
@@ -160,6 +164,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                                        lead ? o.instrument_interval : 0);
   auto save = [&](const std::string& path) {
     if (lead) checkpoint.save(path, to_metadata({o.model, tokenizer.to_json(), o.to_json(), state}));
+    else if (o.zero) optimizer.state_dict();  // every rank takes part in gathering the shards
   };
   auto eval_and_save = [&](int64_t step) {
     const double train_loss = evaluate(model, plugin, splits.train, o, device);

@@ -2,7 +2,8 @@
 # The LLM example under mpirun: with f32 communication, 2 ranks x batch 6 and 3 ranks x batch 2
 # x 2 micro-batches reproduce 1 rank x batch 12 (the same global batches, sliced by rank) to
 # within float reassociation: every logged loss within 1e-5 relative (measured: 1.5e-7 and
-# 1.2e-7 over 30 steps on a small GPT). Then a 2-rank run resumes at world size 1.
+# 1.2e-7 over 30 steps on a small GPT). ZeRO-1 (--zero) on 2 ranks gives the 2-rank run's losses
+# exactly, and its checkpoint (the shards gathered) resumes unsharded at world size 1.
 # Usage: llm_data_parallel.sh MPIEXEC LLM WORKDIR
 set -euo pipefail
 mpiexec=$1 llm=$2 work=$3
@@ -14,6 +15,7 @@ run() { timeout 300 "$@" > "$work/last.log" 2>&1 || { cat "$work/last.log"; echo
 run "$llm" train "${args[@]}" --steps 30 --batch-size 12 --out-dir "$work/one"
 run "$mpiexec" -np 2 --oversubscribe "$llm" train "${args[@]}" --steps 30 --batch-size 6 --out-dir "$work/two"
 run "$mpiexec" -np 3 --oversubscribe "$llm" train "${args[@]}" --steps 30 --batch-size 2 --grad-accum 2 --out-dir "$work/three"
+run "$mpiexec" -np 2 --oversubscribe "$llm" train "${args[@]}" --steps 30 --batch-size 6 --zero --out-dir "$work/zero"
 python3 - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
@@ -26,9 +28,11 @@ for run in ("two", "three"):
     worst = max(abs(a - b) / abs(a) for a, b in zip(one, other))
     print(f"llm_data_parallel: {run} vs one rank: largest relative loss difference {worst:.2e}")
     assert worst <= 1e-5, f"{run} drifted from one rank by {worst:.2e}"
+assert losses("zero") == losses("two"), "ZeRO-1 changed the losses of the 2-rank run"
+print("llm_data_parallel: zero: the 2-rank losses exactly")
 PY
-# A 2-rank checkpoint continues at world size 1 (the global batch is then 6 a step).
-run "$llm" train "${args[@]}" --batch-size 6 --steps 40 --resume --out-dir "$work/two"
+# A sharded 2-rank checkpoint continues unsharded at world size 1.
+run "$llm" train "${args[@]}" --batch-size 12 --steps 40 --resume --out-dir "$work/zero"
 grep -q "resumed from .* at step 30" "$work/last.log" || { cat "$work/last.log"; echo "llm_data_parallel: FAILED: no resume"; exit 1; }
 grep -q "done: 10 steps" "$work/last.log" || { cat "$work/last.log"; echo "llm_data_parallel: FAILED: resume did not finish"; exit 1; }
 echo "llm_data_parallel: passed"

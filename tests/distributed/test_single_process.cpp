@@ -55,18 +55,16 @@ TEST_P(WorldOfOne, RefusesWhatAnyWorldRefuses) {
                {"reduce_scatter", "divisible by the world size"});
 }
 
-MANTISSA_ON_EVERY_DEVICE(WorldOfOne);
-
 // With one rank the gradient passes through compression alone: each leg rounds as the format
 // says, restated here with the scalar conversions (bit-exact with CUDA's). Summing in f32,
 // leg two rescales the sums by their own amax; the engine's sum is one rounding.
-TEST(GradCommWorldOfOne, EachFormatRoundsAsItsDefinitionSays) {
+TEST_P(WorldOfOne, EachGradientFormatRoundsAsItsDefinitionSays) {
   const int64_t n = 300;
   std::vector<float> g = testing::rank_gradient(0, n);
   for (const char* name : {"f32", "bf16", "f16", "fp8-e4m3", "fp8-e5m2", "bf16-sum", "fp8-e4m3-sum"}) {
     const GradComm comm = GradComm::parse(name);
-    Tensor buffer = raw::from_vector(g, {n});
-    distributed::all_reduce_gradients(distributed::world(), buffer, comm, ReduceOp::sum);
+    Tensor buffer = on(raw::from_vector(g, {n}));
+    distributed::all_reduce_gradients(group(), buffer, comm, ReduceOp::sum);
     std::vector<float> got = buffer.to_vector<float>();
     // One leg: x -> convert(x * scale) / scale, the scale from the amax of what is sent.
     auto leg = [&](const std::vector<float>& x) {
@@ -88,17 +86,17 @@ TEST(GradCommWorldOfOne, EachFormatRoundsAsItsDefinitionSays) {
 // Error feedback: what compression lost is kept exactly and sent with the next gradient, so
 // over steps nothing is lost for good: what arrived + the last residual = what was sent, up
 // to the f32 rounding of each gradient + residual addition (at most 2^-24 of it).
-TEST(GradCommWorldOfOne, ErrorFeedbackCarriesTheResidualExactly) {
+TEST_P(WorldOfOne, ErrorFeedbackCarriesTheResidualExactly) {
   const int64_t n = 257;
   for (const char* name : {"fp8-e4m3+ef", "bf16+ef", "fp8-e5m2-sum+ef"}) {
     const GradComm comm = GradComm::parse(name);
-    Tensor residual = raw::zeros({n}, TensorOptions{}.with_dtype(DType::f32));
+    Tensor residual = on(raw::zeros({n}, TensorOptions{}.with_dtype(DType::f32)));
     std::vector<double> sent_total(n, 0.0), arrived_total(n, 0.0), rounding(n, 0.0);
     for (uint32_t step = 0; step < 5; ++step) {
       std::vector<float> g = testing::rank_gradient(0, n, step);
       std::vector<float> before = residual.to_vector<float>();
-      Tensor buffer = raw::from_vector(g, {n});
-      distributed::all_reduce_gradients(distributed::world(), buffer, comm, ReduceOp::sum, residual);
+      Tensor buffer = on(raw::from_vector(g, {n}));
+      distributed::all_reduce_gradients(group(), buffer, comm, ReduceOp::sum, residual);
       std::vector<float> got = buffer.to_vector<float>(), after = residual.to_vector<float>();
       for (int64_t i = 0; i < n; ++i) {
         // In f32: what went in (gradient + old residual) = what arrived + new residual.
@@ -112,10 +110,12 @@ TEST(GradCommWorldOfOne, ErrorFeedbackCarriesTheResidualExactly) {
     for (int64_t i = 0; i < n; ++i)
       EXPECT_NEAR(arrived_total[i] + left[i], sent_total[i], rounding[i]) << name << " element " << i;
   }
-  Tensor buffer = raw::zeros({4}, TensorOptions{}.with_dtype(DType::f32));
-  expect_error([&] { distributed::all_reduce_gradients(distributed::world(), buffer, GradComm::parse("bf16+ef"), ReduceOp::sum); },
+  Tensor buffer = on(raw::zeros({4}, TensorOptions{}.with_dtype(DType::f32)));
+  expect_error([&] { distributed::all_reduce_gradients(group(), buffer, GradComm::parse("bf16+ef"), ReduceOp::sum); },
                {"all_reduce_gradients", "residual"});
 }
+
+MANTISSA_ON_EVERY_DEVICE(WorldOfOne);
 
 TEST(GradComm, NamesParseBackAndUnknownOnesAreRefused) {
   for (const char* name : {"f32", "bf16", "f16", "fp8-e4m3", "fp8-e5m2", "bf16-sum", "fp8-e5m2-sum+ef", "f16+ef"})
