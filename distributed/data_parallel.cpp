@@ -59,6 +59,10 @@ struct DataParallel::State {
                    params[index].first);
     ready[index] = true;
     --buckets[bucket_of[index]].pending;
+    // With unused parameters, ranks may see different parameters used, so their buckets could
+    // become ready in different places relative to finish()'s agreement: everything launches
+    // from finish(), in the same order on every rank.
+    if (options.find_unused_parameters) return;
     while (next_launch < buckets.size() && buckets[next_launch].pending == 0) launch(next_launch++);
     // The last bucket is out: backward returns with the averaged gradients, as PyTorch's does.
     if (next_launch == buckets.size()) finish();
@@ -100,8 +104,15 @@ struct DataParallel::State {
 
   void finish() {
     if (!sync) return;
-    const bool any_ready = std::find(ready.begin(), ready.end(), true) != ready.end();
-    if (!any_ready && next_launch == 0) return;  // no backward since the last synchronization
+    bool pending = next_launch > 0 || std::find(ready.begin(), ready.end(), true) != ready.end();
+    if (options.find_unused_parameters) {
+      // A rank whose backward reached none of its parameters has nothing pending, yet the
+      // others wait for its buckets: the ranks agree first whether any of them had a backward.
+      Tensor any = raw::full({1}, pending ? 1.0 : 0.0, TensorOptions{}.with_dtype(DType::i32));
+      group.all_reduce(any, ReduceOp::max);
+      pending = any.item() != 0;
+    }
+    if (!pending) return;  // no backward since the last synchronization
     if (next_launch < buckets.size()) {
       std::string missing;
       for (size_t i = 0; i < params.size(); ++i)

@@ -25,7 +25,9 @@ struct DataParallelOptions {
   double bucket_cap_mb = 25.0;
   GradComm comm;
   // PyTorch's find_unused_parameters: a parameter without a gradient in a backward is
-  // reduced as zeros. Off: that is an error naming the parameters.
+  // reduced as zeros. Off: that is an error naming the parameters. On, the reduction runs in
+  // finish_gradient_synchronization() (which must then be called after every backward), not
+  // during backward: the ranks first agree whether any of them had a backward.
   bool find_unused_parameters = false;
 };
 

@@ -32,6 +32,10 @@ class Engine {
   virtual Work submit(std::string what, std::function<void()> task, std::vector<Tensor> uses) = 0;
   // True on the thread (and, for a GPU engine, in the stream context) where tasks run.
   virtual bool in_task() const = 0;
+  // Runs `task` and returns when it is done (rethrowing its error): for a caller that would
+  // wait at once. An engine may run it on the caller's thread when nothing else is queued,
+  // saving the hand-over to its own thread and back; waits stay bounded by the timeout.
+  virtual void run_now(std::string what, std::function<void()> task) { submit(std::move(what), std::move(task), {}).wait(); }
 
   // The primitives, on contiguous tensors of this engine's device, dtypes already checked.
   virtual void all_reduce(const Tensor& buffer, ReduceOp op) = 0;                 // in place

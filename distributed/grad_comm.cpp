@@ -51,11 +51,24 @@ Tensor decompress(const Tensor& q, const Tensor& scale) {
 }
 
 // error feedback: residual = sent - what the receivers will see of it (computed only when
-// error feedback is on).
+// error feedback is on). Where that is not finite (an inf or NaN gradient, whose step the loss
+// scaler skips) the residual is 0: a NaN kept would poison every later step.
 void keep_residual(const Tensor& residual, const Tensor& sent, const std::function<Tensor()>& seen) {
   if (!residual.defined()) return;
   Tensor out = raw::reshape(residual, {residual.numel()});
-  raw::copy_(out, raw::binary(BinaryOp::sub, sent, seen()));
+  const Tensor lost = raw::binary(BinaryOp::sub, sent, seen());
+  const Tensor finite = raw::binary(BinaryOp::eq, raw::binary(BinaryOp::sub, lost, lost), 0.0);  // x - x = 0
+  raw::copy_(out, raw::where(finite, lost, raw::zeros({}, TensorOptions{}.with_device(lost.device()))));
+}
+
+// max over the ranks of each rank's max |x|. MPI's built-in max may drop a NaN depending on the
+// order it combines the ranks; as +inf it survives, so every rank gets the same scale (1).
+Tensor global_amax(ProcessGroup& group, const Tensor& x) {
+  Tensor amax = abs_max(x);
+  amax = raw::where(raw::binary(BinaryOp::eq, amax, amax), amax,
+                    f32_scalar(std::numeric_limits<double>::infinity(), amax.device()));
+  group.all_reduce(amax, ReduceOp::max);
+  return amax;
 }
 
 // Narrow shards to their owners (all-to-all), summed there in f32, the sums back narrow
@@ -73,9 +86,7 @@ Tensor reduce_summing_in_f32(ProcessGroup& group, const Tensor& x, const GradCom
   const bool fp8 = is_fp8(comm.wire);
   Tensor scale;
   if (fp8) {
-    Tensor amax = abs_max(x);
-    group.all_reduce(amax, ReduceOp::max);  // one scale on every rank
-    scale = scale_for(amax, fp8_max(comm.wire));
+    scale = scale_for(global_amax(group, x), fp8_max(comm.wire));  // one scale on every rank
   }
   Tensor sent = compress(padded, comm.wire, scale);
   keep_residual(residual, x, [&] { return raw::narrow(decompress(sent, scale), 0, 0, n); });
@@ -107,9 +118,7 @@ Tensor reduce_summing_in_wire(ProcessGroup& group, const Tensor& x, const GradCo
   Tensor y = op == ReduceOp::avg ? raw::binary(BinaryOp::mul, x, share) : x;
   Tensor scale;
   if (is_fp8(comm.wire)) {
-    Tensor amax = abs_max(y);
-    group.all_reduce(amax, ReduceOp::max);
-    scale = scale_for(amax, fp8_max(comm.wire) / world);
+    scale = scale_for(global_amax(group, y), fp8_max(comm.wire) / world);
   }
   Tensor sent = compress(y, comm.wire, scale);
   keep_residual(residual, x, [&] { return raw::binary(BinaryOp::div, decompress(sent, scale), share); });

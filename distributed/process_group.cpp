@@ -55,6 +55,14 @@ std::string describe_header(const Header& h) {
                      static_cast<Device::Type>(h.device_type) == Device::Type::cuda ? "cuda" : "cpu");
 }
 
+// Set while a blocking collective (all_reduce(), not all_reduce_async()) is issued: its caller
+// waits at once, so the engine may run it on the caller's thread (Engine::run_now).
+thread_local int synchronous_calls = 0;
+struct SynchronousCall {
+  SynchronousCall() { ++synchronous_calls; }
+  ~SynchronousCall() { --synchronous_calls; }
+};
+
 }  // namespace
 
 ProcessGroup::ProcessGroup(std::shared_ptr<Engine> cpu, GroupOptions options, CudaEngineFactory cuda_factory)
@@ -102,6 +110,8 @@ Work ProcessGroup::run(std::string_view op, const Tensor& like, std::function<vo
   Work work;
   if (engine.in_task()) {
     primitive(engine);
+  } else if (synchronous_calls > 0) {
+    engine.run_now(fmt::format("{} of {}", op, describe_tensor(like)), [&engine, &primitive] { primitive(engine); });
   } else {
     work = engine.submit(fmt::format("{} of {}", op, describe_tensor(like)),
                          [&engine, primitive = std::move(primitive)] { primitive(engine); }, std::move(uses));
@@ -133,7 +143,10 @@ Work ProcessGroup::all_reduce_async(const Tensor& tensor, ReduceOp op) {
   return run_in_place("all_reduce", tensor, [op](Engine& e, const Tensor& buffer) { e.all_reduce(buffer, op); });
 }
 
-void ProcessGroup::all_reduce(const Tensor& tensor, ReduceOp op) { all_reduce_async(tensor, op).wait(); }
+void ProcessGroup::all_reduce(const Tensor& tensor, ReduceOp op) {
+  SynchronousCall now;
+  all_reduce_async(tensor, op).wait();
+}
 
 Work ProcessGroup::broadcast_async(const Tensor& tensor, int root) {
   check_defined("broadcast", tensor);
@@ -141,7 +154,10 @@ Work ProcessGroup::broadcast_async(const Tensor& tensor, int root) {
   return run_in_place("broadcast", tensor, [root](Engine& e, const Tensor& buffer) { e.broadcast(buffer, root); });
 }
 
-void ProcessGroup::broadcast(const Tensor& tensor, int root) { broadcast_async(tensor, root).wait(); }
+void ProcessGroup::broadcast(const Tensor& tensor, int root) {
+  SynchronousCall now;
+  broadcast_async(tensor, root).wait();
+}
 
 Work ProcessGroup::all_gather_async(const Tensor& input) {
   check_defined("all_gather", input);
@@ -153,6 +169,7 @@ Work ProcessGroup::all_gather_async(const Tensor& input) {
 }
 
 Tensor ProcessGroup::all_gather(const Tensor& input) {
+  SynchronousCall now;
   Work work = all_gather_async(input);
   work.wait();
   return work.result();
@@ -170,6 +187,7 @@ Work ProcessGroup::reduce_scatter_async(const Tensor& input, ReduceOp op) {
 }
 
 Tensor ProcessGroup::reduce_scatter(const Tensor& input, ReduceOp op) {
+  SynchronousCall now;
   Work work = reduce_scatter_async(input, op);
   work.wait();
   return work.result();
@@ -184,6 +202,7 @@ Work ProcessGroup::all_to_all_async(const Tensor& input) {
 }
 
 Tensor ProcessGroup::all_to_all(const Tensor& input) {
+  SynchronousCall now;
   Work work = all_to_all_async(input);
   work.wait();
   return work.result();
@@ -192,7 +211,7 @@ Tensor ProcessGroup::all_to_all(const Tensor& input) {
 void ProcessGroup::barrier() {
   Engine& engine = *cpu_;
   if (engine.in_task()) return engine.barrier();
-  engine.submit("barrier", [&engine] { engine.barrier(); }, {}).wait();
+  engine.run_now("barrier", [&engine] { engine.barrier(); });
 }
 
 Work ProcessGroup::submit(Device device, std::string what, std::function<void()> task, std::vector<Tensor> uses) {
@@ -210,8 +229,7 @@ void ProcessGroup::check_consistent(std::string_view op, const Tensor& tensor, i
   if (engine.in_task()) {
     engine.all_gather(all, header);
   } else {
-    engine.submit(fmt::format("the check of {}", op), [&] { engine.all_gather(all, header); }, {})
-        .wait();
+    engine.run_now(fmt::format("the check of {}", op), [&] { engine.all_gather(all, header); });
   }
   std::vector<Header> headers(size());
   std::memcpy(headers.data(), all.data_ptr(), sizeof(Header) * headers.size());

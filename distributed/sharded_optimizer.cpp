@@ -163,10 +163,13 @@ StateDict ShardedOptimizer::state_dict() const {
     if (local_index_[i] >= 0) global_of.push_back(static_cast<int64_t>(i));
   StateDict mine;
   for (const auto& [key, t] : local_->state_dict()) {
+    // Through the host: every rank's copy is made on the CPU (a checkpoint is written from
+    // there), so the owner's broadcast must go through the same engine as the receivers'.
     if (const auto parsed = parse_state_key(key))
-      mine.emplace_back(fmt::format("state.{}.{}", global_of.at(parsed->first), parsed->second), t);
+      mine.emplace_back(fmt::format("state.{}.{}", global_of.at(parsed->first), parsed->second),
+                        raw::to_device(t, Device::cpu()));
     else if (key == "rounding.offset" && group_.rank() == 0)
-      mine.emplace_back(key, t);
+      mine.emplace_back(key, raw::to_device(t, Device::cpu()));
   }
   StateDict out = Optimizer::state_dict();  // the groups' entries
   const std::vector<std::string> texts = all_gather_text(group_, describe_entries(mine));

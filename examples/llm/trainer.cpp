@@ -31,7 +31,8 @@ std::vector<optim::ParamGroupOptions> decay_groups(const GPT& model, double weig
 // Mean loss over eval_iters batches of the global batch's size from a freshly seeded stream,
 // so every evaluation sees the same windows, whatever the world size, and training's random
 // streams are untouched. It runs in the training precision, as Lightning's validation does.
-// Every rank evaluates every batch (no collectives, so the ranks' fp8 scales stay in step).
+// Every rank evaluates every batch, so they run the same forwards (with fp8's reduce_amax each
+// forward region ends in an amax all-reduce, which every rank must join).
 double evaluate(const GPT& model, const precision::PrecisionPlugin& plugin, const std::vector<int32_t>& data,
                 const TrainOptions& o, Device device) {
   NoGradGuard no_grad;
@@ -167,8 +168,14 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     else if (o.zero) optimizer.state_dict();  // every rank takes part in gathering the shards
   };
   auto eval_and_save = [&](int64_t step) {
-    const double train_loss = evaluate(model, plugin, splits.train, o, device);
-    const double val_loss = evaluate(model, plugin, splits.val, o, device);
+    double train_loss = evaluate(model, plugin, splits.train, o, device);
+    double val_loss = evaluate(model, plugin, splits.val, o, device);
+    if (world > 1) {  // rank 0's figures decide for all (a best checkpoint may be a collective save)
+      Tensor losses = from_vector(std::vector<double>{train_loss, val_loss}, {2});
+      group.broadcast(losses, 0);
+      train_loss = losses.to_vector<double>()[0];
+      val_loss = losses.to_vector<double>()[1];
+    }
     result.final_val_loss = val_loss;
     out << fmt::format("step {}: train loss {:.4f}, val loss {:.4f}\n", step, train_loss, val_loss) << std::flush;
     log({{"step", step}, {"train_loss", train_loss}, {"val_loss", val_loss}});

@@ -115,6 +115,23 @@ TEST_P(WorldOfOne, ErrorFeedbackCarriesTheResidualExactly) {
                {"all_reduce_gradients", "residual"});
 }
 
+// An overflowing step (the loss scaler skips it) must not leave a NaN residual behind, or every
+// later step would be NaN too.
+TEST_P(WorldOfOne, ErrorFeedbackForgetsWhatAnOverflowLost) {
+  for (const char* name : {"fp8-e4m3+ef", "fp8-e5m2-sum+ef", "f16+ef"}) {
+    const GradComm comm = GradComm::parse(name);
+    Tensor residual = on(raw::zeros({8}, TensorOptions{}.with_dtype(DType::f32)));
+    std::vector<float> g(8, 0.5f);
+    g[3] = INFINITY;
+    Tensor buffer = on(raw::from_vector(g, {8}));
+    distributed::all_reduce_gradients(group(), buffer, comm, ReduceOp::sum, residual);
+    for (float r : residual.to_vector<float>()) EXPECT_TRUE(std::isfinite(r)) << name;
+    Tensor next = on(raw::full({8}, 0.25, TensorOptions{}));
+    distributed::all_reduce_gradients(group(), next, comm, ReduceOp::sum, residual);
+    for (float v : next.to_vector<float>()) EXPECT_TRUE(std::isfinite(v)) << name;
+  }
+}
+
 MANTISSA_ON_EVERY_DEVICE(WorldOfOne);
 
 TEST(GradComm, NamesParseBackAndUnknownOnesAreRefused) {

@@ -130,6 +130,23 @@ TEST(DataParallel, AParameterWithoutAGradientIsNamedUnlessDeclaredUnused) {
   for (float v : model.extra->bias.grad().to_vector<float>()) EXPECT_FLOAT_EQ(v, 1.0f / world);
 }
 
+// With unused parameters declared, a rank whose backward reached none of them still takes part.
+TEST(DataParallel, ARankWhoseBackwardTouchedNoParameterStillTakesPart) {
+  const int world = group().size(), me = group().rank();
+  WithExtraImpl model;
+  DataParallel ddp(model, group(), DataParallelOptions{.bucket_cap_mb = 1e-5, .find_unused_parameters = true});
+  if (me == 0) {
+    model.forward(raw::ones({1, 5}, TensorOptions{})).sum().backward();
+  } else {
+    Tensor elsewhere = raw::ones({2}, TensorOptions{}).set_requires_grad();
+    elsewhere.sum().backward();  // no hook fires here
+  }
+  ddp.finish_gradient_synchronization();
+  ddp.finish_gradient_synchronization();  // nothing pending anywhere: agreed, and a no-op
+  // Rank 0's bias gradient of the last layer is 1; the others sent 0: the average is 1 / world.
+  for (float v : model.last->bias.grad().to_vector<float>()) EXPECT_FLOAT_EQ(v, 1.0f / world);
+}
+
 TEST(DataParallel, EveryRankSkipsTheStepWhenOneRanksGradientsOverflowed) {
   const int me = group().rank();
   Tensor w = raw::ones({4}, TensorOptions{}).set_requires_grad();
