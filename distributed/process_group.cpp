@@ -63,6 +63,15 @@ struct SynchronousCall {
   ~SynchronousCall() { --synchronous_calls; }
 };
 
+// Options for a collective's output: the input's dtype and device.
+TensorOptions like(const Tensor& input) { return TensorOptions{}.with_dtype(input.dtype()).with_device(input.device()); }
+
+// A blocking collective's output, once its work is done.
+Tensor result_of(Work work) {
+  work.wait();
+  return work.result();
+}
+
 }  // namespace
 
 ProcessGroup::ProcessGroup(std::shared_ptr<Engine> cpu, GroupOptions options, CudaEngineFactory cuda_factory)
@@ -164,15 +173,13 @@ Work ProcessGroup::all_gather_async(const Tensor& input) {
   Tensor in = input.contiguous();
   Shape shape = input.sizes();
   shape.insert(shape.begin(), size());
-  Tensor out = raw::empty(shape, TensorOptions{}.with_dtype(input.dtype()).with_device(input.device()));
+  Tensor out = raw::empty(shape, like(input));
   return run("all_gather", input, [in, out](Engine& e) { e.all_gather(out, in); }, {in, out}, out);
 }
 
 Tensor ProcessGroup::all_gather(const Tensor& input) {
   SynchronousCall now;
-  Work work = all_gather_async(input);
-  work.wait();
-  return work.result();
+  return result_of(all_gather_async(input));
 }
 
 Work ProcessGroup::reduce_scatter_async(const Tensor& input, ReduceOp op) {
@@ -182,30 +189,26 @@ Work ProcessGroup::reduce_scatter_async(const Tensor& input, ReduceOp op) {
   Tensor in = input.contiguous();
   Shape shape = input.sizes();
   shape[0] /= size();
-  Tensor out = raw::empty(shape, TensorOptions{}.with_dtype(input.dtype()).with_device(input.device()));
+  Tensor out = raw::empty(shape, like(input));
   return run("reduce_scatter", input, [in, out, op](Engine& e) { e.reduce_scatter(out, in, op); }, {in, out}, out);
 }
 
 Tensor ProcessGroup::reduce_scatter(const Tensor& input, ReduceOp op) {
   SynchronousCall now;
-  Work work = reduce_scatter_async(input, op);
-  work.wait();
-  return work.result();
+  return result_of(reduce_scatter_async(input, op));
 }
 
 Work ProcessGroup::all_to_all_async(const Tensor& input) {
   check_defined("all_to_all", input);
   check_blocks("all_to_all", input, size());
   Tensor in = input.contiguous();
-  Tensor out = raw::empty(input.sizes(), TensorOptions{}.with_dtype(input.dtype()).with_device(input.device()));
+  Tensor out = raw::empty(input.sizes(), like(input));
   return run("all_to_all", input, [in, out](Engine& e) { e.all_to_all(out, in); }, {in, out}, out);
 }
 
 Tensor ProcessGroup::all_to_all(const Tensor& input) {
   SynchronousCall now;
-  Work work = all_to_all_async(input);
-  work.wait();
-  return work.result();
+  return result_of(all_to_all_async(input));
 }
 
 void ProcessGroup::barrier() {
