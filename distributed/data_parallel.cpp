@@ -34,6 +34,11 @@ struct Bucket {
   int64_t numel = 0;
   Tensor buffer;    // f32: the gradients are summed in f32 whatever their dtype
   Tensor residual;  // error feedback's, when on
+  // Reduce-scattered to owners: the buffer is world blocks of `block` elements, block r
+  // holding rank r's parameters (zero padded), and `shard` receives this rank's reduced block.
+  // 0: all-reduced (also when reducing to owners, for a bucket whose blocks would be too uneven).
+  int64_t block = 0;
+  Tensor shard;
   size_t pending = 0;
   bool checked = false;  // its layout was compared across ranks (on first use)
   Work work;
@@ -45,6 +50,7 @@ struct DataParallel::State {
   ProcessGroup& group;
   DataParallelOptions options;
   StateDict params;  // those that require grad, in registration order
+  std::vector<int> owner;  // by parameter, once reduce_to_owners was called
   std::vector<size_t> bucket_of;
   std::vector<bool> ready;
   std::vector<Bucket> buckets;  // in launch order: reverse registration order
@@ -82,24 +88,45 @@ struct DataParallel::State {
       else raw::fill_(slot, 0.0);
       grads.push_back(grad);
     }
-    Tensor buffer = bucket.buffer, residual = bucket.residual;
+    Tensor buffer = bucket.buffer, residual = bucket.residual, shard = bucket.shard;
     const bool check = !bucket.checked;
     bucket.checked = true;
     ProcessGroup& g = group;
     const GradComm comm = options.comm;
-    std::vector<int64_t> offsets = bucket.offsets;
+    // Where each gradient's average is read from: the whole buffer, or this rank's block
+    // (gradients of parameters other ranks own are not written back; finish() drops them).
+    std::vector<int64_t> sources;
+    for (size_t k = 0; k < bucket.params.size(); ++k) {
+      const bool mine = owner.empty() || owner[bucket.params[k]] == group.rank();
+      sources.push_back(mine ? bucket.offsets[k] - group.rank() * bucket.block : -1);
+    }
+    const char* what = shard.defined() ? "reduce-scatter" : "all-reduce";
     bucket.work = g.submit(
-        buffer.device(), fmt::format("the gradient all-reduce of bucket {} ({} values, {})", b, buffer.numel(), comm.name()),
-        [&g, buffer, residual, comm, grads, offsets, check, b] {
+        buffer.device(), fmt::format("the gradient {} of bucket {} ({} values, {})", what, b, buffer.numel(), comm.name()),
+        [&g, buffer, residual, shard, comm, grads, sources, check, b] {
           if (check) g.check_consistent("DataParallel bucket", buffer, static_cast<int64_t>(b));
-          all_reduce_gradients(g, buffer, comm, ReduceOp::avg, residual);
+          Tensor averaged = buffer;
+          if (shard.defined()) {
+            averaged = shard;
+            raw::copy_(averaged, reduce_scatter_gradients(g, buffer, comm, ReduceOp::avg, residual));
+          } else {
+            all_reduce_gradients(g, buffer, comm, ReduceOp::avg, residual);
+          }
           for (size_t k = 0; k < grads.size(); ++k) {
-            if (!grads[k].defined()) continue;
+            if (!grads[k].defined() || sources[k] < 0) continue;
             Tensor dst = grads[k];
-            raw::copy_(dst, raw::reshape(raw::narrow(buffer, 0, offsets[k], grads[k].numel()), grads[k].sizes()));
+            raw::copy_(dst, raw::reshape(raw::narrow(averaged, 0, sources[k], grads[k].numel()), grads[k].sizes()));
           }
         },
         {buffer});
+  }
+
+  void allocate(Bucket& bucket) const {
+    const TensorOptions f32 = TensorOptions{}.with_dtype(DType::f32).with_device(params.front().second.device());
+    // Zeros: a sharded buffer's padding is never written.
+    bucket.buffer = raw::zeros({bucket.numel}, f32);
+    bucket.residual = options.comm.error_feedback ? raw::zeros({bucket.numel}, f32) : Tensor();
+    bucket.shard = bucket.block > 0 ? raw::zeros({bucket.block}, f32) : Tensor();
   }
 
   void finish() {
@@ -124,14 +151,23 @@ struct DataParallel::State {
       while (next_launch < buckets.size()) launch(next_launch++);
     }
     for (Bucket& bucket : buckets) bucket.work.wait();
-    // Parameters without a local gradient take the average the others sent.
+    // Parameters without a local gradient take the average the others sent; reduced to owners,
+    // the gradients of other ranks' parameters (still this rank's own sums) are dropped.
     for (Bucket& bucket : buckets)
       for (size_t k = 0; k < bucket.params.size(); ++k) {
         const Tensor& p = params[bucket.params[k]].second;
-        if (!p.grad().defined())
-          p.set_grad(raw::cast(raw::reshape(raw::clone(raw::narrow(bucket.buffer, 0, bucket.offsets[k], p.numel())),
-                                            p.sizes()),
-                               p.dtype()));
+        if (!owner.empty() && owner[bucket.params[k]] != group.rank()) {
+          p.set_grad(Tensor());
+          continue;
+        }
+        const Tensor averaged =
+            bucket.shard.defined()
+                ? raw::narrow(bucket.shard, 0, bucket.offsets[k] - group.rank() * bucket.block, p.numel())
+                : raw::narrow(bucket.buffer, 0, bucket.offsets[k], p.numel());
+        // In the dtype autograd gives p's gradients: f32 for an fp8 leaf (eight bits cannot hold
+        // a running sum), p's own otherwise.
+        const DType grad_dtype = is_fp8(p.dtype()) ? DType::f32 : p.dtype();
+        if (!p.grad().defined()) p.set_grad(raw::cast(raw::reshape(raw::clone(averaged), p.sizes()), grad_dtype));
       }
     for (Bucket& bucket : buckets) {
       bucket.pending = bucket.params.size();
@@ -178,10 +214,8 @@ DataParallel::DataParallel(nn::Module& module, ProcessGroup& group, DataParallel
     bucket.offsets.push_back(bucket.numel);
     bucket.numel += s.params[i].second.numel();
   }
-  const TensorOptions f32 = TensorOptions{}.with_dtype(DType::f32).with_device(device);
   for (Bucket& bucket : s.buckets) {
-    bucket.buffer = raw::empty({bucket.numel}, f32);
-    if (options_.comm.error_feedback) bucket.residual = raw::zeros({bucket.numel}, f32);
+    s.allocate(bucket);
     bucket.pending = bucket.params.size();
   }
   std::weak_ptr<State> weak = state_;
@@ -205,6 +239,51 @@ DataParallel::~DataParallel() {
 
 void DataParallel::finish_gradient_synchronization() { state_->finish(); }
 
+void DataParallel::reduce_to_owners(const std::function<int(const Tensor& param)>& owner_of) {
+  State& s = *state_;
+  MANTISSA_CHECK(s.owner.empty(), kOp, "reduce_to_owners was already called");
+  MANTISSA_CHECK(s.next_launch == 0 && std::find(s.ready.begin(), s.ready.end(), true) == s.ready.end(), kOp,
+                 "reduce_to_owners must come before the first backward");
+  const int world = s.group.size();
+  for (const auto& [name, p] : s.params) {
+    const int rank = owner_of(p);
+    MANTISSA_CHECK(rank >= 0 && rank < world, kOp, "{} was given owner {}, not a rank of {}", name, rank,
+                   s.group.describe());
+    s.owner.push_back(rank);
+  }
+  for (Bucket& bucket : s.buckets) {
+    std::vector<int64_t> load(world, 0);
+    for (size_t i : bucket.params) load[s.owner[i]] += s.params[i].second.numel();
+    const int64_t block = std::max<int64_t>(1, *std::max_element(load.begin(), load.end()));
+    // Blocks this uneven (one parameter larger than the rest of its bucket) would make the
+    // reduce-scatter send more than the all-reduce, (world-1)·block against
+    // 2·(world-1)·numel/world, and hold world·block values: the bucket is all-reduced instead,
+    // and only the owners keep the result.
+    if (world == 1 || block * world > 2 * bucket.numel) continue;
+    bucket.block = block;
+    std::fill(load.begin(), load.end(), 0);
+    for (size_t k = 0; k < bucket.params.size(); ++k) {
+      const int rank = s.owner[bucket.params[k]];
+      bucket.offsets[k] = rank * bucket.block + load[rank];
+      load[rank] += s.params[bucket.params[k]].second.numel();
+    }
+    bucket.numel = world * bucket.block;
+    s.allocate(bucket);
+    bucket.checked = false;
+  }
+}
+
+std::vector<std::vector<Tensor>> DataParallel::bucket_parameters() const {
+  std::vector<std::vector<Tensor>> out;
+  for (const Bucket& bucket : state_->buckets) {
+    out.emplace_back();
+    for (size_t i : bucket.params) out.back().push_back(state_->params[i].second);
+  }
+  return out;
+}
+
+ProcessGroup& DataParallel::group() const { return state_->group; }
+
 DataParallel::NoSync::NoSync(DataParallel& ddp) : ddp_(ddp), previous_(ddp.state_->sync) {
   ddp_.state_->sync = false;
 }
@@ -222,7 +301,10 @@ std::vector<std::vector<std::string>> DataParallel::bucket_layout() const {
 
 int64_t DataParallel::wire_bytes_per_step() const {
   int64_t bytes = 0;
-  for (const Bucket& bucket : state_->buckets) bytes += options_.comm.wire_bytes(bucket.numel, state_->group.size());
+  const int world = state_->group.size();
+  for (const Bucket& bucket : state_->buckets)
+    bytes += bucket.block > 0 ? options_.comm.reduce_scatter_bytes(bucket.numel, world)
+                              : options_.comm.wire_bytes(bucket.numel, world);
   return bytes;
 }
 

@@ -8,6 +8,7 @@
 //                      // averaged gradients once every parameter has one
 //   ddp.finish_gradient_synchronization();  // needed only when some parameters got none
 //   optimizer.step();
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,10 +63,22 @@ class DataParallel {
   };
   NoSync no_sync() { return NoSync(*this); }
 
+  // ZeRO (ShardedOptimizer calls it): from now on every parameter's averaged gradient is kept
+  // only by the rank `owner_of` names for it (the same on every rank); after the
+  // synchronization the other ranks hold no gradient for it. Each bucket is reduce-scattered
+  // instead of all-reduced, laid out as one block per rank, unless its blocks would be so
+  // uneven (a block over twice the even share) that the reduce-scatter sent more bytes than
+  // the all-reduce: such a bucket is still all-reduced. Call before the first backward.
+  void reduce_to_owners(const std::function<int(const Tensor& param)>& owner_of);
+
   // The buckets' parameter names, in launch order.
   std::vector<std::vector<std::string>> bucket_layout() const;
-  // Bytes this rank sends per synchronized step (GradComm::wire_bytes over the buckets).
+  // The buckets' parameters, in launch order.
+  std::vector<std::vector<Tensor>> bucket_parameters() const;
+  // Bytes this rank sends per synchronized step (GradComm::wire_bytes over the buckets, or
+  // reduce_scatter_bytes when reducing to owners).
   int64_t wire_bytes_per_step() const;
+  ProcessGroup& group() const;
   const DataParallelOptions& options() const { return options_; }
 
   struct State;  // shared with the gradient hooks

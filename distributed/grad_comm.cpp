@@ -71,59 +71,84 @@ Tensor global_amax(ProcessGroup& group, const Tensor& x) {
   return amax;
 }
 
-// Narrow shards to their owners (all-to-all), summed there in f32, the sums back narrow
-// (all-gather): each element of the result rounds twice in the wire format, once per leg.
+// Narrow blocks to their owners (all-to-all), summed there in f32: this rank's block of the
+// reduction, rounded once in the wire format. x's length is a multiple of the world size.
+Tensor reduce_block_in_f32(ProcessGroup& group, const Tensor& x, const GradComm& comm, ReduceOp op,
+                           const Tensor& residual) {
+  const int64_t world = group.size(), block = x.numel() / world;
+  Tensor scale;
+  if (is_fp8(comm.wire)) scale = scale_for(global_amax(group, x), fp8_max(comm.wire));  // one scale on every rank
+  Tensor sent = compress(x, comm.wire, scale);
+  keep_residual(residual, x, [&] { return decompress(sent, scale); });
+  Tensor received = group.all_to_all(sent);  // block j: rank j's values of my block
+  Tensor sums = raw::reduce(mantissa::ReduceOp::sum, raw::reshape(raw::cast(received, DType::f32), {world, block}), {0});
+  if (scale.defined()) sums = raw::binary(BinaryOp::div, sums, scale);
+  if (op == ReduceOp::avg) sums = raw::binary(BinaryOp::div, sums, static_cast<double>(world));
+  return sums;
+}
+
+// The blocks summed in f32 (reduce_block_in_f32), the sums back narrow (all-gather): each
+// element of the result rounds twice in the wire format, once per leg.
 Tensor reduce_summing_in_f32(ProcessGroup& group, const Tensor& x, const GradComm& comm, ReduceOp op,
                              const Tensor& residual) {
   const int64_t world = group.size(), n = x.numel();
-  const int64_t shard = (n + world - 1) / world;
-  Tensor padded = x;
-  if (shard * world != n) {
-    padded = raw::zeros({shard * world}, TensorOptions{}.with_dtype(DType::f32).with_device(x.device()));
-    Tensor head = raw::narrow(padded, 0, 0, n);
-    raw::copy_(head, x);
+  const int64_t block = (n + world - 1) / world;
+  // Padded to world equal blocks where n does not split (the residual too, copied back after).
+  const bool pad = block * world != n;
+  auto padded_copy = [&](const Tensor& t) {
+    Tensor out = raw::zeros({block * world}, TensorOptions{}.with_dtype(DType::f32).with_device(x.device()));
+    Tensor head = raw::narrow(out, 0, 0, n);
+    raw::copy_(head, raw::reshape(t, {n}));
+    return out;
+  };
+  const Tensor padded = pad ? padded_copy(x) : x;
+  const Tensor padded_residual = pad && residual.defined() ? padded_copy(residual) : residual;
+  const Tensor sums = reduce_block_in_f32(group, padded, comm, op, padded_residual);
+  if (pad && residual.defined()) {
+    Tensor out = raw::reshape(residual, {n});
+    raw::copy_(out, raw::narrow(padded_residual, 0, 0, n));
   }
-  const bool fp8 = is_fp8(comm.wire);
-  Tensor scale;
-  if (fp8) {
-    scale = scale_for(global_amax(group, x), fp8_max(comm.wire));  // one scale on every rank
-  }
-  Tensor sent = compress(padded, comm.wire, scale);
-  keep_residual(residual, x, [&] { return raw::narrow(decompress(sent, scale), 0, 0, n); });
-
-  Tensor received = group.all_to_all(sent);  // block j: rank j's values of my shard
-  Tensor sums = raw::reduce(mantissa::ReduceOp::sum, raw::reshape(raw::cast(received, DType::f32), {world, shard}), {0});
-  if (fp8) sums = raw::binary(BinaryOp::div, sums, scale);
-  if (op == ReduceOp::avg) sums = raw::binary(BinaryOp::div, sums, static_cast<double>(world));
-
   Tensor result;
-  if (fp8) {
+  if (is_fp8(comm.wire)) {
     // Each owner scales its own sums; the scales travel with them.
-    Tensor shard_scale = scale_for(abs_max(sums), fp8_max(comm.wire));
-    Tensor gathered = group.all_gather(compress(sums, comm.wire, shard_scale));  // [world, shard]
-    Tensor scales = group.all_gather(shard_scale);                              // [world, 1]
+    Tensor block_scale = scale_for(abs_max(sums), fp8_max(comm.wire));
+    Tensor gathered = group.all_gather(compress(sums, comm.wire, block_scale));  // [world, block]
+    Tensor scales = group.all_gather(block_scale);                              // [world, 1]
     result = decompress(gathered, scales);
   } else {
     result = decompress(group.all_gather(raw::cast(sums, comm.wire)), Tensor());
   }
-  return raw::narrow(raw::reshape(result, {world * shard}), 0, 0, n);
+  return raw::narrow(raw::reshape(result, {world * block}), 0, 0, n);
 }
 
-// Cast, and let the engine sum in the wire format (the average divides first, as PyTorch's
-// compression hooks do). fp8's shared scale leaves room for the sum of every rank.
+// For the engine's own sum in the wire format (PyTorch's compression hooks): x cast, its share
+// of the average taken first; fp8's shared scale leaves room for the sum of every rank.
+struct EngineSumInput {
+  Tensor sent, scale;
+};
+
+EngineSumInput compress_for_engine_sum(ProcessGroup& group, const Tensor& x, const GradComm& comm, ReduceOp op,
+                                       const Tensor& residual) {
+  const double share = op == ReduceOp::avg ? 1.0 / group.size() : 1.0;
+  Tensor y = op == ReduceOp::avg ? raw::binary(BinaryOp::mul, x, share) : x;
+  EngineSumInput in;
+  if (is_fp8(comm.wire)) in.scale = scale_for(global_amax(group, y), fp8_max(comm.wire) / group.size());
+  in.sent = compress(y, comm.wire, in.scale);
+  keep_residual(residual, x, [&] { return raw::binary(BinaryOp::div, decompress(in.sent, in.scale), share); });
+  return in;
+}
+
 Tensor reduce_summing_in_wire(ProcessGroup& group, const Tensor& x, const GradComm& comm, ReduceOp op,
                               const Tensor& residual) {
-  const double world = group.size();
-  const double share = op == ReduceOp::avg ? 1.0 / world : 1.0;
-  Tensor y = op == ReduceOp::avg ? raw::binary(BinaryOp::mul, x, share) : x;
-  Tensor scale;
-  if (is_fp8(comm.wire)) {
-    scale = scale_for(global_amax(group, y), fp8_max(comm.wire) / world);
-  }
-  Tensor sent = compress(y, comm.wire, scale);
-  keep_residual(residual, x, [&] { return raw::binary(BinaryOp::div, decompress(sent, scale), share); });
-  group.all_reduce(sent, ReduceOp::sum);
-  return decompress(sent, scale);
+  EngineSumInput in = compress_for_engine_sum(group, x, comm, op, residual);
+  group.all_reduce(in.sent, ReduceOp::sum);
+  return decompress(in.sent, in.scale);
+}
+
+Tensor reduce_block_in_wire(ProcessGroup& group, const Tensor& x, const GradComm& comm, ReduceOp op,
+                            const Tensor& residual) {
+  const EngineSumInput in = compress_for_engine_sum(group, x, comm, op, residual);
+  return decompress(group.reduce_scatter(in.sent, ReduceOp::sum), in.scale);
 }
 
 }  // namespace
@@ -163,41 +188,73 @@ GradComm GradComm::parse(std::string_view name) {
   return comm;
 }
 
-int64_t GradComm::wire_bytes(int64_t numel, int world) const {
+int64_t GradComm::reduce_scatter_bytes(int64_t numel, int world) const {
   if (world <= 1) return 0;
-  const int64_t shard = (numel + world - 1) / world;
-  // Each rank sends world-1 of its world shards in each of the two legs.
-  int64_t bytes = 2 * (world - 1) * shard * static_cast<int64_t>(dtype_size(wire));
-  if (is_fp8(wire)) {
-    bytes += 2 * 4;                                  // the amax all-reduce (one f32 element)
-    if (sum_in_f32) bytes += (world - 1) * 4;        // the shard scales
-  }
+  const int64_t block = (numel + world - 1) / world;
+  int64_t bytes = (world - 1) * block * static_cast<int64_t>(dtype_size(wire));  // world-1 of world blocks
+  if (is_fp8(wire)) bytes += 2 * 4;  // the amax all-reduce (one f32 element)
   return bytes;
 }
 
-void all_reduce_gradients(ProcessGroup& group, const Tensor& buffer, const GradComm& comm, ReduceOp op,
-                          const Tensor& residual) {
-  MANTISSA_CHECK(buffer.defined() && buffer.dtype() == DType::f32 && buffer.is_contiguous(), kOp,
+int64_t GradComm::wire_bytes(int64_t numel, int world) const {
+  if (world <= 1) return 0;
+  // The reduce-scatter, then the all-gather of the sums, which sends as much again.
+  int64_t bytes = reduce_scatter_bytes(numel, world) + (world - 1) * ((numel + world - 1) / world) *
+                                                           static_cast<int64_t>(dtype_size(wire));
+  if (is_fp8(wire) && sum_in_f32) bytes += (world - 1) * 4;  // the block scales
+  return bytes;
+}
+
+namespace {
+
+void check_gradients(std::string_view op_name, const Tensor& buffer, const GradComm& comm, ReduceOp op,
+                     const Tensor& residual) {
+  MANTISSA_CHECK(buffer.defined() && buffer.dtype() == DType::f32 && buffer.is_contiguous(), op_name,
                  "reduces a contiguous f32 buffer, got {}", buffer.defined() ? buffer.describe() : "undefined");
-  MANTISSA_CHECK(op == ReduceOp::sum || op == ReduceOp::avg, kOp, "sums or averages gradients, got {}",
+  MANTISSA_CHECK(op == ReduceOp::sum || op == ReduceOp::avg, op_name, "sums or averages gradients, got {}",
                  reduce_op_name(op));
-  MANTISSA_CHECK(comm.error_feedback == residual.defined(), kOp,
+  MANTISSA_CHECK(comm.error_feedback == residual.defined(), op_name,
                  "{}: the error-feedback residual must be given exactly when error feedback is on", comm.name());
   if (residual.defined()) {
     MANTISSA_CHECK(residual.dtype() == DType::f32 && residual.is_contiguous() && residual.sizes() == buffer.sizes() &&
                        residual.device() == buffer.device(),
-                   kOp, "the residual must be a contiguous f32 tensor like the buffer {}, got {}", buffer.describe(),
-                   residual.describe());
+                   op_name, "the residual must be a contiguous f32 tensor like the buffer {}, got {}",
+                   buffer.describe(), residual.describe());
   }
+}
+
+// The buffer flattened, with the residual of the last compression added back.
+Tensor with_residual(const Tensor& buffer, const Tensor& residual) {
+  Tensor flat = raw::reshape(buffer, {buffer.numel()});
+  return residual.defined() ? raw::binary(BinaryOp::add, flat, raw::reshape(residual, {residual.numel()})) : flat;
+}
+
+}  // namespace
+
+void all_reduce_gradients(ProcessGroup& group, const Tensor& buffer, const GradComm& comm, ReduceOp op,
+                          const Tensor& residual) {
+  check_gradients(kOp, buffer, comm, op, residual);
   if (comm.wire == DType::f32) {
     group.all_reduce(buffer, op);
     return;
   }
-  Tensor flat = raw::reshape(buffer, {buffer.numel()});
-  Tensor x = residual.defined() ? raw::binary(BinaryOp::add, flat, raw::reshape(residual, {residual.numel()})) : flat;
+  const Tensor x = with_residual(buffer, residual);
   Tensor reduced = comm.sum_in_f32 ? reduce_summing_in_f32(group, x, comm, op, residual)
                                    : reduce_summing_in_wire(group, x, comm, op, residual);
+  Tensor flat = raw::reshape(buffer, {buffer.numel()});
   raw::copy_(flat, reduced);
+}
+
+Tensor reduce_scatter_gradients(ProcessGroup& group, const Tensor& buffer, const GradComm& comm, ReduceOp op,
+                                const Tensor& residual) {
+  constexpr std::string_view kName = "reduce_scatter_gradients";
+  check_gradients(kName, buffer, comm, op, residual);
+  MANTISSA_CHECK(buffer.numel() % group.size() == 0, kName, "{}: the buffer {} does not split into {} equal blocks",
+                 group.describe(), buffer.describe(), group.size());
+  if (comm.wire == DType::f32) return group.reduce_scatter(raw::reshape(buffer, {buffer.numel()}), op);
+  const Tensor x = with_residual(buffer, residual);
+  return comm.sum_in_f32 ? reduce_block_in_f32(group, x, comm, op, residual)
+                         : reduce_block_in_wire(group, x, comm, op, residual);
 }
 
 }  // namespace mantissa::distributed

@@ -31,6 +31,8 @@ struct GradComm {
   // (all-reduce, all-gather) and pairwise (all-to-all) algorithms: 2·(world-1)/world × numel
   // × bytes per element, plus the fp8 scales.
   int64_t wire_bytes(int64_t numel, int world) const;
+  // Bytes this rank sends for the first leg alone, the reduce-scatter of reduce_scatter_gradients.
+  int64_t reduce_scatter_bytes(int64_t numel, int world) const;
 };
 
 // Sums (or averages) `buffer`, a contiguous f32 tensor, across `group` in place, travelling in
@@ -42,5 +44,14 @@ struct GradComm {
 // lost. Call it inside group.submit(...) to run it asynchronously.
 void all_reduce_gradients(ProcessGroup& group, const Tensor& buffer, const GradComm& comm, ReduceOp op,
                           const Tensor& residual = Tensor());
+
+// The first leg alone, for ZeRO: `buffer` (contiguous f32, world equal blocks) reduced across
+// `group`, and this rank's block of the result returned (f32, numel / world). Summed in f32,
+// each rank's values round once in the wire format and the sum not at all; the "-sum"
+// variants let the engine reduce-scatter in the wire format, rounding every partial sum too.
+// fp8 quantises with the same shared scale as all_reduce_gradients; the residual is kept the
+// same way.
+Tensor reduce_scatter_gradients(ProcessGroup& group, const Tensor& buffer, const GradComm& comm, ReduceOp op,
+                                const Tensor& residual = Tensor());
 
 }  // namespace mantissa::distributed

@@ -4,6 +4,7 @@
 // caller's by events); in a world of one process both are copies. Every collective takes any
 // dtype mantissa has and any view (a layout the engine cannot read is copied). The *_async
 // forms return a Work to wait() on; until then the tensors given must not be read or changed.
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -79,7 +80,10 @@ class ProcessGroup {
   void check_consistent(std::string_view op, const Tensor& tensor, int64_t detail = 0);
 
   // Prints `why` with this rank's number and ends every rank of the job (world.h's abort_job).
-  [[noreturn]] void abort(const std::string& why) { cpu_->abort(why); }
+  [[noreturn]] void abort(const std::string& why) {
+    cpu_->abort(why);
+    std::abort();  // not reached: g++ does not carry [[noreturn]] through a virtual call
+  }
 
  private:
   Engine& engine_for(Device device, std::string_view op);

@@ -82,7 +82,7 @@ ProcessGroup& init(GroupOptions options) {
   MANTISSA_CHECK(options.timeout.count() > 0, "distributed::init", "the timeout must be positive, got {} ms",
                  options.timeout.count());
   std::shared_ptr<Engine> cpu;
-  if (const char* variable = launcher_variable()) {
+  if ([[maybe_unused]] const char* variable = launcher_variable()) {
 #ifdef MANTISSA_WITH_MPI
     cpu = start_mpi_engine(options.timeout);
 #else

@@ -8,6 +8,7 @@
 
 #include <mantissa/autograd/grad_mode.h>
 #include <mantissa/core/error.h>
+#include <mantissa/optim/clip_grad.h>
 #include <mantissa/core/ops.h>
 
 namespace mantissa::optim {
@@ -44,6 +45,12 @@ void Optimizer::set_codec(const Tensor& p, ParamCodec codec) {
   MANTISSA_CHECK(s->step == 0, name_, "set_codec must come before the parameter's first step");
   MANTISSA_CHECK(codec.decode && codec.encode, name_, "set_codec needs both decode and encode");
   codecs_[&p.impl()] = std::move(codec);
+}
+
+Tensor Optimizer::clip_grad_norm_(double max_norm, double norm_type) {
+  std::vector<Tensor> params;
+  for (const ParamGroup& g : groups_) params.insert(params.end(), g.params.begin(), g.params.end());
+  return optim::clip_grad_norm_(params, max_norm, norm_type);
 }
 
 const ParamCodec* Optimizer::codec_of(const Tensor& p) const {

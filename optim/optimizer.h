@@ -51,6 +51,9 @@ struct UpdatePrecision {
 struct ParamCodec {
   std::function<Tensor(const Tensor& param)> decode;
   std::function<void(Tensor& param, const Tensor& master)> encode;
+  // The tensors besides the parameter that encode writes (an fp8 weight's scale), as views to
+  // read and write in place: a sharded optimizer sends them from the parameter's owner with it.
+  std::function<std::vector<Tensor>(const Tensor& param)> written_state;
 };
 
 struct ParamGroup {
@@ -80,8 +83,17 @@ class Optimizer {
   virtual void set_update_precision(const UpdatePrecision& precision);
   const UpdatePrecision& update_precision() const { return precision_; }
   // Stores p through `codec` (see ParamCodec); set before the first step. An fp8 parameter
-  // without one is refused at the step.
-  void set_codec(const Tensor& p, ParamCodec codec);
+  // without one is refused at the step. Virtual so a wrapper can pass it on.
+  virtual void set_codec(const Tensor& p, ParamCodec codec);
+
+  // Clips the gradients of every parameter to a total norm of max_norm (clip_grad_norm_ over
+  // params), returning the norm before clipping. Virtual because a sharded optimizer holds
+  // only its share of the gradients and must combine the norm across its ranks.
+  virtual Tensor clip_grad_norm_(double max_norm, double norm_type = 2.0);
+  // False when the gradients this optimizer steps with are spread over several processes (a
+  // sharded optimizer's ranks each hold their own share): a loss scaler must then agree on
+  // overflows across them before any rank decides to step.
+  virtual bool holds_every_gradient() const { return true; }
 
   // "group.<g>.lr", "group.<g>.initial_lr", "group.<g>.weight_decay" (f64 scalars) and
   // "state.<i>.step" (i64) plus "state.<i>.<buffer>" for the i-th parameter in group order
@@ -142,10 +154,10 @@ class Optimizer {
   // How this step writes p back: the next numel(p) elements of the rounding stream when
   // stochastic.
   optimizer_math::WriteBack next_write_back(const Tensor& p);
+  const ParamCodec* codec_of(const Tensor& p) const;
 
  private:
   bool has_master(const Tensor& p) const;
-  const ParamCodec* codec_of(const Tensor& p) const;
 
   std::string name_;
   UpdatePrecision precision_;

@@ -68,7 +68,14 @@ Tensor dequantize_fp8_param(const Tensor& weight, Fp8State& state) {
 
 optim::ParamCodec fp8_param_codec(Fp8State state) {
   return {[state](const Tensor& weight) mutable { return dequantize_fp8_param(weight, state); },
-          [state](Tensor& weight, const Tensor& master) mutable { store_fp8_param(weight, master, state); }};
+          [state](Tensor& weight, const Tensor& master) mutable { store_fp8_param(weight, master, state); },
+          [state](const Tensor& weight) {
+            // What store writes besides the data: the weight slot's current amax (row 0 of
+            // the history; the other rows only roll), scale and scale_inv.
+            check_fp8_param(weight, state);
+            const ScalingMeta& meta = state.stored_meta(weight)->forward;
+            return std::vector<Tensor>{meta.amax_slot(kSlot), meta.scale_at(kSlot), meta.scale_inv_at(kSlot)};
+          }};
 }
 
 }  // namespace mantissa::precision

@@ -64,6 +64,10 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
                  optimizer.name());
   // As PyTorch: the reciprocal in f64 (f32 division can be inexact under some compile
   // options), then rounded to the f32 the scale lives in.
+  MANTISSA_CHECK(optimizer.holds_every_gradient() || (group_ && group_->size() > 1), "GradScaler::unscale_",
+                 "{} holds only this rank's share of the gradients, so an overflow on another rank would let this "
+                 "one step alone: call set_process_group (PrecisionPlugin::set_process_group) first",
+                 optimizer.name());
   const double inv_scale = static_cast<float>(1.0 / static_cast<double>(scale_));
   // One fused call and one flag per device, as PyTorch's found_inf_per_device.
   std::vector<std::vector<Tensor>> per_device;

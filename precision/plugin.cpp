@@ -113,6 +113,10 @@ void PrecisionPlugin::configure_optimizer(optim::Optimizer& optimizer) const {
     return;  // no master weights or stochastic write-back: the residual is the extra precision
   }
   optimizer.set_update_precision({options_.master_weights, options_.rounding, options_.rounding_seed});
+  configure_codecs(optimizer);
+}
+
+void PrecisionPlugin::configure_codecs(optim::Optimizer& optimizer) const {
   if (!fp8_) return;
   for (const Tensor& p : all_params(optimizer))
     if (is_fp8(p.dtype())) optimizer.set_codec(p, fp8_param_codec(*fp8_));
@@ -167,7 +171,7 @@ bool PrecisionPlugin::optimizer_step(optim::Optimizer& optimizer, std::optional<
   if (clip_norm) {
     // Clipping must see true gradients, so the scale comes off first (PyTorch's recipe).
     if (scaler_) scaler_->unscale_(optimizer);
-    last_grad_norm_ = optim::clip_grad_norm_(all_params(optimizer), *clip_norm).item();
+    last_grad_norm_ = optimizer.clip_grad_norm_(*clip_norm).item();
   }
   if (!scaler_) {
     optimizer.step();

@@ -99,6 +99,10 @@ class PrecisionPlugin {
   // need a flash optimizer (FlashAdamW, FlashAdam, FlashSGD, FlashLion): anything else is
   // an error, since a plain one would update half-precision weights with no residual.
   void configure_optimizer(optim::Optimizer& optimizer) const;
+  // The fp8 parameters' codecs alone (configure_optimizer sets them too): what a wrapper such
+  // as distributed::ShardedOptimizer needs for the parameters its rank does not own, whose
+  // encoded scales it receives from their owners.
+  void configure_codecs(optim::Optimizer& optimizer) const;
   // Each optimizer as the mode wants it, configured: the flash one in flash modes (FlashAdamW,
   // FlashAdam, FlashSGD), optim's otherwise.
   std::unique_ptr<optim::Optimizer> make_adamw(std::vector<optim::ParamGroupOptions> groups,

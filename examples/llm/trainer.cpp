@@ -71,6 +71,12 @@ precision::PrecisionPlugin make_precision(const TrainOptions& o, std::ostream* w
   return precision::PrecisionPlugin(std::move(mode), options);
 }
 
+// What ZeRO's parameter all-gather adds to the gradients' bytes on the wire.
+int64_t parameter_gather_bytes(const optim::Optimizer& optimizer) {
+  const auto* sharded = dynamic_cast<const distributed::ShardedOptimizer*>(&optimizer);
+  return sharded ? sharded->wire_bytes_per_step() : 0;
+}
+
 }  // namespace
 
 TrainResult train(const TrainOptions& options, std::ostream& out) {
@@ -115,16 +121,17 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   // Gradients pass through the wire format whenever it is not f32, even in a world of one
   // (to study its effect on one process); f32 needs the all-reduce only with several ranks.
   std::optional<distributed::DataParallel> ddp;
-  if (world > 1 || grad_comm.wire != DType::f32)
+  if (world > 1 || grad_comm.wire != DType::f32 || o.zero)
     ddp.emplace(*model, group, distributed::DataParallelOptions{.bucket_cap_mb = o.bucket_cap_mb, .comm = grad_comm});
   if (world > 1) plugin.set_process_group(group);
   const optim::AdamOptions adam = optim::AdamOptions(o.lr).with_betas(o.beta1, o.beta2).with_weight_decay(o.weight_decay);
   auto make_adamw = [&](std::vector<optim::ParamGroupOptions> groups) { return plugin.make_adamw(std::move(groups), adam); };
   const std::unique_ptr<optim::Optimizer> optimizer_owner =
       o.zero ? std::unique_ptr<optim::Optimizer>(
-                   std::make_unique<distributed::ShardedOptimizer>(decay_groups(model, o.weight_decay), group, make_adamw))
+                   std::make_unique<distributed::ShardedOptimizer>(decay_groups(model, o.weight_decay), *ddp, make_adamw))
              : make_adamw(decay_groups(model, o.weight_decay));
   optim::Optimizer& optimizer = *optimizer_owner;
+  if (o.zero) plugin.configure_codecs(optimizer);  // where the owners' fp8 scales go
   const optim::WarmupCosineLr schedule(o.warmup_steps, o.lr_decay_steps, o.min_lr / o.lr);
   Generator data_generator(o.seed + 1);
   training::Checkpoint checkpoint(*model);
@@ -148,12 +155,15 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                      result.parameters, o.model.n_layer, o.model.n_head, o.model.n_embd, o.model.block_size,
                      o.model.vocab_size, tokenizer.kind(), splits.train.size(), splits.val.size(), num_threads(),
                      plugin.mode().name, device.str());
-  if (ddp)
-    out << fmt::format("data parallel: {} rank(s), {}; gradients in {} ({} buckets, {} bytes sent per rank and step), "
-                       "global batch {} = {} per rank x {} micro-batch(es); optimizer {}\n",
+  if (ddp) {
+    const int64_t gather_bytes = parameter_gather_bytes(optimizer);
+    out << fmt::format("data parallel: {} rank(s), {}; gradients in {} ({} buckets), {} bytes sent per rank and "
+                       "step{}, global batch {} = {} per rank x {} micro-batch(es); optimizer {}\n",
                        world, group.describe(), grad_comm.name(), ddp->bucket_layout().size(),
-                       ddp->wire_bytes_per_step(), o.batch_size * world * o.grad_accum, o.batch_size, o.grad_accum,
-                       optimizer.name());
+                       ddp->wire_bytes_per_step() + gather_bytes,
+                       gather_bytes > 0 ? fmt::format(" ({} of them ZeRO's parameter all-gather)", gather_bytes) : "",
+                       o.batch_size * world * o.grad_accum, o.batch_size, o.grad_accum, optimizer.name());
+  }
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
 
   std::optional<training::MetricsLog> metrics_log;

@@ -80,6 +80,12 @@ TEST_P(WorldOfOne, EachGradientFormatRoundsAsItsDefinitionSays) {
     };
     const std::vector<float> expected = comm.sum_in_f32 ? leg(leg(g)) : leg(g);
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], expected[i]) << name << " element " << i << " of " << g[i];
+    // ZeRO's reduce-scatter is the first leg alone: one rounding, whichever sum.
+    const std::vector<float> block =
+        distributed::reduce_scatter_gradients(group(), on(raw::from_vector(g, {n})), comm, ReduceOp::sum)
+            .to_vector<float>();
+    const std::vector<float> once = leg(g);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(block[i], once[i]) << name << " reduce-scatter element " << i;
   }
 }
 
@@ -149,6 +155,11 @@ TEST(GradComm, WireBytesAreTwoLegsOfWorldMinusOneShards) {
   EXPECT_EQ(GradComm::parse("fp8-e4m3-sum").wire_bytes(10, 2), 2 * 5 + 8);
   EXPECT_EQ(GradComm::parse("bf16").wire_bytes(10, 3), 2 * 2 * 4 * 2);  // shards of 4
   EXPECT_EQ(GradComm::parse("bf16").wire_bytes(10, 1), 0);
+  // The reduce-scatter alone: one leg, and the amax all-reduce for fp8.
+  EXPECT_EQ(GradComm::parse("f32").reduce_scatter_bytes(10, 2), 5 * 4);
+  EXPECT_EQ(GradComm::parse("fp8-e4m3").reduce_scatter_bytes(10, 2), 5 + 8);
+  EXPECT_EQ(GradComm::parse("bf16").reduce_scatter_bytes(10, 3), 2 * 4 * 2);
+  EXPECT_EQ(GradComm::parse("bf16").reduce_scatter_bytes(10, 1), 0);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include <mantissa/core/formats/float8.h>
 #include <mantissa/core/ops.h>
 #include <mantissa/mantissa.h>
 #include "support/grad_comm_reference.h"
@@ -90,6 +91,85 @@ TEST_P(GradCommAcrossRanks, StaysWithinTheFormatsBoundOfTheF64SumAndAgreesBitFor
   std::vector<float> rows = all.to_vector<float>();
   for (int r = 1; r < world; ++r)
     EXPECT_EQ(std::memcmp(rows.data(), rows.data() + r * n, n * sizeof(float)), 0) << "rank " << r << " differs";
+}
+
+// ZeRO's first leg alone: this rank's block of the sum, which rounds only on the way in (each
+// rank's values to the wire format; the engine's sum also rounds each partial sum).
+TEST_P(GradCommAcrossRanks, ReduceScatterGivesEachRankItsBlockWithinTheFirstLegsBound) {
+  const GradComm comm = GradComm::parse(GetParam().comm);
+  const ReduceOp op = GetParam().op;
+  const int world = group().size(), me = group().rank();
+  const int64_t block = 337, n = block * world;
+
+  std::vector<std::vector<float>> sent(world);
+  double amax = 0;
+  for (int r = 0; r < world; ++r) {
+    sent[r] = rank_gradient(r, n);
+    for (float v : sent[r]) amax = std::max(amax, std::abs(double(v)));
+  }
+  const Tensor buffer = raw::from_vector(sent[me], {n});
+  const std::vector<float> got = distributed::reduce_scatter_gradients(group(), buffer, comm, op).to_vector<float>();
+  ASSERT_EQ(static_cast<int64_t>(got.size()), block);
+  EXPECT_EQ(buffer.to_vector<float>(), sent[me]) << "the buffer is read, not written";
+
+  const testing::FormatError e = format_error(comm.wire);
+  const bool fp8 = is_fp8(comm.wire);
+  const double flush_in = fp8 ? e.flush * amax * (comm.sum_in_f32 ? 1 : world) / fp8_max(comm.wire) : e.flush;
+  const double divide = op == ReduceOp::avg ? world : 1;
+  int64_t above_zero_error = 0;
+  for (int64_t j = 0; j < block; ++j) {
+    const int64_t i = me * block + j;
+    double sum = 0, magnitude = 0;
+    for (int r = 0; r < world; ++r) {
+      sum += sent[r][i];
+      magnitude += std::abs(double(sent[r][i]));
+    }
+    const double roundings = comm.sum_in_f32 ? 1 : 2 * world - 1;
+    const double bound = roundings * (e.unit_roundoff * magnitude + world * flush_in) / divide * 1.001 +
+                         0x1p-22 * magnitude;
+    const double err = std::abs(got[j] - sum / divide);
+    EXPECT_LE(err, bound) << comm.name() << " element " << i << ": got " << got[j] << ", f64 " << sum / divide;
+    above_zero_error += err > 0;
+  }
+  if (comm.wire != DType::f32) EXPECT_GT(above_zero_error, 0) << "a narrow format that never rounds is not narrow";
+}
+
+TEST(GradCommAcrossRanksReduceScatter, RefusesABufferThatDoesNotSplitIntoEqualBlocks) {
+  if (group().size() == 1) GTEST_SKIP() << "every length splits into one block";
+  const Tensor buffer = raw::zeros({group().size() * 3 + 1});
+  EXPECT_THROW(distributed::reduce_scatter_gradients(group(), buffer, GradComm::parse("bf16"), ReduceOp::avg), Error);
+}
+
+// Error feedback keeps, element by element, what the first leg lost: x minus x quantised with
+// the scale every rank shares. For the reduce-scatter, and for the all-reduce on a length the
+// world does not divide (its residual is padded, then copied back).
+void expect_residual_of_the_first_leg(bool all_reduce) {
+  const int world = group().size(), me = group().rank();
+  const int64_t n = 64 * world + (all_reduce ? 1 : 0);
+  const GradComm comm = GradComm::parse("fp8-e4m3+ef");
+  const std::vector<float> g = rank_gradient(me, n);
+  Tensor buffer = raw::from_vector(g, {n}), residual = raw::zeros({n});
+  if (all_reduce) distributed::all_reduce_gradients(group(), buffer, comm, ReduceOp::sum, residual);
+  else distributed::reduce_scatter_gradients(group(), buffer, comm, ReduceOp::sum, residual);
+  float local_amax = 0;
+  for (float v : g) local_amax = std::max(local_amax, std::abs(v));
+  Tensor amax = raw::full({1}, local_amax);
+  group().all_reduce(amax, ReduceOp::max);
+  const float scale = static_cast<float>(fp8_max(DType::f8_e4m3)) / amax.item<float>();
+  const std::vector<float> r = residual.to_vector<float>();
+  int64_t nonzero = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float seen = fp8_e4m3_bits_to_float(float_to_fp8_e4m3_bits(g[i] * scale)) / scale;
+    EXPECT_NEAR(r[i], g[i] - seen, 1e-6 * std::abs(g[i])) << "element " << i;
+    nonzero += r[i] != 0;
+  }
+  EXPECT_GT(nonzero, n / 2) << "E4M3 loses something of most values";
+}
+
+TEST(GradCommAcrossRanksReduceScatter, ErrorFeedbackKeepsWhatTheFirstLegLost) { expect_residual_of_the_first_leg(false); }
+
+TEST(GradCommAcrossRanksAllReduce, ErrorFeedbackKeepsWhatTheFirstLegLostOnAPaddedLength) {
+  expect_residual_of_the_first_leg(true);
 }
 
 TEST_P(GradCommAcrossRanks, NonFiniteGradientsStayNonFiniteOnEveryRank) {
