@@ -111,6 +111,16 @@ enum class Reduction { none, mean, sum };
 // logits (N, C), targets (N) i64. mean averages over non-ignored rows, as PyTorch does.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index = -100,
                      Reduction reduction = Reduction::mean);
+// Connectionist temporal classification (Graves et al., 2006), PyTorch's ctc_loss: log_probs
+// (T, B, C) (log_softmax outputs; f32 or f64, others computed in f32); targets (B, S) padded
+// or 1-D concatenated; input_lengths and target_lengths (B) integers. mean divides each
+// utterance's loss by its target length (at least 1), then averages over the batch;
+// zero_infinity counts impossible alignments (infinite losses) as 0 with no gradient. The
+// gradient is the derivative with respect to log_probs (PyTorch's adds exp(log_probs), which a
+// log_softmax's backward removes).
+Tensor ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
+                const Tensor& target_lengths, int64_t blank = 0, Reduction reduction = Reduction::mean,
+                bool zero_infinity = false);
 // Inverted dropout with a Philox mask; identity when !training or p == 0.
 Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen = nullptr);
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, int64_t stride = 1,

@@ -1,4 +1,7 @@
 // Differentiable neural-network ops: matmul, softmax, norms, embedding, losses, dropout, conv.
+#include <limits>
+#include <memory>
+
 #include <mantissa/autograd/functions.h>
 #include <mantissa/autograd/node.h>
 #include <mantissa/core/error.h>
@@ -158,6 +161,46 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, int64_t igno
                   backend(logits).cross_entropy_backward(logits, raw::contiguous(target), lse,
                                                          raw::contiguous(per_row), ignore_index, grad);
                   return std::vector<Tensor>{grad};
+                });
+}
+
+Tensor ctc_loss(const Tensor& log_probs_in, const Tensor& targets, const Tensor& input_lengths,
+                const Tensor& target_lengths, int64_t blank, Reduction reduction, bool zero_infinity) {
+  const Tensor log_probs = mode_input(Op::ctc_loss, log_probs_in);
+  MANTISSA_CHECK(log_probs.defined() && is_floating(log_probs.dtype()), "ctc_loss",
+                 "log_probs must be floating, got {}", log_probs.defined() ? log_probs.describe() : "undefined");
+  // The recursions run in f32 or f64; a narrower input is widened (and its gradient narrowed).
+  const bool wide = log_probs.dtype() == DType::f32 || log_probs.dtype() == DType::f64;
+  const Tensor input = wide ? log_probs : raw::cast(log_probs, DType::f32);
+  auto forward = std::make_shared<raw::CtcResult>(raw::ctc_loss(input, targets, input_lengths, target_lengths, blank));
+  Tensor per_utterance = forward->nll;
+  if (zero_infinity) {
+    const Tensor infinite = raw::binary(BinaryOp::eq, per_utterance, std::numeric_limits<double>::infinity());
+    per_utterance = raw::where(infinite, raw::zeros({}, {input.dtype(), input.device()}), per_utterance);
+  }
+  // d loss / d nll[b], as a tensor of one value per utterance, before the output's gradient.
+  Tensor weights = raw::full({input.size(1)}, 1.0, {input.dtype(), input.device()});
+  if (reduction == Reduction::mean) {
+    const Tensor lengths = raw::clamp(raw::cast(forward->target_lengths, input.dtype()), 1.0,
+                                      std::numeric_limits<double>::infinity());
+    weights = raw::binary(BinaryOp::div, weights,
+                          raw::binary(BinaryOp::mul, lengths, static_cast<double>(std::max<int64_t>(1, input.size(1)))));
+  }
+  Tensor loss = reduction == Reduction::none
+                    ? per_utterance
+                    : raw::reduce(ReduceOp::sum, raw::binary(BinaryOp::mul, per_utterance, weights));
+  loss = raw::cast(loss, log_probs.dtype());
+  SavedTensor saved(input, Op::ctc_loss);
+  return record(Op::ctc_loss, {log_probs}, loss,
+                [saved, forward, weights, blank, zero_infinity, reduction, dtype = log_probs.dtype()](const Tensor& g) {
+                  const Tensor input = saved.get();
+                  Tensor grad_nll = raw::cast(g, input.dtype());
+                  grad_nll = reduction == Reduction::none
+                                 ? grad_nll
+                                 : raw::binary(BinaryOp::mul, raw::expand(raw::reshape(grad_nll, {1}), weights.sizes()),
+                                               weights);
+                  const Tensor grad = raw::ctc_loss_backward(grad_nll, input, *forward, blank, zero_infinity);
+                  return std::vector<Tensor>{raw::cast(grad, dtype)};
                 });
 }
 

@@ -38,6 +38,7 @@ inline constexpr PolicySource kPolicySources[] = {PolicySource::mantissa, Policy
   X(layer_norm, 3, own, fp32, none, fp32, no_fp8, "mean and variance of a row need more than 8 bits")           \
   X(rms_norm, 2, own, fp32, none, none, no_fp8, "as layer_norm")                                                \
   X(cross_entropy, 1, own, fp32, fp32, fp32, no_fp8, "log-sum-exp and the mean over rows")                      \
+  X(ctc_loss, 1, own, fp32, fp32, none, no_fp8, "log-space sums over paths; as cross_entropy")                 \
   X(mse_loss, 2, composite, none, fp32, fp32, no_fp8, "")                                                       \
   X(exp, 1, own, fp32, none, fp32, no_fp8, "overflows f16 above 11.1")                                          \
   X(log, 1, own, fp32, none, fp32, no_fp8, "small arguments underflow in f16")                                  \

@@ -91,6 +91,18 @@ class Backend {
                                       const Tensor& lse, const Tensor& grad_loss,
                                       int64_t ignore_index, Tensor& grad_logits) = 0;
 
+  // CTC (core/ctc_math.h): log_probs (T, B, C) f32 or f64, targets (B, S) i64 padded,
+  // input_lengths and target_lengths (B) i64, all contiguous on one device and checked by the
+  // ops layer (lengths within T and S, labels in [0, C) and not blank). nll (B) and log_alpha
+  // (B, T, 2S + 1) are in log_probs' dtype; log_alpha holds what backward needs.
+  virtual void ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
+                        const Tensor& target_lengths, int64_t blank, Tensor& nll, Tensor& log_alpha) = 0;
+  // grad_log_probs (T, B, C) = grad_nll[b] * d nll[b] / d log_probs, zero past each input length.
+  virtual void ctc_loss_backward(const Tensor& grad_nll, const Tensor& log_probs, const Tensor& targets,
+                                 const Tensor& input_lengths, const Tensor& target_lengths, const Tensor& nll,
+                                 const Tensor& log_alpha, int64_t blank, bool zero_infinity,
+                                 Tensor& grad_log_probs) = 0;
+
   // Philox streams: element i of the output uses counter (offset + i / 4), lane i % 4.
   virtual void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) = 0;
   virtual void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) = 0;

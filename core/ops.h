@@ -99,6 +99,17 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim);
 struct CrossEntropyResult { Tensor loss, lse; };  // per row, stats_dtype
 CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index);
 Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset);
+// CTC loss per utterance after every check (core/ops_ctc.cpp): log_probs (T, B, C) f32 or f64;
+// targets (B, S) padded or 1-D concatenated, i32 or i64; lengths (B) of any integer dtype on
+// any device. The result carries the normalised inputs (targets padded i64, lengths i64, all on
+// log_probs' device) that ctc_loss_backward takes.
+struct CtcResult {
+  Tensor nll, log_alpha, targets, input_lengths, target_lengths;
+};
+CtcResult ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
+                   const Tensor& target_lengths, int64_t blank);
+Tensor ctc_loss_backward(const Tensor& grad_nll, const Tensor& log_probs, const CtcResult& forward, int64_t blank,
+                         bool zero_infinity);
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Backend::Conv1dParams& p);
 
 // Checks that every defined tensor is on the same device; names the op and the tensors.

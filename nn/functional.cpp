@@ -33,4 +33,14 @@ Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduc
   return sq;
 }
 
+Tensor ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
+                const Tensor& target_lengths, int64_t blank, Reduction reduction, bool zero_infinity) {
+  if (log_probs.defined() && log_probs.dim() == 2) {  // one utterance: a batch of one
+    Tensor loss = mantissa::ctc_loss(log_probs.unsqueeze(1), targets.reshape({1, -1}), input_lengths.reshape({1}),
+                                     target_lengths.reshape({1}), blank, reduction, zero_infinity);
+    return reduction == Reduction::none ? loss.reshape({}) : loss;
+  }
+  return mantissa::ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity);
+}
+
 }  // namespace mantissa::nn::functional

@@ -48,6 +48,13 @@ class CpuBackend final : public Backend {
                               const Tensor& grad_loss, int64_t ignore_index,
                               Tensor& grad_logits) override;
 
+  void ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
+                const Tensor& target_lengths, int64_t blank, Tensor& nll, Tensor& log_alpha) override;
+  void ctc_loss_backward(const Tensor& grad_nll, const Tensor& log_probs, const Tensor& targets,
+                         const Tensor& input_lengths, const Tensor& target_lengths, const Tensor& nll,
+                         const Tensor& log_alpha, int64_t blank, bool zero_infinity,
+                         Tensor& grad_log_probs) override;
+
   void uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override;
   void normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
   void dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset, Tensor& out) override;

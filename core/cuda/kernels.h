@@ -116,6 +116,21 @@ cudaError_t launch_cross_entropy_backward(DType dtype, const void* logits, const
                                           const void* grad_loss, int64_t rows, int64_t classes,
                                           int64_t ignore_index, void* grad_logits, cudaStream_t stream);
 
+// CTC loss (ctc_kernels.cu), core/ctc_math.h's recursions: log_probs (T, B, C), log_alpha and
+// log_beta (B, T, 2S + 1), nll and grad_nll (B), in f32 or f64; targets (B, S), lengths (B)
+// i64, checked by the ops layer.
+struct CtcShapeArgs {
+  int64_t frames, batch, classes, max_target, blank;
+  const int64_t* targets;
+  const int64_t* input_lengths;
+  const int64_t* target_lengths;
+};
+cudaError_t launch_ctc_loss(DType dtype, const CtcShapeArgs& shape, const void* log_probs, void* log_alpha, void* nll,
+                            cudaStream_t stream);
+cudaError_t launch_ctc_loss_backward(DType dtype, const CtcShapeArgs& shape, const void* log_probs,
+                                     const void* log_alpha, const void* nll, const void* grad_nll,
+                                     bool zero_infinity, void* log_beta, void* grad, cudaStream_t stream);
+
 // Indexing (indexing_kernels.cu). Tensors are contiguous; `index` is i64 or i32 with values
 // already checked. A tensor split at `dim` is (outer, size, inner).
 struct IndexedArgs {

@@ -96,6 +96,14 @@ std::map<std::string, Case> cases(Device device = Device::cpu()) {
     return cross_entropy(x[0], t) + cross_entropy(x[0], t, -100, Reduction::sum) +
            cross_entropy(x[0], t, -100, Reduction::none).sum();
   }};
+  // Log probabilities that are not normalised: the gradient is the true derivative.
+  c["ctc_loss"] = {{in({5, 2, 3}, 1, -2, 0)}, [](auto& x) {
+    const Tensor targets = indices({1, 2, 2, 0}, {2, 2}, x[0]);  // "1 2" and "2" (padded)
+    const Tensor input_lengths = indices({5, 4}, {2}, x[0]), target_lengths = indices({2, 1}, {2}, x[0]);
+    return ctc_loss(x[0], targets, input_lengths, target_lengths) +
+           ctc_loss(x[0], targets, input_lengths, target_lengths, 0, Reduction::sum) +
+           ctc_loss(x[0], targets, input_lengths, target_lengths, 0, Reduction::none).sum();
+  }};
   c["dropout"] = {{A(1)}, [](auto& x) {
     Generator g(5);  // same mask on every evaluation
     return dropout(x[0], 0.4, true, &g);
