@@ -113,17 +113,18 @@ Engine& ProcessGroup::engine_for(Device device, std::string_view op) {
 }
 
 Work ProcessGroup::run(std::string_view op, const Tensor& like, std::function<void(Engine&)> primitive,
-                       std::vector<Tensor> uses, Tensor result) {
+                       std::initializer_list<Tensor> uses, Tensor result) {
   if (options_.check_collectives) check_consistent(op, like);
   Engine& engine = engine_for(like.device(), op);
   Work work;
   if (engine.in_task()) {
     primitive(engine);
   } else if (synchronous_calls > 0) {
-    engine.run_now(fmt::format("{} of {}", op, describe_tensor(like)), [&engine, &primitive] { primitive(engine); });
+    engine.run_now([&] { return fmt::format("{} of {}", op, describe_tensor(like)); },
+                   [&engine, &primitive] { primitive(engine); });
   } else {
     work = engine.submit(fmt::format("{} of {}", op, describe_tensor(like)),
-                         [&engine, primitive = std::move(primitive)] { primitive(engine); }, std::move(uses));
+                         [&engine, primitive = std::move(primitive)] { primitive(engine); }, std::vector<Tensor>(uses));
   }
   work.set_result(std::move(result));
   return work;
@@ -152,7 +153,31 @@ Work ProcessGroup::all_reduce_async(const Tensor& tensor, ReduceOp op) {
   return run_in_place("all_reduce", tensor, [op](Engine& e, const Tensor& buffer) { e.all_reduce(buffer, op); });
 }
 
+bool ProcessGroup::run_blocking_in_place(std::string_view op, const Tensor& tensor,
+                                         const std::function<void(Engine&, const Tensor&)>& primitive) {
+  if (!tensor.is_contiguous() || options_.check_collectives) return false;
+  Engine& engine = engine_for(tensor.device(), op);
+  if (engine.in_task()) {
+    primitive(engine, tensor);
+    return true;
+  }
+  // One pointer captured, so std::function keeps the closure without allocating.
+  struct Call {
+    Engine& engine;
+    const std::function<void(Engine&, const Tensor&)>& primitive;
+    const Tensor& tensor;
+    std::string_view op;
+  } call{engine, primitive, tensor, op};
+  engine.run_now([&call] { return fmt::format("{} of {}", call.op, describe_tensor(call.tensor)); },
+                 [&call] { call.primitive(call.engine, call.tensor); });
+  return true;
+}
+
 void ProcessGroup::all_reduce(const Tensor& tensor, ReduceOp op) {
+  check_defined("all_reduce", tensor);
+  check_reducible("all_reduce", op, tensor.dtype());
+  if (run_blocking_in_place("all_reduce", tensor, [op](Engine& e, const Tensor& buffer) { e.all_reduce(buffer, op); }))
+    return;
   SynchronousCall now;
   all_reduce_async(tensor, op).wait();
 }
@@ -164,6 +189,10 @@ Work ProcessGroup::broadcast_async(const Tensor& tensor, int root) {
 }
 
 void ProcessGroup::broadcast(const Tensor& tensor, int root) {
+  check_defined("broadcast", tensor);
+  MANTISSA_CHECK(root >= 0 && root < size(), "broadcast", "root {} is not a rank of a world of {}", root, size());
+  if (run_blocking_in_place("broadcast", tensor, [root](Engine& e, const Tensor& buffer) { e.broadcast(buffer, root); }))
+    return;
   SynchronousCall now;
   broadcast_async(tensor, root).wait();
 }
@@ -214,7 +243,7 @@ Tensor ProcessGroup::all_to_all(const Tensor& input) {
 void ProcessGroup::barrier() {
   Engine& engine = *cpu_;
   if (engine.in_task()) return engine.barrier();
-  engine.run_now("barrier", [&engine] { engine.barrier(); });
+  engine.run_now([] { return std::string("barrier"); }, [&engine] { engine.barrier(); });
 }
 
 Work ProcessGroup::submit(Device device, std::string what, std::function<void()> task, std::vector<Tensor> uses) {
@@ -232,7 +261,7 @@ void ProcessGroup::check_consistent(std::string_view op, const Tensor& tensor, i
   if (engine.in_task()) {
     engine.all_gather(all, header);
   } else {
-    engine.run_now(fmt::format("the check of {}", op), [&] { engine.all_gather(all, header); });
+    engine.run_now([&] { return fmt::format("the check of {}", op); }, [&] { engine.all_gather(all, header); });
   }
   std::vector<Header> headers(size());
   std::memcpy(headers.data(), all.data_ptr(), sizeof(Header) * headers.size());

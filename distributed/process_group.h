@@ -6,6 +6,7 @@
 // forms return a Work to wait() on; until then the tensors given must not be read or changed.
 #include <cstdlib>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -88,10 +89,16 @@ class ProcessGroup {
  private:
   Engine& engine_for(Device device, std::string_view op);
   // Runs `primitive` on `device`'s engine: inline inside a task, else submitted.
-  Work run(std::string_view op, const Tensor& like, std::function<void(Engine&)> primitive, std::vector<Tensor> uses,
+  Work run(std::string_view op, const Tensor& like, std::function<void(Engine&)> primitive, std::initializer_list<Tensor> uses,
            Tensor result);
   // run() for an in-place collective on any layout of `tensor`.
   Work run_in_place(std::string_view op, const Tensor& tensor, std::function<void(Engine&, const Tensor&)> primitive);
+  // The blocking form of an in-place collective on a contiguous tensor: the primitive runs
+  // at once (inline in a task, else through Engine::run_now) without the asynchronous form's
+  // bookkeeping, a measurable share of a small collective. False when that does not apply
+  // (another layout, or check_collectives on), and nothing was done.
+  bool run_blocking_in_place(std::string_view op, const Tensor& tensor,
+                             const std::function<void(Engine&, const Tensor&)>& primitive);
 
   std::shared_ptr<Engine> cpu_;
   GroupOptions options_;

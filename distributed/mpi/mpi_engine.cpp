@@ -99,15 +99,15 @@ class MpiEngine final : public Engine {
   // A blocking collective with nothing queued runs on the caller's thread (MPI_THREAD_MULTIPLE
   // allows it), saving two thread hand-overs: tens of µs, most of a small all-reduce. The
   // communication thread, idle meanwhile, is its watchdog: past the timeout it ends the job.
-  void run_now(std::string what, std::function<void()> task) override {
+  void run_now(const Describe& what, std::function<void()> task) override {
     std::unique_lock lock(mutex_);
     if (!thread_multiple_ || running_ || inline_running_ || !queue_.empty() || stopping_) {
       lock.unlock();
-      submit(std::move(what), std::move(task), {}).wait();
+      submit(what(), std::move(task), {}).wait();
       return;
     }
     inline_running_ = true;
-    inline_what_ = std::move(what);
+    inline_what_ = &what;  // the caller's, alive until this returns
     inline_deadline_ = std::chrono::steady_clock::now() + timeout_;
     lock.unlock();
     std::exception_ptr error;
@@ -226,7 +226,7 @@ class MpiEngine final : public Engine {
         std::unique_lock lock(mutex_);
         for (;;) {
           if (inline_running_ && std::chrono::steady_clock::now() >= inline_deadline_) {
-            const std::string what = inline_what_;
+            const std::string what = (*inline_what_)();
             lock.unlock();
             abort(timeout_message(what));
           }
@@ -270,7 +270,7 @@ class MpiEngine final : public Engine {
   bool running_ = false;  // the communication thread is running a task
   // A caller running a collective itself (run_now), what it is, and when it must be done by.
   bool inline_running_ = false;
-  std::string inline_what_;
+  const Describe* inline_what_ = nullptr;
   std::chrono::steady_clock::time_point inline_deadline_;
   // Written by the communication thread before `started` is set, read-only afterwards.
   MPI_Comm comm_ = MPI_COMM_NULL;
