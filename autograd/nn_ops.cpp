@@ -183,12 +183,15 @@ Tensor ctc_loss(const Tensor& log_probs_in, const Tensor& targets, const Tensor&
   if (reduction == Reduction::mean) {
     const Tensor lengths = raw::clamp(raw::cast(forward->target_lengths, input.dtype()), 1.0,
                                       std::numeric_limits<double>::infinity());
-    weights = raw::binary(BinaryOp::div, weights,
-                          raw::binary(BinaryOp::mul, lengths, static_cast<double>(std::max<int64_t>(1, input.size(1)))));
+    weights = raw::binary(BinaryOp::div, weights, raw::binary(BinaryOp::mul, lengths, static_cast<double>(input.size(1))));
   }
+  // A tensor of its own: were it forward->nll itself, the node recorded on it would hold it
+  // through its closure (a cycle), and writing into the loss would change what backward reads.
   Tensor loss = reduction == Reduction::none
-                    ? per_utterance
+                    ? raw::clone(per_utterance)
                     : raw::reduce(ReduceOp::sum, raw::binary(BinaryOp::mul, per_utterance, weights));
+  if (reduction == Reduction::mean && input.size(1) == 0)  // the mean of nothing, as PyTorch's
+    loss = raw::full({}, std::numeric_limits<double>::quiet_NaN(), {input.dtype(), input.device()});
   loss = raw::cast(loss, log_probs.dtype());
   SavedTensor saved(input, Op::ctc_loss);
   return record(Op::ctc_loss, {log_probs}, loss,

@@ -100,7 +100,7 @@ struct CrossEntropyResult { Tensor loss, lse; };  // per row, stats_dtype
 CrossEntropyResult cross_entropy_rows(const Tensor& logits, const Tensor& target, int64_t ignore_index);
 Tensor dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset);
 // CTC loss per utterance after every check (core/ops_ctc.cpp): log_probs (T, B, C) f32 or f64;
-// targets (B, S) padded or 1-D concatenated, i32 or i64; lengths (B) of any integer dtype on
+// targets (B, S) padded or 1-D concatenated, of any integer dtype, as the lengths (B), on
 // any device. The result carries the normalised inputs (targets padded i64, lengths i64, all on
 // log_probs' device) that ctc_loss_backward takes.
 struct CtcResult {

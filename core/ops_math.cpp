@@ -1,6 +1,7 @@
 // Elementwise, reduction and nn operations: checks, promotion and allocation around one
 // backend primitive each.
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include <mantissa/core/error.h>
@@ -45,7 +46,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 Tensor binary(BinaryOp op, const Tensor& a, double b) {
   // A Python-style scalar: it takes the tensor's dtype unless it is a float against an
   // integer tensor.
-  const bool fractional = b != static_cast<double>(static_cast<int64_t>(b));
+  // (std::trunc, not a cast to int64_t, which is undefined for inf, NaN and huge values.)
+  const bool fractional = !(std::isfinite(b) && std::trunc(b) == b);
   const DType dtype = (is_integral(a.dtype()) && fractional) ? DType::f32 : a.dtype();
   return binary(op, a, scalar_tensor(b, dtype == DType::boolean ? DType::i64 : dtype, a.device()));
 }

@@ -6,6 +6,7 @@
 // in tests/autograd/test_gradcheck.cpp, and against PyTorch in test_ctc_golden.cpp.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -58,11 +59,12 @@ std::vector<double> random_log_probs(int64_t frames, int64_t batch, int64_t clas
 class CtcLoss : public testing::OnDevice {};
 
 // Repeated labels (a blank must separate them), the empty target, a target that fits exactly
-// (T = 2U - 1 with a repeat needs every frame), one that cannot fit (loss inf), and an input
-// length short of the padded T.
+// (T = 2U - 1 with a repeat needs every frame), one that cannot fit (loss inf), an input
+// length short of the padded T, and no frames at all (only the empty target has a path).
 TEST_P(CtcLoss, EqualsTheSumOverEveryAlignmentInF64AndF32) {
   const int64_t frames = 6, classes = 3, blank = 0;
-  const std::vector<Utterance> utterances = {{6, {1, 2}}, {6, {1, 1}}, {5, {}}, {3, {2, 2}}, {2, {1, 2, 1}}, {4, {2}}};
+  const std::vector<Utterance> utterances = {{6, {1, 2}}, {6, {1, 1}}, {5, {}}, {3, {2, 2}}, {2, {1, 2, 1}},
+                                             {4, {2}},    {0, {}},     {0, {1}}};
   const int64_t batch = static_cast<int64_t>(utterances.size());
   const std::vector<double> lp = random_log_probs(frames, batch, classes, 7);
   std::vector<int64_t> padded, input_lengths, target_lengths;
@@ -171,6 +173,42 @@ TEST_P(CtcLoss, ReadsTransposedViewsAndNarrowInputs) {
   EXPECT_EQ(narrow.grad().dtype(), DType::bf16);
 }
 
+// With every class equally likely (log 1/C each), P(target) = alignments / C^T: the loss is
+// T log C - log(alignments), the alignments counted here by their own recursion over
+// (frame, position in the target, whether the last frame was a blank). A target of 150 labels
+// has 301 extended labels, more than a GPU block has threads, so the kernels loop.
+TEST_P(CtcLoss, UniformProbabilitiesGiveTheCountOfAlignments) {
+  const int64_t frames = 400, classes = 5, labels = 150;
+  std::vector<int64_t> target;
+  for (int64_t u = 0; u < labels; ++u) target.push_back(1 + (u * 7 + u / 3) % (classes - 1));  // some repeats
+  // ways[u][blank_last]: alignments of the frames so far that have emitted target[0..u).
+  std::vector<std::array<double, 2>> ways(labels + 1, {0.0, 0.0});
+  ways[0][1] = 1;  // before any frame: nothing emitted, as if after a blank
+  for (int64_t t = 0; t < frames; ++t) {
+    std::vector<std::array<double, 2>> next(labels + 1, {0.0, 0.0});
+    for (int64_t u = 0; u <= labels; ++u) {
+      const double here = ways[u][0] + ways[u][1];
+      next[u][1] += here;                            // a blank
+      next[u][0] += ways[u][0];                      // the last label again (merged)
+      if (u < labels) {                              // the next label, unless it repeats the last
+        next[u + 1][0] += ways[u][1];                // without a blank between
+        if (u == 0 || target[u] != target[u - 1]) next[u + 1][0] += ways[u][0];
+      }
+    }
+    for (auto& w : next) w = {w[0] * 0.5, w[1] * 0.5};  // scaled by 1/2 per frame to stay in range
+    ways = next;
+  }
+  const double log_alignments = std::log(ways[labels][0] + ways[labels][1]) + frames * std::log(2.0);
+  const double expected = frames * std::log(static_cast<double>(classes)) - log_alignments;
+
+  const Tensor log_probs = on(raw::full({frames, 1, classes}, -std::log(static_cast<double>(classes)), {DType::f64}));
+  const double got = nn::functional::ctc_loss(log_probs, on(from_vector(target, {1, labels})),
+                                              on(from_vector(std::vector<int64_t>{frames}, {1})),
+                                              on(from_vector(std::vector<int64_t>{labels}, {1})), 0, Reduction::sum)
+                         .item();
+  EXPECT_NEAR(got, expected, 1e-9 * expected);
+}
+
 TEST_P(CtcLoss, AnEmptyBatchAndOneUnbatchedUtterance) {
   const Tensor none = on(raw::zeros({4, 0, 3}, {DType::f32}));
   const Tensor no_lengths = on(raw::zeros({0}, {DType::i64}));
@@ -178,6 +216,9 @@ TEST_P(CtcLoss, AnEmptyBatchAndOneUnbatchedUtterance) {
                                      0, Reduction::sum)
                 .item(),
             0.0);
+  EXPECT_TRUE(std::isnan(
+      nn::functional::ctc_loss(none, on(raw::zeros({0, 2}, {DType::i64})), no_lengths, no_lengths).item()))
+      << "the mean of no utterances, as PyTorch's";
   const std::vector<double> lp = random_log_probs(4, 1, 3, 9);
   const Tensor batched = on(from_vector(lp, {4, 1, 3}));
   const Tensor target = on(from_vector(std::vector<int64_t>{2, 1}, {2}));
@@ -185,6 +226,25 @@ TEST_P(CtcLoss, AnEmptyBatchAndOneUnbatchedUtterance) {
   EXPECT_EQ(nn::functional::ctc_loss(raw::reshape(batched, {4, 3}), target, four, two, 0, Reduction::none).dim(), 0);
   EXPECT_EQ(nn::functional::ctc_loss(raw::reshape(batched, {4, 3}), target, four, two).item(),
             nn::functional::ctc_loss(batched, raw::reshape(target, {1, 2}), four, two).item());
+}
+
+// The per-utterance loss is a tensor of its own: writing into it leaves backward's inputs alone.
+TEST_P(CtcLoss, WritingIntoTheReturnedLossChangesNotItsGradient) {
+  const Tensor lp = on(from_vector(random_log_probs(4, 2, 3, 1), {4, 2, 3}));
+  const Tensor targets = on(from_vector(std::vector<int64_t>{1, 2, 2, 1}, {2, 2}));
+  const Tensor four = on(from_vector(std::vector<int64_t>{4, 4}, {2})), two = on(from_vector(std::vector<int64_t>{2, 2}, {2}));
+  std::vector<double> grads[2];
+  for (int trial = 0; trial < 2; ++trial) {
+    Tensor x = lp.detach().set_requires_grad();
+    Tensor loss = nn::functional::ctc_loss(x, targets, four, two, 0, Reduction::none);
+    if (trial == 1) {
+      NoGradGuard no_grad;
+      raw::fill_(loss, 1e6);
+    }
+    loss.sum().backward();
+    grads[trial] = x.grad().to_vector<double>();
+  }
+  EXPECT_EQ(grads[0], grads[1]);
 }
 
 TEST_P(CtcLoss, RefusesWhatItCannotMeanNamingTheInput) {
