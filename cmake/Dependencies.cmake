@@ -54,6 +54,36 @@ if(MANTISSA_BUILD_EXAMPLES)
     message(FATAL_ERROR "mantissa: the examples need CLI11 and PCRE2; run scripts/setup.sh "
                         "or configure with -DMANTISSA_BUILD_EXAMPLES=OFF")
   endif()
+  if(MANTISSA_BUILD_ASR)
+    # The ASR example's audio: libsndfile (reading), libsamplerate (resampling), kissfft's
+    # float real FFT. Found like PCRE2, by header and library.
+    set(MANTISSA_AUDIO_FOUND TRUE)
+    foreach(lib sndfile samplerate kissfft-float)
+      string(MAKE_C_IDENTIFIER ${lib} id)
+      find_library(MANTISSA_${id}_LIBRARY ${lib})
+      if(NOT MANTISSA_${id}_LIBRARY)
+        set(MANTISSA_AUDIO_FOUND FALSE)
+      endif()
+      list(APPEND MANTISSA_AUDIO_LIBRARIES ${MANTISSA_${id}_LIBRARY})
+    endforeach()
+    find_path(MANTISSA_SNDFILE_INCLUDE_DIR sndfile.h)
+    find_path(MANTISSA_SAMPLERATE_INCLUDE_DIR samplerate.h)
+    find_path(MANTISSA_KISSFFT_INCLUDE_DIR kiss_fftr.h PATH_SUFFIXES kissfft)
+    if(NOT MANTISSA_SNDFILE_INCLUDE_DIR OR NOT MANTISSA_SAMPLERATE_INCLUDE_DIR OR NOT MANTISSA_KISSFFT_INCLUDE_DIR)
+      set(MANTISSA_AUDIO_FOUND FALSE)
+    endif()
+    mantissa_report("libsndfile, libsamplerate, kissfft (ASR example)" "${MANTISSA_AUDIO_FOUND}" "${MANTISSA_AUDIO_LIBRARIES}")
+    if(NOT MANTISSA_AUDIO_FOUND)
+      message(FATAL_ERROR "mantissa: the ASR example needs libsndfile, libsamplerate and kissfft; run "
+                          "scripts/setup.sh or configure with -DMANTISSA_BUILD_ASR=OFF")
+    endif()
+    add_library(mantissa_audio INTERFACE IMPORTED)
+    target_include_directories(mantissa_audio INTERFACE ${MANTISSA_SNDFILE_INCLUDE_DIR}
+                               ${MANTISSA_SAMPLERATE_INCLUDE_DIR} ${MANTISSA_KISSFFT_INCLUDE_DIR})
+    # kissfft's headers take their scalar type from this macro; the Debian library is float.
+    target_compile_definitions(mantissa_audio INTERFACE kiss_fft_scalar=float)
+    target_link_libraries(mantissa_audio INTERFACE ${MANTISSA_AUDIO_LIBRARIES})
+  endif()
 endif()
 
 # The CUDA headers' host-callable conversions are the reference for our scalar formats;

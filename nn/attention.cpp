@@ -16,6 +16,24 @@ Tensor make_causal_bias(int64_t n) {
     for (int64_t j = i + 1; j < n; ++j) values[static_cast<size_t>(i * n + j)] = -std::numeric_limits<float>::infinity();
   return from_vector(values, {n, n});
 }
+
+// Multi-head attention of the projections qkv (B, T, 3C) = [q | k | v] with `bias` added to
+// the scores (anything broadcasting to (B, H, T, T); undefined for none): (B, T, C). The
+// scores and softmax are f32 (or f64) whatever the dtype.
+Tensor attend(const Tensor& qkv, int64_t n_head, const Tensor& bias, const Dropout& dropout) {
+  const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, hs = C / n_head;
+  const std::vector<Tensor> parts = split(qkv, C, 2);
+  auto heads = [&](const Tensor& t) { return t.view({B, T, n_head, hs}).transpose(1, 2); };  // (B, H, T, hs)
+  // Scaling q rather than the scores touches T*hs instead of T*T elements per head.
+  const Tensor q = heads(parts[0]) * (1.0 / std::sqrt(static_cast<double>(hs)));
+  const Tensor k = heads(parts[1]), v = heads(parts[2]);
+  Tensor scores = matmul(q, k.transpose(2, 3));
+  if (scores.dtype() != DType::f32 && scores.dtype() != DType::f64) scores = scores.to(DType::f32);
+  if (bias.defined()) scores = scores + bias;
+  const Tensor att = dropout(softmax(scores, -1).to(v.dtype()));
+  return matmul(att, v).transpose(1, 2).reshape({B, T, C});
+}
+
 }  // namespace
 
 CausalSelfAttentionImpl::CausalSelfAttentionImpl(const CausalSelfAttentionOptions& o)
@@ -33,19 +51,35 @@ Tensor CausalSelfAttentionImpl::forward(const Tensor& x) const {
   MANTISSA_CHECK(x.dim() == 3 && x.size(2) == options.n_embd && x.size(1) <= options.block_size,
                  "CausalSelfAttention", "expects (B, T <= {}, {}), got {}", options.block_size, options.n_embd,
                  x.describe());
-  const int64_t B = x.size(0), T = x.size(1), C = options.n_embd, H = options.n_head, hs = C / H;
-  const std::vector<Tensor> qkv = split(c_attn(x), C, 2);
-  auto heads = [&](const Tensor& t) { return t.view({B, T, H, hs}).transpose(1, 2); };  // (B, H, T, hs)
-  // Scaling q rather than the scores touches T*hs instead of T*T elements per head.
-  const Tensor q = heads(qkv[0]) * (1.0 / std::sqrt(static_cast<double>(hs)));
-  const Tensor k = heads(qkv[1]), v = heads(qkv[2]);
-  Tensor scores = matmul(q, k.transpose(2, 3));
-  if (scores.dtype() != DType::f32 && scores.dtype() != DType::f64) scores = scores.to(DType::f32);
+  const int64_t T = x.size(1);
   const Tensor bias = causal_bias_.narrow(0, 0, T).narrow(1, 0, T);
-  Tensor att = softmax(scores + bias, -1).to(v.dtype());
-  att = attn_dropout(att);
-  const Tensor y = matmul(att, v).transpose(1, 2).reshape({B, T, C});
-  return resid_dropout(c_proj(y));
+  return resid_dropout(c_proj(attend(c_attn(x), options.n_head, bias, attn_dropout)));
+}
+
+SelfAttentionImpl::SelfAttentionImpl(const SelfAttentionOptions& o) : Module("SelfAttention"), options(o) {
+  MANTISSA_CHECK(o.num_heads > 0 && o.embed_dim % o.num_heads == 0, "SelfAttention",
+                 "embed_dim {} must be a multiple of num_heads {}", o.embed_dim, o.num_heads);
+  in_proj = register_module("in_proj", Linear(LinearOptions(o.embed_dim, 3 * o.embed_dim).with_bias(o.bias)));
+  out_proj = register_module("out_proj", Linear(LinearOptions(o.embed_dim, o.embed_dim).with_bias(o.bias)));
+  attn_dropout = register_module("attn_dropout", Dropout(o.dropout));
+}
+
+Tensor SelfAttentionImpl::forward(const Tensor& x, const Tensor& key_padding_mask) const {
+  MANTISSA_CHECK(x.dim() == 3 && x.size(2) == options.embed_dim, "SelfAttention", "expects (B, T, {}), got {}",
+                 options.embed_dim, x.describe());
+  const int64_t B = x.size(0), T = x.size(1);
+  Tensor bias;
+  if (key_padding_mask.defined()) {
+    MANTISSA_CHECK(key_padding_mask.dtype() == DType::boolean && key_padding_mask.dim() == 2 &&
+                       key_padding_mask.size(0) == B && key_padding_mask.size(1) == T,
+                   "SelfAttention", "key_padding_mask must be bool ({}, {}) for input {}, got {}", B, T,
+                   x.describe(), key_padding_mask.describe());
+    const DType scores = x.dtype() == DType::f64 ? DType::f64 : DType::f32;
+    const TensorOptions on{scores, x.device()};
+    bias = where(key_padding_mask.to(x.device()).view({B, 1, 1, T}),
+                 full({}, -std::numeric_limits<double>::infinity(), on), full({}, 0.0, on));
+  }
+  return out_proj(attend(in_proj(x), options.num_heads, bias, attn_dropout));
 }
 
 }  // namespace mantissa::nn

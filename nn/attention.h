@@ -31,4 +31,30 @@ class CausalSelfAttentionImpl : public Module {
 };
 MANTISSA_MODULE(CausalSelfAttention);
 
+struct SelfAttentionOptions {
+  SelfAttentionOptions(int64_t embed_dim, int64_t num_heads) : embed_dim(embed_dim), num_heads(num_heads) {}
+  SelfAttentionOptions& with_dropout(double p) { dropout = p; return *this; }
+  SelfAttentionOptions& with_bias(bool on) { bias = on; return *this; }
+  int64_t embed_dim, num_heads;
+  double dropout = 0.0;  // on the attention weights, as nn.MultiheadAttention's
+  bool bias = true;
+};
+
+// Bidirectional multi-head self-attention, PyTorch's nn.MultiheadAttention with q = k = v:
+// one in_proj to q, k, v (its in_proj_weight) and an out_proj. Sequences of different
+// lengths share a batch through key_padding_mask, (B, T) bool, true where a key is padding
+// (PyTorch's convention): no query attends to those keys. A query row of padding itself still
+// attends to the real keys, so its output is finite and the caller ignores it. The softmax
+// runs in f32 whatever the dtype.
+class SelfAttentionImpl : public Module {
+ public:
+  explicit SelfAttentionImpl(const SelfAttentionOptions& options);
+  Tensor forward(const Tensor& x, const Tensor& key_padding_mask = {}) const;  // (B, T, E) -> (B, T, E)
+
+  SelfAttentionOptions options;
+  Linear in_proj{nullptr}, out_proj{nullptr};
+  Dropout attn_dropout{nullptr};
+};
+MANTISSA_MODULE(SelfAttention);
+
 }  // namespace mantissa::nn

@@ -26,4 +26,19 @@ Tensor TransformerBlockImpl::forward(const Tensor& x) const {
   return h + mlp(ln_2(h));
 }
 
+TransformerEncoderLayerImpl::TransformerEncoderLayerImpl(const TransformerEncoderLayerOptions& o)
+    : Module("TransformerEncoderLayer"), options(o) {
+  self_attn = register_module("self_attn", SelfAttention(SelfAttentionOptions(o.d_model, o.nhead).with_dropout(o.dropout)));
+  linear1 = register_module("linear1", Linear(o.d_model, o.dim_feedforward));
+  linear2 = register_module("linear2", Linear(o.dim_feedforward, o.d_model));
+  norm1 = register_module("norm1", LayerNorm(LayerNormOptions(o.d_model).with_eps(o.layer_norm_eps)));
+  norm2 = register_module("norm2", LayerNorm(LayerNormOptions(o.d_model).with_eps(o.layer_norm_eps)));
+  dropout = register_module("dropout", Dropout(o.dropout));
+}
+
+Tensor TransformerEncoderLayerImpl::forward(const Tensor& x, const Tensor& key_padding_mask) const {
+  const Tensor h = x + dropout(self_attn(norm1(x), key_padding_mask));
+  return h + dropout(linear2(dropout(relu(linear1(norm2(h))))));
+}
+
 }  // namespace mantissa::nn

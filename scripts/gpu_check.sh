@@ -118,7 +118,7 @@ gpu_arch() {
 configure() {
   local generator="Unix Makefiles"
   command -v ninja >/dev/null && generator=Ninja
-  cmake -S "$root" -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release -DMANTISSA_CUDA=ON \
+  cmake -S "$root" -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release -DMANTISSA_CUDA=ON -DMANTISSA_BUILD_ASR=OFF \
     -DCMAKE_CUDA_ARCHITECTURES="$(gpu_arch)" -DCMAKE_PREFIX_PATH="$prefix/usr" -DCUDNN_ROOT="$(cudnn_root)" \
     -DCMAKE_POLICY_VERSION_MINIMUM=3.5
 }

@@ -7,8 +7,12 @@ set -euo pipefail
 # runtime is OpenCL), so configuring fails without the OpenCL headers and library even
 # though mantissa never uses them; libdnnl-dev only recommends the package.
 # libopenmpi-dev and openmpi-bin (mpirun): distributed/'s CPU engine and the multi-process tests.
+# libsndfile1-dev, libsamplerate0-dev, libkissfft-dev: the ASR example reads, resamples and
+# transforms audio (espeak-ng and asterisk-core-sounds-en-wav serve only its optional data
+# sets: scripts/asr_data.sh installs them).
 packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev libfmt-dev libgtest-dev nlohmann-json3-dev
-  libcli11-dev libpcre2-dev python3 libopenmpi-dev openmpi-bin)
+  libcli11-dev libpcre2-dev python3 libopenmpi-dev openmpi-bin
+  libsndfile1-dev libsamplerate0-dev libkissfft-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

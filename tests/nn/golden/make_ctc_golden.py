@@ -16,29 +16,16 @@ PyTorch's gradient with respect to log_probs adds exp(log_probs) to the true der
 core/ctc_math.h); through log_softmax the two agree, so the gradients kept are the logits'.
 """
 
-import json
 import os
-import struct
+import sys
 
 import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
+from safetensors_writer import write  # noqa: E402
 T, B, C, S = 30, 5, 8, 12
-
-
-def write(path, tensors):
-    """safetensors: u64 header size, JSON header (names, dtypes, shapes, byte ranges), data."""
-    kinds = {torch.float64: "F64", torch.int64: "I64"}
-    header, data = {"__metadata__": {"made_by": "tests/nn/golden/make_ctc_golden.py", "torch": torch.__version__}}, b""
-    for name, t in tensors.items():
-        raw = t.detach().contiguous().numpy().tobytes()
-        header[name] = {"dtype": kinds[t.dtype], "shape": list(t.shape), "data_offsets": [len(data), len(data) + len(raw)]}
-        data += raw
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
 
 
 def main():
@@ -70,7 +57,7 @@ def main():
             value.backward()
             out[f"{name}.loss_{reduction}"] = value.detach().double().reshape(1)
             out[f"{name}.grad_logits_{reduction}"] = x.grad.double()
-    write(os.path.join(HERE, "ctc_golden.safetensors"), out)
+    write(os.path.join(HERE, "ctc_golden.safetensors"), out, made_by="tests/nn/golden/make_ctc_golden.py", torch=torch.__version__)
     print("losses:", out["f64.loss_none"].tolist())
 
 
