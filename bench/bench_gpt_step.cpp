@@ -76,32 +76,6 @@ double time_mantissa(const Options& o, int warmup) {
 
 const char* torch_dtype(const Options& o) { return o.precision == "bf16-mixed" ? "bf16" : "fp32"; }
 
-void compare_on_cpu(const Options& o, double ours) {
-  // torch.set_num_threads does not reach OpenBLAS's own pool, which would otherwise use
-  // every core whatever --threads says. OMP_WAIT_POLICY=passive keeps Debian's torch OpenMP
-  // pool from fighting OpenBLAS's threads at fp32 (../shared/bench/README.md; not for bf16).
-  // OpenBLAS 0.3.21 does not recognise some VMs' CPUs and falls back to its generic
-  // "Prescott" kernels; forcing its AVX-512 ones gives PyTorch its best time there.
-  const std::string wait = o.precision == "bf16-mixed" ? "" : "OMP_WAIT_POLICY=passive";
-  const std::pair<const char*, std::string> variants[] = {
-      {"PyTorch (as configured)", wait},
-      {"PyTorch (without OPENBLAS_CORETYPE)", "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + wait},
-      {"PyTorch (OPENBLAS_CORETYPE=Cooperlake)", "OPENBLAS_CORETYPE=Cooperlake " + wait}};
-  std::optional<double> best;
-  for (const auto& [name, env] : variants) {
-    const auto t = bench::time_torch(fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {}/torch_gpt.py --threads {} "
-                                          "--dtype {} --steps {}",
-                                          env, o.threads, o.shared_bench, o.threads, torch_dtype(o), o.steps));
-    if (!t) {
-      fmt::print("{:<44} not available (needs /usr/bin/python3 with torch and OpenBLAS)\n", name);
-      continue;
-    }
-    fmt::print("{:<44} {:>9.2f} ms/step   ratio mantissa/PyTorch {:.2f}\n", name, *t, ours / *t);
-    best = best ? std::min(*best, *t) : *t;
-  }
-  if (best) fmt::print("ratio against the faster PyTorch: {:.2f} (goal <= 1.0)\n", ours / *best);
-}
-
 void compare_on_cuda(const Options& o, double ours) {
   // Without our LD_LIBRARY_PATH (scripts/gpu_check.sh sets one for its unpacked packages), so
   // that PyTorch loads the CUDA libraries it ships with.
@@ -140,7 +114,7 @@ int main(int argc, char** argv) {
     fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);
     if (!o.torch) return 0;
     if (o.device.is_cuda()) compare_on_cuda(o, ours);
-    else compare_on_cpu(o, ours);
+    else bench::compare_with_torch_on_cpu(o.shared_bench + "/torch_gpt.py", o.threads, torch_dtype(o), o.steps, ours);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());
     return 1;

@@ -11,21 +11,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target llm precision_report >/dev/null
 llm=build/examples/llm/llm
 mkdir -p "$out"
-# name | flags
-runs=(
-  "32-true|--precision 32-true"
-  "16-mixed|--precision 16-mixed"
-  "bf16-mixed|--precision bf16-mixed"
-  "16-true|--precision 16-true"
-  "16-true+master|--precision 16-true --master-weights"
-  "bf16-true|--precision bf16-true"
-  "bf16-true+master|--precision bf16-true --master-weights"
-  "bf16-true+stochastic|--precision bf16-true --stochastic-rounding"
-  "bf16-flash|--precision bf16-flash"
-  "fp16-flash|--precision fp16-flash"
-  "bf16-mixed+fp8|--precision bf16-mixed+fp8"
-  "bf16-mixed+fp8+params|--precision bf16-mixed+fp8 --fp8-params"
-)
+mapfile -t runs < <(grep -v "^#" scripts/precision_runs.txt)  # name|flags
 dirs=()
 for run in "${runs[@]}"; do
   name="${run%%|*}"

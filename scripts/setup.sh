@@ -13,16 +13,7 @@ set -euo pipefail
 packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev libfmt-dev libgtest-dev nlohmann-json3-dev
   libcli11-dev libpcre2-dev python3 libopenmpi-dev openmpi-bin
   libsndfile1-dev libsamplerate0-dev libkissfft-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "$0")/install_packages.sh" "${packages[@]}"
 echo "setup: all packages present"
 
 # Python's safetensors (with numpy and ml_dtypes) lets the interop test check that files

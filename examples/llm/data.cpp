@@ -1,16 +1,10 @@
 #include "examples/llm/data.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 namespace mantissa::llm {
-
-std::filesystem::path default_data_dir() {
-  if (const char* env = std::getenv("MANTISSA_DATA_DIR"); env && *env) return env;
-  return std::filesystem::path(MANTISSA_SOURCE_DIR) / ".." / "shared" / "data";
-}
 
 std::filesystem::path resolve_data_path(const std::string& flag, const std::string& relative) {
   const std::filesystem::path path = flag.empty() ? default_data_dir() / relative : std::filesystem::path(flag);

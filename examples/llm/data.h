@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "examples/common/data_dir.h"
 #include "examples/llm/tokenizer.h"
 #include <mantissa/mantissa.h>
 
 namespace mantissa::llm {
 
-// The data directory: $MANTISSA_DATA_DIR if set, else the project's ../shared/data.
-std::filesystem::path default_data_dir();
+using examples::default_data_dir;  // $MANTISSA_DATA_DIR, else ../shared/data
 // `flag` if given, else default_data_dir() / relative. Errors say where it looked and how
 // to get the file (scripts/get_data.sh).
 std::filesystem::path resolve_data_path(const std::string& flag, const std::string& relative);

@@ -2,17 +2,16 @@
 // with nanoGPT's presets; `llm sample` generates text from a checkpoint; `llm eval`
 // measures a checkpoint's loss with as many batches as asked.
 #include <CLI/CLI.hpp>
-#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <iostream>
 
+#include "examples/common/precision_flags.h"
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/data.h"
 #include "examples/llm/sample.h"
 #include "examples/llm/trainer.h"
 #include <mantissa/distributed/world.h>
-#include <mantissa/precision/mode.h>
 
 using namespace mantissa;
 using namespace mantissa::llm;
@@ -41,8 +40,6 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
                  "what the learning-rate schedule counts: iterations (skipped steps included, as nanoGPT) or "
                  "optimizer-steps (only steps taken)")
       ->capture_default_str();
-  cmd.add_option("--init-loss-scale", o.init_loss_scale, "16-mixed: the loss scaler's initial scale")
-      ->capture_default_str();
   cmd.add_option("--eval-interval", o.eval_interval);
   cmd.add_option("--eval-iters", o.eval_iters);
   cmd.add_option("--log-interval", o.log_interval);
@@ -54,19 +51,7 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_option("--seed", o.seed);
   cmd.add_option("--threads", o.threads, "CPU threads (default: all)");
   cmd.add_option("--device", o.device, "where to train: cpu, cuda or cuda:N")->capture_default_str();
-  cmd.add_option("--precision", o.precision,
-                 fmt::format("precision mode: {}", fmt::join(precision::mode_names(), ", ")));
-  cmd.add_flag("--master-weights", o.master_weights, "true modes: keep f32 master weights in the optimizer");
-  cmd.add_flag("--stochastic-rounding", o.stochastic_rounding,
-               "true modes: write half-precision parameters back with stochastic rounding");
-  cmd.add_option("--fp8-format", o.fp8_format, "+fp8 modes: e4m3 or hybrid (E4M3 forward, E5M2 gradients)");
-  cmd.add_option("--fp8-scaling", o.fp8_scaling, "+fp8 modes: delayed (amax history) or current");
-  cmd.add_option("--fp8-margin", o.fp8_margin, "+fp8 modes: scale = (fp8_max / amax) / 2^margin");
-  cmd.add_option("--fp8-amax-history-len", o.fp8_amax_history_len, "+fp8 modes: delayed scaling's window");
-  cmd.add_option("--fp8-amax-compute-algo", o.fp8_amax_compute_algo, "+fp8 modes: max or most_recent");
-  cmd.add_flag("--fp8-params", o.fp8_params,
-               "+fp8 modes: store the linear layers' weights in fp8 (E4M3 with their scale; the optimizer keeps "
-               "the f32 master)");
+  examples::add_precision_flags(cmd, o);
   cmd.add_option("--grad-comm", o.grad_comm,
                  "under mpirun: the format gradients are averaged in: f32, bf16, f16, fp8-e4m3, fp8-e5m2; -sum: "
                  "summed by the engine in that format; +ef: error feedback")

@@ -7,7 +7,8 @@
 namespace mantissa::llm {
 
 std::string TrainOptions::to_json() const {
-  return nlohmann::json{{"data", data},
+  nlohmann::json j = nlohmann::json::parse(PrecisionSettings::to_json());
+  j.update(nlohmann::json{{"data", data},
                         {"tokenizer", tokenizer},
                         {"model", nlohmann::json::parse(model.to_json())},
                         {"steps", steps},
@@ -21,27 +22,17 @@ std::string TrainOptions::to_json() const {
                         {"weight_decay", weight_decay},
                         {"grad_clip", grad_clip},
                         {"schedule_clock", schedule_clock},
-                        {"init_loss_scale", init_loss_scale},
                         {"eval_interval", eval_interval},
                         {"eval_iters", eval_iters},
                         {"instrument_interval", instrument_interval},
                         {"seed", seed},
                         {"device", device},
-                        {"precision", precision},
-                        {"master_weights", master_weights},
-                        {"stochastic_rounding", stochastic_rounding},
-                        {"fp8_format", fp8_format},
-                        {"fp8_scaling", fp8_scaling},
-                        {"fp8_amax_compute_algo", fp8_amax_compute_algo},
-                        {"fp8_margin", fp8_margin},
-                        {"fp8_amax_history_len", fp8_amax_history_len},
-                        {"fp8_params", fp8_params},
                         {"grad_comm", grad_comm},
                         {"grad_accum", grad_accum},
                         {"bucket_cap_mb", bucket_cap_mb},
                         {"zero", zero},
-                        {"world_size", world_size}}
-      .dump();
+                        {"world_size", world_size}});
+  return j.dump();
 }
 
 TrainOptions preset(const std::string& name) {

@@ -4,10 +4,12 @@
 #include <string>
 
 #include "examples/llm/gpt.h"
+#include <mantissa/train/precision_settings.h>
 
 namespace mantissa::llm {
 
-struct TrainOptions {
+// The precision settings (--precision, the fp8 knobs, master weights...) are the library's.
+struct TrainOptions : training::PrecisionSettings {
   std::string data;              // text file; empty: <data dir>/tinyshakespeare/input.txt
   std::string tokenizer = "char";  // "char" or "gpt2"
   std::string bpe_dir;           // empty: <data dir>/gpt2-bpe
@@ -21,7 +23,6 @@ struct TrainOptions {
   // not, as nanoGPT and Lightning do) or "optimizer-steps" (only the steps the loss scaler
   // let through, so a run of overflows delays warm-up instead of eating it).
   std::string schedule_clock = "iterations";
-  double init_loss_scale = 65536.0;  // 16-mixed's GradScaler init_scale (PyTorch's default)
   int64_t eval_interval = 250, eval_iters = 20, log_interval = 50;
   int64_t instrument_interval = 250;  // precision.jsonl records every this many steps; 0: off
   std::string out_dir = "out-llm";
@@ -29,14 +30,6 @@ struct TrainOptions {
   uint64_t seed = 1337;
   int threads = 0;  // 0: OpenMP's default
   std::string device = "cpu";  // where the model trains: cpu, cuda or cuda:N (parse_device)
-  std::string precision = "32-true";  // any of precision::mode_names()
-  bool master_weights = false;        // true modes: f32 master copies in the optimizer
-  bool stochastic_rounding = false;   // true modes: stochastic write-back of half parameters
-  // "+fp8" modes: Transformer Engine's recipe knobs (see precision::Fp8Recipe).
-  std::string fp8_format = "hybrid", fp8_scaling = "delayed", fp8_amax_compute_algo = "max";
-  int fp8_margin = 0;
-  int64_t fp8_amax_history_len = 1024;
-  bool fp8_params = false;  // linear weights stored in fp8 (precision/fp8_params.h)
   // Data parallel (under mpirun; docs/distributed.md). batch_size is per rank and
   // micro-batch: a step's global batch is batch_size x world size x grad_accum sequences.
   std::string grad_comm = "f32";  // distributed::GradComm's names: bf16, fp8-e4m3+ef, ...

@@ -48,29 +48,6 @@ double evaluate(const GPT& model, const precision::PrecisionPlugin& plugin, cons
   return total / static_cast<double>(o.eval_iters);
 }
 
-precision::PrecisionPlugin make_precision(const TrainOptions& o, std::ostream* warnings = nullptr) {
-  precision::PluginOptions options;
-  if (warnings)
-    options.flash.with_check_numerics(true, [warnings](const std::string& message) {
-      *warnings << "warning: " << message << "\n";
-    });
-  options.master_weights = o.master_weights;
-  options.rounding = o.stochastic_rounding ? optim::Rounding::stochastic : optim::Rounding::nearest_even;
-  options.rounding_seed = o.seed + 3;
-  options.scaler.init_scale = o.init_loss_scale;
-  precision::Fp8Recipe recipe;
-  recipe.format = precision::parse_fp8_format(o.fp8_format);
-  recipe.scaling = precision::parse_fp8_scaling(o.fp8_scaling);
-  recipe.amax_compute_algo = precision::parse_amax_compute_algo(o.fp8_amax_compute_algo);
-  recipe.margin = o.fp8_margin;
-  recipe.amax_history_len = o.fp8_amax_history_len;
-  recipe.fp8_params = o.fp8_params;
-  precision::PrecisionMode mode = precision::parse_mode(o.precision, recipe);
-  MANTISSA_CHECK(!o.fp8_params || mode.fp8, "llm", "--fp8-params stores weights for fp8 GEMMs; '{}' has none (use a "
-                 "'+fp8' precision)", o.precision);
-  return precision::PrecisionPlugin(std::move(mode), options);
-}
-
 // What ZeRO's parameter all-gather adds to the gradients' bytes on the wire.
 int64_t parameter_gather_bytes(const optim::Optimizer& optimizer) {
   const auto* sharded = dynamic_cast<const distributed::ShardedOptimizer*>(&optimizer);
@@ -80,7 +57,7 @@ int64_t parameter_gather_bytes(const optim::Optimizer& optimizer) {
 }  // namespace
 
 TrainResult train(const TrainOptions& options, std::ostream& out) {
-  precision::PrecisionPlugin plugin = make_precision(options, &out);
+  precision::PrecisionPlugin plugin = options.make_plugin(options.seed + 3, &out);
   if (options.threads > 0) set_num_threads(options.threads);
   TrainOptions o = options;
   MANTISSA_CHECK(o.schedule_clock == kIterations || o.schedule_clock == kOptimizerSteps, "llm train",
@@ -287,19 +264,15 @@ TrainedModel load_trained_model(const std::string& checkpoint_path, const RunRec
     o.grad_accum = saved.value("grad_accum", o.grad_accum);
     o.world_size = saved.value("world_size", o.world_size);
     o.seed = saved.at("seed").get<uint64_t>();
-    o.precision = saved.value("precision", "32-true");
-    o.fp8_format = saved.value("fp8_format", o.fp8_format);
-    o.fp8_scaling = saved.value("fp8_scaling", o.fp8_scaling);
-    o.fp8_amax_compute_algo = saved.value("fp8_amax_compute_algo", o.fp8_amax_compute_algo);
-    o.fp8_margin = saved.value("fp8_margin", o.fp8_margin);
-    o.fp8_amax_history_len = saved.value("fp8_amax_history_len", o.fp8_amax_history_len);
-    o.fp8_params = saved.value("fp8_params", o.fp8_params);
+    static_cast<training::PrecisionSettings&>(o) = training::PrecisionSettings::from_json(c.options_json);
   } catch (const nlohmann::json::exception& e) {
     fail("load_trained_model", "{}: unreadable training options: {}", checkpoint_path, e.what());
+  } catch (const Error& e) {
+    fail("load_trained_model", "{}: {}", checkpoint_path, e.what());
   }
   o.model = c.config;
   o.device = device.str();
-  TrainedModel trained{GPT(c.config), make_precision(o), o};
+  TrainedModel trained{GPT(c.config), o.make_plugin(o.seed + 3), o};
   trained.model->to(device);
   trained.plugin.convert_module(*trained.model);
   training::Checkpoint(*trained.model).set_plugin(trained.plugin).load(checkpoint_path);

@@ -8,6 +8,7 @@
 #include <mantissa/core/io/safetensors.h>
 #include <mantissa/core/ops.h>
 #include <mantissa/mantissa.h>
+#include "support/expect_close.h"
 #include "support/on_device.h"
 
 namespace mantissa {
@@ -15,13 +16,7 @@ namespace {
 
 const std::string kGolden = std::string(MANTISSA_TEST_DATA_DIR) + "/nn/golden/ctc_golden.safetensors";
 
-void expect_close(const Tensor& got, const Tensor& expected, double tolerance, const std::string& what) {
-  const std::vector<double> a = raw::cast(got, DType::f64).to_vector<double>();
-  const std::vector<double> b = raw::cast(expected, DType::f64).to_vector<double>();
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (size_t i = 0; i < a.size(); ++i)
-    EXPECT_NEAR(a[i], b[i], tolerance * (1 + std::abs(b[i]))) << what << " element " << i;
-}
+using testing::expect_close;
 
 class CtcGolden : public testing::OnDevice {};
 

@@ -1,0 +1,69 @@
+#pragma once
+// How the benchmarks read a PyTorch reference script's RESULT line (../shared/bench/torch_common.py).
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace mantissa::bench {
+
+// Runs a reference script and returns its RESULT line's JSON, or nothing when it cannot run.
+inline std::optional<nlohmann::json> run_reference(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((command + " 2>&1").c_str(), "r"), pclose);
+  if (!pipe) return std::nullopt;
+  std::array<char, 8192> line;
+  std::optional<nlohmann::json> result;
+  while (fgets(line.data(), line.size(), pipe.get())) {
+    if (std::strncmp(line.data(), "RESULT ", 7) != 0) continue;
+    try {
+      result = nlohmann::json::parse(line.data() + 7);
+    } catch (const nlohmann::json::exception&) {
+      return std::nullopt;  // a line that is not the reference's result: say it is unavailable
+    }
+  }
+  return result;
+}
+
+// The median ms/step of a reference script's RESULT line.
+inline std::optional<double> time_torch(const std::string& command) {
+  const auto result = run_reference(command);
+  if (!result || !result->contains("ms_median")) return std::nullopt;
+  return result->at("ms_median").get<double>();
+}
+
+// Times `script` (a torch_common.py benchmark) with Debian's /usr/bin/python3 under each
+// OpenBLAS setting and prints each time and mantissa's ratio to it, then the ratio to the
+// fastest (< 1: mantissa is faster). torch.set_num_threads does not reach OpenBLAS's own pool,
+// which would otherwise use every core whatever `threads` says. OMP_WAIT_POLICY=passive keeps
+// Debian's torch OpenMP pool from fighting OpenBLAS's threads at fp32 (../shared/bench/README.md;
+// not for bf16). OpenBLAS 0.3.21 does not recognise some VMs' CPUs and falls back to its
+// generic "Prescott" kernels; forcing its AVX-512 ones gives PyTorch its best time there.
+inline void compare_with_torch_on_cpu(const std::string& script, int threads, const std::string& dtype, int steps,
+                                      double ours_ms) {
+  const std::string wait = dtype == "bf16" ? "" : "OMP_WAIT_POLICY=passive";
+  const std::pair<const char*, std::string> variants[] = {
+      {"PyTorch (as configured)", wait},
+      {"PyTorch (without OPENBLAS_CORETYPE)", "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + wait},
+      {"PyTorch (OPENBLAS_CORETYPE=Cooperlake)", "OPENBLAS_CORETYPE=Cooperlake " + wait}};
+  std::optional<double> best;
+  for (const auto& [name, env] : variants) {
+    const auto t = time_torch(fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {} --threads {} --dtype {} --steps {}",
+                                          env, threads, script, threads, dtype, steps));
+    if (!t) {
+      fmt::print("{:<44} not available (needs /usr/bin/python3 with torch and OpenBLAS)\n", name);
+      continue;
+    }
+    fmt::print("{:<44} {:>9.2f} ms/step   ratio mantissa/PyTorch {:.2f}\n", name, *t, ours_ms / *t);
+    best = best ? std::min(*best, *t) : *t;
+  }
+  if (best) fmt::print("ratio against the fastest PyTorch: {:.2f}\n", ours_ms / *best);
+}
+
+}  // namespace mantissa::bench
