@@ -31,7 +31,7 @@ std::vector<float> resample(const std::vector<float>& samples, int from_rate, in
   data.data_out = out.data();
   data.output_frames = static_cast<long>(out.size());
   data.src_ratio = ratio;
-  const int status = src_simple(&data, SRC_SINC_BEST_QUALITY, 1);
+  const int status = src_simple(&data, SRC_SINC_MEDIUM_QUALITY, 1);
   MANTISSA_CHECK(status == 0, "read_audio", "{}: resampling {} Hz -> {} Hz failed: {}", what, from_rate, to_rate,
                  src_strerror(status));
   out.resize(static_cast<size_t>(data.output_frames_gen));

@@ -20,7 +20,8 @@ std::vector<float> read_audio(const std::string& path, int sample_rate);
 // truncated file under `path`. Samples outside [-1, 1] are clipped by libsndfile.
 void write_wav(const std::string& path, const std::vector<float>& samples, int sample_rate);
 
-// `samples` at `from_rate` resampled to `to_rate` (libsamplerate's best sinc converter).
+// `samples` at `from_rate` resampled to `to_rate` (libsamplerate's medium sinc converter: 97 dB
+// SNR, 90% of the band; with its best one, loading FSDD's 2,500 takes took about 15 s, not 5).
 std::vector<float> resample(const std::vector<float>& samples, int from_rate, int to_rate, const std::string& what);
 
 }  // namespace mantissa::asr

@@ -2,11 +2,15 @@
 
 #include <kiss_fftr.h>
 
+#include <algorithm>
 #include <cmath>
+#include <exception>
+#include <iterator>
 #include <memory>
 #include <numbers>
 
 #include <mantissa/core/error.h>
+#include <mantissa/core/threads.h>
 #include <mantissa/autograd/functions.h>
 
 namespace mantissa::asr {
@@ -63,6 +67,13 @@ LogMel::LogMel(const LogMelOptions& o) : options_(o), bins_(o.n_fft / 2 + 1) {
       const double weight = std::max(0.0, std::min(rising, falling)) * 2.0 / (right - left);
       filterbank_[static_cast<size_t>(m) * static_cast<size_t>(bins_) + static_cast<size_t>(k)] = static_cast<float>(weight);
     }
+    const auto row = filterbank_.begin() + static_cast<std::ptrdiff_t>(m) * bins_;
+    const auto nonzero = [](float w) { return w != 0.0f; };
+    const int first = static_cast<int>(std::find_if(row, row + bins_, nonzero) - row);
+    const int last = bins_ - static_cast<int>(std::find_if(std::make_reverse_iterator(row + bins_),
+                                                           std::make_reverse_iterator(row), nonzero) -
+                                              std::make_reverse_iterator(row + bins_));
+    support_.emplace_back(first, std::max(first, last));
   }
 }
 
@@ -92,7 +103,8 @@ std::vector<float> LogMel::compute(const float* samples, int64_t count) const {
     for (int m = 0; m < o.n_mels; ++m) {
       const float* weights = filterbank_.data() + static_cast<size_t>(m) * static_cast<size_t>(bins_);
       float energy = 0.0f;
-      for (int k = 0; k < bins_; ++k) energy += weights[k] * power[static_cast<size_t>(k)];
+      for (int k = support_[static_cast<size_t>(m)].first; k < support_[static_cast<size_t>(m)].second; ++k)
+        energy += weights[k] * power[static_cast<size_t>(k)];
       out[static_cast<size_t>(t * o.n_mels + m)] = std::log(energy + static_cast<float>(kLogGuard));
     }
   }
@@ -124,13 +136,25 @@ Tensor LogMel::operator()(const Tensor& audio, const Tensor& lengths) const {
   const int64_t B = audio.size(0), S = audio.size(1), T = frames(S), M = options_.n_mels;
   const std::vector<float> samples = audio.contiguous().to_vector<float>();
   const std::vector<int64_t> lens = lengths.to_vector<int64_t>();
-  std::vector<float> features(static_cast<size_t>(B * T * M), 0.0f);
   for (int64_t b = 0; b < B; ++b) {
     const int64_t n = lens[static_cast<size_t>(b)];
     MANTISSA_CHECK(n > 0 && n <= S, "LogMel", "utterance {} has length {}, outside 1..{}", b, n, S);
-    const std::vector<float> one = compute(samples.data() + b * S, n);
-    std::copy(one.begin(), one.end(), features.begin() + b * T * M);
   }
+  std::vector<float> features(static_cast<size_t>(B * T * M), 0.0f);
+  // Utterances are independent; each thread writes its own rows. An exception may not leave
+  // an OpenMP region, so the first is carried out and rethrown.
+  std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic) num_threads(std::max<int64_t>(1, std::min<int64_t>(B, num_threads())))
+  for (int64_t b = 0; b < B; ++b) {
+    try {
+      const std::vector<float> one = compute(samples.data() + b * S, lens[static_cast<size_t>(b)]);
+      std::copy(one.begin(), one.end(), features.begin() + b * T * M);
+    } catch (...) {
+#pragma omp critical(log_mel_failure)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
   return from_vector(features, {B, T, M}, audio.device());
 }
 

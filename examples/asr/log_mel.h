@@ -8,6 +8,7 @@
 // resampled to 16 kHz and the filters span 0-4 kHz, so no bin sits empty above the sources'
 // Nyquist frequency while a 16 kHz recording keeps its lower 4 kHz (docs/asr.md).
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <mantissa/core/tensor.h>
@@ -46,6 +47,9 @@ class LogMel {
   LogMelOptions options_;
   std::vector<float> window_;      // n_fft long: the Hann window centred, zeros around it
   std::vector<float> filterbank_;  // n_mels x bins
+  // Each filter's nonzero bins, [first, last): a triangle spans a few bins of the 257, so the
+  // mel projection reads only those.
+  std::vector<std::pair<int, int>> support_;
   int bins_;
 };
 

@@ -1,0 +1,93 @@
+// One training step of the ASR example's model (zero_grad, forward from features, CTC,
+// backward, AdamW step) on the workload of ../shared/bench/torch_asr.py: batch 8 x 400 frames
+// x 80 random log-mel features, two Conv1d (k 3, stride 2, 256 channels) + ReLU, sinusoidal
+// positions, 4 pre-norm encoder layers (256 wide, 4 heads, ffn 1024, dropout 0), Linear to 29,
+// log_softmax in f32, CTC (blank 0, mean, zero_infinity) against random targets of 40 labels,
+// AdamW(1e-3, PyTorch's default weight decay 0.01) on every parameter. Prints mantissa's
+// median ms/step and, in the same run, PyTorch's under each OpenBLAS setting, with the ratios
+// mantissa / PyTorch (< 1: mantissa is faster; the goal is <= 0.8 of the fastest).
+//
+//   bench_asr_step [--threads N] [--steps N] [--precision 32-true|bf16-mixed] [--no-torch]
+//
+// bf16-mixed is compared with torch.autocast('cpu', dtype=torch.bfloat16), torch_asr.py --dtype bf16.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+#include "bench/torch_reference.h"
+#include "examples/asr/model.h"
+#include <mantissa/core/threads.h>
+#include <mantissa/precision/plugin.h>
+
+using namespace mantissa;
+
+namespace {
+
+struct Options {
+  int threads = 2, steps = 20;
+  bool torch = true;
+  std::string precision = "32-true";
+};
+
+double time_mantissa(const Options& o, int warmup) {
+  constexpr int64_t B = 8, T = 400, L = 40;
+  precision::PrecisionPlugin plugin(precision::parse_mode(o.precision));
+  manual_seed(0);
+  asr::AsrModel model(asr::AsrConfig{});  // torch_asr.py's sizes are the defaults
+  plugin.convert_module(*model);
+  const std::unique_ptr<optim::Optimizer> optimizer =
+      plugin.make_adamw(optim::one_group(model->parameters()), optim::AdamOptions(1e-3).with_weight_decay(0.01));
+  Generator data(1);
+  const Tensor features = raw::randn({B, T, 80}, {}, &data);
+  const Tensor frames = raw::full({B}, static_cast<double>(T), TensorOptions{}.with_dtype(DType::i64));
+  const Tensor targets = raw::cast(raw::binary(BinaryOp::add, raw::binary(BinaryOp::mul, raw::rand({B, L}, {}, &data), 28.0), 1.0),
+                                   DType::i64);
+  const Tensor target_lengths = raw::full({B}, static_cast<double>(L), TensorOptions{}.with_dtype(DType::i64));
+  std::vector<double> ms;
+  for (int i = 0; i < warmup + o.steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    optimizer->zero_grad();
+    Tensor loss;
+    {
+      const auto region = plugin.forward_context();
+      loss = model->loss(model->encode(features, frames), targets, target_lengths);
+    }
+    plugin.backward(loss);
+    plugin.optimizer_step(*optimizer);
+    loss.item();
+    const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (i >= warmup) ms.push_back(elapsed);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const bool value = i + 1 < argc;
+      if (!std::strcmp(argv[i], "--threads") && value) o.threads = std::atoi(argv[++i]);
+      else if (!std::strcmp(argv[i], "--steps") && value) o.steps = std::atoi(argv[++i]);
+      else if (!std::strcmp(argv[i], "--precision") && value) o.precision = argv[++i];
+      else if (!std::strcmp(argv[i], "--no-torch")) o.torch = false;
+      else fail("bench_asr_step", "unknown or incomplete argument '{}'", argv[i]);
+    }
+    MANTISSA_CHECK(o.precision == "32-true" || o.precision == "bf16-mixed", "bench_asr_step",
+                   "--precision is 32-true or bf16-mixed (PyTorch's fp32 and bf16 autocast), not '{}'", o.precision);
+    MANTISSA_CHECK(o.steps > 0 && o.threads > 0, "bench_asr_step", "--steps and --threads must be positive");
+    set_num_threads(o.threads);
+    const double ours = time_mantissa(o, 5);
+    fmt::print("ASR training step (torch_asr.py workload), {}, cpu, {} threads\n", o.precision, o.threads);
+    fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);
+    if (o.torch)
+      bench::compare_with_torch_on_cpu(std::string(MANTISSA_SHARED_BENCH_DIR) + "/torch_asr.py", o.threads,
+                                       o.precision == "bf16-mixed" ? "bf16" : "fp32", o.steps, ours);
+  } catch (const Error& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,72 @@
+#include "examples/asr/train_options.h"
+
+#include <nlohmann/json.hpp>
+
+#include <mantissa/core/error.h>
+
+namespace mantissa::asr {
+
+std::string TrainOptions::to_json() const {
+  nlohmann::json j = nlohmann::json::parse(PrecisionSettings::to_json());
+  j.update(nlohmann::json{{"data", data},
+                          {"extra_data", extra_data},
+                          {"model", nlohmann::json::parse(model.to_json())},
+                          {"steps", steps},
+                          {"batch_size", batch_size},
+                          {"length_groups", length_groups},
+                          {"lr", lr},
+                          {"min_lr", min_lr},
+                          {"warmup_steps", warmup_steps},
+                          {"lr_decay_steps", lr_decay_steps},
+                          {"beta1", beta1},
+                          {"beta2", beta2},
+                          {"weight_decay", weight_decay},
+                          {"grad_clip", grad_clip},
+                          {"joined_fraction", joined_fraction},
+                          {"freq_masks", spec_augment.freq_masks},
+                          {"freq_width", spec_augment.freq_width},
+                          {"time_masks", spec_augment.time_masks},
+                          {"time_width", spec_augment.time_width},
+                          {"eval_interval", eval_interval},
+                          {"dev_joined", dev_joined},
+                          {"seed", seed},
+                          {"device", device}});
+  return j.dump();
+}
+
+TrainOptions TrainOptions::from_json(const std::string& json) {
+  TrainOptions o;
+  static_cast<training::PrecisionSettings&>(o) = training::PrecisionSettings::from_json(json);
+  try {
+    const nlohmann::json j = nlohmann::json::parse(json);
+    o.data = j.at("data").get<std::string>();
+    o.extra_data = j.value("extra_data", o.extra_data);
+    o.model = AsrConfig::from_json(j.at("model").dump());
+    o.batch_size = j.at("batch_size").get<int64_t>();
+    o.dev_joined = j.value("dev_joined", o.dev_joined);
+    o.seed = j.at("seed").get<uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    fail("asr options", "unreadable training options: {}", e.what());
+  }
+  return o;
+}
+
+TrainOptions preset(const std::string& name) {
+  TrainOptions o;
+  if (name == "bench") return o;  // AsrConfig's defaults are torch_asr.py's sizes
+  if (name == "cpu") {
+    o.model.d_model = 144;
+    o.model.n_head = 4;
+    o.model.n_layer = 4;
+    o.model.d_ff = 576;
+    o.model.dropout = 0.0;  // SpecAugment regularises enough for runs this short (docs/asr.md)
+    o.lr = 2e-3;
+    o.steps = o.lr_decay_steps = 6000;
+    o.eval_interval = 1000;
+    o.log_interval = 200;
+    return o;
+  }
+  fail("preset", "unknown preset '{}' (expected cpu or bench)", name);
+}
+
+}  // namespace mantissa::asr

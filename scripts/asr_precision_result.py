@@ -1,0 +1,64 @@
+"""One ASR precision run's result, or the table of several (scripts/asr_precision_table.sh).
+
+  python3 scripts/asr_precision_result.py RUN_DIR            -> JSON on stdout
+  python3 scripts/asr_precision_result.py --table RUN_DIR... -> Markdown table on stdout
+
+A run folder holds eval.txt (`asr eval`'s output: one row per test set, "name utterances WER CER"),
+metrics.jsonl (ms_per_step on the progress lines; the last one is the run's average) and
+precision.jsonl (memory records with bytes_per_parameter).
+"""
+
+import json
+import os
+import re
+import sys
+
+SETS = ["fsdd-single", "fsdd-joined", "espeak", "asterisk-single", "asterisk-joined"]
+
+
+def result(run):
+    wer = {}
+    with open(os.path.join(run, "eval.txt")) as f:
+        for line in f:
+            m = re.match(r"^(\S+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)$", line.strip())
+            if m:
+                wer[m.group(1)] = float(m.group(3))
+    ms = None
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get("ms_per_step") is not None:
+                ms = record["ms_per_step"]
+    bytes_per_param = None
+    path = os.path.join(run, "precision.jsonl")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if record.get("kind") == "memory":
+                    bytes_per_param = record["bytes_per_parameter"]
+    return {"mode": os.path.basename(os.path.normpath(run)), "wer": wer, "ms_per_step": ms,
+            "bytes_per_parameter": bytes_per_param}
+
+
+def table(runs):
+    rows = [json.load(open(os.path.join(run, "result.json"))) for run in runs if os.path.exists(os.path.join(run, "result.json"))]
+    sets = [s for s in SETS if any(s in r["wer"] for r in rows)]
+    print("| mode | " + " | ".join(f"WER {s} %" for s in sets) + " | ms/step | bytes/param |")
+    print("|---" * (len(sets) + 3) + "|")
+    for r in rows:
+        cells = [f"{r['wer'][s]:.2f}" if s in r["wer"] else "-" for s in sets]
+        ms = f"{r['ms_per_step']:.0f}" if r["ms_per_step"] else "-"
+        bpp = f"{r['bytes_per_parameter']:.2f}" if r["bytes_per_parameter"] else "-"
+        print(f"| {r['mode']} | " + " | ".join(cells) + f" | {ms} | {bpp} |")
+
+
+def main():
+    if sys.argv[1:2] == ["--table"]:
+        table(sys.argv[2:])
+    else:
+        print(json.dumps(result(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
