@@ -45,6 +45,8 @@ LogMel::LogMel(const LogMelOptions& o) : options_(o), bins_(o.n_fft / 2 + 1) {
                  "mels {}, rate {}", o.n_fft, o.win_length, o.hop_length, o.n_mels, o.sample_rate);
   MANTISSA_CHECK(0.0 <= o.fmin && o.fmin < o.fmax && o.fmax <= o.sample_rate / 2.0, "LogMel",
                  "mel range {}-{} Hz must lie in 0-{} Hz", o.fmin, o.fmax, o.sample_rate / 2.0);
+  MANTISSA_CHECK(o.edge_padding >= 0 && o.edge_padding <= 10 * int64_t{o.sample_rate}, "LogMel",
+                 "edge padding of {} samples is outside 0..10 s", o.edge_padding);
   // torch.hann_window(win_length, periodic=False), centred in the FFT frame as torch.stft pads it.
   window_.assign(static_cast<size_t>(o.n_fft), 0.0f);
   const int offset = (o.n_fft - o.win_length) / 2;
@@ -79,12 +81,16 @@ LogMel::LogMel(const LogMelOptions& o) : options_(o), bins_(o.n_fft / 2 + 1) {
 
 std::vector<float> LogMel::compute(const float* samples, int64_t count) const {
   const LogMelOptions& o = options_;
-  const int64_t n_frames = frames(count), half = o.n_fft / 2;
-  // The pre-emphasised signal with n_fft / 2 zeros on each side (torch.stft's centring).
-  std::vector<float> padded(static_cast<size_t>(count + 2 * half), 0.0f);
-  for (int64_t i = 0; i < count; ++i)
-    padded[static_cast<size_t>(half + i)] =
-        i == 0 ? samples[0] : samples[i] - static_cast<float>(o.preemphasis) * samples[i - 1];
+  const int64_t n_frames = frames(count), before = o.n_fft / 2 + o.edge_padding;
+  // The pre-emphasised signal with the edge padding and then n_fft / 2 zeros (torch.stft's
+  // centring) on each side. Pre-emphasis runs over the edge padding as over any silence: the
+  // sample after the last one is -0.97 times it.
+  std::vector<float> padded(static_cast<size_t>(count + 2 * before), 0.0f);
+  const int64_t emphasised = count + (o.edge_padding > 0 ? 1 : 0);
+  for (int64_t i = 0; i < emphasised; ++i) {
+    const float current = i < count ? samples[i] : 0.0f, previous = i > 0 ? samples[i - 1] : 0.0f;
+    padded[static_cast<size_t>(before + i)] = current - static_cast<float>(o.preemphasis) * previous;
+  }
   // kissfft's configuration holds scratch space, so each call has its own.
   const std::unique_ptr<std::remove_pointer_t<kiss_fftr_cfg>, KissFftrFree> fft(
       kiss_fftr_alloc(o.n_fft, 0, nullptr, nullptr));

@@ -24,6 +24,10 @@ struct LogMelOptions {
   double fmin = 0.0, fmax = 4000.0;
   double preemphasis = 0.97;  // y[n] = x[n] - 0.97 x[n-1]; 0 turns it off
   bool normalize = true;      // per mel bin: (x - mean) / (std + 1e-5) over the utterance
+  // Silence (zeros) added before and after each utterance, in samples. FSDD's takes are cut
+  // tight: a 0.18 s "three" leaves 5 encoder frames where CTC needs 6 (t h r e blank e), so
+  // the recogniser pads every utterance it hears (docs/asr.md). 0: the signal as given.
+  int64_t edge_padding = 0;
 };
 
 class LogMel {
@@ -31,8 +35,9 @@ class LogMel {
   explicit LogMel(const LogMelOptions& options = {});
 
   const LogMelOptions& options() const { return options_; }
-  // Frames an utterance of `samples` samples yields: one every hop, centred (1 + samples / hop).
-  int64_t frames(int64_t samples) const { return samples / options_.hop_length + 1; }
+  // Frames an utterance of `samples` samples yields: one every hop of the edge-padded signal,
+  // centred (1 + (samples + 2 edge_padding) / hop).
+  int64_t frames(int64_t samples) const { return (samples + 2 * options_.edge_padding) / options_.hop_length + 1; }
   // (n_mels, n_fft / 2 + 1), row-major: the weight of each FFT bin in each mel bin.
   const std::vector<float>& filterbank() const { return filterbank_; }
 

@@ -33,7 +33,7 @@ const Tensor& batch_entry(const precision::Batch& batch, const std::string& key)
 std::string AsrConfig::to_json() const {
   return nlohmann::json{{"n_mels", n_mels},         {"d_model", d_model},       {"n_head", n_head},
                         {"n_layer", n_layer},       {"d_ff", d_ff},             {"vocab_size", vocab_size},
-                        {"max_frames", max_frames}, {"dropout", dropout}}
+                        {"max_frames", max_frames}, {"dropout", dropout},     {"edge_padding_seconds", edge_padding_seconds}}
       .dump();
 }
 
@@ -49,6 +49,7 @@ AsrConfig AsrConfig::from_json(const std::string& text) {
     c.vocab_size = j.at("vocab_size").get<int64_t>();
     c.max_frames = j.at("max_frames").get<int64_t>();
     c.dropout = j.at("dropout").get<double>();
+    c.edge_padding_seconds = j.value("edge_padding_seconds", 0.0);  // absent: a checkpoint from before padding
     return c;
   } catch (const nlohmann::json::exception& e) {
     fail("AsrConfig::from_json", "not an ASR model configuration: {}", e.what());
@@ -64,10 +65,12 @@ AsrModelImpl::AsrModelImpl(const AsrConfig& c)
     : nn::Module("AsrModel"), config(c), frontend([&] {
         LogMelOptions o;
         o.n_mels = static_cast<int>(c.n_mels);
+        o.edge_padding = std::llround(c.edge_padding_seconds * o.sample_rate);
         return o;
       }()) {
-  MANTISSA_CHECK(c.n_mels > 0 && c.d_model > 0 && c.n_layer > 0 && c.d_ff > 0 && c.vocab_size > 1 && c.max_frames > 0,
-                 "AsrModel", "needs positive sizes, got {}", c.to_json());
+  MANTISSA_CHECK(c.n_mels > 0 && c.d_model > 0 && c.n_layer > 0 && c.d_ff > 0 && c.vocab_size > 1 && c.max_frames > 0 &&
+                     c.edge_padding_seconds >= 0.0 && c.edge_padding_seconds <= 10.0,
+                 "AsrModel", "needs positive sizes and an edge padding of 0-10 s, got {}", c.to_json());
   conv1 = register_module("conv1", nn::Conv1d(nn::Conv1dOptions(c.n_mels, c.d_model, 3).with_stride(2)));
   conv2 = register_module("conv2", nn::Conv1d(nn::Conv1dOptions(c.d_model, c.d_model, 3).with_stride(2)));
   layers = register_module("layers", nn::ModuleList<nn::TransformerEncoderLayer>());
@@ -89,8 +92,8 @@ AsrOutput AsrModelImpl::encode(const Tensor& features, const Tensor& frame_lengt
   std::vector<int64_t> lengths = frame_lengths.to_vector<int64_t>();
   for (size_t b = 0; b < lengths.size(); ++b) {
     MANTISSA_CHECK(lengths[b] >= kMinFrames && lengths[b] <= features.size(1), "AsrModel",
-                   "utterance {} has {} frames; the subsampling needs {} to {} ({} ms of audio at least)", b,
-                   lengths[b], kMinFrames, features.size(1), (kMinFrames - 1) * 10);
+                   "utterance {} has {} frames; the subsampling needs {} to {}", b, lengths[b], kMinFrames,
+                   features.size(1));
     lengths[b] = subsampled_length(lengths[b]);
   }
   MANTISSA_CHECK(T <= config.max_frames, "AsrModel", "{} encoder frames exceed the position table's {}", T,
@@ -117,11 +120,30 @@ AsrOutput AsrModelImpl::forward(const precision::Batch& batch, Generator* augmen
   const Tensor& audio_lengths = batch_entry(batch, "audio_lengths");
   Tensor features = frontend(audio, audio_lengths);
   std::vector<int64_t> frames = audio_lengths.to_vector<int64_t>();
-  for (int64_t& n : frames) n = frontend.frames(n);
+  const int rate = frontend.options().sample_rate;
+  for (size_t b = 0; b < frames.size(); ++b) {
+    MANTISSA_CHECK(frames[b] >= min_samples() && frames[b] <= max_samples(), "AsrModel",
+                   "utterance {} holds {} samples ({:.1f} ms); the model takes {:.1f} ms to {:.1f} s", b, frames[b],
+                   1e3 * static_cast<double>(frames[b]) / rate, 1e3 * static_cast<double>(min_samples()) / rate,
+                   static_cast<double>(max_samples()) / rate);
+    frames[b] = frontend.frames(frames[b]);
+  }
   const Tensor frame_lengths = from_vector(frames, {static_cast<int64_t>(frames.size())});
   if (is_training() && augment && spec_augment.enabled())
     features = asr::spec_augment(features, frame_lengths, spec_augment, *augment);
   return encode(features, frame_lengths);
+}
+
+int64_t AsrModelImpl::min_samples() const {
+  const int64_t hop = frontend.options().hop_length;
+  return std::max<int64_t>(1, (kMinFrames - 1) * hop - 2 * frontend.options().edge_padding);
+}
+
+int64_t AsrModelImpl::max_samples() const {
+  // subsampled_length(frames) <= max_frames while frames <= 4 max_frames + 6, and frames(s)
+  // stays there while s + 2 edge_padding < (4 max_frames + 6) hop.
+  const int64_t hop = frontend.options().hop_length;
+  return (4 * config.max_frames + 6) * hop - 1 - 2 * frontend.options().edge_padding;
 }
 
 Tensor AsrModelImpl::loss(const AsrOutput& output, const Tensor& targets, const Tensor& target_lengths) const {

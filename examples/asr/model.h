@@ -18,6 +18,9 @@ struct AsrConfig {
   int64_t vocab_size = 29;
   int64_t max_frames = 2048;  // encoder frames the position table covers (82 s of audio)
   double dropout = 0.0;
+  // Silence the frontend adds before and after every utterance (LogMelOptions::edge_padding):
+  // tightly cut takes get the frames CTC needs to spell their words.
+  double edge_padding_seconds = 0.1;
 
   std::string to_json() const;
   static AsrConfig from_json(const std::string& json);
@@ -25,7 +28,7 @@ struct AsrConfig {
 
 // Encoder frames from input frames: two convolutions of kernel 3, stride 2, no padding.
 int64_t subsampled_length(int64_t frames);
-// Fewest input frames that leave one encoder frame (7), and the samples that make them.
+// Fewest input frames that leave one encoder frame.
 constexpr int64_t kMinFrames = 7;
 
 // The model's output: log probabilities (T', B, C) in f32 as ctc_loss takes them, and each
@@ -46,6 +49,10 @@ class AsrModelImpl : public nn::Module {
   // audio keys must stay f32 (PrecisionPlugin::convert_input leaves them so). In training
   // mode with `augment`, SpecAugment masks the features with draws from it.
   AsrOutput forward(const precision::Batch& batch, Generator* augment = nullptr) const;
+  // Fewest and most samples an utterance may hold: kMinFrames frames after the edge padding,
+  // and no more encoder frames than the position table holds.
+  int64_t min_samples() const;
+  int64_t max_samples() const;
   // Mean CTC loss (PyTorch's "mean": each utterance's loss over its target length, averaged),
   // zero_infinity: an utterance too short for its transcript adds nothing.
   Tensor loss(const AsrOutput& output, const Tensor& targets, const Tensor& target_lengths) const;

@@ -69,14 +69,15 @@ std::vector<std::vector<const Clip*>> length_groups(const std::vector<Clip>& cli
   return out;
 }
 
-// A clip the model cannot take (under 60 ms, or more encoder frames than its position table
-// holds) is an Error naming it, before it reaches a batch whose error could not.
+// A clip the model cannot take (too short for one encoder frame, or more encoder frames than
+// its position table holds) is an Error naming it, before it reaches a batch whose error could not.
 void check_fits(const AsrModelImpl& model, const Clip& clip) {
-  const int64_t frames = model.frontend.frames(static_cast<int64_t>(clip.samples.size()));
-  const double seconds = static_cast<double>(clip.samples.size()) / model.frontend.options().sample_rate;
-  MANTISSA_CHECK(frames >= kMinFrames && subsampled_length(frames) <= model.config.max_frames, "asr",
-                 "{}: {:.3f} s of audio; the model takes {} ms to about {:.0f} s", clip.source, seconds,
-                 (kMinFrames - 1) * 10, static_cast<double>(model.config.max_frames) * 0.04);
+  const auto samples = static_cast<int64_t>(clip.samples.size());
+  const double rate = model.frontend.options().sample_rate;
+  MANTISSA_CHECK(samples >= model.min_samples() && samples <= model.max_samples(), "asr",
+                 "{}: {:.3f} s of audio; the model takes {:.1f} ms to {:.1f} s", clip.source,
+                 static_cast<double>(samples) / rate, 1e3 * static_cast<double>(model.min_samples()) / rate,
+                 static_cast<double>(model.max_samples()) / rate);
 }
 
 }  // namespace

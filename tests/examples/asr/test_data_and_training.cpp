@@ -195,10 +195,29 @@ TEST(AsrModel, AnUtteranceInAPaddedBatchGivesWhatItGivesAlone) {
   const std::vector<float> b = alone.log_probs.contiguous().to_vector<float>();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << i;
-  expect_error([&] {
-    const std::vector<Clip> short_clip = {{tone(300, 0.05), "one", "a", "z"}};
-    model->forward(make_batch({&short_clip[0]}).inputs);
-  }, {"utterance 0", "frames", "60 ms"});
+}
+
+// Without edge padding an utterance needs 60 ms for one encoder frame; with the default 0.1 s
+// of silence on each side a 50 ms one is heard, and gives 3 frames.
+TEST(AsrModel, EdgePaddingLetsShortUtterancesThrough) {
+  manual_seed(2);
+  AsrConfig unpadded = tiny_config();
+  unpadded.edge_padding_seconds = 0.0;
+  const std::vector<Clip> short_clip = {{tone(300, 0.05), "one", "a", "z"}};
+  const AsrModel tight(unpadded), padded(tiny_config());
+  EXPECT_EQ(tight->min_samples(), 960);
+  expect_error([&] { tight->forward(make_batch({&short_clip[0]}).inputs); },
+               {"utterance 0", "800 samples", "50.0 ms", "60.0 ms"});
+  EXPECT_EQ(padded->min_samples(), 1);
+  EXPECT_EQ(padded->forward(make_batch({&short_clip[0]}).inputs).lengths.to_vector<int64_t>(),
+            std::vector<int64_t>{subsampled_length((800 + 3200) / 160 + 1)});
+  // The longest utterance the position table takes, and one sample more.
+  AsrConfig small_table = tiny_config();
+  small_table.max_frames = 4;
+  const AsrModel table(small_table);
+  const int64_t longest = table->max_samples();
+  EXPECT_EQ(subsampled_length(table->frontend.frames(longest)), 4);
+  EXPECT_EQ(subsampled_length(table->frontend.frames(longest + 1)), 5);
 }
 
 TrainOptions tiny_run(const std::string& out_dir) {
@@ -254,10 +273,12 @@ TEST(AsrTraining, RefusesBadOptionsAndForeignCheckpoints) {
   expect_error([&] { std::ostringstream log; train(o, log); }, {"eval", "0"});
   expect_error([&] { load_trained_model(dir.file("none.safetensors")); }, {"none.safetensors"});
   manual_seed(4);
-  const AsrModel model(tiny_config());
+  AsrConfig unpadded = tiny_config();
+  unpadded.edge_padding_seconds = 0.0;
+  const AsrModel model(unpadded);
   const precision::PrecisionPlugin plugin(precision::parse_mode("32-true"));
   const std::vector<Clip> short_clip = {{tone(300, 0.05), "one", "a", "short.wav"}};
-  expect_error([&] { transcribe(model, plugin, short_clip, 4, 1); }, {"short.wav", "0.050 s", "60 ms"});
+  expect_error([&] { transcribe(model, plugin, short_clip, 4, 1); }, {"short.wav", "0.050 s", "60.0 ms"});
   expect_error([&] { transcribe(model, plugin, short_clip, 0, 1); }, {"batch size", "0"});
 }
 

@@ -87,6 +87,27 @@ TEST(LogMel, BatchPadsWithZerosAndMatchesEachUtteranceAlone) {
     ASSERT_EQ(got[static_cast<size_t>(T * 80 + i)], i < Tb * 80 ? alone_b[static_cast<size_t>(i)] : 0.0f) << i;
 }
 
+// Edge padding is silence around the signal: the same frames as the zero-padded signal given
+// without padding (pre-emphasis sees a zero before the first sample either way), in a batch too.
+TEST(LogMel, EdgePaddingIsSilenceAroundTheUtterance) {
+  LogMelOptions padded_options;
+  padded_options.edge_padding = 800;
+  const LogMel padded(padded_options), plain;
+  const std::vector<float> b = golden().at("short.samples").to_vector<float>();
+  std::vector<float> surrounded(800, 0.0f);
+  surrounded.insert(surrounded.end(), b.begin(), b.end());
+  surrounded.resize(surrounded.size() + 800, 0.0f);
+  const auto n = static_cast<int64_t>(b.size());
+  ASSERT_EQ(padded.frames(n), plain.frames(n + 1600));
+  const std::vector<float> expected = plain.compute(surrounded.data(), static_cast<int64_t>(surrounded.size()));
+  EXPECT_EQ(padded.compute(b.data(), n), expected);
+  std::vector<float> audio(b);
+  audio.resize(b.size() + 500, 0.5f);  // what lies past the utterance's length is not heard
+  const Tensor batch = padded(from_vector(audio, {1, static_cast<int64_t>(audio.size())}), from_vector<int64_t>({n}, {1}));
+  const std::vector<float> got = batch.to_vector<float>();
+  EXPECT_EQ(std::vector<float>(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(expected.size())), expected);
+}
+
 TEST(LogMel, RefusesHalfPrecisionAudioAndBadLengths) {
   const LogMel frontend;
   const Tensor audio = zeros({2, 1600}), lengths = from_vector<int64_t>({1600, 800}, {2});
@@ -94,6 +115,7 @@ TEST(LogMel, RefusesHalfPrecisionAudioAndBadLengths) {
   expect_error([&] { frontend(audio, from_vector<int64_t>({1600, 0}, {2})); }, {"utterance 1", "length 0"});
   expect_error([&] { frontend(audio, from_vector<int64_t>({1600}, {1})); }, {"lengths"});
   expect_error([] { LogMelOptions o; o.fmax = 9000; LogMel{o}; }, {"mel range", "8000"});
+  expect_error([] { LogMelOptions o; o.edge_padding = -1; LogMel{o}; }, {"edge padding", "-1"});
 }
 
 }  // namespace
