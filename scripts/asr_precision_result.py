@@ -1,13 +1,16 @@
 """One ASR precision run's result, or the table of several (scripts/asr_precision_table.sh).
 
-  python3 scripts/asr_precision_result.py RUN_DIR            -> JSON on stdout
-  python3 scripts/asr_precision_result.py --table RUN_DIR... -> Markdown table on stdout
+  python3 scripts/asr_precision_result.py RUN_DIR               -> JSON on stdout
+  python3 scripts/asr_precision_result.py --table RESULT.json... -> Markdown table on stdout
 
 A run folder holds eval.txt (`asr eval`'s output: one row per test set, "name utterances WER CER"),
 metrics.jsonl (ms_per_step on the progress lines; the last one is the run's average) and
-precision.jsonl (memory records with bytes_per_parameter).
+precision.jsonl (memory records with bytes_per_parameter). The result also names the CPU
+(model and the flags that decide low-precision speed), the commit that trained it (RUN_DIR/commit) and the date, since the
+table's rows may come from different sessions' machines.
 """
 
+import datetime
 import json
 import os
 import re
@@ -38,19 +41,37 @@ def result(run):
                 if record.get("kind") == "memory":
                     bytes_per_param = record["bytes_per_parameter"]
     return {"mode": os.path.basename(os.path.normpath(run)), "wer": wer, "ms_per_step": ms,
-            "bytes_per_parameter": bytes_per_param}
+            "bytes_per_parameter": bytes_per_param, "cpu": cpu(), "date": datetime.date.today().isoformat(),
+            "commit": open(os.path.join(run, "commit")).read().strip()}
 
 
-def table(runs):
-    rows = [json.load(open(os.path.join(run, "result.json"))) for run in runs if os.path.exists(os.path.join(run, "result.json"))]
+def cpu():
+    model, flags = "?", set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    wanted = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
+    return f"{model} ({', '.join(wanted) or 'no avx2'}; {os.cpu_count()} cores)"
+
+
+def table(paths):
+    rows = []
+    for path in paths:
+        if os.path.exists(path):
+            with open(path) as f:
+                rows.append(json.load(f))
     sets = [s for s in SETS if any(s in r["wer"] for r in rows)]
-    print("| mode | " + " | ".join(f"WER {s} %" for s in sets) + " | ms/step | bytes/param |")
-    print("|---" * (len(sets) + 3) + "|")
+    print("| mode | " + " | ".join(f"WER {s} %" for s in sets) + " | ms/step | bytes/param | CPU, commit |")
+    print("|---" * (len(sets) + 4) + "|")
     for r in rows:
         cells = [f"{r['wer'][s]:.2f}" if s in r["wer"] else "-" for s in sets]
         ms = f"{r['ms_per_step']:.0f}" if r["ms_per_step"] else "-"
         bpp = f"{r['bytes_per_parameter']:.2f}" if r["bytes_per_parameter"] else "-"
-        print(f"| {r['mode']} | " + " | ".join(cells) + f" | {ms} | {bpp} |")
+        print(f"| {r['mode']} | " + " | ".join(cells) + f" | {ms} | {bpp} | {r['cpu']}, {r['commit']} |")
 
 
 def main():

@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
 # Trains the ASR example's cpu preset in every precision mode, evaluates each best checkpoint
 # on every test set, and prints the table docs/asr.md carries (WER per test set, ms/step,
-# bytes per parameter). Resumable: a mode whose result.json exists is skipped, and one whose
-# training was interrupted continues from its last.safetensors. All modes take about two
-# hours on 2 cores. Usage: bash scripts/asr_precision_table.sh [OUT] (default out-asr-precision)
+# bytes per parameter). Each mode's result, with the CPU it ran on and the commit, is kept in
+# docs/asr-precision/<mode>.json, which is committed: all modes take about three hours on
+# 2 cores, more than one session, so the table is filled over several. Resumable: a mode
+# whose result exists is skipped, and one whose training was interrupted continues from
+# its last.safetensors under OUT.
+# Usage: bash scripts/asr_precision_table.sh [OUT] (default out-asr-precision)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out-asr-precision}"
+results=docs/asr-precision
 bash scripts/setup.sh >/dev/null
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target asr >/dev/null
 asr=build/examples/asr/asr
-mkdir -p "$out"
-mapfile -t runs < <(grep -v "^#" scripts/precision_runs.txt)  # name|flags
+mkdir -p "$out" "$results"
+mapfile -t runs < <(grep -Ev "^(#|$)" scripts/precision_runs.txt)  # name|flags
 for run in "${runs[@]}"; do
   name="${run%%|*}"
   flags="${run#*|}"
   dir="$out/$name"
-  if [ -f "$dir/result.json" ]; then
-    echo "== $name: done earlier ($dir/result.json)"
+  if [ -f "$results/$name.json" ]; then
+    echo "== $name: done earlier ($results/$name.json)"
     continue
   fi
   resume=""
   [ -f "$dir/last.safetensors" ] && resume="--resume"
   echo "== $name ($flags) $resume"
+  # The code that trained it: noted when its training starts, kept across resumes.
+  [ -f "$dir/commit" ] || { mkdir -p "$dir" && git describe --always --dirty > "$dir/commit"; }
   # shellcheck disable=SC2086  # flags are words
   "$asr" train --preset cpu $flags --instrument-interval 1000 --out-dir "$dir" $resume 2>&1 |
     { grep -E "^(done|step [0-9]+:)|skipped|warning|error" || true; }
@@ -33,7 +39,9 @@ for run in "${runs[@]}"; do
     exit "$status"
   fi
   "$asr" eval --checkpoint "$dir/best.safetensors" --errors 0 > "$dir/eval.txt"
-  python3 scripts/asr_precision_result.py "$dir" > "$dir/result.json.tmp"
-  mv "$dir/result.json.tmp" "$dir/result.json"
+  python3 scripts/asr_precision_result.py "$dir" > "$results/$name.json.tmp"
+  mv "$results/$name.json.tmp" "$results/$name.json"
 done
-python3 scripts/asr_precision_result.py --table "$out"/*/
+table=()
+for run in "${runs[@]}"; do table+=("$results/${run%%|*}.json"); done  # the runs' order; missing ones are left out
+python3 scripts/asr_precision_result.py --table "${table[@]}"

@@ -25,7 +25,7 @@ struct LogMelOptions {
   double preemphasis = 0.97;  // y[n] = x[n] - 0.97 x[n-1]; 0 turns it off
   bool normalize = true;      // per mel bin: (x - mean) / (std + 1e-5) over the utterance
   // Silence (zeros) added before and after each utterance, in samples. FSDD's takes are cut
-  // tight: a 0.18 s "three" leaves 5 encoder frames where CTC needs 6 (t h r e blank e), so
+  // tight: a 0.18 s "three" leaves 4 encoder frames where CTC needs 6 (t h r e blank e), so
   // the recogniser pads every utterance it hears (docs/asr.md). 0: the signal as given.
   int64_t edge_padding = 0;
 };

@@ -65,12 +65,17 @@ AsrModelImpl::AsrModelImpl(const AsrConfig& c)
     : nn::Module("AsrModel"), config(c), frontend([&] {
         LogMelOptions o;
         o.n_mels = static_cast<int>(c.n_mels);
+        // Checked here, before llround, since the frontend is built before the body runs.
+        MANTISSA_CHECK(c.edge_padding_seconds >= 0.0 && c.edge_padding_seconds <= 10.0, "AsrModel",
+                       "needs an edge padding of 0-10 s, got {}", c.edge_padding_seconds);
         o.edge_padding = std::llround(c.edge_padding_seconds * o.sample_rate);
         return o;
       }()) {
-  MANTISSA_CHECK(c.n_mels > 0 && c.d_model > 0 && c.n_layer > 0 && c.d_ff > 0 && c.vocab_size > 1 && c.max_frames > 0 &&
-                     c.edge_padding_seconds >= 0.0 && c.edge_padding_seconds <= 10.0,
-                 "AsrModel", "needs positive sizes and an edge padding of 0-10 s, got {}", c.to_json());
+  MANTISSA_CHECK(c.n_mels > 0 && c.d_model > 0 && c.n_layer > 0 && c.d_ff > 0 && c.vocab_size > 1 && c.max_frames > 0,
+                 "AsrModel", "needs positive sizes, got {}", c.to_json());
+  MANTISSA_CHECK(max_samples() >= min_samples(), "AsrModel",
+                 "{} encoder frames hold less than the {:.1f} s of edge padding", c.max_frames,
+                 2 * c.edge_padding_seconds);
   conv1 = register_module("conv1", nn::Conv1d(nn::Conv1dOptions(c.n_mels, c.d_model, 3).with_stride(2)));
   conv2 = register_module("conv2", nn::Conv1d(nn::Conv1dOptions(c.d_model, c.d_model, 3).with_stride(2)));
   layers = register_module("layers", nn::ModuleList<nn::TransformerEncoderLayer>());
@@ -118,7 +123,6 @@ AsrOutput AsrModelImpl::encode(const Tensor& features, const Tensor& frame_lengt
 AsrOutput AsrModelImpl::forward(const precision::Batch& batch, Generator* augment) const {
   const Tensor& audio = batch_entry(batch, "audio_signal");
   const Tensor& audio_lengths = batch_entry(batch, "audio_lengths");
-  Tensor features = frontend(audio, audio_lengths);
   std::vector<int64_t> frames = audio_lengths.to_vector<int64_t>();
   const int rate = frontend.options().sample_rate;
   for (size_t b = 0; b < frames.size(); ++b) {
@@ -128,6 +132,7 @@ AsrOutput AsrModelImpl::forward(const precision::Batch& batch, Generator* augmen
                    static_cast<double>(max_samples()) / rate);
     frames[b] = frontend.frames(frames[b]);
   }
+  Tensor features = frontend(audio, audio_lengths);
   const Tensor frame_lengths = from_vector(frames, {static_cast<int64_t>(frames.size())});
   if (is_training() && augment && spec_augment.enabled())
     features = asr::spec_augment(features, frame_lengths, spec_augment, *augment);

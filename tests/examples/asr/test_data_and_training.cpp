@@ -1,6 +1,7 @@
 // The ASR data (FSDD's split, joined utterances, manifests, SpecAugment, batches), the model's
 // precision and padding rules, and training: it learns, and a resumed run continues exactly.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <set>
@@ -198,7 +199,7 @@ TEST(AsrModel, AnUtteranceInAPaddedBatchGivesWhatItGivesAlone) {
 }
 
 // Without edge padding an utterance needs 60 ms for one encoder frame; with the default 0.1 s
-// of silence on each side a 50 ms one is heard, and gives 3 frames.
+// of silence on each side a 50 ms one is heard: 26 frames, 5 encoder frames.
 TEST(AsrModel, EdgePaddingLetsShortUtterancesThrough) {
   manual_seed(2);
   AsrConfig unpadded = tiny_config();
@@ -218,6 +219,15 @@ TEST(AsrModel, EdgePaddingLetsShortUtterancesThrough) {
   const int64_t longest = table->max_samples();
   EXPECT_EQ(subsampled_length(table->frontend.frames(longest)), 4);
   EXPECT_EQ(subsampled_length(table->frontend.frames(longest + 1)), 5);
+  small_table.max_frames = 1;  // holds less than the padding
+  expect_error([&] { AsrModel{small_table}; }, {"AsrModel", "1 encoder frames", "edge padding"});
+  AsrConfig negative = tiny_config();
+  negative.edge_padding_seconds = -0.1;
+  expect_error([&] { AsrModel{negative}; }, {"AsrModel", "edge padding", "-0.1"});
+  // A checkpoint's configuration from before the padding existed means no padding.
+  nlohmann::json old = nlohmann::json::parse(tiny_config().to_json());
+  ASSERT_EQ(old.erase("edge_padding_seconds"), 1u);
+  EXPECT_EQ(AsrConfig::from_json(old.dump()).edge_padding_seconds, 0.0);
 }
 
 TrainOptions tiny_run(const std::string& out_dir) {
