@@ -62,7 +62,7 @@ TrainOptions preset(const std::string& name) {
     o.model.dropout = 0.0;  // SpecAugment regularises enough for runs this short (docs/asr.md)
     o.lr = 3e-3;
     o.joined_fraction = 0.8;
-    o.steps = o.lr_decay_steps = 7000;  // about 13.5 minutes on 2 cores (docs/asr.md)
+    o.steps = o.lr_decay_steps = 7000;  // about 13 minutes on 2 cores (docs/asr.md)
     o.eval_interval = 1000;
     o.log_interval = 200;
     return o;
