@@ -1,5 +1,5 @@
 #pragma once
-// exp, tanh and erf for the shared functors. f32 on the host uses branch-free versions below,
+// exp, tanh, erf and erfc for the shared functors. f32 on the host uses branch-free versions below,
 // which g++ vectorises inside elementwise loops (libm's expf/tanhf are scalar calls and
 // made exp-based ops compute-bound); on the device and for f64 the standard functions are
 // used. Accuracy of the f32 versions is tested in tests/core/test_math.cpp (<= 2 ulp).
@@ -77,21 +77,19 @@ inline float tanh_f32(float x) {
 // erf: x P(x^2) for |x| < 1; 1 - e^{-x^2} R(1/|x|) up to 4, beyond which erf rounds to +-1.
 // P and R are Chebyshev fits made for this file (relative error 1.4e-9 and 4.4e-9); R is
 // in s = (1/|x| - 0.625) / 0.375, which maps [1, 4] to [-1, 1] and keeps its
-// coefficients small.
-inline float erf_f32(float x) {
-  const float a = std::fabs(x);
-  const float t = x * x;
+// coefficients small. erfc shares both.
+inline float erf_p(float t) {  // t = x^2
   float p = 7.8824993069e-05f;
   p = p * t - 8.0188576671e-04f;
   p = p * t + 5.1893125220e-03f;
   p = p * t - 2.6854329291e-02f;
   p = p * t + 1.1283597482e-01f;
   p = p * t - 3.7612626906e-01f;
-  p = p * t + 1.1283791659e+00f;
-  const float small = x * p;
-  // NaN fails both comparisons, so it reaches the arithmetic and propagates.
-  const float clamped = a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a);
-  const float s = (1.0f / clamped - 0.625f) * (1.0f / 0.375f);
+  return p * t + 1.1283791659e+00f;
+}
+
+inline float erf_r(float a) {  // a = |x| clamped to [1, 4]
+  const float s = (1.0f / a - 0.625f) * (1.0f / 0.375f);
   float r = -1.8342583038e-06f;
   r = r * s + 3.8166425964e-06f;
   r = r * s + 1.8064862999e-06f;
@@ -102,9 +100,55 @@ inline float erf_f32(float x) {
   r = r * s + 2.3080211912e-03f;
   r = r * s - 2.4243014033e-02f;
   r = r * s + 1.4335641446e-01f;
-  r = r * s + 3.0595299232e-01f;
-  const float large = std::copysign(1.0f - exp_f32(-clamped * clamped) * r, x);
+  return r * s + 3.0595299232e-01f;
+}
+
+inline float erf_f32(float x) {
+  const float a = std::fabs(x);
+  const float small = x * erf_p(x * x);
+  // NaN fails both comparisons, so it reaches the arithmetic and propagates.
+  const float clamped = a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a);
+  const float large = std::copysign(1.0f - exp_f32(-clamped * clamped) * erf_r(clamped), x);
   return select(a < 1.0f, small, large);
+}
+
+// e^{-a^2} without the rounding of a^2, which e^ would magnify a^2-fold (16 ulp at a = 4):
+// h keeps a's top 12 bits, so h^2 is exact, and a^2 = h^2 + (a - h)(a + h).
+inline float exp_minus_square(float a) {
+  const float h = bits_to_float(float_to_bits(a) & 0xfffff000u);
+  return exp_f32(-h * h) * exp_f32(-(a - h) * (a + h));
+}
+
+// erfc, accurate where 1 - erf cancels (x > 0.5): 1 - x P(x^2) below 0.5; then e^{-x^2} times
+// Q(x) up to 1, R(1/x) up to 4, and G(1/x^2) / x beyond, until erfc underflows past 10.06.
+// Q = e^{x^2} erfc(x) on [0.5, 1] and G = x e^{x^2} erfc(x) on [4, 10.1] are Chebyshev fits
+// made for this file (relative error 1.2e-7 and 8e-8 evaluated in f32). Negative x: 2 - erfc(-x).
+inline float erfc_f32(float x) {
+  const float a = std::fabs(x);
+  const float small = 1.0f - x * erf_p(x * x);
+  // NaN fails every clamp's comparisons, so it reaches the arithmetic and propagates.
+  const float w = ((a < 0.5f ? 0.5f : (a > 1.0f ? 1.0f : a)) - 0.75f) * 4.0f;
+  float q = -3.770325065488578e-07f;
+  q = q * w + 3.558865046215942e-06f;
+  q = q * w - 3.114427090622485e-05f;
+  q = q * w + 2.6085981517098844e-04f;
+  q = q * w - 2.0286899525672197e-03f;
+  q = q * w + 1.4434890821576118e-02f;
+  q = q * w - 9.199317544698715e-02f;
+  q = q * w + 5.069376230239868e-01f;
+  const float r = erf_r(a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a));
+  const float tail_a = a < 4.0f ? 4.0f : (a > 10.1f ? 10.1f : a);
+  const float v = (1.0f / (tail_a * tail_a) - 0.036151480f) * 37.952796f;  // [1/10.1^2, 1/16] -> [-1, 1]
+  float g = -7.980924010553281e-08f;
+  g = g * v + 9.016271746986604e-07f;
+  g = g * v - 1.2412109754222911e-05f;
+  g = g * v + 2.3003514797892421e-04f;
+  g = g * v - 6.72055222094059e-03f;
+  g = g * v + 5.544999241828918e-01f;
+  const float e = exp_minus_square(a > 11.0f ? 11.0f : a);  // 0 by 10.06; no inf - inf after
+  const float positive = select(a < 1.0f, e * q, select(a <= 4.0f, e * r, e * (g / a)));
+  const float large = x < 0.0f ? 2.0f - positive : positive;
+  return select(a < 0.5f, small, large);
 }
 }  // namespace detail
 
@@ -120,6 +164,13 @@ template <typename T> MANTISSA_HOST_DEVICE T erf(T x) {
   if constexpr (std::is_same_v<T, float>) return detail::erf_f32(x);
 #endif
   return std::erf(x);
+}
+
+template <typename T> MANTISSA_HOST_DEVICE T erfc(T x) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) return detail::erfc_f32(x);
+#endif
+  return std::erfc(x);
 }
 
 template <typename T> MANTISSA_HOST_DEVICE T tanh(T x) {

@@ -117,13 +117,12 @@ CachedGemm build(DeviceGemms& device, int index, const GemmKey& key, const std::
   c.b = make_layout(key.gemm.b, key.b_dtype, key.gemm.batch, what);
   c.d = make_layout(key.gemm.d, key.d_dtype, key.gemm.batch, what);
 
-  // Scale and amax pointers change per call; the heuristic only needs to know they will be
-  // set, so placeholders stand in while it chooses.
+  // Scale pointers change per call; the heuristic only needs to know they will be set, so
+  // placeholders stand in while it chooses.
   if (key.scaled) {
     const void* placeholder = device.workspace(index);
     for (auto attribute : {CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER})
       set_desc(c.desc, attribute, placeholder, what);
-    if (key.amax) set_desc(c.desc, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, placeholder, what);
   }
   if (key.epilogue != Epilogue::none) set_desc(c.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, device.workspace(index), what);
 
@@ -193,7 +192,6 @@ void gemm(const GemmOperands& o) {
     MANTISSA_CHECK(o.epilogue == Epilogue::none, "matmul", "a bias epilogue with k = 0: {}", what);
     return;
   }
-  MANTISSA_CHECK(!o.amax || fp8, "matmul", "an amax of the output is for fp8 GEMMs: {}", what);
   MANTISSA_CHECK((o.epilogue == Epilogue::none) == (o.bias == nullptr), "matmul",
                  "a bias epilogue needs a bias and a bias needs an epilogue: {}", what);
 
@@ -206,7 +204,6 @@ void gemm(const GemmOperands& o) {
                     !fp8 && out.dtype() == DType::f32 && allow_tf32(),
                     o.accumulate,
                     fp8,
-                    o.amax != nullptr,
                     o.epilogue,
                     {operand_alignment(b.data_ptr(), g.a, b.element_size()), operand_alignment(a.data_ptr(), g.b, a.element_size()),
                      operand_alignment(out.data_ptr(), g.d, out.element_size())}};
@@ -221,7 +218,6 @@ void gemm(const GemmOperands& o) {
     set_desc(c.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, o.b_scale_inv->data_ptr(), what);
     set_desc(c.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, o.a_scale_inv->data_ptr(), what);
   }
-  if (o.amax) set_desc(c.desc, CUBLASLT_MATMUL_DESC_AMAX_D_POINTER, o.amax->data_ptr(), what);
   if (o.bias) set_desc(c.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, o.bias->data_ptr(), what);
 
   const double alpha64 = 1.0, beta64 = o.accumulate ? 1.0 : 0.0;

@@ -1,7 +1,7 @@
 #pragma once
 // GEMMs on cuBLASLt. Backend::matmul runs through here for f64, f32, f16 and bf16; the
-// general entry point also takes fp8 operands with their scale pointers, an amax of the
-// output, and bias / GELU+bias epilogues, for the precision kernels. Descriptors, layouts and
+// general entry point also takes fp8 operands with their scale pointers, and bias / GELU+bias
+// epilogues, for the precision kernels. Descriptors, layouts and
 // the heuristic's algorithm are cached per GemmKey (core/cuda/gemm_key.h), per device.
 #include <mantissa/core/cuda/gemm_key.h>
 #include <mantissa/core/tensor.h>
@@ -32,11 +32,11 @@ struct GemmOperands {
   bool accumulate = false;          // out += a · b
   const Tensor* bias = nullptr;     // (n): added to every row (with epilogue bias or gelu_bias)
   Epilogue epilogue = Epilogue::none;
-  // fp8 operands: each one's f32 scale inverse (one element on the device), and optionally
-  // where max|a·b| (before the output's rounding) is written.
+  // fp8 operands: each one's f32 scale inverse (one element on the device). No amax of the
+  // output: cuBLASLt computes one only for fp8 outputs (a bf16 one is refused on an H200), and
+  // precision's fp8 GEMM writes f32 and takes the amax itself.
   const Tensor* a_scale_inv = nullptr;
   const Tensor* b_scale_inv = nullptr;
-  Tensor* amax = nullptr;
 };
 
 // out (+)= a · b (+ bias, GELU) on out's device and current stream. fp8 needs compute

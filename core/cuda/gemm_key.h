@@ -35,7 +35,6 @@ struct GemmKey {
   bool tf32;          // f32 inputs may run as TF32 on tensor cores
   bool accumulate;    // D = A·B + D (beta 1)
   bool scaled;        // fp8 scale pointers are attached
-  bool amax;          // an amax of D is asked for (cuBLASLt refuses it for some output types)
   Epilogue epilogue;
   std::array<uint32_t, 3> alignment;  // operand_alignment of cuBLASLt's A, B and D (C is D)
 
@@ -44,7 +43,7 @@ struct GemmKey {
       return std::make_tuple(o.transposed, o.rows, o.cols, o.ld, o.batch_stride);
     };
     return std::tuple_cat(std::make_tuple(gemm.m, gemm.n, gemm.k, gemm.batch), op(gemm.a), op(gemm.b), op(gemm.d),
-                          std::make_tuple(a_dtype, b_dtype, d_dtype, bias_dtype, tf32, accumulate, scaled, amax, epilogue,
+                          std::make_tuple(a_dtype, b_dtype, d_dtype, bias_dtype, tf32, accumulate, scaled, epilogue,
                                           alignment[0], alignment[1], alignment[2]));
   }
   bool operator==(const GemmKey& other) const { return tie() == other.tie(); }

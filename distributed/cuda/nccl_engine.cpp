@@ -5,7 +5,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include <mantissa/core/cuda/runtime.h>
 #include <mantissa/core/error.h>
@@ -14,7 +18,7 @@
 namespace mantissa::distributed {
 namespace {
 
-void check_nccl(ncclResult_t result, const char* call) {
+void check_nccl(ncclResult_t result, std::string_view call) {
   if (result == ncclSuccess || result == ncclInProgress) return;
   fail("distributed (NCCL)", "{} failed: {} ({})", call, ncclGetErrorString(result), ncclGetLastError(nullptr));
 }
@@ -33,6 +37,11 @@ ncclDataType_t nccl_type(DType dtype) {
     case DType::boolean: return ncclUint8;
   }
   return ncclUint8;
+}
+
+// A reducing call with what it was given, for its error: NCCL's own message names no argument.
+std::string collective(std::string_view call, const Tensor& buffer, ReduceOp op) {
+  return fmt::format("{} of {} {} elements ({})", call, buffer.numel(), dtype_name(buffer.dtype()), reduce_op_name(op));
 }
 
 // On bool (stored as 0/1 bytes), sum and max are a logical or, min a logical and.
@@ -144,7 +153,7 @@ class NcclEngine final : public Engine {
   void all_reduce(const Tensor& buffer, ReduceOp op) override {
     check_nccl(ncclAllReduce(buffer.data_ptr(), buffer.data_ptr(), buffer.numel(), nccl_type(buffer.dtype()),
                              nccl_op(op, buffer.dtype()), comm_, stream()),
-               "ncclAllReduce");
+               collective("ncclAllReduce", buffer, op));
   }
   void broadcast(const Tensor& buffer, int root) override {
     check_nccl(ncclBroadcast(buffer.data_ptr(), buffer.data_ptr(), buffer.numel() * buffer.element_size(), ncclUint8,
@@ -158,7 +167,7 @@ class NcclEngine final : public Engine {
   void reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp op) override {
     check_nccl(ncclReduceScatter(in.data_ptr(), out.data_ptr(), out.numel(), nccl_type(in.dtype()),
                                  nccl_op(op, in.dtype()), comm_, stream()),
-               "ncclReduceScatter");
+               collective("ncclReduceScatter", in, op));
   }
   // Block j to rank j, block j of `out` from rank j: paired sends and receives in one group.
   void all_to_all(const Tensor& out, const Tensor& in) override {

@@ -88,12 +88,12 @@ TEST(GemmKey, EqualProblemsShareDescriptorsAndAnyDifferenceSeparatesThem) {
   Tensor out = raw::empty({2, 5, 3}, {DType::f64});
   const auto key = [&](const Tensor& x, const Tensor& y) {
     return cuda::GemmKey{column_major_gemm(x, y, out), DType::f32, DType::f32, DType::f32, DType::f32,
-                         false, false, false, false, cuda::Epilogue::none, {256, 256, 256}};
+                         false, false, false, cuda::Epilogue::none, {256, 256, 256}};
   };
   const cuda::GemmKey base = key(a, b), same = key(random({2, 5, 7}, 3), random({2, 7, 3}, 4));
   EXPECT_EQ(base, same);  // values do not matter, only the problem
   EXPECT_EQ(cuda::GemmKeyHash{}(base), cuda::GemmKeyHash{}(same));
-  std::vector<cuda::GemmKey> variants(10, base);
+  std::vector<cuda::GemmKey> variants(9, base);
   variants[0] = key(raw::transpose(random({2, 7, 5}, 5), 1, 2), b);  // a transposed
   variants[1].tf32 = true;
   variants[2].accumulate = true;
@@ -103,7 +103,6 @@ TEST(GemmKey, EqualProblemsShareDescriptorsAndAnyDifferenceSeparatesThem) {
   variants[6] = key(a, raw::expand(random({1, 7, 3}, 6), {2, 7, 3}));  // batch stride 0
   variants[7].gemm.a.ld += 1;
   variants[8].alignment[1] = 4;  // a view at an offset: another kernel may be needed
-  variants[9].amax = true;
   for (size_t i = 0; i < variants.size(); ++i) {
     EXPECT_FALSE(variants[i] == base) << i;
     EXPECT_NE(cuda::GemmKeyHash{}(variants[i]), cuda::GemmKeyHash{}(base)) << i;
@@ -128,7 +127,7 @@ TEST(GemmKey, Fp8LayoutProblemNamesTheRuleABadShapeBreaks) {
     const Tensor x = random({1, m, k}, 1), w = random({1, n, k}, 2);
     Tensor out = raw::empty({1, m, n}, {DType::f64});
     return cuda::GemmKey{column_major_gemm(x, raw::transpose(w, 1, 2), out), DType::f8_e4m3, DType::f8_e4m3, DType::f32,
-                         DType::f32, false, false, true, false, cuda::Epilogue::none, {alignment, 256, 256}};
+                         DType::f32, false, false, true, cuda::Epilogue::none, {alignment, 256, 256}};
   };
   EXPECT_EQ(cuda::fp8_layout_problem(fp8_key(32, 64, 48, 256)), "");
   EXPECT_EQ(cuda::fp8_layout_problem(fp8_key(16, 16, 16, 256)), "");

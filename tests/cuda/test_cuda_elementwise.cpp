@@ -5,6 +5,7 @@
 // per dtype below.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -69,8 +70,11 @@ TEST(CudaElementwise, ScaledCastsAndTheirAmaxMatchTheCpu) {
         EXPECT_EQ(bytes_of(gpu), bytes_of(cpu)) << what;
         EXPECT_EQ(bytes_of(amax_gpu), bytes_of(amax_cpu)) << what;  // NaN in, NaN out
       }
-  // Without NaN the amax is the true max, and a device-resident scale is read in place.
-  const Tensor x = raw::clamp(awkward_values(DType::f32), -100, 100);
+  // Without NaN the amax is the true max, and a device-resident scale is read in place. (clamp
+  // keeps NaN, as PyTorch's does, so NaN is replaced first.)
+  std::vector<float> finite = awkward_values(DType::f32).to_vector<float>();
+  for (float& v : finite) v = std::isnan(v) ? 0.0f : std::clamp(v, -100.0f, 100.0f);
+  const Tensor x = from_vector(finite, {64, 64});
   Tensor amax = zeros({1}, {DType::f32, kGpu});
   const Tensor scale = from_vector<float>({0.25f}, {1}, kGpu);
   const Tensor q = raw::cast_scaled(on_gpu(x), DType::f8_e4m3, scale, &amax);

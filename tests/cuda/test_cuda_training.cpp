@@ -52,9 +52,10 @@ struct Trained {
 };
 
 Trained train(const std::string& mode, Device device) {
+  const precision::PrecisionMode parsed = precision::parse_mode(mode);
   precision::PluginOptions options;
-  options.master_weights = true;
-  precision::PrecisionPlugin plugin(precision::parse_mode(mode), options);
+  options.master_weights = parsed.param_dtype != DType::f32 && !parsed.flash;  // true modes only
+  precision::PrecisionPlugin plugin(parsed, options);
   manual_seed(7);
   TinyLm model;
   model->to(device);
@@ -93,6 +94,15 @@ void expect_same_training(const std::string& mode, double loss_tol, double weigh
     ASSERT_EQ(gpu.weights[i].first, name);
     const Tensor& g = gpu.weights[i].second;
     EXPECT_TRUE(g.device().is_cuda()) << mode << " " << name;
+    if (name.ends_with("c_attn.bias")) {
+      // The key bias adds q·b_k to every score of a query, which softmax cancels: its gradient
+      // is zero but for rounding, and AdamW turns rounding noise into steps of about lr, in
+      // either direction on either device. The query and value biases are compared.
+      for (int64_t third : {0, 2})
+        expect_close(raw::narrow(g, 0, third * kWidth, kWidth), raw::narrow(w, 0, third * kWidth, kWidth),
+                     weight_tol, mode + " " + name + " after training");
+      continue;
+    }
     expect_close(g, w, weight_tol, mode + " " + name + " after training");
   }
 }
