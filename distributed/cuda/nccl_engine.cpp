@@ -119,6 +119,15 @@ class NcclEngine final : public Engine {
     ncclCommDestroy(comm_);
   }
 
+  // NCCL 2.28 refuses ncclAvg on fp8 (invalid argument, on an H200): fp8 averages are summed and
+  // then divided on the communication stream, as the MPI engine averages every dtype.
+  static ReduceOp native(ReduceOp op, DType dtype) { return op == ReduceOp::avg && is_fp8(dtype) ? ReduceOp::sum : op; }
+  void finish_average(const Tensor& t, ReduceOp op) const {
+    if (native(op, t.dtype()) == op) return;
+    Tensor out = t;
+    raw::copy_(out, raw::binary(BinaryOp::div, t, static_cast<double>(size())));
+  }
+
   std::string_view name() const override { return "nccl"; }
   int rank() const override { return cpu_.rank(); }
   int size() const override { return cpu_.size(); }
@@ -152,8 +161,9 @@ class NcclEngine final : public Engine {
 
   void all_reduce(const Tensor& buffer, ReduceOp op) override {
     check_nccl(ncclAllReduce(buffer.data_ptr(), buffer.data_ptr(), buffer.numel(), nccl_type(buffer.dtype()),
-                             nccl_op(op, buffer.dtype()), comm_, stream()),
+                             nccl_op(native(op, buffer.dtype()), buffer.dtype()), comm_, stream()),
                collective("ncclAllReduce", buffer, op));
+    finish_average(buffer, op);
   }
   void broadcast(const Tensor& buffer, int root) override {
     check_nccl(ncclBroadcast(buffer.data_ptr(), buffer.data_ptr(), buffer.numel() * buffer.element_size(), ncclUint8,
@@ -166,8 +176,9 @@ class NcclEngine final : public Engine {
   }
   void reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp op) override {
     check_nccl(ncclReduceScatter(in.data_ptr(), out.data_ptr(), out.numel(), nccl_type(in.dtype()),
-                                 nccl_op(op, in.dtype()), comm_, stream()),
+                                 nccl_op(native(op, in.dtype()), in.dtype()), comm_, stream()),
                collective("ncclReduceScatter", in, op));
+    finish_average(out, op);
   }
   // Block j to rank j, block j of `out` from rank j: paired sends and receives in one group.
   void all_to_all(const Tensor& out, const Tensor& in) override {
