@@ -87,9 +87,9 @@ Trained train(const std::string& mode, Device device) {
 // AdamW's first step moves every weight by lr times the sign of its gradient, whatever the
 // gradient's size: where a 16-bit or fp8 rounding flips the sign of a gradient near zero, the
 // devices' weights part by 2 lr (seen on an H200: 0.006 at lr 3e-3) and may stay apart. So
-// most elements (95%) must agree within `tol`, and all within what four steps can move a weight
-// apart (Adam's step is at most about 2 lr early on).
-void expect_trained_close(const Tensor& gpu, const Tensor& cpu, double tol, const std::string& what) {
+// most elements (all but `flip_share`) must agree within `tol`, and all within what four steps
+// can move a weight apart (Adam's step is at most about 2 lr early on).
+void expect_trained_close(const Tensor& gpu, const Tensor& cpu, double tol, double flip_share, const std::string& what) {
   ASSERT_EQ(gpu.sizes(), cpu.sizes()) << what;
   const std::vector<double> g = raw::cast(on_cpu(gpu), DType::f64).to_vector<double>();
   const std::vector<double> c = raw::cast(cpu, DType::f64).to_vector<double>();
@@ -99,11 +99,11 @@ void expect_trained_close(const Tensor& gpu, const Tensor& cpu, double tol, cons
         << what << " element " << i << ": gpu " << g[i] << ", cpu " << c[i];
     apart += !close_to(g[i], c[i], tol);
   }
-  EXPECT_LE(apart, c.size() / 20) << what << ": " << apart << " of " << c.size() << " elements differ by more than "
+  EXPECT_LE(apart, static_cast<size_t>(flip_share * static_cast<double>(c.size()))) << what << ": " << apart << " of " << c.size() << " elements differ by more than "
                                   << tol << " x max(1, |cpu|)";
 }
 
-void expect_same_training(const std::string& mode, double loss_tol, double weight_tol) {
+void expect_same_training(const std::string& mode, double loss_tol, double weight_tol, double flip_share = 0.05) {
   const Trained cpu = train(mode, Device::cpu()), gpu = train(mode, kGpu);
   ASSERT_EQ(gpu.losses.size(), cpu.losses.size());
   for (size_t i = 0; i < cpu.losses.size(); ++i)
@@ -120,10 +120,10 @@ void expect_same_training(const std::string& mode, double loss_tol, double weigh
       // either direction on either device. The query and value biases are compared.
       for (int64_t third : {0, 2})
         expect_trained_close(raw::narrow(g, 0, third * kWidth, kWidth), raw::narrow(w, 0, third * kWidth, kWidth),
-                             weight_tol, mode + " " + name + " after training");
+                             weight_tol, flip_share, mode + " " + name + " after training");
       continue;
     }
-    expect_trained_close(g, w, weight_tol, mode + " " + name + " after training");
+    expect_trained_close(g, w, weight_tol, flip_share, mode + " " + name + " after training");
   }
 }
 
@@ -151,5 +151,7 @@ TEST(CudaTraining, TrueModesWithMasterWeightsAndFlash) {
 
 TEST(CudaTraining, Fp8) {
   MANTISSA_REQUIRE_FP8_GPU();
-  expect_same_training("bf16-mixed+fp8", 3e-2, 2e-3);
+  // fp8 rounds gradients to 2-3 mantissa bits, so more small ones flip: on an H200, 2 of 32
+  // elements of two biases (6%).
+  expect_same_training("bf16-mixed+fp8", 3e-2, 2e-3, 0.1);
 }
