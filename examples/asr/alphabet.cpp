@@ -11,7 +11,7 @@ std::vector<int64_t> encode_transcript(const std::string& text) {
   labels.reserve(text.size());
   for (const char raw : text) {
     const char c = raw >= 'A' && raw <= 'Z' ? static_cast<char>(raw - 'A' + 'a') : raw;
-    if (c == ' ') labels.push_back(1);
+    if (c == ' ') labels.push_back(kSpace);
     else if (c >= 'a' && c <= 'z') labels.push_back(2 + (c - 'a'));
     else if (c == '\'') labels.push_back(28);
     else fail("encode_transcript", "'{}' (byte {}) is not in the alphabet (a-z, space, apostrophe), in \"{}\"", raw,
@@ -25,7 +25,7 @@ std::string decode_labels(const std::vector<int64_t>& labels) {
   for (const int64_t label : labels) {
     MANTISSA_CHECK(label > kBlank && label < kAlphabetSize, "decode_labels", "label {} is outside 1..{}", label,
                    kAlphabetSize - 1);
-    text += label == 1 ? ' ' : label == 28 ? '\'' : static_cast<char>('a' + (label - 2));
+    text += label == kSpace ? ' ' : label == 28 ? '\'' : static_cast<char>('a' + (label - 2));
   }
   return text;
 }

@@ -9,6 +9,7 @@
 namespace mantissa::asr {
 
 constexpr int64_t kBlank = 0;
+constexpr int64_t kSpace = 1;
 constexpr int64_t kAlphabetSize = 29;
 
 std::vector<int64_t> encode_transcript(const std::string& text);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <tuple>
 
 #include "examples/asr/alphabet.h"
 #include <mantissa/core/error.h>
@@ -47,7 +48,7 @@ std::vector<int64_t> greedy_decode(const float* log_probs, int64_t frames, int64
 }
 
 std::vector<int64_t> beam_decode(const float* log_probs, int64_t frames, int64_t classes, int64_t row_stride,
-                                 int width) {
+                                 int width, const Lexicon* lexicon) {
   MANTISSA_CHECK(width >= 1, "beam_decode", "beam width must be at least 1, got {}", width);
   std::map<std::vector<int64_t>, Ending> beams{{{}, Ending{0.0, kMinusInf}}};
   for (int64_t t = 0; t < frames; ++t) {
@@ -58,7 +59,7 @@ std::vector<int64_t> beam_decode(const float* log_probs, int64_t frames, int64_t
       next[prefix].blank = log_add(next[prefix].blank, p.total() + row[kBlank]);
       if (!prefix.empty()) next[prefix].label = log_add(next[prefix].label, p.label + row[prefix.back()]);
       for (int64_t c = 0; c < classes; ++c) {
-        if (c == kBlank) continue;
+        if (c == kBlank || (lexicon && !lexicon->allows(prefix, c))) continue;
         std::vector<int64_t> extended = prefix;
         extended.push_back(c);
         // The same label again extends the prefix only after a blank.
@@ -76,9 +77,13 @@ std::vector<int64_t> beam_decode(const float* log_probs, int64_t frames, int64_t
                       });
     beams = std::map<std::vector<int64_t>, Ending>(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep));
   }
-  const auto best = std::max_element(beams.begin(), beams.end(), [](const auto& a, const auto& b) {
-    const double pa = order_key(a.second.total()), pb = order_key(b.second.total());
-    return pa != pb ? pa < pb : a.first > b.first;
+  // Ranked by completeness first (with a lexicon), then probability, then the prefix itself.
+  const auto rank = [lexicon](const auto& beam) {
+    return std::make_tuple(!lexicon || lexicon->complete(beam.first), order_key(beam.second.total()));
+  };
+  const auto best = std::max_element(beams.begin(), beams.end(), [&](const auto& a, const auto& b) {
+    const auto ra = rank(a), rb = rank(b);
+    return ra != rb ? ra < rb : a.first > b.first;
   });
   return best->first;
 }

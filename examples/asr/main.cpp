@@ -4,8 +4,10 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <optional>
 
 #include "examples/asr/audio_file.h"
+#include "examples/asr/lexicon.h"
 #include "examples/asr/trainer.h"
 #include "examples/common/precision_flags.h"
 
@@ -68,7 +70,7 @@ int main(int argc, char** argv) {
       if (std::string(argv[i]) == "--preset") train_options = preset(argv[i + 1]);
   });
 
-  std::string checkpoint = "out-asr/best.safetensors", data, extra_data;
+  std::string checkpoint = "out-asr/best.safetensors", data, extra_data, lexicon_name;
   int beam_width = 8;
   int64_t batch_size = 32, examples_shown = 3;
   CLI::App* eval_cmd = app.add_subcommand("eval", "WER and CER of a checkpoint on every test set");
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--data", data, "folder holding fsdd/recordings (default: the one it was trained on)");
   eval_cmd->add_option("--extra-data", extra_data, "scripts/asr_data.sh's folder (default: the one it was trained with)");
   eval_cmd->add_option("--beam-width", beam_width, "prefix beam search width (1: greedy)")->capture_default_str();
+  eval_cmd->add_option("--lexicon", lexicon_name, "spell only these words: 'digits' or a file of one word per line");
   eval_cmd->add_option("--batch-size", batch_size)->capture_default_str();
   eval_cmd->add_option("--errors", examples_shown, "misrecognised utterances to show per test set")->capture_default_str();
 
@@ -83,6 +86,7 @@ int main(int argc, char** argv) {
   CLI::App* transcribe_cmd = app.add_subcommand("transcribe", "print the words spoken in audio files");
   transcribe_cmd->add_option("--checkpoint", checkpoint)->capture_default_str();
   transcribe_cmd->add_option("--beam-width", beam_width, "prefix beam search width (1: greedy)")->capture_default_str();
+  transcribe_cmd->add_option("--lexicon", lexicon_name, "spell only these words: 'digits' or a file of one word per line");
   transcribe_cmd->add_option("files", files, "WAV, FLAC or OGG files (any rate of 8 kHz or more)")->required();
 
   try {
@@ -95,19 +99,22 @@ int main(int argc, char** argv) {
       train(train_options, std::cout);
       return 0;
     }
+    const std::optional<Lexicon> lexicon = lexicon_name.empty() ? std::nullopt : std::optional(Lexicon::load(lexicon_name));
+    const Lexicon* words = lexicon ? &*lexicon : nullptr;
     const TrainedModel trained = load_trained_model(checkpoint);
     const int rate = trained.model->frontend.options().sample_rate;
     if (*eval_cmd) {
       TrainOptions o = trained.record.options;
       if (!data.empty()) o.data = data;
       if (!extra_data.empty()) o.extra_data = extra_data;
-      std::cout << fmt::format("{} (step {}, precision {}), {}\n", checkpoint, trained.record.state.step,
+      std::cout << fmt::format("{} (step {}, precision {}), {}{}\n", checkpoint, trained.record.state.step,
                                trained.plugin.mode().name,
-                               beam_width > 1 ? fmt::format("prefix beam search, width {}", beam_width) : "greedy");
+                               beam_width > 1 || words ? fmt::format("prefix beam search, width {}", beam_width) : "greedy",
+                               words ? fmt::format(", lexicon {} ({} words)", lexicon_name, words->size()) : "");
       std::cout << fmt::format("{:<18}{:>12}{:>8}{:>8}\n", "test set", "utterances", "WER %", "CER %");
       std::string errors;
       for (const TestSet& set : test_sets(o, rate, std::cout)) {
-        const Transcripts t = transcribe(trained.model, trained.plugin, set.clips, batch_size, beam_width);
+        const Transcripts t = transcribe(trained.model, trained.plugin, set.clips, batch_size, beam_width, words);
         std::cout << fmt::format("{:<18}{:>12}{:>8.2f}{:>8.2f}\n", set.name, set.clips.size(), 100 * t.errors.wer(),
                                  100 * t.errors.cer());
         int64_t shown = 0;
@@ -120,7 +127,7 @@ int main(int argc, char** argv) {
     } else {
       std::vector<Clip> clips;
       for (const std::string& file : files) clips.push_back({read_audio(file, rate), "", "", file});
-      const Transcripts t = transcribe(trained.model, trained.plugin, clips, 1, beam_width);
+      const Transcripts t = transcribe(trained.model, trained.plugin, clips, 1, beam_width, words);
       for (size_t i = 0; i < files.size(); ++i) std::cout << files[i] << ": " << t.hypotheses[i] << "\n";
     }
   } catch (const Error& e) {

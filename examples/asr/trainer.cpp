@@ -107,7 +107,7 @@ AsrBatch make_batch(const std::vector<const Clip*>& clips) {
 }
 
 Transcripts transcribe(const AsrModel& model, const precision::PrecisionPlugin& plugin, const std::vector<Clip>& clips,
-                       int64_t batch_size, int beam_width) {
+                       int64_t batch_size, int beam_width, const Lexicon* lexicon) {
   MANTISSA_CHECK(batch_size > 0 && beam_width >= 1, "transcribe", "needs a batch size and beam width of at least 1, got {} and {}",
                  batch_size, beam_width);
   for (const Clip& clip : clips) check_fits(*model, clip);
@@ -136,8 +136,10 @@ Transcripts transcribe(const AsrModel& model, const precision::PrecisionPlugin& 
     const int64_t B = log_probs.size(1), C = log_probs.size(2);
     for (int64_t b = 0; b < B; ++b) {
       const float* start = values.data() + b * C;
-      const std::vector<int64_t> labels = beam_width == 1 ? greedy_decode(start, lengths[static_cast<size_t>(b)], C, B * C)
-                                                          : beam_decode(start, lengths[static_cast<size_t>(b)], C, B * C, beam_width);
+      const int64_t frames = lengths[static_cast<size_t>(b)];
+      const std::vector<int64_t> labels = beam_width == 1 && !lexicon
+                                              ? greedy_decode(start, frames, C, B * C)
+                                              : beam_decode(start, frames, C, B * C, beam_width, lexicon);
       result.hypotheses[order[first + static_cast<size_t>(b)]] = decode_labels(labels);
     }
   }

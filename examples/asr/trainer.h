@@ -7,6 +7,7 @@
 #include "examples/asr/checkpoint.h"
 #include "examples/asr/datasets.h"
 #include "examples/asr/error_rate.h"
+#include "examples/asr/lexicon.h"
 #include "examples/asr/model.h"
 #include "examples/asr/train_options.h"
 #include <mantissa/precision/plugin.h>
@@ -42,14 +43,15 @@ struct TrainedModel {
 };
 TrainedModel load_trained_model(const std::string& checkpoint_path);
 
-// Decodes every clip (greedy with beam_width 1, prefix beam search otherwise) in batches of
-// similar lengths, in the model's precision; the error rates and each hypothesis, in order.
+// Decodes every clip (greedy with beam_width 1 and no lexicon, prefix beam search otherwise,
+// spelling only the lexicon's words if one is given) in batches of similar lengths, in the
+// model's precision; the error rates and each hypothesis, in order.
 struct Transcripts {
   ErrorRate errors;
   std::vector<std::string> hypotheses;
 };
 Transcripts transcribe(const AsrModel& model, const precision::PrecisionPlugin& plugin, const std::vector<Clip>& clips,
-                       int64_t batch_size, int beam_width);
+                       int64_t batch_size, int beam_width, const Lexicon* lexicon = nullptr);
 
 // The named test sets `asr eval` reports: FSDD's test takes as recorded and joined, and where
 // scripts/asr_data.sh made them, the espeak-ng test voices and the asterisk speaker (single and

@@ -1,15 +1,19 @@
 // Decoding and scoring: greedy CTC decoding, prefix beam search against the most probable
 // labelling found by brute force (each candidate's probability from ctc_loss in f64), the
-// alphabet, and WER/CER against hand-counted edits.
+// lexicon constraint, the alphabet, and WER/CER against hand-counted edits.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
 
 #include <mantissa/mantissa.h>
 
 #include "examples/asr/alphabet.h"
 #include "examples/asr/ctc_decode.h"
 #include "examples/asr/error_rate.h"
+#include "examples/asr/lexicon.h"
 #include "support/expect_error.h"
 
 namespace mantissa::asr {
@@ -93,6 +97,59 @@ TEST(CtcDecode, NaNLogProbabilitiesDecodeDeterministically) {
   const std::vector<float> all_nan(9, std::nanf(""));
   EXPECT_TRUE(greedy_decode(all_nan.data(), 3, 3, 3).empty());
   EXPECT_TRUE(beam_decode(all_nan.data(), 3, 3, 3, 4).empty());
+}
+
+TEST(Lexicon, AllowsOnlyPrefixesOfItsWordsAndSpacesAfterWholeWords) {
+  const Lexicon digits = Lexicon::load("digits");
+  EXPECT_EQ(digits.size(), 10u);
+  const std::vector<int64_t> thre = encode_transcript("thre"), three = encode_transcript("three");
+  EXPECT_TRUE(digits.allows(thre, encode_transcript("e")[0]));
+  EXPECT_FALSE(digits.allows(thre, encode_transcript("x")[0]));
+  EXPECT_FALSE(digits.allows(thre, kSpace));  // "thre" is not a word
+  EXPECT_TRUE(digits.allows(three, kSpace));
+  EXPECT_FALSE(digits.allows({}, kSpace));    // no leading space
+  EXPECT_FALSE(digits.allows(encode_transcript("three "), kSpace));  // nor a double one
+  EXPECT_TRUE(digits.allows(encode_transcript("three "), encode_transcript("n")[0]));
+  EXPECT_TRUE(digits.complete({}));
+  EXPECT_TRUE(digits.complete(encode_transcript("three nine")));
+  EXPECT_FALSE(digits.complete(encode_transcript("three nin")));
+  EXPECT_FALSE(digits.complete(encode_transcript("three ")));
+}
+
+TEST(Lexicon, ReadsAWordPerLineAndRefusesWhatIsNotAWord) {
+  const std::filesystem::path file = std::filesystem::temp_directory_path() / "mantissa_lexicon_test.txt";
+  std::ofstream(file) << "yes\r\n\nno\n";
+  const Lexicon yes_no = Lexicon::load(file.string());
+  EXPECT_EQ(yes_no.size(), 2u);
+  EXPECT_TRUE(yes_no.complete(encode_transcript("no yes")));
+  std::ofstream(file) << "\n";
+  expect_error([&] { Lexicon::load(file.string()); }, {"lexicon", "holds no words"});
+  std::filesystem::remove(file);
+  expect_error([&] { Lexicon::load(file.string()); }, {"lexicon", "cannot read", "digits"});
+  expect_error([] { Lexicon({"two words"}); }, {"lexicon", "'two words' is not one word"});
+  expect_error([] { Lexicon({"route66"}); }, {"'6'", "route66"});
+  expect_error([] { Lexicon(std::vector<std::string>{}); }, {"lexicon", "at least one word"});
+}
+
+// Frames spelling t, h, r, e and then two frames torn between blank and e: "thre" (blank or
+// one e in the last two frames: 0.33 + 0.22 + 0.18) beats "three" (blank then e: 0.27), but
+// only "three" is a word.
+TEST(CtcDecode, ALexiconKeepsTheBeamToWholeWords) {
+  const auto row = [](const std::map<int64_t, double>& p) {
+    std::vector<double> out(kAlphabetSize, 1e-6);
+    for (const auto& [label, value] : p) out[static_cast<size_t>(label)] = value;
+    return out;
+  };
+  const std::vector<int64_t> t = encode_transcript("thre");
+  const std::vector<float> lp = log_rows({row({{t[0], 1.0}}), row({{t[1], 1.0}}), row({{t[2], 1.0}}),
+                                          row({{t[3], 1.0}}), row({{kBlank, 0.6}, {t[3], 0.4}}),
+                                          row({{kBlank, 0.55}, {t[3], 0.45}})});
+  const Lexicon digits = Lexicon::load("digits");
+  EXPECT_EQ(decode_labels(beam_decode(lp.data(), 6, kAlphabetSize, kAlphabetSize, 8)), "thre");
+  EXPECT_EQ(decode_labels(beam_decode(lp.data(), 6, kAlphabetSize, kAlphabetSize, 8, &digits)), "three");
+  // A beam of one keeps only "thre" at frame 5 ("three" needs the blank first), and at frame 6
+  // "thre" (0.73) still beats "three" (0.27): no complete prefix is left, so the best comes back.
+  EXPECT_EQ(decode_labels(beam_decode(lp.data(), 6, kAlphabetSize, kAlphabetSize, 1, &digits)), "thre");
 }
 
 TEST(Alphabet, EncodesLettersSpaceAndApostropheAndRefusesTheRest) {
