@@ -1,8 +1,9 @@
 #pragma once
-// exp, tanh, erf and erfc for the shared functors. f32 on the host uses branch-free versions below,
-// which g++ vectorises inside elementwise loops (libm's expf/tanhf are scalar calls and
-// made exp-based ops compute-bound); on the device and for f64 the standard functions are
-// used. Accuracy of the f32 versions is tested in tests/core/test_math.cpp (<= 2 ulp).
+// exp, tanh and erfc for the shared functors. f32 on the host uses branch-free versions below,
+// which g++ vectorises inside elementwise loops (libm's expf/tanhf are scalar calls and made
+// exp-based ops compute-bound); on the device and for f64 the standard functions are used.
+// Accuracy of the f32 versions is tested in tests/core/test_math.cpp (exp and tanh <= 2 ulp,
+// erfc <= 4).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -74,10 +75,10 @@ inline float tanh_f32(float x) {
   return select(x != x, x, select(a < 0.625f, small, large));
 }
 
-// erf: x P(x^2) for |x| < 1; 1 - e^{-x^2} R(1/|x|) up to 4, beyond which erf rounds to +-1.
+// erf(x) = x P(x^2) for |x| < 1 and 1 - e^{-x^2} R(1/|x|) on [1, 4]; erfc below uses both.
 // P and R are Chebyshev fits made for this file (relative error 1.4e-9 and 4.4e-9); R is
 // in s = (1/|x| - 0.625) / 0.375, which maps [1, 4] to [-1, 1] and keeps its
-// coefficients small. erfc shares both.
+// coefficients small.
 inline float erf_p(float t) {  // t = x^2
   float p = 7.8824993069e-05f;
   p = p * t - 8.0188576671e-04f;
@@ -101,15 +102,6 @@ inline float erf_r(float a) {  // a = |x| clamped to [1, 4]
   r = r * s - 2.4243014033e-02f;
   r = r * s + 1.4335641446e-01f;
   return r * s + 3.0595299232e-01f;
-}
-
-inline float erf_f32(float x) {
-  const float a = std::fabs(x);
-  const float small = x * erf_p(x * x);
-  // NaN fails both comparisons, so it reaches the arithmetic and propagates.
-  const float clamped = a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a);
-  const float large = std::copysign(1.0f - exp_f32(-clamped * clamped) * erf_r(clamped), x);
-  return select(a < 1.0f, small, large);
 }
 
 // e^{-a^2} without the rounding of a^2, which e^ would magnify a^2-fold (16 ulp at a = 4):
@@ -157,13 +149,6 @@ template <typename T> MANTISSA_HOST_DEVICE T exp(T x) {
   if constexpr (std::is_same_v<T, float>) return detail::exp_f32(x);
 #endif
   return std::exp(x);
-}
-
-template <typename T> MANTISSA_HOST_DEVICE T erf(T x) {
-#if !defined(__CUDA_ARCH__)
-  if constexpr (std::is_same_v<T, float>) return detail::erf_f32(x);
-#endif
-  return std::erf(x);
 }
 
 template <typename T> MANTISSA_HOST_DEVICE T erfc(T x) {

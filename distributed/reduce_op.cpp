@@ -1,6 +1,7 @@
 #include <mantissa/distributed/reduce_op.h>
 
 #include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 
 namespace mantissa::distributed {
 
@@ -12,6 +13,13 @@ std::string_view reduce_op_name(ReduceOp op) {
     case ReduceOp::min: return "min";
   }
   return "?";
+}
+
+void divide_in_place(const Tensor& t, int64_t divisor) {
+  // In f32 at least: as a 16-bit or fp8 scalar the divisor itself would round (17 -> 16 in E4M3).
+  const DType wide = t.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  Tensor out = t;
+  raw::copy_(out, raw::binary(BinaryOp::div, raw::cast(t, wide), static_cast<double>(divisor)));
 }
 
 void check_reducible(std::string_view op_name, ReduceOp op, DType dtype) {

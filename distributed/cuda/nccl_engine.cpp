@@ -39,9 +39,12 @@ ncclDataType_t nccl_type(DType dtype) {
   return ncclUint8;
 }
 
-// A reducing call with what it was given, for its error: NCCL's own message names no argument.
-std::string collective(std::string_view call, const Tensor& buffer, ReduceOp op) {
-  return fmt::format("{} of {} {} elements ({})", call, buffer.numel(), dtype_name(buffer.dtype()), reduce_op_name(op));
+// A failed reducing call, with what it was given: NCCL's own message names no argument. Only
+// formatted on failure, since a small collective's time is mostly such overheads (engine.h).
+void check_reduction(ncclResult_t result, std::string_view call, const Tensor& buffer, ReduceOp op) {
+  if (result == ncclSuccess || result == ncclInProgress) return;
+  check_nccl(result, fmt::format("{} of {} {} elements ({})", call, buffer.numel(), dtype_name(buffer.dtype()),
+                                 reduce_op_name(op)));
 }
 
 // On bool (stored as 0/1 bytes), sum and max are a logical or, min a logical and.
@@ -120,12 +123,15 @@ class NcclEngine final : public Engine {
   }
 
   // NCCL 2.28 refuses ncclAvg on fp8 (invalid argument, on an H200): fp8 averages are summed and
-  // then divided on the communication stream, as the MPI engine averages every dtype.
-  static ReduceOp native(ReduceOp op, DType dtype) { return op == ReduceOp::avg && is_fp8(dtype) ? ReduceOp::sum : op; }
+  // then divided on the communication stream, as the MPI engine averages every dtype. The sum
+  // can saturate where the average would not (above 448 in E4M3); precision's gradient
+  // all-reduce scales before it sends, and divides in f32 (distributed/grad_comm.cpp).
+  static ReduceOp op_nccl_takes(ReduceOp op, DType dtype) {
+    return op == ReduceOp::avg && is_fp8(dtype) ? ReduceOp::sum : op;
+  }
   void finish_average(const Tensor& t, ReduceOp op) const {
-    if (native(op, t.dtype()) == op) return;
-    Tensor out = t;
-    raw::copy_(out, raw::binary(BinaryOp::div, t, static_cast<double>(size())));
+    if (op_nccl_takes(op, t.dtype()) == op) return;
+    divide_in_place(t, size());
   }
 
   std::string_view name() const override { return "nccl"; }
@@ -160,9 +166,9 @@ class NcclEngine final : public Engine {
   bool in_task() const override { return task_depth > 0; }
 
   void all_reduce(const Tensor& buffer, ReduceOp op) override {
-    check_nccl(ncclAllReduce(buffer.data_ptr(), buffer.data_ptr(), buffer.numel(), nccl_type(buffer.dtype()),
-                             nccl_op(native(op, buffer.dtype()), buffer.dtype()), comm_, stream()),
-               collective("ncclAllReduce", buffer, op));
+    check_reduction(ncclAllReduce(buffer.data_ptr(), buffer.data_ptr(), buffer.numel(), nccl_type(buffer.dtype()),
+                                  nccl_op(op_nccl_takes(op, buffer.dtype()), buffer.dtype()), comm_, stream()),
+                    "ncclAllReduce", buffer, op);
     finish_average(buffer, op);
   }
   void broadcast(const Tensor& buffer, int root) override {
@@ -175,9 +181,9 @@ class NcclEngine final : public Engine {
                "ncclAllGather");
   }
   void reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp op) override {
-    check_nccl(ncclReduceScatter(in.data_ptr(), out.data_ptr(), out.numel(), nccl_type(in.dtype()),
-                                 nccl_op(native(op, in.dtype()), in.dtype()), comm_, stream()),
-               collective("ncclReduceScatter", in, op));
+    check_reduction(ncclReduceScatter(in.data_ptr(), out.data_ptr(), out.numel(), nccl_type(in.dtype()),
+                                      nccl_op(op_nccl_takes(op, in.dtype()), in.dtype()), comm_, stream()),
+                    "ncclReduceScatter", in, op);
     finish_average(out, op);
   }
   // Block j to rank j, block j of `out` from rank j: paired sends and receives in one group.

@@ -135,7 +135,7 @@ class MpiEngine final : public Engine {
       check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start * buffer.element_size(), count, type, mpi_op, comm_),
                 "MPI_Allreduce");
     }
-    if (op == ReduceOp::avg) divide_by_size(buffer);
+    if (op == ReduceOp::avg) divide_in_place(buffer, size_);
   }
 
   void broadcast(const Tensor& buffer, int root) override {
@@ -157,7 +157,7 @@ class MpiEngine final : public Engine {
     int count = checked_count(out.numel(), "reduce_scatter");
     check_mpi(MPI_Reduce_scatter_block(in.data_ptr(), out.data_ptr(), count, type, mpi_op, comm_),
               "MPI_Reduce_scatter_block");
-    if (op == ReduceOp::avg) divide_by_size(out);
+    if (op == ReduceOp::avg) divide_in_place(out, size_);
   }
 
   void all_to_all(const Tensor& out, const Tensor& in) override {
@@ -253,11 +253,6 @@ class MpiEngine final : public Engine {
     return fmt::format("{} did not complete within {} s; a peer died, hangs, or skipped it (a timeout is set by "
                        "distributed::GroupOptions::timeout or MANTISSA_DISTRIBUTED_TIMEOUT)",
                        what, timeout_.count() / 1000.0);
-  }
-
-  void divide_by_size(const Tensor& t) const {
-    Tensor out = t;
-    raw::copy_(out, raw::binary(BinaryOp::div, t, static_cast<double>(size_)));
   }
 
   std::chrono::milliseconds timeout_;

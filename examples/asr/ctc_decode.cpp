@@ -67,6 +67,12 @@ std::vector<int64_t> beam_decode(const float* log_probs, int64_t frames, int64_t
         next[extended].label = log_add(next[extended].label, from + row[c]);
       }
     }
+    // The last frame's prefixes are all kept: the answer is chosen among them below, and with a
+    // lexicon a complete one must not be pruned in favour of likelier unfinished words.
+    if (t == frames - 1) {
+      beams = std::move(next);
+      break;
+    }
     std::vector<std::pair<std::vector<int64_t>, Ending>> ranked(next.begin(), next.end());
     const size_t keep = std::min(ranked.size(), static_cast<size_t>(width));
     // Ties broken by the prefix itself, so the result does not depend on the sort's whims.
@@ -77,9 +83,11 @@ std::vector<int64_t> beam_decode(const float* log_probs, int64_t frames, int64_t
                       });
     beams = std::map<std::vector<int64_t>, Ending>(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep));
   }
-  // Ranked by completeness first (with a lexicon), then probability, then the prefix itself.
+  // Ranked by completeness first (with a lexicon; an impossible hypothesis is not complete),
+  // then probability, then the prefix itself.
   const auto rank = [lexicon](const auto& beam) {
-    return std::make_tuple(!lexicon || lexicon->complete(beam.first), order_key(beam.second.total()));
+    const double p = order_key(beam.second.total());
+    return std::make_tuple(!lexicon || (lexicon->complete(beam.first) && p > kMinusInf), p);
   };
   const auto best = std::max_element(beams.begin(), beams.end(), [&](const auto& a, const auto& b) {
     const auto ra = rank(a), rb = rank(b);

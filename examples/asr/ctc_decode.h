@@ -15,8 +15,9 @@ std::vector<int64_t> greedy_decode(const float* log_probs, int64_t frames, int64
 // Prefix beam search (Hannun et al. 2014, without a language model): keeps the `width` label
 // prefixes of highest probability, each summed over every alignment that yields it (ending in
 // a blank or not), so a label sequence many paths share can beat the single best path. With a
-// lexicon, no prefix ever leaves it (Lexicon::allows) and the result is the best complete
-// prefix; if none survives to the end, the best prefix of any kind.
+// lexicon, no prefix ever leaves it (Lexicon::allows) and the result is the most probable
+// complete hypothesis among the last frame's candidates; if none of them is complete (or
+// possible), the most probable prefix, unfinished word and all.
 std::vector<int64_t> beam_decode(const float* log_probs, int64_t frames, int64_t classes, int64_t row_stride,
                                  int width, const Lexicon* lexicon = nullptr);
 

@@ -39,11 +39,15 @@ Lexicon Lexicon::load(const std::string& name_or_path) {
   MANTISSA_CHECK(in.good(), "lexicon", "cannot read {} (give a file of one word per line, or 'digits')", name_or_path);
   std::string line;
   while (std::getline(in, line)) {
-    line.erase(std::remove(line.begin(), line.end(), '\r'), line.end());
-    if (!line.empty()) words.push_back(line);
+    const size_t first = line.find_first_not_of(" \t\r"), last = line.find_last_not_of(" \t\r");
+    if (first != std::string::npos) words.push_back(line.substr(first, last - first + 1));
   }
   MANTISSA_CHECK(!words.empty(), "lexicon", "{} holds no words", name_or_path);
-  return Lexicon(words);
+  try {
+    return Lexicon(words);
+  } catch (const Error& e) {
+    fail("lexicon", "in {}: {}", name_or_path, e.what());
+  }
 }
 
 bool Lexicon::allows(const std::vector<int64_t>& labels, int64_t next) const {

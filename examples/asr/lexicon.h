@@ -14,13 +14,15 @@ class Lexicon {
   // Lower-case words of the alphabet's letters and apostrophe; refuses an empty list and a word
   // holding a space or another character, naming it.
   explicit Lexicon(const std::vector<std::string>& words);
-  // "digits": the ten digit words; otherwise a file of one word per line (blank lines skipped).
+  // "digits": the ten digit words; otherwise a file of one word per line (surrounding blanks
+  // trimmed, empty lines skipped; "./digits" reads a file of that name).
   static Lexicon load(const std::string& name_or_path);
 
   // Whether `next` may follow `labels` (a partial hypothesis, no blanks): a letter must keep
   // the last word a prefix of some word, a space must end a whole word.
   bool allows(const std::vector<int64_t>& labels, int64_t next) const;
-  // Whether `labels` is a finished hypothesis: empty, or whole words ending in a letter.
+  // Whether `labels` is a finished hypothesis: empty, or ending in a whole word. Only the last
+  // word is checked: allows() vetted the others as the hypothesis grew.
   bool complete(const std::vector<int64_t>& labels) const;
   size_t size() const { return words_.size(); }
 

@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     const std::optional<Lexicon> lexicon = lexicon_name.empty() ? std::nullopt : std::optional(Lexicon::load(lexicon_name));
-    const Lexicon* words = lexicon ? &*lexicon : nullptr;
+    const Lexicon* spelling = lexicon ? &*lexicon : nullptr;  // null: any spelling
     const TrainedModel trained = load_trained_model(checkpoint);
     const int rate = trained.model->frontend.options().sample_rate;
     if (*eval_cmd) {
@@ -109,12 +109,12 @@ int main(int argc, char** argv) {
       if (!extra_data.empty()) o.extra_data = extra_data;
       std::cout << fmt::format("{} (step {}, precision {}), {}{}\n", checkpoint, trained.record.state.step,
                                trained.plugin.mode().name,
-                               beam_width > 1 || words ? fmt::format("prefix beam search, width {}", beam_width) : "greedy",
-                               words ? fmt::format(", lexicon {} ({} words)", lexicon_name, words->size()) : "");
+                               beam_width > 1 || spelling ? fmt::format("prefix beam search, width {}", beam_width) : "greedy",
+                               spelling ? fmt::format(", lexicon {} ({} words)", lexicon_name, spelling->size()) : "");
       std::cout << fmt::format("{:<18}{:>12}{:>8}{:>8}\n", "test set", "utterances", "WER %", "CER %");
       std::string errors;
       for (const TestSet& set : test_sets(o, rate, std::cout)) {
-        const Transcripts t = transcribe(trained.model, trained.plugin, set.clips, batch_size, beam_width, words);
+        const Transcripts t = transcribe(trained.model, trained.plugin, set.clips, batch_size, beam_width, spelling);
         std::cout << fmt::format("{:<18}{:>12}{:>8.2f}{:>8.2f}\n", set.name, set.clips.size(), 100 * t.errors.wer(),
                                  100 * t.errors.cer());
         int64_t shown = 0;
@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     } else {
       std::vector<Clip> clips;
       for (const std::string& file : files) clips.push_back({read_audio(file, rate), "", "", file});
-      const Transcripts t = transcribe(trained.model, trained.plugin, clips, 1, beam_width, words);
+      const Transcripts t = transcribe(trained.model, trained.plugin, clips, 1, beam_width, spelling);
       for (size_t i = 0; i < files.size(); ++i) std::cout << files[i] << ": " << t.hypotheses[i] << "\n";
     }
   } catch (const Error& e) {

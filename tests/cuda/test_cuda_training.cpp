@@ -99,11 +99,11 @@ void expect_trained_close(const Tensor& gpu, const Tensor& cpu, double tol, doub
         << what << " element " << i << ": gpu " << g[i] << ", cpu " << c[i];
     apart += !close_to(g[i], c[i], tol);
   }
-  EXPECT_LE(apart, static_cast<size_t>(flip_share * static_cast<double>(c.size()))) << what << ": " << apart << " of " << c.size() << " elements differ by more than "
-                                  << tol << " x max(1, |cpu|)";
+  EXPECT_LE(apart, static_cast<size_t>(flip_share * static_cast<double>(c.size())))
+      << what << ": " << apart << " of " << c.size() << " elements differ by more than " << tol << " x max(1, |cpu|)";
 }
 
-void expect_same_training(const std::string& mode, double loss_tol, double weight_tol, double flip_share = 0.05) {
+void expect_same_training(const std::string& mode, double loss_tol, double weight_tol, double flip_share) {
   const Trained cpu = train(mode, Device::cpu()), gpu = train(mode, kGpu);
   ASSERT_EQ(gpu.losses.size(), cpu.losses.size());
   for (size_t i = 0; i < cpu.losses.size(); ++i)
@@ -117,10 +117,11 @@ void expect_same_training(const std::string& mode, double loss_tol, double weigh
     if (name.ends_with("c_attn.bias")) {
       // The key bias adds q·b_k to every score of a query, which softmax cancels: its gradient
       // is zero but for rounding, and AdamW turns rounding noise into steps of about lr, in
-      // either direction on either device. The query and value biases are compared.
-      for (int64_t third : {0, 2})
+      // either direction on either device. The query and value biases are compared as the
+      // rest; the key bias is held to the loose bound alone (every element may flip).
+      for (int64_t third : {0, 1, 2})
         expect_trained_close(raw::narrow(g, 0, third * kWidth, kWidth), raw::narrow(w, 0, third * kWidth, kWidth),
-                             weight_tol, flip_share, mode + " " + name + " after training");
+                             weight_tol, third == 1 ? 1.0 : flip_share, mode + " " + name + " after training");
       continue;
     }
     expect_trained_close(g, w, weight_tol, flip_share, mode + " " + name + " after training");
@@ -134,19 +135,19 @@ void expect_same_training(const std::string& mode, double loss_tol, double weigh
 // only, in 16-bit modes by a rounding of the parameter or of activations along the way.
 TEST(CudaTraining, F32) {
   MANTISSA_REQUIRE_CUDA();
-  expect_same_training("32-true", 1e-5, 1e-5);
+  expect_same_training("32-true", 1e-5, 1e-5, 0.0);  // f32 gradients do not flip (run 2 on an H200)
 }
 
 TEST(CudaTraining, MixedModesWithLossScaling) {
   MANTISSA_REQUIRE_CUDA();
-  expect_same_training("bf16-mixed", 1e-2, 1e-3);
-  expect_same_training("16-mixed", 2e-3, 1e-3);
+  expect_same_training("bf16-mixed", 1e-2, 1e-3, 0.05);
+  expect_same_training("16-mixed", 2e-3, 1e-3, 0.05);
 }
 
 TEST(CudaTraining, TrueModesWithMasterWeightsAndFlash) {
   MANTISSA_REQUIRE_CUDA();
-  expect_same_training("bf16-true", 1e-2, 0x1p-7);
-  expect_same_training("bf16-flash", 1e-2, 0x1p-7);
+  expect_same_training("bf16-true", 1e-2, 0x1p-7, 0.05);
+  expect_same_training("bf16-flash", 1e-2, 0x1p-7, 0.05);
 }
 
 TEST(CudaTraining, Fp8) {

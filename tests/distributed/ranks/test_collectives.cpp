@@ -99,6 +99,14 @@ TEST_P(EveryDType, BroadcastAllGatherReduceScatterAllToAllMoveTheRightBlocks) {
     if (dtype == DType::boolean) sum = sum > 0;
     EXPECT_EQ(got[i], sum) << "element " << i;
   }
+  if (is_floating(dtype)) {
+    const std::vector<double> averaged = read(group().reduce_scatter(rank_tensor(dtype, me, shape), ReduceOp::avg));
+    for (int64_t i = 0; i < block; ++i) {
+      double sum = 0;
+      for (int r = 0; r < world; ++r) sum += value(dtype, r, me * block + i);
+      EXPECT_NEAR(averaged[i], sum / world, tolerance(dtype, sum / world)) << "avg, element " << i;
+    }
+  }
 
   Tensor exchanged = group().all_to_all(rank_tensor(dtype, me, shape));
   got = read(exchanged);

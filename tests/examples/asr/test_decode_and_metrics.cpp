@@ -118,10 +118,12 @@ TEST(Lexicon, AllowsOnlyPrefixesOfItsWordsAndSpacesAfterWholeWords) {
 
 TEST(Lexicon, ReadsAWordPerLineAndRefusesWhatIsNotAWord) {
   const std::filesystem::path file = std::filesystem::temp_directory_path() / "mantissa_lexicon_test.txt";
-  std::ofstream(file) << "yes\r\n\nno\n";
+  std::ofstream(file) << "yes\r\n\n  no\t\n";
   const Lexicon yes_no = Lexicon::load(file.string());
   EXPECT_EQ(yes_no.size(), 2u);
   EXPECT_TRUE(yes_no.complete(encode_transcript("no yes")));
+  std::ofstream(file) << "one\nfour five\n";
+  expect_error([&] { Lexicon::load(file.string()); }, {"lexicon", file.string(), "'four five' is not one word"});
   std::ofstream(file) << "\n";
   expect_error([&] { Lexicon::load(file.string()); }, {"lexicon", "holds no words"});
   std::filesystem::remove(file);
@@ -147,9 +149,15 @@ TEST(CtcDecode, ALexiconKeepsTheBeamToWholeWords) {
   const Lexicon digits = Lexicon::load("digits");
   EXPECT_EQ(decode_labels(beam_decode(lp.data(), 6, kAlphabetSize, kAlphabetSize, 8)), "thre");
   EXPECT_EQ(decode_labels(beam_decode(lp.data(), 6, kAlphabetSize, kAlphabetSize, 8, &digits)), "three");
-  // A beam of one keeps only "thre" at frame 5 ("three" needs the blank first), and at frame 6
-  // "thre" (0.73) still beats "three" (0.27): no complete prefix is left, so the best comes back.
-  EXPECT_EQ(decode_labels(beam_decode(lp.data(), 6, kAlphabetSize, kAlphabetSize, 1, &digits)), "thre");
+  // A beam of one keeps only "thre" after frame 5 ("three" needs the blank first); at the last
+  // frame "three" (0.27) is a candidate beside "thre" (0.73), and is chosen, not pruned first.
+  EXPECT_EQ(decode_labels(beam_decode(lp.data(), 6, kAlphabetSize, kAlphabetSize, 1, &digits)), "three");
+  // Three frames cannot spell "three", and with blanks impossible the empty hypothesis is too:
+  // nothing complete is possible, so the most probable prefix comes back.
+  std::vector<float> cut(lp.begin(), lp.begin() + 3 * kAlphabetSize);
+  for (int64_t f = 0; f < 3; ++f) cut[static_cast<size_t>(f * kAlphabetSize + kBlank)] = -INFINITY;
+  const Lexicon three({"three"});
+  EXPECT_EQ(decode_labels(beam_decode(cut.data(), 3, kAlphabetSize, kAlphabetSize, 8, &three)), "thr");
 }
 
 TEST(Alphabet, EncodesLettersSpaceAndApostropheAndRefusesTheRest) {
