@@ -4,6 +4,7 @@
   python3 scripts/asr_precision_result.py --table RESULT.json... -> Markdown table on stdout
 
 A run folder holds eval.txt (`asr eval`'s output: one row per test set, "name utterances WER CER"),
+eval-lexicon.txt (the same with `--lexicon digits`; older runs lack it),
 metrics.jsonl (ms_per_step on the progress lines; the last one is the run's average) and
 precision.jsonl (memory records with bytes_per_parameter). The result also names the CPU
 (model and the flags that decide low-precision speed), the commit that trained it (RUN_DIR/commit) and the date, since the
@@ -19,13 +20,20 @@ import sys
 SETS = ["fsdd-single", "fsdd-joined", "espeak", "asterisk-single", "asterisk-joined"]
 
 
-def result(run):
+def wers(path):
     wer = {}
-    with open(os.path.join(run, "eval.txt")) as f:
+    with open(path) as f:
         for line in f:
             m = re.match(r"^(\S+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)$", line.strip())
             if m:
                 wer[m.group(1)] = float(m.group(3))
+    return wer
+
+
+def result(run):
+    wer = wers(os.path.join(run, "eval.txt"))
+    lexicon = os.path.join(run, "eval-lexicon.txt")
+    wer_lexicon = wers(lexicon) if os.path.exists(lexicon) else {}
     ms = None
     with open(os.path.join(run, "metrics.jsonl")) as f:
         for line in f:
@@ -40,7 +48,7 @@ def result(run):
                 record = json.loads(line)
                 if record.get("kind") == "memory":
                     bytes_per_param = record["bytes_per_parameter"]
-    return {"mode": os.path.basename(os.path.normpath(run)), "wer": wer, "ms_per_step": ms,
+    return {"mode": os.path.basename(os.path.normpath(run)), "wer": wer, "wer_lexicon": wer_lexicon, "ms_per_step": ms,
             "bytes_per_parameter": bytes_per_param, "cpu": cpu(), "date": datetime.date.today().isoformat(),
             "commit": open(os.path.join(run, "commit")).read().strip()}
 
@@ -65,10 +73,14 @@ def table(paths):
             with open(path) as f:
                 rows.append(json.load(f))
     sets = [s for s in SETS if any(s in r["wer"] for r in rows)]
-    print("| mode | " + " | ".join(f"WER {s} %" for s in sets) + " | ms/step | bytes/param | CPU, commit |")
-    print("|---" * (len(sets) + 4) + "|")
+    lexicon_sets = ["fsdd-single", "fsdd-joined"]
+    print("| mode | " + " | ".join(f"WER {s} %" for s in sets) + " | " +
+          " | ".join(f"with lexicon {s} %" for s in lexicon_sets) + " | ms/step | bytes/param | CPU, commit |")
+    print("|---" * (len(sets) + len(lexicon_sets) + 4) + "|")
     for r in rows:
         cells = [f"{r['wer'][s]:.2f}" if s in r["wer"] else "-" for s in sets]
+        with_lexicon = r.get("wer_lexicon", {})
+        cells += [f"{with_lexicon[s]:.2f}" if s in with_lexicon else "-" for s in lexicon_sets]
         ms = f"{r['ms_per_step']:.0f}" if r["ms_per_step"] else "-"
         bpp = f"{r['bytes_per_parameter']:.2f}" if r["bytes_per_parameter"] else "-"
         print(f"| {r['mode']} | " + " | ".join(cells) + f" | {ms} | {bpp} | {r['cpu']}, {r['commit']} |")

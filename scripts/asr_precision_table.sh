@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the ASR example's cpu preset in every precision mode, evaluates each best checkpoint
-# on every test set, and prints the table docs/asr.md carries (WER per test set, ms/step,
-# bytes per parameter). Each mode's result, with the CPU it ran on and the commit, is kept in
+# on every test set (beam search alone, and with the digit lexicon for FSDD), and prints the
+# table docs/asr.md carries (WER per test set, ms/step, bytes per parameter). Each mode's result, with the CPU it ran on and the commit, is kept in
 # docs/asr-precision/<mode>.json, which is committed: all modes take about three hours on
 # 2 cores, more than one session, so the table is filled over several. Resumable: a mode
 # whose result exists is skipped, and one whose training was interrupted continues from
@@ -39,6 +39,7 @@ for run in "${runs[@]}"; do
     exit "$status"
   fi
   "$asr" eval --checkpoint "$dir/best.safetensors" --errors 0 > "$dir/eval.txt"
+  "$asr" eval --checkpoint "$dir/best.safetensors" --errors 0 --lexicon digits > "$dir/eval-lexicon.txt"
   python3 scripts/asr_precision_result.py "$dir" > "$results/$name.json.tmp"
   mv "$results/$name.json.tmp" "$results/$name.json"
 done
