@@ -1,8 +1,8 @@
 #pragma once
 // GEMMs on cuBLASLt. Backend::matmul runs through here for f64, f32, f16 and bf16; the
 // general entry point also takes fp8 operands with their scale pointers, and bias / GELU+bias
-// epilogues, for the precision kernels. Descriptors, layouts and
-// the heuristic's algorithm are cached per GemmKey (core/cuda/gemm_key.h), per device.
+// epilogues, for the precision kernels. Descriptors, layouts and the heuristic's algorithm
+// are cached per GemmKey (core/cuda/gemm_key.h), per device.
 #include <mantissa/core/cuda/gemm_key.h>
 #include <mantissa/core/tensor.h>
 

@@ -122,18 +122,6 @@ class NcclEngine final : public Engine {
     ncclCommDestroy(comm_);
   }
 
-  // NCCL 2.28 refuses ncclAvg on fp8 (invalid argument, on an H200): fp8 averages are summed and
-  // then divided on the communication stream, as the MPI engine averages every dtype. The sum
-  // can saturate where the average would not (above 448 in E4M3); precision's gradient
-  // all-reduce scales before it sends, and divides in f32 (distributed/grad_comm.cpp).
-  static ReduceOp op_nccl_takes(ReduceOp op, DType dtype) {
-    return op == ReduceOp::avg && is_fp8(dtype) ? ReduceOp::sum : op;
-  }
-  void finish_average(const Tensor& t, ReduceOp op) const {
-    if (op_nccl_takes(op, t.dtype()) == op) return;
-    divide_in_place(t, size());
-  }
-
   std::string_view name() const override { return "nccl"; }
   int rank() const override { return cpu_.rank(); }
   int size() const override { return cpu_.size(); }
@@ -210,6 +198,18 @@ class NcclEngine final : public Engine {
   }
 
  private:
+  // NCCL 2.28 refuses ncclAvg on fp8 (invalid argument, on an H200): fp8 averages are summed and
+  // then divided on the communication stream, as the MPI engine averages every dtype. The sum
+  // can saturate where the average would not (above 448 in E4M3); precision's gradient
+  // all-reduce scales before it sends, and divides in f32 (distributed/grad_comm.cpp).
+  static ReduceOp op_nccl_takes(ReduceOp op, DType dtype) {
+    return op == ReduceOp::avg && is_fp8(dtype) ? ReduceOp::sum : op;
+  }
+  void finish_average(const Tensor& t, ReduceOp op) const {
+    if (op_nccl_takes(op, t.dtype()) == op) return;
+    divide_in_place(t, size());
+  }
+
   cudaStream_t stream() const { return reinterpret_cast<cudaStream_t>(stream_->id()); }
 
   Engine& cpu_;
