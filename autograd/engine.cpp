@@ -7,10 +7,12 @@
 #include <mantissa/autograd/node.h>
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
+#include <mantissa/core/profile.h>
 
 namespace mantissa {
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  const profile::Scope scope("backward", profile::Category::autograd);  // own time: the engine's bookkeeping
   MANTISSA_CHECK(root.defined() && root.impl().autograd && root.impl().autograd->requires_grad,
                  "backward", "{} does not require grad and has no grad_fn", root.describe());
   Tensor seed = grad;

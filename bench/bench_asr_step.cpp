@@ -8,6 +8,9 @@
 // mantissa / PyTorch (< 1: mantissa is faster; the goal is <= 0.8 of the fastest).
 //
 //   bench_asr_step [--threads N] [--steps N] [--precision 32-true|bf16-mixed] [--no-torch]
+//                  [--profile] [--profile-json FILE]
+//
+// --profile runs as many steps again under a step profile (core/profile.h).
 //
 // bf16-mixed is compared with torch.autocast('cpu', dtype=torch.bfloat16), torch_asr.py --dtype bf16.
 #include <algorithm>
@@ -15,6 +18,7 @@
 #include <cstring>
 #include <memory>
 
+#include "bench/step_profile.h"
 #include "bench/torch_reference.h"
 #include "examples/asr/model.h"
 #include <mantissa/core/threads.h>
@@ -26,36 +30,53 @@ namespace {
 
 struct Options {
   int threads = 2, steps = 20;
-  bool torch = true;
-  std::string precision = "32-true";
+  bool torch = true, profile = false;
+  std::string precision = "32-true", profile_json;
 };
 
-double time_mantissa(const Options& o, int warmup) {
-  constexpr int64_t B = 8, T = 400, L = 40;
-  precision::PrecisionPlugin plugin(precision::parse_mode(o.precision));
-  manual_seed(0);
-  asr::AsrModel model(asr::AsrConfig{});  // torch_asr.py's sizes are the defaults
-  plugin.convert_module(*model);
-  const std::unique_ptr<optim::Optimizer> optimizer =
-      plugin.make_adamw(optim::one_group(model->parameters()), optim::AdamOptions(1e-3).with_weight_decay(0.01));
-  Generator data(1);
-  const Tensor features = raw::randn({B, T, 80}, {}, &data);
-  const Tensor frames = raw::full({B}, static_cast<double>(T), TensorOptions{}.with_dtype(DType::i64));
-  const Tensor targets = raw::cast(raw::binary(BinaryOp::add, raw::binary(BinaryOp::mul, raw::rand({B, L}, {}, &data), 28.0), 1.0),
-                                   DType::i64);
-  const Tensor target_lengths = raw::full({B}, static_cast<double>(L), TensorOptions{}.with_dtype(DType::i64));
+// The model, optimizer and one random batch of the workload, trained step by step.
+class Workload {
+ public:
+  explicit Workload(const Options& o) : plugin_(precision::parse_mode(o.precision)) {
+    constexpr int64_t B = 8, T = 400, L = 40;
+    manual_seed(0);
+    model_ = asr::AsrModel(asr::AsrConfig{});  // torch_asr.py's sizes are the defaults
+    plugin_.convert_module(*model_);
+    optimizer_ = plugin_.make_adamw(optim::one_group(model_->parameters()),
+                                    optim::AdamOptions(1e-3).with_weight_decay(0.01));
+    Generator data(1);
+    features_ = raw::randn({B, T, 80}, {}, &data);
+    frames_ = raw::full({B}, static_cast<double>(T), TensorOptions{}.with_dtype(DType::i64));
+    targets_ = raw::cast(
+        raw::binary(BinaryOp::add, raw::binary(BinaryOp::mul, raw::rand({B, L}, {}, &data), 28.0), 1.0), DType::i64);
+    target_lengths_ = raw::full({B}, static_cast<double>(L), TensorOptions{}.with_dtype(DType::i64));
+  }
+
+  void step() {
+    optimizer_->zero_grad();
+    Tensor loss;
+    {
+      const profile::Scope scope("forward", profile::Category::framework);
+      const auto region = plugin_.forward_context();
+      loss = model_->loss(model_->encode(features_, frames_), targets_, target_lengths_);
+    }
+    plugin_.backward(loss);
+    plugin_.optimizer_step(*optimizer_);
+    loss.item();
+  }
+
+ private:
+  precision::PrecisionPlugin plugin_;
+  asr::AsrModel model_{nullptr};
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  Tensor features_, frames_, targets_, target_lengths_;
+};
+
+double time_mantissa(Workload& w, const Options& o, int warmup) {
   std::vector<double> ms;
   for (int i = 0; i < warmup + o.steps; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    optimizer->zero_grad();
-    Tensor loss;
-    {
-      const auto region = plugin.forward_context();
-      loss = model->loss(model->encode(features, frames), targets, target_lengths);
-    }
-    plugin.backward(loss);
-    plugin.optimizer_step(*optimizer);
-    loss.item();
+    w.step();
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) ms.push_back(elapsed);
   }
@@ -74,18 +95,22 @@ int main(int argc, char** argv) {
       else if (!std::strcmp(argv[i], "--steps") && value) o.steps = std::atoi(argv[++i]);
       else if (!std::strcmp(argv[i], "--precision") && value) o.precision = argv[++i];
       else if (!std::strcmp(argv[i], "--no-torch")) o.torch = false;
+      else if (!std::strcmp(argv[i], "--profile")) o.profile = true;
+      else if (!std::strcmp(argv[i], "--profile-json") && value) o.profile = true, o.profile_json = argv[++i];
       else fail("bench_asr_step", "unknown or incomplete argument '{}'", argv[i]);
     }
     MANTISSA_CHECK(o.precision == "32-true" || o.precision == "bf16-mixed", "bench_asr_step",
                    "--precision is 32-true or bf16-mixed (PyTorch's fp32 and bf16 autocast), not '{}'", o.precision);
     MANTISSA_CHECK(o.steps > 0 && o.threads > 0, "bench_asr_step", "--steps and --threads must be positive");
     set_num_threads(o.threads);
-    const double ours = time_mantissa(o, 5);
+    Workload workload(o);
+    const double ours = time_mantissa(workload, o, 5);
     fmt::print("ASR training step (torch_asr.py workload), {}, cpu, {} threads\n", o.precision, o.threads);
     fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);
     if (o.torch)
       bench::compare_with_torch_on_cpu(std::string(MANTISSA_SHARED_BENCH_DIR) + "/torch_asr.py", o.threads,
                                        o.precision == "bf16-mixed" ? "bf16" : "fp32", o.steps, ours);
+    if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_json);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());
     return 1;

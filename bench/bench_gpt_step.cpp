@@ -4,8 +4,14 @@
 // parameter. Prints mantissa's median ms/step and, in the same run, PyTorch's for the same
 // workload, with the ratio mantissa / PyTorch (< 1: mantissa is faster).
 //
-//   bench_gpt_step [--threads N] [--steps N] [--precision 32-true|bf16-mixed]
-//                  [--device cpu|cuda] [--shared-bench DIR] [--no-torch]
+//   bench_gpt_step [--threads N] [--steps N] [--precision MODE] [--device cpu|cuda]
+//                  [--shared-bench DIR] [--no-torch] [--profile] [--profile-json FILE]
+//
+// MODE is any precision mode without fp8 (32-true, bf16-mixed, bf16-true, bf16-flash, ...);
+// PyTorch runs the matching workload: fp32 for 32-true, bf16 autocast for the bf16 modes (it
+// has no bf16-true or flash recipe of its own in torch_gpt.py), fp16 ones have no reference.
+// --profile runs as many steps again under a step profile (core/profile.h) and prints where
+// the time goes by category; --profile-json also writes it as JSON.
 //
 // On the CPU the reference is torch_gpt.py itself (Debian's /usr/bin/python3) under three
 // OpenBLAS settings, and the ratio is also given against the fastest. On CUDA it is
@@ -24,7 +30,9 @@
 #include <string>
 
 #include "bench/gpt_workload.h"
+#include "bench/step_profile.h"
 #include "examples/llm/gpt.h"
+#include <mantissa/core/profile.h>
 #include <mantissa/core/threads.h>
 #include <mantissa/precision/plugin.h>
 
@@ -34,7 +42,8 @@ namespace {
 
 struct Options {
   int threads = 2, steps = 20;
-  bool torch = true;
+  bool torch = true, profile = false;
+  std::string profile_json;
   std::string precision = "32-true";
   Device device = Device::cpu();
   std::string shared_bench = MANTISSA_SHARED_BENCH_DIR;
@@ -45,36 +54,53 @@ double median_ms(std::vector<double> ms) {
   return ms[ms.size() / 2];
 }
 
-double time_mantissa(const Options& o, int warmup) {
-  const llm::GPTConfig c = bench::torch_gpt_config();
-  precision::PrecisionPlugin plugin(precision::parse_mode(o.precision));
-  manual_seed(0);
-  llm::GPT model(c);  // initialised on the host, then moved, as the LLM example does
-  model->to(o.device);
-  plugin.convert_module(*model);
-  const std::unique_ptr<optim::Optimizer> optimizer =
-      plugin.make_adamw(optim::one_group(model->parameters()), optim::AdamOptions(3e-4).with_weight_decay(0.1));
-  const std::vector<Tensor> batches = bench::torch_gpt_batches(o.device);
-  std::vector<double> ms;
-  for (int i = 0; i < warmup + o.steps; ++i) {
-    const Tensor& d = batches[static_cast<size_t>(i % 8)];
-    const auto start = std::chrono::steady_clock::now();
-    optimizer->zero_grad();
+// The model, optimizer and batches of the workload, trained step by step.
+class Workload {
+ public:
+  explicit Workload(const Options& o) : plugin_(precision::parse_mode(o.precision)) {
+    manual_seed(0);
+    model_ = llm::GPT(bench::torch_gpt_config());  // initialised on the host, then moved, as the LLM example does
+    model_->to(o.device);
+    plugin_.convert_module(*model_);
+    optimizer_ = plugin_.make_adamw(optim::one_group(model_->parameters()),
+                                    optim::AdamOptions(3e-4).with_weight_decay(0.1));
+    batches_ = bench::torch_gpt_batches(o.device);
+  }
+
+  void step() {
+    const Tensor& d = batches_[static_cast<size_t>(step_++ % 8)];
+    optimizer_->zero_grad();
     Tensor loss;
     {
-      const auto region = plugin.forward_context();
-      loss = model->loss(d.narrow(1, 0, 128), d.narrow(1, 1, 128));
+      const profile::Scope scope("forward", profile::Category::framework);
+      const auto region = plugin_.forward_context();
+      loss = model_->loss(d.narrow(1, 0, 128), d.narrow(1, 1, 128));
     }
-    plugin.backward(loss);
-    plugin.optimizer_step(*optimizer);
+    plugin_.backward(loss);
+    plugin_.optimizer_step(*optimizer_);
     loss.item();  // waits for the device, as PyTorch's loss.item() does
+  }
+
+ private:
+  precision::PrecisionPlugin plugin_;
+  llm::GPT model_{nullptr};
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  std::vector<Tensor> batches_;
+  int step_ = 0;
+};
+
+double time_mantissa(Workload& w, const Options& o, int warmup) {
+  std::vector<double> ms;
+  for (int i = 0; i < warmup + o.steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    w.step();
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) ms.push_back(elapsed);
   }
   return median_ms(ms);
 }
 
-const char* torch_dtype(const Options& o) { return o.precision == "bf16-mixed" ? "bf16" : "fp32"; }
+const char* torch_dtype(const Options& o) { return o.precision == "32-true" ? "fp32" : "bf16"; }
 
 void compare_on_cuda(const Options& o, double ours) {
   // Without our LD_LIBRARY_PATH (scripts/gpu_check.sh sets one for its unpacked packages), so
@@ -103,18 +129,23 @@ int main(int argc, char** argv) {
       else if (!std::strcmp(argv[i], "--device") && value) o.device = parse_device(argv[++i]);
       else if (!std::strcmp(argv[i], "--shared-bench") && value) o.shared_bench = argv[++i];
       else if (!std::strcmp(argv[i], "--no-torch")) o.torch = false;
+      else if (!std::strcmp(argv[i], "--profile")) o.profile = true;
+      else if (!std::strcmp(argv[i], "--profile-json") && value) o.profile = true, o.profile_json = argv[++i];
       else fail("bench_gpt_step", "unknown or incomplete argument '{}'", argv[i]);
     }
-    MANTISSA_CHECK(o.precision == "32-true" || o.precision == "bf16-mixed", "bench_gpt_step",
-                   "--precision is 32-true or bf16-mixed (PyTorch's fp32 and bf16 autocast), not '{}'", o.precision);
+    const precision::PrecisionMode mode = precision::parse_mode(o.precision);
+    MANTISSA_CHECK(!mode.fp8, "bench_gpt_step", "--precision {}: fp8 has no PyTorch reference here", o.precision);
     MANTISSA_CHECK(o.steps > 0, "bench_gpt_step", "--steps must be positive");
     set_num_threads(o.threads);
-    const double ours = time_mantissa(o, 5);
+    Workload workload(o);
+    const double ours = time_mantissa(workload, o, 5);
     fmt::print("GPT training step (torch_gpt.py workload), {}, {}, {} threads\n", o.precision, o.device.str(), o.threads);
     fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);
-    if (!o.torch) return 0;
-    if (o.device.is_cuda()) compare_on_cuda(o, ours);
-    else bench::compare_with_torch_on_cpu(o.shared_bench + "/torch_gpt.py", o.threads, torch_dtype(o), o.steps, ours);
+    if (o.torch && mode.autocast_dtype.value_or(mode.param_dtype) == DType::f16)
+      fmt::print("PyTorch: torch_gpt.py has no fp16 workload\n");
+    else if (o.torch && o.device.is_cuda()) compare_on_cuda(o, ours);
+    else if (o.torch) bench::compare_with_torch_on_cpu(o.shared_bench + "/torch_gpt.py", o.threads, torch_dtype(o), o.steps, ours);
+    if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_json);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());
     return 1;

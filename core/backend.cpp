@@ -5,6 +5,8 @@
 #include <mantissa/core/cuda/cuda_backend.h>
 #endif
 #include <mantissa/core/error.h>
+#include <mantissa/core/profile.h>
+#include <mantissa/core/profiling_backend.h>
 
 namespace mantissa {
 
@@ -31,13 +33,22 @@ bool is_comparison(BinaryOp op) {
          op == BinaryOp::gt || op == BinaryOp::ge;
 }
 
-Backend& backend_for(Device device) {
+namespace {
+
+Backend& device_backend(Device device) {
   if (device.is_cpu()) return cpu::cpu_backend();
 #ifdef MANTISSA_WITH_CUDA
   return cuda::cuda_backend();
 #else
   throw Error(fmt::format("device: no backend for {} in this build (built without CUDA)", device.str()));
 #endif
+}
+
+}  // namespace
+
+Backend& backend_for(Device device) {
+  Backend& backend = device_backend(device);
+  return profile::recording() ? profile::profiling_backend(backend) : backend;
 }
 
 }  // namespace mantissa

@@ -2,6 +2,7 @@
 
 #include <mantissa/autograd/functions.h>
 #include <mantissa/core/error.h>
+#include <mantissa/core/profile.h>
 #include <mantissa/optim/clip_grad.h>
 #include <mantissa/precision/fp8_params.h>
 
@@ -167,6 +168,7 @@ void PrecisionPlugin::backward(const Tensor& loss) {
 }
 
 bool PrecisionPlugin::optimizer_step(optim::Optimizer& optimizer, std::optional<double> clip_norm) {
+  const profile::Scope scope("optimizer_step", profile::Category::optimizer);
   last_grad_norm_.reset();
   if (clip_norm) {
     // Clipping must see true gradients, so the scale comes off first (PyTorch's recipe).
