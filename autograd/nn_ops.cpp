@@ -15,6 +15,18 @@ Backend& backend(const Tensor& t) { return backend_for(t.device()); }
 }  // namespace
 
 namespace {
+// The gradient of b in a · b, given the output's gradient g. For one matrix b used across a
+// batch of a (a linear layer's weight), one GEMM over all rows at once, not a batch of products
+// summed afterwards; laid out as b is (a transposed weight gets a transposed gradient, so the
+// weight's own gradient comes out contiguous).
+Tensor matrix_gradient(const Tensor& a, const Tensor& b, const Tensor& g) {
+  if (b.dim() != 2 || a.dim() == 2) return raw::sum_to(raw::matmul(raw::transpose(a, -1, -2), g), b.sizes());
+  const Tensor a_rows = raw::reshape(a, {-1, a.size(-1)}), g_rows = raw::reshape(g, {-1, g.size(-1)});
+  if (b.stride(0) == 1 && b.stride(1) != 1)
+    return raw::transpose(raw::matmul(raw::transpose(g_rows, 0, 1), a_rows), 0, 1);
+  return raw::matmul(raw::transpose(a_rows, 0, 1), g_rows);
+}
+
 // a · b (+ bias, added before the product's one rounding), differentiable; recorded as `op`.
 Tensor matmul_with_bias(Op op, const Tensor& a, const Tensor& b, const Tensor& bias) {
   SavedTensor sa(a, op), sb(b, op);
@@ -27,9 +39,8 @@ Tensor matmul_with_bias(Op op, const Tensor& a, const Tensor& b, const Tensor& b
     if (a.dim() == 1) g2 = raw::unsqueeze(g2, g2.dim() - (b.dim() == 1 ? 0 : 1));
     if (b.dim() == 1) g2 = raw::unsqueeze(g2, g2.dim());
     const Tensor ga = raw::matmul(g2, raw::transpose(b2, -1, -2));
-    const Tensor gb = raw::matmul(raw::transpose(a2, -1, -2), g2);
     return std::vector<Tensor>{raw::reshape(raw::sum_to(ga, a2.sizes()), a.sizes()),
-                               raw::reshape(raw::sum_to(gb, b2.sizes()), b.sizes()),
+                               raw::reshape(matrix_gradient(a2, b2, g2), b.sizes()),
                                has_bias ? raw::sum_to(g, bias_shape) : Tensor()};
   });
 }

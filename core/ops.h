@@ -25,6 +25,7 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device devi
 Tensor as_strided(const Tensor& t, const Shape& sizes, const Shape& strides, int64_t offset);
 Tensor view(const Tensor& t, const Shape& shape);     // errors when strides don't allow it
 Tensor reshape(const Tensor& t, const Shape& shape);  // view when possible, else a copy
+std::optional<Tensor> try_view(const Tensor& t, const Shape& shape);  // nothing where view would error
 Tensor transpose(const Tensor& t, int64_t dim0, int64_t dim1);
 Tensor permute(const Tensor& t, const Shape& dims);
 // t with `dims` (sorted, unique) moved last, the others keeping their order: the layout in

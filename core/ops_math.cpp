@@ -171,6 +171,18 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& bias_in) {
   MANTISSA_CHECK(!bias_in.defined() || (bias_in.dim() == 1 && bias_in.size(0) == n && bias_in.dtype() == a.dtype()),
                  "matmul", "bias {} must be ({}) in {} for {} @ {}", bias_in.defined() ? bias_in.describe() : "", n,
                  dtype_name(a.dtype()), a_in.describe(), b_in.describe());
+  // A batch of matrices times one matrix is one product with the batch folded into the rows,
+  // as PyTorch folds it: one GEMM of batch·m rows runs at full size where a batch of small ones
+  // with a broadcast operand would not. Only where the fold is a view: a copy of `a` would
+  // cost more than the batched GEMM that reads it in place.
+  if (b.dim() == 2 && a.dim() > 2 && k > 0) {
+    if (const std::optional<Tensor> rows = try_view(a, {-1, k})) {
+      Shape final_shape = a.sizes();
+      final_shape.back() = n;
+      if (b_in.dim() == 1) final_shape.pop_back();
+      return reshape(matmul(*rows, b, bias_in), final_shape);
+    }
+  }
   const Tensor bias = bias_in.defined() ? contiguous(bias_in) : Tensor();
   const Shape a_batch(a.sizes().begin(), a.sizes().end() - 2);
   const Shape b_batch(b.sizes().begin(), b.sizes().end() - 2);

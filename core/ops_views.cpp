@@ -132,10 +132,15 @@ Tensor view(const Tensor& t, const Shape& shape) {
   return as_strided(t, sizes, *strides, t.offset());
 }
 
-Tensor reshape(const Tensor& t, const Shape& shape) {
-  const Shape sizes = infer_shape(shape, t.numel(), "reshape");
+std::optional<Tensor> try_view(const Tensor& t, const Shape& shape) {
+  const Shape sizes = infer_shape(shape, t.numel(), "view");
   if (auto strides = view_strides(t, sizes)) return as_strided(t, sizes, *strides, t.offset());
-  return view(contiguous(t), sizes);
+  return std::nullopt;
+}
+
+Tensor reshape(const Tensor& t, const Shape& shape) {
+  if (std::optional<Tensor> viewed = try_view(t, shape)) return *viewed;
+  return view(contiguous(t), infer_shape(shape, t.numel(), "reshape"));
 }
 
 Tensor transpose(const Tensor& t, int64_t dim0, int64_t dim1) {

@@ -200,6 +200,44 @@ TEST_P(OpsOnDevice, MatmulAllShapesAndDtypes) {
   EXPECT_EQ(raw::matmul(v, v).item(), 5.0);
 }
 
+// A batch times one matrix is folded into one GEMM when the batch and rows form one view;
+// otherwise (a transposed batch) it stays a batched product. Both against an f64 reference,
+// with b as a matrix, a transposed matrix and a vector.
+TEST_P(OpsOnDevice, MatmulOfABatchAndOneMatrix) {
+  for (DType d : kFloatTypes) {
+    const Tensor a = on(sample({3, 2, 4}, d, -1, 1, 21)), b = on(sample({4, 5}, d, -1, 1, 22));
+    const Tensor bt = raw::transpose(raw::contiguous(raw::transpose(b, 0, 1)), 0, 1);
+    const Tensor v = on(sample({4}, d, -1, 1, 23));
+    const std::vector<std::pair<std::string, Tensor>> batches = {
+        {"a contiguous batch", a},
+        {"a transposed batch", raw::transpose(raw::contiguous(raw::transpose(a, 0, 1)), 0, 1)},
+        {"a batch with a unit dim", raw::unsqueeze(a, 1)}};
+    for (const auto& [what, x] : batches) {
+      const auto xv = raw::contiguous(x).to_vector<double>(), bv = b.to_vector<double>(), vv = v.to_vector<double>();
+      const int64_t rows = x.numel() / 4;
+      std::vector<double> want, want_v;
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j < 5; ++j) {
+          double sum = 0;
+          for (int64_t p = 0; p < 4; ++p) sum += xv[r * 4 + p] * bv[p * 5 + j];
+          want.push_back(sum);
+        }
+        double dot = 0;
+        for (int64_t p = 0; p < 4; ++p) dot += xv[r * 4 + p] * vv[p];
+        want_v.push_back(dot);
+      }
+      Shape shape = x.sizes();
+      shape.back() = 5;
+      EXPECT_EQ(raw::matmul(x, b).sizes(), shape) << what;
+      expect_close(raw::matmul(x, b).to_vector<double>(), want, d, what);
+      expect_close(raw::matmul(x, bt).to_vector<double>(), want, d, what + ", b transposed");
+      shape.pop_back();
+      EXPECT_EQ(raw::matmul(x, v).sizes(), shape) << what;
+      expect_close(raw::matmul(x, v).to_vector<double>(), want_v, d, what + ", b a vector");
+    }
+  }
+}
+
 // Operands whose rows (or columns) repeat through a stride of 0, or start at a storage
 // offset: the GEMM must read the view's values, never derive a leading dimension from the 0.
 TEST_P(OpsOnDevice, MatmulReadsExpandedAndOffsetOperands) {
