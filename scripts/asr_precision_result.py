@@ -3,7 +3,8 @@
   python3 scripts/asr_precision_result.py RUN_DIR               -> JSON on stdout
   python3 scripts/asr_precision_result.py --table RESULT.json... -> Markdown table on stdout
 
-A run folder holds eval.txt (`asr eval`'s output: one row per test set, "name utterances WER CER"),
+A run that diverged (a null loss in metrics.jsonl) and was stopped before its evaluation
+has no eval files: its row says by which logged step the loss was NaN. A run folder holds eval.txt (`asr eval`'s output: one row per test set, "name utterances WER CER"),
 eval-lexicon.txt (the same with `--lexicon digits`; older runs lack it),
 metrics.jsonl (ms_per_step on the progress lines; the last one is the run's average) and
 precision.jsonl (memory records with bytes_per_parameter). The result also names the CPU
@@ -31,15 +32,18 @@ def wers(path):
 
 
 def result(run):
-    wer = wers(os.path.join(run, "eval.txt"))
+    evaluated = os.path.join(run, "eval.txt")
+    wer = wers(evaluated) if os.path.exists(evaluated) else {}
     lexicon = os.path.join(run, "eval-lexicon.txt")
     wer_lexicon = wers(lexicon) if os.path.exists(lexicon) else {}
-    ms = None
+    ms, diverged_by = None, None
     with open(os.path.join(run, "metrics.jsonl")) as f:
         for line in f:
             record = json.loads(line)
             if record.get("ms_per_step") is not None:
                 ms = record["ms_per_step"]
+            if "loss" in record and record["loss"] is None and diverged_by is None:
+                diverged_by = record["step"]  # JSON has no NaN: a non-finite loss is logged as null
     bytes_per_param = None
     path = os.path.join(run, "precision.jsonl")
     if os.path.exists(path):
@@ -48,7 +52,8 @@ def result(run):
                 record = json.loads(line)
                 if record.get("kind") == "memory":
                     bytes_per_param = record["bytes_per_parameter"]
-    return {"mode": os.path.basename(os.path.normpath(run)), "wer": wer, "wer_lexicon": wer_lexicon, "ms_per_step": ms,
+    return {"mode": os.path.basename(os.path.normpath(run)), "wer": wer, "wer_lexicon": wer_lexicon,
+            "diverged_by_step": diverged_by, "ms_per_step": ms,
             "bytes_per_parameter": bytes_per_param, "cpu": cpu(), "date": datetime.date.today().isoformat(),
             "commit": open(os.path.join(run, "commit")).read().strip()}
 
@@ -79,6 +84,8 @@ def table(paths):
     print("|---" * (len(sets) + len(lexicon_sets) + 4) + "|")
     for r in rows:
         cells = [f"{r['wer'][s]:.2f}" if s in r["wer"] else "-" for s in sets]
+        if r.get("diverged_by_step") and not r["wer"]:
+            cells[0] = f"diverged: NaN loss by step {r['diverged_by_step']}"
         with_lexicon = r.get("wer_lexicon", {})
         cells += [f"{with_lexicon[s]:.2f}" if s in with_lexicon else "-" for s in lexicon_sets]
         ms = f"{r['ms_per_step']:.0f}" if r["ms_per_step"] else "-"
