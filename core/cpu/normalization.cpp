@@ -1,10 +1,12 @@
 // Row kernels: softmax, layer norm, RMS norm and their backward passes. Each row is
 // contiguous; low-precision rows are computed in f32, statistics kept in f32 (f64 for f64).
 #include <cmath>
+#include <type_traits>
 
 #include <mantissa/core/convert.h>
 #include <mantissa/core/math.h>
 #include <mantissa/core/cpu/cpu_backend.h>
+#include <mantissa/core/cpu/lanes.h>
 #include <mantissa/core/cpu/strided.h>
 #include <mantissa/core/cpu/visit_floating.h>
 #include <mantissa/core/error.h>
@@ -47,14 +49,20 @@ void CpuBackend::softmax(const Tensor& x, bool log, Tensor& out) {
     T* o = out.data<T>();
     for_each_row(rows, len, [&](int64_t r) {
       const T* row = in + r * len;
-      S max = -INFINITY;
-      for (int64_t i = 0; i < len; ++i) max = std::max(max, convert<S>(row[i]));
-      S sum = 0;
-      for (int64_t i = 0; i < len; ++i) sum += math::exp(convert<S>(row[i]) - max);
+      T* out_row = o + r * len;
+      const S max = lane_max<S>(len, S(-INFINITY), [&](int64_t i) { return convert<S>(row[i]); });
+      if constexpr (std::is_same_v<T, S>) {
+        if (!log) {  // the exponentials are kept in the output, then divided: one exp per element
+          const S sum = lane_sum<S>(len, [&](int64_t i) { return out_row[i] = math::exp(row[i] - max); });
+          for (int64_t i = 0; i < len; ++i) out_row[i] /= sum;
+          return;
+        }
+      }
+      const S sum = lane_sum<S>(len, [&](int64_t i) { return math::exp(convert<S>(row[i]) - max); });
       const S log_sum = std::log(sum);
       for (int64_t i = 0; i < len; ++i) {
         const S shifted = convert<S>(row[i]) - max;
-        o[r * len + i] = convert<T>(log ? shifted - log_sum : math::exp(shifted) / sum);
+        out_row[i] = convert<T>(log ? shifted - log_sum : math::exp(shifted) / sum);
       }
     });
   });
@@ -68,9 +76,8 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& grad_y, bool lo
     T* o = grad_x.data<T>();
     for_each_row(rows, len, [&](int64_t r) {
       const T *yr = py + r * len, *gr = pg + r * len;
-      S dot = 0;  // log: sum(g); else: sum(g * y)
-      for (int64_t i = 0; i < len; ++i)
-        dot += log ? convert<S>(gr[i]) : convert<S>(gr[i]) * convert<S>(yr[i]);
+      const S dot = log ? lane_sum<S>(len, [&](int64_t i) { return convert<S>(gr[i]); })
+                        : lane_sum<S>(len, [&](int64_t i) { return convert<S>(gr[i]) * convert<S>(yr[i]); });
       for (int64_t i = 0; i < len; ++i) {
         const S yv = convert<S>(yr[i]), gv = convert<S>(gr[i]);
         o[r * len + i] = convert<T>(log ? gv - math::exp(yv) * dot : yv * (gv - dot));
@@ -89,14 +96,11 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor&
     T* o = out.data<T>();
     for_each_row(rows, len, [&](int64_t r) {
       const T* row = in + r * len;
-      S m = 0;
-      for (int64_t i = 0; i < len; ++i) m += convert<S>(row[i]);
-      m /= static_cast<S>(len);
-      S v = 0;
-      for (int64_t i = 0; i < len; ++i) {
+      const S m = lane_sum<S>(len, [&](int64_t i) { return convert<S>(row[i]); }) / static_cast<S>(len);
+      const S v = lane_sum<S>(len, [&](int64_t i) {
         const S d = convert<S>(row[i]) - m;
-        v += d * d;
-      }
+        return d * d;
+      });
       const S rs = S(1) / std::sqrt(v / static_cast<S>(len) + static_cast<S>(eps));
       for (int64_t i = 0; i < len; ++i) {
         S y = (convert<S>(row[i]) - m) * rs;
@@ -122,17 +126,13 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_y, const Tensor& x, cons
     if (grad_x.defined()) {
       T* gx = grad_x.data<T>();
       for_each_row(rows, len, [&](int64_t r) {
-        S sum_g = 0, sum_gx = 0;  // means of g*w and g*w*xhat over the row
-        for (int64_t i = 0; i < len; ++i) {
-          const S g = convert<S>(pg[r * len + i]) * (w ? convert<S>(w[i]) : S(1));
-          sum_g += g;
-          sum_gx += g * xhat(r, i);
-        }
+        auto g_times_w = [&](int64_t i) { return convert<S>(pg[r * len + i]) * (w ? convert<S>(w[i]) : S(1)); };
+        // Sums of g*w and g*w*xhat over the row.
+        const S sum_g = lane_sum<S>(len, g_times_w);
+        const S sum_gx = lane_sum<S>(len, [&](int64_t i) { return g_times_w(i) * xhat(r, i); });
         const S n = static_cast<S>(len);
-        for (int64_t i = 0; i < len; ++i) {
-          const S g = convert<S>(pg[r * len + i]) * (w ? convert<S>(w[i]) : S(1));
-          gx[r * len + i] = convert<T>(pr[r] * (g - sum_g / n - xhat(r, i) * sum_gx / n));
-        }
+        for (int64_t i = 0; i < len; ++i)
+          gx[r * len + i] = convert<T>(pr[r] * (g_times_w(i) - sum_g / n - xhat(r, i) * sum_gx / n));
       });
     }
     if (grad_weight.defined() || grad_bias.defined()) {
@@ -159,8 +159,7 @@ void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, double eps, Ten
     T* o = out.data<T>();
     for_each_row(rows, len, [&](int64_t r) {
       const T* row = in + r * len;
-      S ss = 0;
-      for (int64_t i = 0; i < len; ++i) ss += convert<S>(row[i]) * convert<S>(row[i]);
+      const S ss = lane_sum<S>(len, [&](int64_t i) { return convert<S>(row[i]) * convert<S>(row[i]); });
       const S rs = S(1) / std::sqrt(ss / static_cast<S>(len) + static_cast<S>(eps));
       for (int64_t i = 0; i < len; ++i)
         o[r * len + i] = convert<T>(convert<S>(row[i]) * rs * (w ? convert<S>(w[i]) : S(1)));
@@ -179,10 +178,9 @@ void CpuBackend::rms_norm_backward(const Tensor& grad_y, const Tensor& x, const 
     if (grad_x.defined()) {
       T* gx = grad_x.data<T>();
       for_each_row(rows, len, [&](int64_t r) {
-        S dot = 0;  // sum of g*w*xhat over the row
-        for (int64_t i = 0; i < len; ++i)
-          dot += convert<S>(pg[r * len + i]) * (w ? convert<S>(w[i]) : S(1)) *
-                 convert<S>(px[r * len + i]) * pr[r];
+        const S dot = lane_sum<S>(len, [&](int64_t i) {  // sum of g*w*xhat over the row
+          return convert<S>(pg[r * len + i]) * (w ? convert<S>(w[i]) : S(1)) * convert<S>(px[r * len + i]) * pr[r];
+        });
         const S n = static_cast<S>(len);
         for (int64_t i = 0; i < len; ++i) {
           const S g = convert<S>(pg[r * len + i]) * (w ? convert<S>(w[i]) : S(1));
