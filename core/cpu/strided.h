@@ -86,23 +86,43 @@ void for_each_run(const Shape& sizes, const std::array<const Shape*, N>& strides
   const int64_t pieces_per_row = (inner + piece - 1) / piece;
   const int64_t chunks = outer * pieces_per_row;
 
-#pragma omp parallel for schedule(static) if (total > kParallelGrain)
-  for (int64_t c = 0; c < chunks; ++c) {
-    int64_t row = c / pieces_per_row;
-    const int64_t start = (c % pieces_per_row) * piece;
+  // Each thread takes a contiguous range of chunks. Only its first row's offsets come from
+  // divisions; later rows step through the outer dims like an odometer. Dividing for every
+  // row cost more than the work in short runs (a head of 64 elements in attention's views).
+  auto run_chunks = [&](int64_t first, int64_t last) {
+    if (first >= last) return;
+    Shape index(static_cast<size_t>(ndim), 0);  // the current row's position in the outer dims
+    std::array<int64_t, N> row_offset{};
+    for (int64_t d = ndim - 2, r = first / pieces_per_row; d >= 0; --d) {
+      index[d] = r % dims[d];
+      r /= dims[d];
+      for (size_t i = 0; i < N; ++i) row_offset[i] += index[d] * st[i][d];
+    }
     Run<N> run;
-    run.length = std::min(piece, inner - start);
     for (size_t i = 0; i < N; ++i) {
-      int64_t offset = start * st[i][ndim - 1];
-      for (int64_t d = ndim - 2, r = row; d >= 0; --d) {
-        offset += (r % dims[d]) * st[i][d];
-        r /= dims[d];
-      }
-      run.ptr[i] = base[i] + offset * elsize[i];
       run.step[i] = st[i][ndim - 1] * elsize[i];
       run.step_dense[i] = elsize[i];
     }
-    kernel(run);
+    for (int64_t c = first; c < last; ++c) {
+      const int64_t start = (c % pieces_per_row) * piece;
+      run.length = std::min(piece, inner - start);
+      for (size_t i = 0; i < N; ++i) run.ptr[i] = base[i] + (row_offset[i] + start * st[i][ndim - 1]) * elsize[i];
+      kernel(run);
+      if ((c + 1) % pieces_per_row != 0) continue;
+      for (int64_t d = ndim - 2; d >= 0; --d) {  // the next row
+        for (size_t i = 0; i < N; ++i) row_offset[i] += st[i][d];
+        if (++index[d] < dims[d]) break;
+        for (size_t i = 0; i < N; ++i) row_offset[i] -= dims[d] * st[i][d];
+        index[d] = 0;
+      }
+    }
+  };
+  // Small problems run on the calling thread without entering a parallel region at all.
+  if (total <= kParallelGrain) return run_chunks(0, chunks);
+#pragma omp parallel
+  {
+    const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
+    run_chunks(chunks * me / team, chunks * (me + 1) / team);
   }
 }
 
