@@ -11,15 +11,18 @@ namespace {
 using raw::binary;
 
 // What a backward pass needs of an input it does not otherwise read: its shape and dtype
-// (keeping the tensor itself would keep its memory alive).
+// (keeping the tensor itself would keep its memory alive), and whether it wants a gradient at
+// all: an input that requires none (a constant, a mask, a buffer) gets none computed.
 struct InputInfo {
   Shape shape;
   DType dtype;
-  InputInfo(const Tensor& t) : shape(t.sizes()), dtype(t.dtype()) {}
+  bool needs_grad;
+  explicit InputInfo(const Tensor& t) : shape(t.sizes()), dtype(t.dtype()), needs_grad(t.requires_grad()) {}
 };
 
-// The gradient for `input` from one of the broadcast output's shape.
+// The gradient for `input` from one of the broadcast output's shape; none where it needs none.
 Tensor reduce_to(const Tensor& g, const InputInfo& input) {
+  if (!input.needs_grad) return Tensor();
   return raw::cast(raw::sum_to(g, input.shape), input.dtype);
 }
 
@@ -56,9 +59,10 @@ Tensor mul(const Tensor& a_in, const Tensor& b_in) {
   const auto in = mode_inputs(Op::mul, {a_in, b_in});
   const Tensor &a = in[0], &b = in[1];
   SavedTensor sa(a, Op::mul), sb(b, Op::mul);
-  return record(Op::mul, {a, b}, binary(BinaryOp::mul, a, b), [sa, sb](const Tensor& g) {
+  return record(Op::mul, {a, b}, binary(BinaryOp::mul, a, b), [sa, sb, ia = InputInfo(a), ib = InputInfo(b)](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
-    return std::vector<Tensor>{reduce_to(mul_(g, b), a), reduce_to(mul_(g, a), b)};
+    return std::vector<Tensor>{ia.needs_grad ? reduce_to(mul_(g, b), ia) : Tensor(),
+                               ib.needs_grad ? reduce_to(mul_(g, a), ib) : Tensor()};
   });
 }
 
@@ -66,11 +70,11 @@ Tensor div(const Tensor& a_in, const Tensor& b_in) {
   const auto in = mode_inputs(Op::div, {a_in, b_in});
   const Tensor &a = in[0], &b = in[1];
   SavedTensor sa(a, Op::div), sb(b, Op::div);
-  return record(Op::div, {a, b}, binary(BinaryOp::div, a, b), [sa, sb](const Tensor& g) {
+  return record(Op::div, {a, b}, binary(BinaryOp::div, a, b), [sa, sb, ia = InputInfo(a), ib = InputInfo(b)](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
     const Tensor ga = binary(BinaryOp::div, g, b);
-    const Tensor gb = raw::unary(UnaryOp::neg, binary(BinaryOp::div, mul_(ga, a), b));
-    return std::vector<Tensor>{reduce_to(ga, a), reduce_to(gb, b)};
+    const Tensor gb = ib.needs_grad ? raw::unary(UnaryOp::neg, binary(BinaryOp::div, mul_(ga, a), b)) : Tensor();
+    return std::vector<Tensor>{reduce_to(ga, ia), ib.needs_grad ? reduce_to(gb, ib) : Tensor()};
   });
 }
 
@@ -79,14 +83,14 @@ Tensor pow(const Tensor& a_in, const Tensor& b_in) {
   const Tensor &a = in[0], &b = in[1];
   Tensor y = binary(BinaryOp::pow, a, b);
   SavedTensor sa(a, Op::pow), sb(b, Op::pow), sy(y, Op::pow);
-  return record(Op::pow, {a, b}, y, [sa, sb, sy](const Tensor& g) {
+  return record(Op::pow, {a, b}, y, [sa, sb, sy, ia = InputInfo(a), ib = InputInfo(b)](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get(), y = sy.get();
     // d/da a^b = b a^(b-1); d/db a^b = a^b log a (0 where a == 0, as PyTorch).
     const Tensor ga = mul_(g, mul_(b, binary(BinaryOp::pow, a, binary(BinaryOp::sub, b, 1.0))));
     const Tensor log_a = raw::where(binary(BinaryOp::eq, a, 0.0), raw::zeros_like(y),
                                     raw::unary(UnaryOp::log, a));
     const Tensor gb = mul_(g, mul_(y, log_a));
-    return std::vector<Tensor>{reduce_to(ga, a), reduce_to(gb, b)};
+    return std::vector<Tensor>{reduce_to(ga, ia), reduce_to(gb, ib)};
   });
 }
 
@@ -101,14 +105,14 @@ Tensor extremum(Op name, BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   const auto in = mode_inputs(name, {a_in, b_in});
   const Tensor &a = in[0], &b = in[1];
   SavedTensor sa(a, name), sb(b, name);
-  return record(name, {a, b}, binary(op, a, b), [sa, sb, op](const Tensor& g) {
+  return record(name, {a, b}, binary(op, a, b), [sa, sb, op, ia = InputInfo(a), ib = InputInfo(b)](const Tensor& g) {
     const Tensor a = sa.get(), b = sb.get();
     const BinaryOp wins = op == BinaryOp::maximum ? BinaryOp::gt : BinaryOp::lt;
     const Tensor a_wins = raw::cast(binary(wins, a, b), g.dtype());
     const Tensor tie = raw::cast(binary(BinaryOp::eq, a, b), g.dtype());
     const Tensor share_a = binary(BinaryOp::add, a_wins, binary(BinaryOp::mul, tie, 0.5));
     const Tensor share_b = binary(BinaryOp::sub, raw::ones(share_a.sizes(), {g.dtype(), g.device()}), share_a);
-    return std::vector<Tensor>{reduce_to(mul_(g, share_a), a), reduce_to(mul_(g, share_b), b)};
+    return std::vector<Tensor>{reduce_to(mul_(g, share_a), ia), reduce_to(mul_(g, share_b), ib)};
   });
 }
 }  // namespace
