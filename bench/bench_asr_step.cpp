@@ -8,9 +8,10 @@
 // mantissa / PyTorch (< 1: mantissa is faster; the goal is <= 0.8 of the fastest).
 //
 //   bench_asr_step [--threads N] [--steps N] [--precision 32-true|bf16-mixed] [--no-torch]
-//                  [--profile] [--profile-json FILE]
+//                  [--profile] [--profile-shapes] [--profile-json FILE]
 //
-// --profile runs as many steps again under a step profile (core/profile.h).
+// --profile runs as many steps again under a step profile (core/profile.h); --profile-shapes
+// splits primitives by operand shapes; --profile-json also writes it as JSON.
 //
 // bf16-mixed is compared with torch.autocast('cpu', dtype=torch.bfloat16), torch_asr.py --dtype bf16.
 #include <algorithm>
@@ -30,7 +31,7 @@ namespace {
 
 struct Options {
   int threads = 2, steps = 20;
-  bool torch = true, profile = false;
+  bool torch = true, profile = false, profile_shapes = false;
   std::string precision = "32-true", profile_json;
 };
 
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
       else if (!std::strcmp(argv[i], "--precision") && value) o.precision = argv[++i];
       else if (!std::strcmp(argv[i], "--no-torch")) o.torch = false;
       else if (!std::strcmp(argv[i], "--profile")) o.profile = true;
+      else if (!std::strcmp(argv[i], "--profile-shapes")) o.profile = o.profile_shapes = true;
       else if (!std::strcmp(argv[i], "--profile-json") && value) o.profile = true, o.profile_json = argv[++i];
       else fail("bench_asr_step", "unknown or incomplete argument '{}'", argv[i]);
     }
@@ -110,7 +112,7 @@ int main(int argc, char** argv) {
     if (o.torch)
       bench::compare_with_torch_on_cpu(std::string(MANTISSA_SHARED_BENCH_DIR) + "/torch_asr.py", o.threads,
                                        o.precision == "bf16-mixed" ? "bf16" : "fp32", o.steps, ours);
-    if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_json);
+    if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_shapes, o.profile_json);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());
     return 1;

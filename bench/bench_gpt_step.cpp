@@ -5,13 +5,14 @@
 // workload, with the ratio mantissa / PyTorch (< 1: mantissa is faster).
 //
 //   bench_gpt_step [--threads N] [--steps N] [--precision MODE] [--device cpu|cuda]
-//                  [--shared-bench DIR] [--no-torch] [--profile] [--profile-json FILE]
+//                  [--shared-bench DIR] [--no-torch] [--profile] [--profile-shapes] [--profile-json FILE]
 //
 // MODE is any precision mode without fp8 (32-true, bf16-mixed, bf16-true, bf16-flash, ...);
 // PyTorch runs the matching workload: fp32 for 32-true, bf16 autocast for the bf16 modes (it
 // has no bf16-true or flash recipe of its own in torch_gpt.py), fp16 ones have no reference.
 // --profile runs as many steps again under a step profile (core/profile.h) and prints where
-// the time goes by category; --profile-json also writes it as JSON.
+// the time goes by category; --profile-shapes splits primitives by operand shapes;
+// --profile-json also writes the profile as JSON.
 //
 // On the CPU the reference is torch_gpt.py itself (Debian's /usr/bin/python3) under three
 // OpenBLAS settings, and the ratio is also given against the fastest. On CUDA it is
@@ -42,7 +43,7 @@ namespace {
 
 struct Options {
   int threads = 2, steps = 20;
-  bool torch = true, profile = false;
+  bool torch = true, profile = false, profile_shapes = false;
   std::string profile_json;
   std::string precision = "32-true";
   Device device = Device::cpu();
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
       else if (!std::strcmp(argv[i], "--shared-bench") && value) o.shared_bench = argv[++i];
       else if (!std::strcmp(argv[i], "--no-torch")) o.torch = false;
       else if (!std::strcmp(argv[i], "--profile")) o.profile = true;
+      else if (!std::strcmp(argv[i], "--profile-shapes")) o.profile = o.profile_shapes = true;
       else if (!std::strcmp(argv[i], "--profile-json") && value) o.profile = true, o.profile_json = argv[++i];
       else fail("bench_gpt_step", "unknown or incomplete argument '{}'", argv[i]);
     }
@@ -145,7 +147,7 @@ int main(int argc, char** argv) {
       fmt::print("PyTorch: torch_gpt.py has no fp16 workload\n");
     else if (o.torch && o.device.is_cuda()) compare_on_cuda(o, ours);
     else if (o.torch) bench::compare_with_torch_on_cpu(o.shared_bench + "/torch_gpt.py", o.threads, torch_dtype(o), o.steps, ours);
-    if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_json);
+    if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_shapes, o.profile_json);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());
     return 1;

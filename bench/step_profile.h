@@ -1,6 +1,7 @@
 #pragma once
 // --profile for the step benchmarks: runs more steps under a step profile (core/profile.h),
-// prints where the time goes by category and optionally writes the profile as JSON.
+// prints where the time goes by category (and primitives by operand shapes, with by_shape) and
+// optionally writes the profile as JSON.
 #include <fmt/format.h>
 #include <fstream>
 #include <functional>
@@ -11,8 +12,8 @@
 
 namespace mantissa::bench {
 
-inline void profile_steps(const std::function<void()>& step, int steps, const std::string& json_path) {
-  profile::Session session;
+inline void profile_steps(const std::function<void()>& step, int steps, bool by_shape, const std::string& json_path) {
+  profile::Session session(by_shape);
   for (int i = 0; i < steps; ++i) step();
   const profile::Report report = session.report();
   fmt::print("\nStep profile over {} steps ({:.2f} ms/step with profiling's own overhead; read the shares)\n{}",

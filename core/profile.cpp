@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <mantissa/core/error.h>
 
@@ -33,7 +34,8 @@ struct Totals {
 // Each thread records on its own: OpenMP workers inside a primitive never open scopes, and
 // a data-loading thread does not disturb the training thread's profile.
 struct ThreadState {
-  bool on = false;
+  bool on = false, by_shape = false;
+  std::unordered_set<std::string> shaped_names;  // what shaped_name handed out
   Clock::time_point started;
   std::vector<Frame> stack;
   std::unordered_map<const char*, Totals> totals;  // names are literals: the pointer is the key
@@ -76,16 +78,28 @@ void add_flops(double flops) {
   if (state.on && !state.stack.empty()) state.stack.back().flops += flops;
 }
 
-Session::Session() {
+const char* shaped_name(const char* name, std::initializer_list<const Shape*> shapes) {
+  if (!state.by_shape) return name;
+  std::string shaped = name;
+  for (const Shape* shape : shapes) {
+    shaped += ' ';
+    shaped += shape_str(*shape);
+  }
+  return state.shaped_names.insert(std::move(shaped)).first->c_str();
+}
+
+Session::Session(bool by_shape) {
   MANTISSA_CHECK(!state.on, "profile::Session", "a session is already open on this thread (sessions do not nest)");
   state.on = true;
+  state.by_shape = by_shape;
   reset();
 }
 
 Session::~Session() {
-  state.on = false;
+  state.on = state.by_shape = false;
   state.stack.clear();
   state.totals.clear();
+  state.shaped_names.clear();
 }
 
 void Session::reset() {

@@ -13,8 +13,11 @@
 // On a GPU each timed primitive waits for the device before its clock stops, so a profiled
 // GPU step is serialised: the shares are meaningful, the total is slower than unprofiled.
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
+
+#include <mantissa/core/tensor.h>
 
 namespace mantissa::profile {
 
@@ -68,10 +71,16 @@ struct Report {
   std::string json() const;
 };
 
+// The name of a primitive's scope: `name` itself, or, in a session that records shapes,
+// `name` followed by the operands' shapes ("matmul [2048, 256] [256, 1024]"), kept by the
+// session so the pointer stays valid. Splits a category by the problems that fill it.
+const char* shaped_name(const char* name, std::initializer_list<const Shape*> shapes);
+
 // Records this thread's scopes from construction until destruction. Sessions do not nest.
+// With `by_shape`, primitives are recorded per operand shapes (shaped_name).
 class Session {
  public:
-  Session();
+  explicit Session(bool by_shape = false);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

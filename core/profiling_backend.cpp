@@ -63,7 +63,7 @@ class ProfilingBackend final : public Backend {
   }
 
   void fill(Tensor& out, double value) override {
-    Timed t("fill", Category::elementwise, out.device());
+    Timed t(shaped_name("fill", {&out.sizes()}), Category::elementwise, out.device());
     in_.fill(out, value);
   }
   void arange(Tensor& out, double start, double step) override {
@@ -74,15 +74,17 @@ class ProfilingBackend final : public Backend {
     // A same-dtype cast without scaling is a copy (contiguous(), copy_): told apart, since
     // copies of views are what a GEMM reading strides directly would save.
     const bool copy = src.dtype() == dst.dtype() && options.scale == 1.0f && !options.scale_tensor && !options.amax;
-    Timed t(copy ? "copy" : "cast", copy ? Category::copy : Category::cast, dst.device());
+    // By shape: the sizes and the source's strides, which tell which view needed the copy.
+    Timed t(shaped_name(copy ? "copy" : "cast", {&dst.sizes(), &src.strides()}), copy ? Category::copy : Category::cast,
+            dst.device());
     in_.cast(src, dst, options);
   }
   void unary(UnaryOp op, const Tensor& x, Tensor& out) override {
-    Timed t(kUnaryScopes[static_cast<int>(op)], Category::elementwise, out.device());
+    Timed t(shaped_name(kUnaryScopes[static_cast<int>(op)], {&out.sizes()}), Category::elementwise, out.device());
     in_.unary(op, x, out);
   }
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override {
-    Timed t(kBinaryScopes[static_cast<int>(op)], Category::elementwise, out.device());
+    Timed t(shaped_name(kBinaryScopes[static_cast<int>(op)], {&out.sizes()}), Category::elementwise, out.device());
     in_.binary(op, a, b, out);
   }
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) override {
@@ -95,7 +97,8 @@ class ProfilingBackend final : public Backend {
   }
 
   void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, Tensor& out) override {
-    Timed t(kReduceScopes[static_cast<int>(op)], Category::reduction, out.device());
+    Timed t(shaped_name(kReduceScopes[static_cast<int>(op)], {&x.sizes(), &out.sizes()}), Category::reduction,
+            out.device());
     in_.reduce(op, x, dims, out);
   }
   void var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, Tensor& out) override {
@@ -108,13 +111,13 @@ class ProfilingBackend final : public Backend {
   }
 
   void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& out, bool accumulate) override {
-    Timed t("matmul", Category::gemm, out.device());
+    Timed t(shaped_name("matmul", {&a.sizes(), &b.sizes()}), Category::gemm, out.device());
     add_flops(2.0 * static_cast<double>(out.numel()) * static_cast<double>(a.size(-1)));
     in_.matmul(a, b, bias, out, accumulate);
   }
 
   void softmax(const Tensor& x, bool log, Tensor& out) override {
-    Timed t(log ? "log_softmax" : "softmax", Category::softmax, out.device());
+    Timed t(shaped_name(log ? "log_softmax" : "softmax", {&x.sizes()}), Category::softmax, out.device());
     in_.softmax(x, log, out);
   }
   void softmax_backward(const Tensor& y, const Tensor& grad_y, bool log, Tensor& grad_x) override {
@@ -123,12 +126,12 @@ class ProfilingBackend final : public Backend {
   }
   void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, Tensor& out, Tensor& mean,
                   Tensor& rstd) override {
-    Timed t("layer_norm", Category::norm, out.device());
+    Timed t(shaped_name("layer_norm", {&x.sizes()}), Category::norm, out.device());
     in_.layer_norm(x, weight, bias, eps, out, mean, rstd);
   }
   void layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
                            const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias) override {
-    Timed t("layer_norm_backward", Category::norm, grad_x.device());
+    Timed t(shaped_name("layer_norm_backward", {&x.sizes()}), Category::norm, x.device());
     in_.layer_norm_backward(grad_y, x, weight, mean, rstd, grad_x, grad_weight, grad_bias);
   }
   void rms_norm(const Tensor& x, const Tensor& weight, double eps, Tensor& out, Tensor& rstd) override {

@@ -124,3 +124,18 @@ TEST(Profile, ResetDropsWhatWasRecorded) {
   session.reset();
   EXPECT_EQ(find(session.report(), "unary.exp"), nullptr);
 }
+
+TEST(Profile, ByShapeSplitsPrimitivesByTheirOperands) {
+  profile::Session session(/*by_shape=*/true);  // the backend sees matrices as batches of one
+  raw::matmul(raw::ones({2, 3}), raw::ones({3, 4}));
+  raw::matmul(raw::ones({5, 3}), raw::ones({3, 4}));
+  raw::matmul(raw::ones({5, 3}), raw::ones({3, 4}));
+  const profile::Report r = session.report();
+  const profile::Entry* small = find(r, "matmul [1, 2, 3] [1, 3, 4]");
+  const profile::Entry* large = find(r, "matmul [1, 5, 3] [1, 3, 4]");
+  ASSERT_TRUE(small && large);
+  EXPECT_EQ(small->calls, 1);
+  EXPECT_EQ(large->calls, 2);
+  EXPECT_EQ(large->flops, 2 * 2.0 * 5 * 3 * 4);
+  EXPECT_EQ(find(r, "matmul"), nullptr);
+}
