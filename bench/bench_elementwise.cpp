@@ -60,6 +60,8 @@ int main() {
     // kernels are measured, not the page faults of fresh memory (shown separately below).
     Tensor out32 = raw::zeros({n}), out16 = raw::zeros({n}, {DType::bf16}), out8 = raw::zeros({n}, {DType::f8_e4m3});
     Tensor amax = raw::zeros({}), row_sums = raw::zeros({4096, 1}), col_sums = raw::zeros({1, 8192});
+    // A scalar operand, broadcast as the ops layer hands it over (stride 0).
+    const Tensor half = raw::expand(raw::scalar_tensor(0.5, DType::f32), {n});
     Backend& cpu = backend_for(Device::cpu());
     CastOptions scaled;
     scaled.scale = 2.0f;
@@ -74,6 +76,7 @@ int main() {
         {"copy f32", 2 * f4, [&] { cpu.cast(a, out32, {}); }},
         {"add f32", 3 * f4, [&] { cpu.binary(BinaryOp::add, a, b, out32); }},
         {"mul bf16", 3 * f2, [&] { cpu.binary(BinaryOp::mul, ab, bb, out16); }},
+        {"mul f32 by a scalar", 2 * f4, [&] { cpu.binary(BinaryOp::mul, a, half, out32); }},
         {"gelu_tanh f32", 2 * f4, [&] { cpu.unary(UnaryOp::gelu_tanh, a, out32); }},
         {"exp f32", 2 * f4, [&] { cpu.unary(UnaryOp::exp, a, out32); }},
         {"cast f32->bf16", f4 + f2, [&] { cpu.cast(a, out16, {}); }},

@@ -45,6 +45,14 @@ struct Run {
       if (step[i] != step_dense[i]) return false;
     return true;
   }
+  // The output (operand 0) dense and every input dense or one value along the run (step 0:
+  // a scalar or a broadcast dim).
+  bool dense_or_broadcast() const {
+    if (step[0] != step_dense[0]) return false;
+    for (size_t i = 1; i < N; ++i)
+      if (step[i] != step_dense[i] && step[i] != 0) return false;
+    return true;
+  }
   std::array<int64_t, N> step_dense;  // element sizes
 };
 

@@ -108,6 +108,35 @@ TEST_P(OpsOnDevice, BinaryBroadcastsAndMatchesReference) {
   }
 }
 
+// Runs longer than the CPU loop's chunk with operands that hold one value along the run (a
+// scalar, a broadcast column): the dense-with-broadcast path, chunk by chunk and its tail.
+TEST_P(OpsOnDevice, BroadcastOperandsAlongLongRuns) {
+  for (DType d : kFloatTypes) {
+    const Tensor a = on(sample({3, 203}, d, 0.5, 2, 3));
+    const Tensor column = on(sample({3, 1}, d, 0.5, 2, 4));
+    const Tensor scalar = on(raw::cast(raw::scalar_tensor(1.25, DType::f64), d));
+    const auto av = a.to_vector<double>(), cv = column.to_vector<double>();
+    const double sv = scalar.item();
+    std::vector<double> sum, scaled, column_first;
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 203; ++j) {
+        sum.push_back(av[i * 203 + j] + cv[i]);
+        scaled.push_back(av[i * 203 + j] * sv);
+        column_first.push_back(cv[i] - av[i * 203 + j]);
+      }
+    expect_close(raw::binary(BinaryOp::add, a, column).to_vector<double>(), sum, d, "a + column");
+    expect_close(raw::binary(BinaryOp::mul, a, scalar).to_vector<double>(), scaled, d, "a * scalar");
+    expect_close(raw::binary(BinaryOp::sub, column, a).to_vector<double>(), column_first, d, "column - a");
+    expect_close(raw::contiguous(raw::expand(column, {3, 203})).to_vector<double>(),
+                 [&] {
+                   std::vector<double> spread;
+                   for (int i = 0; i < 3; ++i) spread.insert(spread.end(), 203, cv[i]);
+                   return spread;
+                 }(),
+                 d, "an expanded column copied");
+  }
+}
+
 TEST_P(OpsOnDevice, ComparisonsWhereClampAndPromotion) {
   Tensor a = on(from_vector(std::vector<float>{1, 2, 3}, {3}));
   Tensor b = on(from_vector(std::vector<int64_t>{2, 2, 2}, {3}));
