@@ -51,7 +51,7 @@ Tensor sub(const Tensor& a_in, const Tensor& b_in) {
   const auto in = mode_inputs(Op::sub, {a_in, b_in});
   const Tensor &a = in[0], &b = in[1];
   return record(Op::sub, {a, b}, binary(BinaryOp::sub, a, b), [a = InputInfo(a), b = InputInfo(b)](const Tensor& g) {
-    return std::vector<Tensor>{reduce_to(g, a), reduce_to(raw::unary(UnaryOp::neg, g), b)};
+    return std::vector<Tensor>{reduce_to(g, a), b.needs_grad ? reduce_to(raw::unary(UnaryOp::neg, g), b) : Tensor()};
   });
 }
 

@@ -20,7 +20,8 @@ namespace {
 // summed afterwards; laid out as b is (a transposed weight gets a transposed gradient, so the
 // weight's own gradient comes out contiguous).
 Tensor matrix_gradient(const Tensor& a, const Tensor& b, const Tensor& g) {
-  if (b.dim() != 2 || a.dim() == 2) return raw::sum_to(raw::matmul(raw::transpose(a, -1, -2), g), b.sizes());
+  if (b.dim() != 2 || a.dim() == 2 || a.numel() == 0 || g.numel() == 0)  // (rows of 0 elements have no -1 to infer)
+    return raw::sum_to(raw::matmul(raw::transpose(a, -1, -2), g), b.sizes());
   const Tensor a_rows = raw::reshape(a, {-1, a.size(-1)}), g_rows = raw::reshape(g, {-1, g.size(-1)});
   if (b.stride(0) == 1 && b.stride(1) != 1)
     return raw::transpose(raw::matmul(raw::transpose(g_rows, 0, 1), a_rows), 0, 1);

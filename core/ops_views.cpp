@@ -139,8 +139,9 @@ std::optional<Tensor> try_view(const Tensor& t, const Shape& shape) {
 }
 
 Tensor reshape(const Tensor& t, const Shape& shape) {
-  if (std::optional<Tensor> viewed = try_view(t, shape)) return *viewed;
-  return view(contiguous(t), infer_shape(shape, t.numel(), "reshape"));
+  const Shape sizes = infer_shape(shape, t.numel(), "reshape");  // errors name reshape, not view
+  if (std::optional<Tensor> viewed = try_view(t, sizes)) return *viewed;
+  return view(contiguous(t), sizes);
 }
 
 Tensor transpose(const Tensor& t, int64_t dim0, int64_t dim1) {
