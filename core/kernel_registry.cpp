@@ -56,4 +56,10 @@ ErasedKernel find_erased_kernel(const char* name, Device::Type device, std::type
   return it->second.kernel;
 }
 
+bool has_erased_kernel(const char* name, Device::Type device) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  return r.kernels.contains({name, device});
+}
+
 }  // namespace mantissa::detail

@@ -34,6 +34,7 @@ namespace detail {
 using ErasedKernel = void (*)();
 void register_erased_kernel(const char* name, Device::Type device, std::type_index signature, ErasedKernel kernel);
 ErasedKernel find_erased_kernel(const char* name, Device::Type device, std::type_index signature);
+bool has_erased_kernel(const char* name, Device::Type device);
 }  // namespace detail
 
 // Registers `kernel` as id's implementation on `device`; registering one twice is an Error.
@@ -48,6 +49,12 @@ void register_kernel(KernelId<Fn> id, Device::Type device, std::type_identity_t<
 template <typename Fn>
 Fn find_kernel(KernelId<Fn> id, Device::Type device) {
   return reinterpret_cast<Fn>(detail::find_erased_kernel(id.name, device, typeid(Fn)));
+}
+
+// Whether id has an implementation on `device`, for callers with another way to do the work.
+template <typename Fn>
+bool has_kernel(KernelId<Fn> id, Device::Type device) {
+  return detail::has_erased_kernel(id.name, device);
 }
 
 }  // namespace mantissa

@@ -22,10 +22,11 @@
 namespace mantissa::profile {
 
 // What the time was spent on. The backend primitives fall into the first group by kind;
-// the last three are the own time of scopes the layers above open.
+// the last four are the own time of scopes the layers above open (attention: fused kernels
+// that run their GEMMs and softmax below the backend).
 #define MANTISSA_FOR_EACH_PROFILE_CATEGORY(X)                                                        \
   X(gemm) X(conv) X(elementwise) X(cast) X(copy) X(reduction) X(norm) X(softmax) X(loss) X(indexing) \
-  X(random) X(allocator) X(optimizer) X(autograd) X(framework)
+  X(random) X(allocator) X(attention) X(optimizer) X(autograd) X(framework)
 #define MANTISSA_PROFILE_ENUMERATOR(name) name,
 enum class Category { MANTISSA_FOR_EACH_PROFILE_CATEGORY(MANTISSA_PROFILE_ENUMERATOR) };
 #undef MANTISSA_PROFILE_ENUMERATOR

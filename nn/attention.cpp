@@ -6,6 +6,7 @@
 
 #include <mantissa/autograd/functions.h>
 #include <mantissa/core/error.h>
+#include <mantissa/nn/fused_attention.h>
 
 namespace mantissa::nn {
 
@@ -34,6 +35,11 @@ Tensor attend(const Tensor& qkv, int64_t n_head, const Tensor& bias, const Dropo
   return matmul(att, v).transpose(1, 2).reshape({B, T, C});
 }
 
+// The fused op has no dropout on the probabilities; with dropout active, attention runs op by op.
+bool runs_fused(const DropoutImpl& dropout, const Device& device) {
+  return !(dropout.is_training() && dropout.p > 0.0) && fused_self_attention_available(device);
+}
+
 }  // namespace
 
 CausalSelfAttentionImpl::CausalSelfAttentionImpl(const CausalSelfAttentionOptions& o)
@@ -52,8 +58,10 @@ Tensor CausalSelfAttentionImpl::forward(const Tensor& x) const {
                  "CausalSelfAttention", "expects (B, T <= {}, {}), got {}", options.block_size, options.n_embd,
                  x.describe());
   const int64_t T = x.size(1);
+  const Tensor qkv = c_attn(x);
+  if (runs_fused(*attn_dropout, x.device())) return resid_dropout(c_proj(fused_self_attention(qkv, options.n_head, true)));
   const Tensor bias = causal_bias_.narrow(0, 0, T).narrow(1, 0, T);
-  return resid_dropout(c_proj(attend(c_attn(x), options.n_head, bias, attn_dropout)));
+  return resid_dropout(c_proj(attend(qkv, options.n_head, bias, attn_dropout)));
 }
 
 SelfAttentionImpl::SelfAttentionImpl(const SelfAttentionOptions& o) : Module("SelfAttention"), options(o) {
@@ -68,18 +76,24 @@ Tensor SelfAttentionImpl::forward(const Tensor& x, const Tensor& key_padding_mas
   MANTISSA_CHECK(x.dim() == 3 && x.size(2) == options.embed_dim, "SelfAttention", "expects (B, T, {}), got {}",
                  options.embed_dim, x.describe());
   const int64_t B = x.size(0), T = x.size(1);
-  Tensor bias;
+  Tensor padding;
   if (key_padding_mask.defined()) {
     MANTISSA_CHECK(key_padding_mask.dtype() == DType::boolean && key_padding_mask.dim() == 2 &&
                        key_padding_mask.size(0) == B && key_padding_mask.size(1) == T,
                    "SelfAttention", "key_padding_mask must be bool ({}, {}) for input {}, got {}", B, T,
                    x.describe(), key_padding_mask.describe());
+    padding = key_padding_mask.to(x.device());
+  }
+  const Tensor qkv = in_proj(x);
+  if (runs_fused(*attn_dropout, x.device()))
+    return out_proj(fused_self_attention(qkv, options.num_heads, false, padding));
+  Tensor bias;
+  if (padding.defined()) {
     const DType scores = x.dtype() == DType::f64 ? DType::f64 : DType::f32;
     const TensorOptions on{scores, x.device()};
-    bias = where(key_padding_mask.to(x.device()).view({B, 1, 1, T}),
-                 full({}, -std::numeric_limits<double>::infinity(), on), full({}, 0.0, on));
+    bias = where(padding.view({B, 1, 1, T}), full({}, -std::numeric_limits<double>::infinity(), on), full({}, 0.0, on));
   }
-  return out_proj(attend(in_proj(x), options.num_heads, bias, attn_dropout));
+  return out_proj(attend(qkv, options.num_heads, bias, attn_dropout));
 }
 
 }  // namespace mantissa::nn

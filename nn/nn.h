@@ -7,6 +7,7 @@
 #include <mantissa/nn/dropout.h>
 #include <mantissa/nn/embedding.h>
 #include <mantissa/nn/functional.h>
+#include <mantissa/nn/fused_attention.h>
 #include <mantissa/nn/init.h>
 #include <mantissa/nn/linear.h>
 #include <mantissa/nn/module.h>

@@ -34,7 +34,7 @@ dnnl::stream& cpu_stream() {
 // hash cover the whole problem description, plus the OpenMP thread count: oneDNN's brgemm
 // matmul fixes its work split at creation, so a primitive made for 1 thread would keep running
 // on 1 after omp_set_num_threads raised the count.
-using Key = std::array<int64_t, 14>;
+using Key = std::array<int64_t, 18>;
 
 Key make_key(const GemmShape& s) {
   const int64_t bias = s.bias_dtype ? 1 + static_cast<int64_t>(*s.bias_dtype) : 0;
@@ -43,7 +43,7 @@ Key make_key(const GemmShape& s) {
   const int64_t flags = int64_t{s.trans_a} | int64_t{s.trans_b} << 1 | int64_t{s.accumulate} << 2;
   return {s.batch, s.m, s.n, s.k, s.lda, s.ldb, s.ldc,
           s.batch_stride_a, s.batch_stride_b, s.batch_stride_c,
-          dtypes, flags, std::bit_cast<int32_t>(s.alpha), omp_get_max_threads()};
+          s.outer, s.outer_stride_a, s.outer_stride_b, s.outer_stride_c, dtypes, flags, std::bit_cast<int32_t>(s.alpha), omp_get_max_threads()};
 }
 
 struct KeyHash {
@@ -68,11 +68,12 @@ memory::data_type to_dnnl(DType dtype) {
   }
 }
 
-// Describes one operand as a 3-D (batch, rows, cols) view of user memory. `transposed`
-// means it is stored cols×rows with `ld` between stored rows. A zero batch stride becomes
-// a batch dimension of 1, which oneDNN's matmul broadcasts against dst's batch.
-memory::desc operand_desc(DType dtype, int64_t batch, int64_t rows, int64_t cols, bool transposed,
-                          int64_t ld, int64_t batch_stride) {
+// Describes one operand as a 3-D (batch, rows, cols) view of user memory, or 4-D (outer,
+// batch, rows, cols) when there is an outer batch. `transposed` means it is stored cols×rows
+// with `ld` between stored rows. A zero stride (or a size of 1) of a batch level becomes a
+// dimension of 1, which oneDNN's matmul broadcasts against dst's.
+memory::desc operand_desc(DType dtype, int64_t outer, int64_t outer_stride, int64_t batch, int64_t rows,
+                          int64_t cols, bool transposed, int64_t ld, int64_t batch_stride) {
   const int64_t row_stride = transposed ? 1 : ld;
   const int64_t col_stride = transposed ? ld : 1;
   if (batch_stride == 0 || batch == 1) {
@@ -81,7 +82,12 @@ memory::desc operand_desc(DType dtype, int64_t batch, int64_t rows, int64_t cols
     // descriptor recognisable as a plain layout to oneDNN's kernel selection.
     batch_stride = (transposed ? cols : rows) * ld;
   }
-  return memory::desc({batch, rows, cols}, to_dnnl(dtype), {batch_stride, row_stride, col_stride});
+  if (outer == 1) return memory::desc({batch, rows, cols}, to_dnnl(dtype), {batch_stride, row_stride, col_stride});
+  if (outer_stride == 0) {
+    outer = 1;
+    outer_stride = batch * batch_stride;
+  }
+  return memory::desc({outer, batch, rows, cols}, to_dnnl(dtype), {outer_stride, batch_stride, row_stride, col_stride});
 }
 
 // Advances pd to the first implementation whose name starts with `name`; false (with pd
@@ -105,11 +111,13 @@ bool prefers_sgemm(const GemmShape& s) {
 Entry create_entry(const GemmShape& s) {
   try {
     Entry e;
-    e.a_md = operand_desc(s.a_dtype, s.batch, s.m, s.k, s.trans_a, s.lda, s.batch_stride_a);
-    e.b_md = operand_desc(s.b_dtype, s.batch, s.k, s.n, s.trans_b, s.ldb, s.batch_stride_b);
-    e.c_md = operand_desc(s.c_dtype, s.batch, s.m, s.n, false, s.ldc, s.batch_stride_c);
-    // One row of n, broadcast over the batch and the rows.
-    if (s.bias_dtype) e.bias_md = memory::desc({1, 1, s.n}, to_dnnl(*s.bias_dtype), memory::format_tag::abc);
+    e.a_md = operand_desc(s.a_dtype, s.outer, s.outer_stride_a, s.batch, s.m, s.k, s.trans_a, s.lda, s.batch_stride_a);
+    e.b_md = operand_desc(s.b_dtype, s.outer, s.outer_stride_b, s.batch, s.k, s.n, s.trans_b, s.ldb, s.batch_stride_b);
+    e.c_md = operand_desc(s.c_dtype, s.outer, s.outer_stride_c, s.batch, s.m, s.n, false, s.ldc, s.batch_stride_c);
+    // One row of n, broadcast over the batches and the rows.
+    if (s.bias_dtype)
+      e.bias_md = s.outer == 1 ? memory::desc({1, 1, s.n}, to_dnnl(*s.bias_dtype), memory::format_tag::abc)
+                               : memory::desc({1, 1, 1, s.n}, to_dnnl(*s.bias_dtype), memory::format_tag::abcd);
 
     dnnl::primitive_attr attr;
     if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
@@ -131,10 +139,10 @@ Entry create_entry(const GemmShape& s) {
     // batch strides that make the matrices of one operand overlap.
     fail("gemm",
          "oneDNN cannot run {} x {} -> {} with batch={} m={} n={} k={} trans_a={} trans_b={} "
-         "lda={} ldb={} ldc={} batch strides a={} b={} c={} on this CPU: {}",
+         "lda={} ldb={} ldc={} batch strides a={} b={} c={} outer={} strides a={} b={} c={} on this CPU: {}",
          dtype_name(s.a_dtype), dtype_name(s.b_dtype), dtype_name(s.c_dtype), s.batch, s.m, s.n,
          s.k, s.trans_a, s.trans_b, s.lda, s.ldb, s.ldc, s.batch_stride_a, s.batch_stride_b,
-         s.batch_stride_c, err.what());
+         s.batch_stride_c, s.outer, s.outer_stride_a, s.outer_stride_b, s.outer_stride_c, err.what());
   }
 }
 
@@ -178,6 +186,11 @@ void check_shape(const GemmShape& s) {
   MANTISSA_CHECK(s.batch <= 1 || s.batch_stride_c > 0, "gemm",
                  "batch_stride_c is 0 with batch={}: every batch would write the same C",
                  s.batch);
+  MANTISSA_CHECK(s.outer >= 0 && s.outer_stride_a >= 0 && s.outer_stride_b >= 0 && s.outer_stride_c >= 0, "gemm",
+                 "negative outer batch or stride: outer={} strides a={} b={} c={}", s.outer, s.outer_stride_a,
+                 s.outer_stride_b, s.outer_stride_c);
+  MANTISSA_CHECK(s.outer <= 1 || s.outer_stride_c > 0, "gemm",
+                 "outer_stride_c is 0 with outer={}: every outer batch would write the same C", s.outer);
   MANTISSA_CHECK(!s.bias_dtype || ((*s.bias_dtype == DType::f32 || *s.bias_dtype == s.c_dtype) && s.alpha == 1.0f),
                  "gemm", "a bias must be f32 or C's dtype {} and needs alpha 1, got {} and alpha {}",
                  dtype_name(s.c_dtype), dtype_name(*s.bias_dtype), s.alpha);
@@ -188,10 +201,11 @@ void check_shape(const GemmShape& s) {
 void zero_output(const GemmShape& s, void* c) {
   if (s.accumulate) return;
   const size_t elem = dtype_size(s.c_dtype);
-  for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t i = 0; i < s.m; ++i)
-      std::memset(static_cast<char*>(c) + (b * s.batch_stride_c + i * s.ldc) * elem, 0,
-                  s.n * elem);
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t b = 0; b < s.batch; ++b)
+      for (int64_t i = 0; i < s.m; ++i)
+        std::memset(static_cast<char*>(c) + (o * s.outer_stride_c + b * s.batch_stride_c + i * s.ldc) * elem, 0,
+                    s.n * elem);
 }
 
 }  // namespace
@@ -220,7 +234,7 @@ bool gemm_supported(DType in, DType out) {
 void gemm(const GemmShape& shape, const void* a, const void* b, void* c, const void* bias) {
   check_dtypes(shape);
   check_shape(shape);
-  if (shape.batch == 0 || shape.m == 0 || shape.n == 0) return;
+  if (shape.outer == 0 || shape.batch == 0 || shape.m == 0 || shape.n == 0) return;
   MANTISSA_CHECK(c != nullptr && (shape.k == 0 || (a != nullptr && b != nullptr)), "gemm",
                  "null data pointer for batch={} m={} n={} k={}", shape.batch, shape.m, shape.n,
                  shape.k);

@@ -17,6 +17,11 @@ struct GemmShape {
   // Elements between consecutive matrices of the batch; 0 broadcasts that operand (A or B)
   // over the batch. Otherwise the matrices of one operand must not overlap.
   int64_t batch_stride_a = 0, batch_stride_b = 0, batch_stride_c = 0;
+  // A second, outer batch level over the first, with strides of its own: the (B, H) heads of
+  // attention read in place from a (B, T, 3C) projection (a head is hs elements along a row,
+  // a sequence T·3C apart). The same rules: 0 broadcasts A or B; C's matrices must not overlap.
+  int64_t outer = 1;
+  int64_t outer_stride_a = 0, outer_stride_b = 0, outer_stride_c = 0;
   // Supported: f32 x f32 -> f32; bf16 x bf16 -> f32 or bf16; f16 x f16 -> f32 or f16 where
   // oneDNN implements it on this CPU. Low-precision inputs accumulate in f32.
   DType a_dtype = DType::f32, b_dtype = DType::f32, c_dtype = DType::f32;

@@ -76,8 +76,9 @@ size_t offset(int64_t b, int64_t batch_stride, int64_t row, int64_t col, bool tr
 }
 
 // Elements spanned by an operand whose stored matrices have `rows` rows.
-size_t extent(const GemmShape& s, int64_t batch_stride, int64_t rows, int64_t ld) {
-  return (batch_stride == 0 ? 0 : (s.batch - 1) * batch_stride) + rows * ld;
+size_t extent(const GemmShape& s, int64_t batch_stride, int64_t rows, int64_t ld, int64_t outer_stride = 0) {
+  return (outer_stride == 0 ? 0 : (s.outer - 1) * outer_stride) + (batch_stride == 0 ? 0 : (s.batch - 1) * batch_stride) +
+         rows * ld;
 }
 
 // A shape with every row padded by `pad` elements and the batch matrices packed densely.
@@ -110,9 +111,9 @@ GemmShape batched(GemmShape s, int64_t batch) {
 // rounding of |C0|, and a bf16/f16 output one rounding of the result to its 8/11-bit mantissa.
 void check_gemm(const GemmShape& s, uint32_t seed = 7) {
   std::mt19937 rng(seed);
-  Buffer a(s.a_dtype, extent(s, s.batch_stride_a, s.trans_a ? s.k : s.m, s.lda), rng);
-  Buffer b(s.b_dtype, extent(s, s.batch_stride_b, s.trans_b ? s.n : s.k, s.ldb), rng);
-  Buffer c(s.c_dtype, extent(s, s.batch_stride_c, s.m, s.ldc), rng);
+  Buffer a(s.a_dtype, extent(s, s.batch_stride_a, s.trans_a ? s.k : s.m, s.lda, s.outer_stride_a), rng);
+  Buffer b(s.b_dtype, extent(s, s.batch_stride_b, s.trans_b ? s.n : s.k, s.ldb, s.outer_stride_b), rng);
+  Buffer c(s.c_dtype, extent(s, s.batch_stride_c, s.m, s.ldc, s.outer_stride_c), rng);
   std::vector<float> c0(c.size());
   for (size_t i = 0; i < c.size(); ++i) c0[i] = c.at(i);
 
@@ -126,20 +127,22 @@ void check_gemm(const GemmShape& s, uint32_t seed = 7) {
   const double accumulation_tol = s.k * eps * max_a * max_b * std::abs(s.alpha);
 
   std::vector<bool> written(c.size(), false);
-  for (int64_t batch = 0; batch < s.batch; ++batch) {
-    for (int64_t i = 0; i < s.m; ++i) {
-      for (int64_t j = 0; j < s.n; ++j) {
-        double dot = 0;
-        for (int64_t p = 0; p < s.k; ++p)
-          dot += double{a.at(offset(batch, s.batch_stride_a, i, p, s.trans_a, s.lda))} *
-                 double{b.at(offset(batch, s.batch_stride_b, p, j, s.trans_b, s.ldb))};
-        const size_t ci = offset(batch, s.batch_stride_c, i, j, false, s.ldc);
-        const double start = s.accumulate ? c0[ci] : 0.0;
-        const double expected = s.alpha * dot + start;
-        const double tol = accumulation_tol + eps * std::abs(start) + out_eps * std::abs(expected);
-        ASSERT_NEAR(c.at(ci), expected, tol)
-            << "batch " << batch << " at (" << i << ", " << j << ")";
-        written[ci] = true;
+  for (int64_t o = 0; o < s.outer; ++o) {
+    for (int64_t batch = 0; batch < s.batch; ++batch) {
+      for (int64_t i = 0; i < s.m; ++i) {
+        for (int64_t j = 0; j < s.n; ++j) {
+          double dot = 0;
+          for (int64_t p = 0; p < s.k; ++p)
+            dot += double{a.at(o * s.outer_stride_a + offset(batch, s.batch_stride_a, i, p, s.trans_a, s.lda))} *
+                   double{b.at(o * s.outer_stride_b + offset(batch, s.batch_stride_b, p, j, s.trans_b, s.ldb))};
+          const size_t ci = o * s.outer_stride_c + offset(batch, s.batch_stride_c, i, j, false, s.ldc);
+          const double start = s.accumulate ? c0[ci] : 0.0;
+          const double expected = s.alpha * dot + start;
+          const double tol = accumulation_tol + eps * std::abs(start) + out_eps * std::abs(expected);
+          ASSERT_NEAR(c.at(ci), expected, tol)
+              << "outer " << o << " batch " << batch << " at (" << i << ", " << j << ")";
+          written[ci] = true;
+        }
       }
     }
   }
@@ -218,6 +221,45 @@ TEST(Gemm, BatchedWithSpacedMatrices) {
   s.batch_stride_a += 7;  // gaps between the matrices of the batch, too
   s.batch_stride_c += 4;
   check_gemm(s);
+}
+
+// Attention's layout: B sequences (the outer batch) of H heads (the batch), each head hs
+// columns of a row 3C long, read in place; the scores written densely, and the output written
+// into the heads' columns of (B, T, C) rows.
+GemmShape heads_in_rows(int64_t B, int64_t H, int64_t T, int64_t hs, DType in, DType out) {
+  const int64_t C = H * hs;
+  GemmShape s = make_shape(T, T, hs, false, true, 0, in, DType::f32);
+  s.outer = B, s.batch = H;
+  s.lda = s.ldb = 3 * C;
+  s.batch_stride_a = s.batch_stride_b = hs;
+  s.outer_stride_a = s.outer_stride_b = T * 3 * C;
+  s.batch_stride_c = T * T;
+  s.outer_stride_c = H * T * T;
+  s.c_dtype = out;
+  return s;
+}
+
+TEST(Gemm, OuterBatchOfHeadsReadInPlace) {
+  GemmShape scores = heads_in_rows(3, 2, 7, 4, DType::f32, DType::f32);
+  scores.alpha = 0.5f;
+  check_gemm(scores);
+  // P (T×T per head, dense) times v read in place, written into the heads' columns of C rows.
+  GemmShape out = make_shape(7, 4, 7, false, false, 0);
+  out.outer = 3, out.batch = 2;
+  out.batch_stride_a = 49, out.outer_stride_a = 2 * 49;
+  out.ldb = 3 * 8, out.batch_stride_b = 4, out.outer_stride_b = 7 * 3 * 8;
+  out.ldc = 8, out.batch_stride_c = 4, out.outer_stride_c = 7 * 8;
+  check_gemm(out);
+  out.trans_a = true;  // Pᵀ, as the gradient of v takes it
+  check_gemm(out);
+  out.outer_stride_b = 0;  // an outer stride of 0 broadcasts B over the sequences
+  check_gemm(out);
+}
+
+TEST(Gemm, OuterBatchOfHeadsBf16) {
+  SKIP_WITHOUT_ONEDNN_BF16();
+  check_gemm(heads_in_rows(2, 3, 9, 8, DType::bf16, DType::f32));
+  check_gemm(heads_in_rows(2, 3, 9, 8, DType::bf16, DType::bf16));
 }
 
 TEST(Gemm, Alpha) {
@@ -320,6 +362,11 @@ TEST(Gemm, RejectsBadShapes) {
   s = batched(make_shape(4, 4, 4, false, false, 0), 2);
   s.batch_stride_c = 0;
   expect_gemm_error(s, "batch_stride_c is 0 with batch=2");
+  s = make_shape(4, 4, 4, false, false, 0);
+  s.outer = 2;
+  expect_gemm_error(s, "outer_stride_c is 0 with outer=2");
+  s.outer_stride_c = 16, s.outer_stride_a = -1;
+  expect_gemm_error(s, "negative outer batch or stride");
   s = batched(make_shape(4, 4, 4, false, false, 0), 2);
   s.batch_stride_b = -16;
   expect_gemm_error(s, "negative batch stride");

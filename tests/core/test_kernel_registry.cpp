@@ -28,7 +28,10 @@ TEST(KernelRegistry, FindsWhatWasRegisteredPerDeviceType) {
 TEST(KernelRegistry, AMissingKernelNamesItselfAndTheDeviceType) {
   constexpr KernelId<int (*)(int)> id{"test.registry.missing"};
   expect_error([&] { find_kernel(id, Device::Type::cpu); }, {"test.registry.missing", "cpu"});
+  EXPECT_FALSE(has_kernel(id, Device::Type::cpu));
   register_kernel(id, Device::Type::cpu, &twice);
+  EXPECT_TRUE(has_kernel(id, Device::Type::cpu));
+  EXPECT_FALSE(has_kernel(id, Device::Type::cuda));
 #ifdef MANTISSA_WITH_CUDA
   expect_error([&] { find_kernel(id, Device::Type::cuda); }, {"test.registry.missing", "cuda"});
 #else

@@ -1,0 +1,234 @@
+// The CPU's fused self-attention (nn/kernels/attention.h): per-head GEMMs on oneDNN over q, k,
+// v split once out of the packed projection, the output written in place into its rows, with
+// one pass per score row between them for the masked softmax or its backward. f64, which oneDNN lacks, runs the same steps through a loop
+// GEMM (gradcheck needs it, speed does not matter there); f16, and bf16 on a CPU without
+// oneDNN's bf16 matmul, are widened to f32 first.
+#include <cmath>
+#include <cstring>
+
+#include <mantissa/core/convert.h>
+#include <mantissa/core/cpu/gemm.h>
+#include <mantissa/core/cpu/lanes.h>
+#include <mantissa/core/cpu/strided.h>
+#include <mantissa/core/cpu/visit_floating.h>
+#include <mantissa/core/error.h>
+#include <mantissa/core/math.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/nn/kernels/attention.h>
+
+namespace mantissa::nn::kernels {
+
+namespace {
+
+struct Dims {
+  int64_t B, T, C, H, hs;
+};
+
+Dims dims_of(const Tensor& qkv, int64_t heads) {
+  const int64_t C = qkv.size(2) / 3;
+  return {qkv.size(0), qkv.size(1), C, heads, C / heads};
+}
+
+// One operand of a GEMM per (sequence, head): matrices `ld` elements between rows, `head`
+// between heads and `seq` between sequences, starting `offset` elements into `data`; a
+// transposed operand is stored cols × rows.
+struct Operand {
+  const Tensor& data;
+  int64_t offset, ld, head, seq;
+  bool trans = false;
+  const char* at() const { return static_cast<const char*>(data.data_ptr()) + offset * dtype_size(data.dtype()); }
+};
+
+// The loop GEMM of f64: C = alpha · op(A) · op(B) for every (sequence, head).
+void loop_gemm(const Dims& d, int64_t m, int64_t n, int64_t k, const Operand& a, const Operand& b, const Operand& c,
+               double alpha) {
+  const double* pa = reinterpret_cast<const double*>(a.at());
+  const double* pb = reinterpret_cast<const double*>(b.at());
+  double* pc = const_cast<double*>(reinterpret_cast<const double*>(c.at()));
+#pragma omp parallel for schedule(static) if (d.B * d.H * m * n * k > cpu::kParallelGrain)
+  for (int64_t row = 0; row < d.B * d.H * m; ++row) {
+    const int64_t s = row / (d.H * m), h = row / m % d.H, i = row % m;
+    const double* as = pa + s * a.seq + h * a.head;
+    const double* bs = pb + s * b.seq + h * b.head;
+    double* out = pc + s * c.seq + h * c.head + i * c.ld;
+    for (int64_t j = 0; j < n; ++j) {
+      double total = 0;
+      for (int64_t p = 0; p < k; ++p)
+        total += as[a.trans ? p * a.ld + i : i * a.ld + p] * bs[b.trans ? j * b.ld + p : p * b.ld + j];
+      out[j] = alpha * total;
+    }
+  }
+}
+
+// C = alpha · op(A) · op(B), m × n, for every (sequence, head); A and B share a dtype.
+void head_gemm(const Dims& d, int64_t m, int64_t n, int64_t k, const Operand& a, const Operand& b, const Operand& c,
+               double alpha = 1.0) {
+  if (a.data.dtype() == DType::f64) return loop_gemm(d, m, n, k, a, b, c, alpha);
+  cpu::GemmShape s;
+  s.outer = d.B;
+  s.batch = d.H;
+  s.m = m;
+  s.n = n;
+  s.k = k;
+  s.trans_a = a.trans;
+  s.trans_b = b.trans;
+  s.lda = a.ld;
+  s.ldb = b.ld;
+  s.ldc = c.ld;
+  s.batch_stride_a = a.head;
+  s.batch_stride_b = b.head;
+  s.batch_stride_c = c.head;
+  s.outer_stride_a = a.seq;
+  s.outer_stride_b = b.seq;
+  s.outer_stride_c = c.seq;
+  s.a_dtype = a.data.dtype();
+  s.b_dtype = b.data.dtype();
+  s.c_dtype = c.data.dtype();
+  s.alpha = static_cast<float>(alpha);
+  cpu::gemm(s, a.at(), b.at(), const_cast<char*>(c.at()));
+}
+
+// Whether oneDNN multiplies `dtype` itself here, into f32 and into `dtype`.
+bool gemm_runs(DType dtype) {
+  return dtype == DType::f32 || dtype == DType::f64 ||
+         (cpu::gemm_supported(dtype, DType::f32) && cpu::gemm_supported(dtype, dtype));
+}
+
+// Calls f(row) for each of `rows` score rows of length len, over threads.
+template <typename F>
+void for_each_score_row(int64_t rows, int64_t len, F f) {
+#pragma omp parallel for schedule(static) if (rows * len > cpu::kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r) f(r);
+}
+
+// Turns the scores (B, H, T, T) into probabilities in place: masked keys get 0, the others a
+// softmax over them; also writes them in T (the GEMM's dtype) to `low` when it is given.
+template <typename T, typename S>
+void masked_softmax(const Dims& d, S* scores, T* low, const bool* key_padding, bool causal) {
+  const int64_t len = d.T;
+  for_each_score_row(d.B * d.H * d.T, len, [&](int64_t r) {
+    const int64_t i = r % d.T, b = r / (d.H * d.T);
+    const bool* padded = key_padding ? key_padding + b * d.T : nullptr;
+    S* row = scores + r * len;
+    const int64_t seen = causal ? i + 1 : len;  // keys past `seen` are never visible
+    auto visible = [&](int64_t j) { return !padded || !padded[j]; };
+    const S max = cpu::lane_max<S>(seen, S(-INFINITY), [&](int64_t j) { return visible(j) ? row[j] : S(-INFINITY); });
+    if (max == S(-INFINITY)) {
+      std::fill(row, row + len, S(0));
+    } else {
+      const S sum = cpu::lane_sum<S>(seen, [&](int64_t j) { return row[j] = visible(j) ? math::exp(row[j] - max) : S(0); });
+      for (int64_t j = 0; j < seen; ++j) row[j] /= sum;
+      std::fill(row + seen, row + len, S(0));
+    }
+    if (low)
+      for (int64_t j = 0; j < len; ++j) low[r * len + j] = convert<T>(row[j]);
+  });
+}
+
+// Softmax's backward in place: grad (B, H, T, T), from the gradient of the probabilities to
+// that of the scores, P ⊙ (dP − Σ P ⊙ dP) per row; also writes it, and P, in T when given.
+template <typename T, typename S>
+void softmax_backward(const Dims& d, const S* probs, S* grad, T* low_grad, T* low_probs) {
+  const int64_t len = d.T;
+  for_each_score_row(d.B * d.H * d.T, len, [&](int64_t r) {
+    const S* p = probs + r * len;
+    S* g = grad + r * len;
+    const S dot = cpu::lane_sum<S>(len, [&](int64_t j) { return p[j] * g[j]; });
+    for (int64_t j = 0; j < len; ++j) g[j] = p[j] * (g[j] - dot);
+    if (low_grad)
+      for (int64_t j = 0; j < len; ++j) {
+        low_grad[r * len + j] = convert<T>(g[j]);
+        low_probs[r * len + j] = convert<T>(p[j]);
+      }
+  });
+}
+
+double score_scale(const Dims& d) { return 1.0 / std::sqrt(static_cast<double>(d.hs)); }
+
+// Copies between the packed (B, T, 3C) rows and q, k, v as three dense (B, T, C) blocks of one
+// (3, B, T, C) tensor: oneDNN's brgemm matmul reads a head of a dense (B, T, C) block in place
+// (as a (B, H, T, hs) "acbd" layout), but not of the packed rows, where it falls back to a
+// kernel 10× slower. One pass over qkv costs less than that.
+void split_parts(const Dims& d, const Tensor& packed, Tensor& parts, bool to_parts) {
+  const size_t elem = dtype_size(packed.dtype()), bytes = static_cast<size_t>(d.C) * elem;
+  char* packed_bytes = static_cast<char*>(packed.data_ptr());
+  char* part_bytes = static_cast<char*>(parts.data_ptr());
+  const int64_t rows = d.B * d.T, block = rows * d.C;
+#pragma omp parallel for schedule(static) if (rows * 3 * d.C > cpu::kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t part = 0; part < 3; ++part) {
+      char* in_row = packed_bytes + (r * 3 * d.C + part * d.C) * elem;
+      char* in_part = part_bytes + (part * block + r * d.C) * elem;
+      if (to_parts) std::memcpy(in_part, in_row, bytes);
+      else std::memcpy(in_row, in_part, bytes);
+    }
+}
+
+AttentionResult attention_forward(const Tensor& qkv, const Tensor& key_padding, int64_t heads, bool causal) {
+  if (!gemm_runs(qkv.dtype())) {
+    AttentionResult wide = attention_forward(raw::cast(qkv, DType::f32), key_padding, heads, causal);
+    wide.out = raw::cast(wide.out, qkv.dtype());
+    return wide;
+  }
+  const Dims d = dims_of(qkv, heads);
+  const DType stats = qkv.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  AttentionResult r;
+  r.probs = raw::empty({d.B, d.H, d.T, d.T}, {stats, qkv.device()});
+  r.out = raw::empty({d.B, d.T, d.C}, {qkv.dtype(), qkv.device()});
+  r.parts = raw::empty({3, d.B, d.T, d.C}, {qkv.dtype(), qkv.device()});
+  if (d.B == 0 || d.T == 0) return r;
+  split_parts(d, qkv, r.parts, true);
+  const int64_t block = d.B * d.T * d.C, seq = d.T * d.C, scores = d.T * d.T;
+  const Operand q{r.parts, 0, d.C, d.hs, seq}, k_t{r.parts, block, d.C, d.hs, seq, true};
+  const Operand v{r.parts, 2 * block, d.C, d.hs, seq};
+  head_gemm(d, d.T, d.T, d.hs, q, k_t, {r.probs, 0, d.T, scores, d.H * scores}, score_scale(d));
+  // The second GEMM multiplies P in qkv's dtype, as the op-by-op path does after its cast.
+  const bool narrow = qkv.dtype() != stats;
+  const Tensor low = narrow ? raw::empty(r.probs.sizes(), {qkv.dtype(), qkv.device()}) : r.probs;
+  cpu::visit_floating(qkv, "self_attention", [&]<typename T, typename S>() {
+    masked_softmax<T, S>(d, r.probs.data<S>(), narrow ? low.data<T>() : nullptr,
+                         key_padding.defined() ? key_padding.data<bool>() : nullptr, causal);
+  });
+  head_gemm(d, d.T, d.hs, d.T, {low, 0, d.T, scores, d.H * scores}, v, {r.out, 0, d.C, d.hs, seq});
+  return r;
+}
+
+Tensor attention_backward(const Tensor& parts, const Tensor& probs, const Tensor& grad_out, int64_t heads) {
+  if (!gemm_runs(parts.dtype()))
+    return raw::cast(
+        attention_backward(raw::cast(parts, DType::f32), probs, raw::cast(grad_out, DType::f32), heads),
+        parts.dtype());
+  const Dims d{parts.size(1), parts.size(2), parts.size(3), heads, parts.size(3) / heads};
+  Tensor grad_qkv = raw::empty({d.B, d.T, 3 * d.C}, {parts.dtype(), parts.device()});
+  if (d.B == 0 || d.T == 0) return grad_qkv;
+  const int64_t block = d.B * d.T * d.C, seq = d.T * d.C, scores = d.T * d.T;
+  Tensor grad_parts = raw::empty(parts.sizes(), {parts.dtype(), parts.device()});
+  Tensor grad_scores = raw::empty(probs.sizes(), {probs.dtype(), probs.device()});
+  const Operand dy{grad_out, 0, d.C, d.hs, seq};
+  head_gemm(d, d.T, d.T, d.hs, dy, {parts, 2 * block, d.C, d.hs, seq, true}, {grad_scores, 0, d.T, scores, d.H * scores});
+  const bool narrow = parts.dtype() != probs.dtype();
+  const Tensor low_grad = narrow ? raw::empty(probs.sizes(), {parts.dtype(), parts.device()}) : grad_scores;
+  const Tensor low_probs = narrow ? raw::empty(probs.sizes(), {parts.dtype(), parts.device()}) : probs;
+  cpu::visit_floating(parts, "self_attention_backward", [&]<typename T, typename S>() {
+    softmax_backward<T, S>(d, probs.data<S>(), grad_scores.data<S>(), narrow ? low_grad.data<T>() : nullptr,
+                           narrow ? low_probs.data<T>() : nullptr);
+  });
+  const double scale = score_scale(d);
+  const Operand ds{low_grad, 0, d.T, scores, d.H * scores}, ds_t{low_grad, 0, d.T, scores, d.H * scores, true};
+  const Operand p_t{low_probs, 0, d.T, scores, d.H * scores, true};
+  const Operand q{parts, 0, d.C, d.hs, seq}, k{parts, block, d.C, d.hs, seq};
+  head_gemm(d, d.T, d.hs, d.T, p_t, dy, {grad_parts, 2 * block, d.C, d.hs, seq});   // dV = Pᵀ dY
+  head_gemm(d, d.T, d.hs, d.T, ds, k, {grad_parts, 0, d.C, d.hs, seq}, scale);      // dQ = dS K
+  head_gemm(d, d.T, d.hs, d.T, ds_t, q, {grad_parts, block, d.C, d.hs, seq}, scale);  // dK = dSᵀ Q
+  split_parts(d, grad_qkv, grad_parts, false);
+  return grad_qkv;
+}
+
+}  // namespace
+
+void register_cpu_kernels() {
+  register_kernel(kAttentionForward, Device::Type::cpu, &attention_forward);
+  register_kernel(kAttentionBackward, Device::Type::cpu, &attention_backward);
+}
+
+}  // namespace mantissa::nn::kernels
