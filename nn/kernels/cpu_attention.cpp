@@ -103,21 +103,27 @@ void for_each_score_row(int64_t rows, int64_t len, F f) {
 
 // Turns the scores (B, H, T, T) into probabilities in place: masked keys get 0, the others a
 // softmax over them; also writes them in T (the GEMM's dtype) to `low` when it is given.
-template <typename T, typename S>
+// kPadded: whether key_padding is given; without it the row loops have no test per key (the
+// pass took twice as long with one).
+template <bool kPadded, typename T, typename S>
 void masked_softmax(const Dims& d, S* scores, T* low, const bool* key_padding, bool causal) {
   const int64_t len = d.T;
   for_each_score_row(d.B * d.H * d.T, len, [&](int64_t r) {
     const int64_t i = r % d.T, b = r / (d.H * d.T);
-    const bool* padded = key_padding ? key_padding + b * d.T : nullptr;
+    const bool* padded = kPadded ? key_padding + b * d.T : nullptr;
     S* row = scores + r * len;
     const int64_t seen = causal ? i + 1 : len;  // keys past `seen` are never visible
-    auto visible = [&](int64_t j) { return !padded || !padded[j]; };
-    const S max = cpu::lane_max<S>(seen, S(-INFINITY), [&](int64_t j) { return visible(j) ? row[j] : S(-INFINITY); });
+    auto visible_score = [&](int64_t j) {
+      if constexpr (kPadded) return padded[j] ? S(-INFINITY) : row[j];
+      else return row[j];
+    };
+    const S max = cpu::lane_max<S>(seen, S(-INFINITY), visible_score);
     if (max == S(-INFINITY)) {
       std::fill(row, row + len, S(0));
     } else {
-      const S sum = cpu::lane_sum<S>(seen, [&](int64_t j) { return row[j] = visible(j) ? math::exp(row[j] - max) : S(0); });
-      for (int64_t j = 0; j < seen; ++j) row[j] /= sum;
+      for (int64_t j = 0; j < seen; ++j) row[j] = math::exp(visible_score(j) - max);  // 0 for a padded key
+      const S inverse = S(1) / cpu::lane_sum<S>(seen, [&](int64_t j) { return row[j]; });
+      for (int64_t j = 0; j < seen; ++j) row[j] *= inverse;
       std::fill(row + seen, row + len, S(0));
     }
     if (low)
@@ -186,8 +192,9 @@ AttentionResult attention_forward(const Tensor& qkv, const Tensor& key_padding, 
   const bool narrow = qkv.dtype() != stats;
   const Tensor low = narrow ? raw::empty(r.probs.sizes(), {qkv.dtype(), qkv.device()}) : r.probs;
   cpu::visit_floating(qkv, "self_attention", [&]<typename T, typename S>() {
-    masked_softmax<T, S>(d, r.probs.data<S>(), narrow ? low.data<T>() : nullptr,
-                         key_padding.defined() ? key_padding.data<bool>() : nullptr, causal);
+    T* low_data = narrow ? low.data<T>() : nullptr;
+    if (key_padding.defined()) masked_softmax<true, T, S>(d, r.probs.data<S>(), low_data, key_padding.data<bool>(), causal);
+    else masked_softmax<false, T, S>(d, r.probs.data<S>(), low_data, nullptr, causal);
   });
   head_gemm(d, d.T, d.hs, d.T, {low, 0, d.T, scores, d.H * scores}, v, {r.out, 0, d.C, d.hs, seq});
   return r;
