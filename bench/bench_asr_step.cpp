@@ -105,13 +105,17 @@ int main(int argc, char** argv) {
                    "--precision is 32-true or bf16-mixed (PyTorch's fp32 and bf16 autocast), not '{}'", o.precision);
     MANTISSA_CHECK(o.steps > 0 && o.threads > 0, "bench_asr_step", "--steps and --threads must be positive");
     set_num_threads(o.threads);
+    bench::PeakMemory memory;
+    memory.runtime_mib = bench::peak_rss_mib();
     Workload workload(o);
     const double ours = time_mantissa(workload, o, 5);
+    memory.peak_mib = bench::peak_rss_mib();
     fmt::print("ASR training step (torch_asr.py workload), {}, cpu, {} threads\n", o.precision, o.threads);
-    fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);
+    fmt::print("{:<44} {:>9.2f} ms/step   peak RSS {:.0f} MiB ({:.0f} before the workload)\n", "mantissa", ours,
+               memory.peak_mib, memory.runtime_mib);
     if (o.torch)
       bench::compare_with_torch_on_cpu(std::string(MANTISSA_SHARED_BENCH_DIR) + "/torch_asr.py", o.threads,
-                                       o.precision == "bf16-mixed" ? "bf16" : "fp32", o.steps, ours);
+                                       o.precision == "bf16-mixed" ? "bf16" : "fp32", o.steps, ours, memory);
     if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_shapes, o.profile_json);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());

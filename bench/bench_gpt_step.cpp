@@ -139,14 +139,18 @@ int main(int argc, char** argv) {
     MANTISSA_CHECK(!mode.fp8, "bench_gpt_step", "--precision {}: fp8 has no PyTorch reference here", o.precision);
     MANTISSA_CHECK(o.steps > 0, "bench_gpt_step", "--steps must be positive");
     set_num_threads(o.threads);
+    bench::PeakMemory memory;
+    memory.runtime_mib = bench::peak_rss_mib();
     Workload workload(o);
     const double ours = time_mantissa(workload, o, 5);
+    memory.peak_mib = bench::peak_rss_mib();
     fmt::print("GPT training step (torch_gpt.py workload), {}, {}, {} threads\n", o.precision, o.device.str(), o.threads);
-    fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);
+    fmt::print("{:<44} {:>9.2f} ms/step   peak RSS {:.0f} MiB ({:.0f} before the workload)\n", "mantissa", ours,
+               memory.peak_mib, memory.runtime_mib);
     if (o.torch && mode.autocast_dtype.value_or(mode.param_dtype) == DType::f16)
       fmt::print("PyTorch: torch_gpt.py has no fp16 workload\n");
     else if (o.torch && o.device.is_cuda()) compare_on_cuda(o, ours);
-    else if (o.torch) bench::compare_with_torch_on_cpu(o.shared_bench + "/torch_gpt.py", o.threads, torch_dtype(o), o.steps, ours);
+    else if (o.torch) bench::compare_with_torch_on_cpu(o.shared_bench + "/torch_gpt.py", o.threads, torch_dtype(o), o.steps, ours, memory);
     if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_shapes, o.profile_json);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());
