@@ -87,13 +87,30 @@ MANTISSA_HOST_DEVICE S negative_log_likelihood(const S* last_alpha, int64_t exte
 // path can produce (nll = inf) has none: 0 with zero_infinity (its loss counts as 0), else NaN
 // so that the step shows it.
 template <typename S>
+MANTISSA_HOST_DEVICE S gradient_from_occupancy(S occupancy, S log_prob, S nll, bool zero_infinity) {
+  if (nll == static_cast<S>(INFINITY)) return zero_infinity ? S(0) : static_cast<S>(NAN);
+  return occupancy == neg_inf<S>() ? S(0) : -std::exp(occupancy - log_prob + nll);
+}
+
+// Adds alpha[t][s] + beta[t][s] to the occupancy of l'(s), for every s in order: a frame's
+// occupancies of all classes in one pass over s (occupancy holds C entries, -inf at first).
+template <typename S>
+MANTISSA_HOST_DEVICE void add_occupancies(const S* alpha_t, const S* beta_t, const int64_t* target,
+                                          int64_t extended_length, int64_t blank, S* occupancy) {
+  for (int64_t s = 0; s < extended_length; ++s) {
+    S& o = occupancy[extended_label(target, s, blank)];
+    o = log_add(o, alpha_t[s] + beta_t[s]);
+  }
+}
+
+// The same for one class c, as a device thread per (t, c) computes it.
+template <typename S>
 MANTISSA_HOST_DEVICE S gradient(const S* alpha_t, const S* beta_t, const int64_t* target, int64_t extended_length,
                                 int64_t blank, int64_t c, S log_prob, S nll, bool zero_infinity) {
-  if (nll == static_cast<S>(INFINITY)) return zero_infinity ? S(0) : static_cast<S>(NAN);
   S occupancy = neg_inf<S>();
   for (int64_t s = 0; s < extended_length; ++s)
     if (extended_label(target, s, blank) == c) occupancy = log_add(occupancy, alpha_t[s] + beta_t[s]);
-  return occupancy == neg_inf<S>() ? S(0) : -std::exp(occupancy - log_prob + nll);
+  return gradient_from_occupancy(occupancy, log_prob, nll, zero_infinity);
 }
 
 }  // namespace mantissa::ctc

@@ -91,13 +91,19 @@ void CpuBackend::ctc_loss_backward(const Tensor& grad_nll, const Tensor& log_pro
             beta[t * extended + s] = ctc::beta_previous(beta.data() + (t + 1) * extended, target, s, extended, blank,
                                                         log_prob(t, ctc::extended_label(target, s, blank)));
       }
-      for (int64_t t = 0; t < n.frames; ++t)
-        for (int64_t c = 0; c < n.classes; ++c) {
-          S& g = grad[(t * n.batch + b) * n.classes + c];
-          g = t < frames ? grad_out[b] * ctc::gradient(a + t * n.extended, beta.data() + t * extended, target, extended,
-                                                      blank, c, log_prob(t, c), loss[b], zero_infinity)
-                         : S(0);
+      // Each frame's occupancies of all classes in one pass over s, rather than a pass per class.
+      std::vector<S> occupancy(static_cast<size_t>(n.classes));
+      for (int64_t t = 0; t < n.frames; ++t) {
+        S* g = grad + (t * n.batch + b) * n.classes;
+        if (t >= frames) {
+          std::fill(g, g + n.classes, S(0));
+          continue;
         }
+        std::fill(occupancy.begin(), occupancy.end(), ctc::neg_inf<S>());
+        ctc::add_occupancies(a + t * n.extended, beta.data() + t * extended, target, extended, blank, occupancy.data());
+        for (int64_t c = 0; c < n.classes; ++c)
+          g[c] = grad_out[b] * ctc::gradient_from_occupancy(occupancy[c], log_prob(t, c), loss[b], zero_infinity);
+      }
     }
   });
 }

@@ -110,9 +110,12 @@ AsrOutput AsrModelImpl::encode(const Tensor& features, const Tensor& frame_lengt
   x = relu(conv2(relu(conv1(x.transpose(1, 2))))).transpose(1, 2);  // (B, T', d)
   x = x + positions_.narrow(0, 0, T);
   std::vector<uint8_t> padding(static_cast<size_t>(B * T));
+  bool any_padding = false;
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t) padding[static_cast<size_t>(b * T + t)] = t >= lengths[static_cast<size_t>(b)];
-  const Tensor mask = raw::cast(from_vector(padding, {B, T}), DType::boolean).to(w.device());
+    for (int64_t t = 0; t < T; ++t)
+      any_padding |= padding[static_cast<size_t>(b * T + t)] = t >= lengths[static_cast<size_t>(b)];
+  // A batch of equal lengths needs no mask, and attention without one is cheaper.
+  const Tensor mask = any_padding ? raw::cast(from_vector(padding, {B, T}), DType::boolean).to(w.device()) : Tensor();
   for (const auto& layer : *layers) x = layer(x, mask);
   // CTC in f32 whatever the mode (f64 stays f64, for checking against references).
   const Tensor logits = out(x);
