@@ -10,13 +10,13 @@ namespace mantissa::raw {
 
 namespace {
 
-constexpr std::string_view kOp = "ctc_loss";
+constexpr std::string_view kCtcLoss = "ctc_loss";
 
-Backend& backend(const Tensor& t) { return backend_for(t.device()); }
+Backend& ctc_backend(const Tensor& t) { return backend_for(t.device()); }
 
 // An integer tensor's values on the host as i64.
 std::vector<int64_t> host_integers(const Tensor& t, std::string_view what) {
-  MANTISSA_CHECK(t.defined() && is_integral(t.dtype()) && t.dtype() != DType::boolean, kOp, "{} must be an integer tensor, got {}", what,
+  MANTISSA_CHECK(t.defined() && is_integral(t.dtype()) && t.dtype() != DType::boolean, kCtcLoss, "{} must be an integer tensor, got {}", what,
                  t.defined() ? t.describe() : "undefined");
   return cast(to_device(t, Device::cpu()), DType::i64).to_vector<int64_t>();
 }
@@ -25,38 +25,38 @@ std::vector<int64_t> host_integers(const Tensor& t, std::string_view what) {
 
 CtcResult ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& input_lengths,
                    const Tensor& target_lengths, int64_t blank) {
-  MANTISSA_CHECK(log_probs.defined() && log_probs.dim() == 3, kOp,
+  MANTISSA_CHECK(log_probs.defined() && log_probs.dim() == 3, kCtcLoss,
                  "log_probs must be (T, B, C) (time, batch, classes), got {}",
                  log_probs.defined() ? log_probs.describe() : "undefined");
-  MANTISSA_CHECK(log_probs.dtype() == DType::f32 || log_probs.dtype() == DType::f64, kOp,
+  MANTISSA_CHECK(log_probs.dtype() == DType::f32 || log_probs.dtype() == DType::f64, kCtcLoss,
                  "log_probs must be f32 or f64, got {}", log_probs.describe());
   const int64_t frames = log_probs.size(0), batch = log_probs.size(1), classes = log_probs.size(2);
-  MANTISSA_CHECK(blank >= 0 && blank < classes, kOp, "blank {} is not one of the {} classes of {}", blank, classes,
+  MANTISSA_CHECK(blank >= 0 && blank < classes, kCtcLoss, "blank {} is not one of the {} classes of {}", blank, classes,
                  log_probs.describe());
   const std::vector<int64_t> in_len = host_integers(input_lengths, "input_lengths");
   const std::vector<int64_t> tgt_len = host_integers(target_lengths, "target_lengths");
   MANTISSA_CHECK(input_lengths.dim() == 1 && static_cast<int64_t>(in_len.size()) == batch &&
                      target_lengths.dim() == 1 && static_cast<int64_t>(tgt_len.size()) == batch,
-                 kOp, "input_lengths {} and target_lengths {} must hold one length per utterance of {}",
+                 kCtcLoss, "input_lengths {} and target_lengths {} must hold one length per utterance of {}",
                  input_lengths.describe(), target_lengths.describe(), log_probs.describe());
   const std::vector<int64_t> labels = host_integers(targets, "targets");
-  MANTISSA_CHECK(targets.dim() == 1 || (targets.dim() == 2 && targets.size(0) == batch), kOp,
+  MANTISSA_CHECK(targets.dim() == 1 || (targets.dim() == 2 && targets.size(0) == batch), kCtcLoss,
                  "targets must be (B, S) padded or 1-D concatenated, got {} for {}", targets.describe(),
                  log_probs.describe());
   int64_t longest = 0, total = 0;
   for (int64_t b = 0; b < batch; ++b) {
-    MANTISSA_CHECK(in_len[b] >= 0 && in_len[b] <= frames, kOp, "input_lengths[{}] = {} is outside [0, {}] frames",
+    MANTISSA_CHECK(in_len[b] >= 0 && in_len[b] <= frames, kCtcLoss, "input_lengths[{}] = {} is outside [0, {}] frames",
                    b, in_len[b], frames);
-    MANTISSA_CHECK(tgt_len[b] >= 0, kOp, "target_lengths[{}] = {} is negative", b, tgt_len[b]);
+    MANTISSA_CHECK(tgt_len[b] >= 0, kCtcLoss, "target_lengths[{}] = {} is negative", b, tgt_len[b]);
     longest = std::max(longest, tgt_len[b]);
     total += tgt_len[b];
   }
   const int64_t padded_length = targets.dim() == 2 ? targets.size(1) : longest;
   if (targets.dim() == 2)
-    MANTISSA_CHECK(longest <= padded_length, kOp, "a target length of {} exceeds the padded targets {}", longest,
+    MANTISSA_CHECK(longest <= padded_length, kCtcLoss, "a target length of {} exceeds the padded targets {}", longest,
                    targets.describe());
   else
-    MANTISSA_CHECK(total == targets.numel(), kOp, "the target lengths add up to {}, the concatenated targets {} hold {}",
+    MANTISSA_CHECK(total == targets.numel(), kCtcLoss, "the target lengths add up to {}, the concatenated targets {} hold {}",
                    total, targets.describe(), targets.numel());
   // Padded (B, S) i64, every label checked.
   std::vector<int64_t> padded(static_cast<size_t>(batch * padded_length), blank);
@@ -66,7 +66,7 @@ CtcResult ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor&
     next += tgt_len[b];
     for (int64_t u = 0; u < tgt_len[b]; ++u) {
       const int64_t label = labels[first + u];
-      MANTISSA_CHECK(label >= 0 && label < classes && label != blank, kOp,
+      MANTISSA_CHECK(label >= 0 && label < classes && label != blank, kCtcLoss,
                      "target {} of utterance {} is {}: labels are in [0, {}) and not the blank ({})", u, b, label,
                      classes, blank);
       padded[b * padded_length + u] = label;
@@ -82,7 +82,7 @@ CtcResult ctc_loss(const Tensor& log_probs, const Tensor& targets, const Tensor&
   r.log_alpha = full({batch, frames, 2 * padded_length + 1}, -std::numeric_limits<double>::infinity(),
                      {log_probs.dtype(), device});
   if (batch > 0)
-    backend(log_probs).ctc_loss(contiguous(log_probs), r.targets, r.input_lengths, r.target_lengths, blank, r.nll,
+    ctc_backend(log_probs).ctc_loss(contiguous(log_probs), r.targets, r.input_lengths, r.target_lengths, blank, r.nll,
                                 r.log_alpha);
   return r;
 }
@@ -94,7 +94,7 @@ Tensor ctc_loss_backward(const Tensor& grad_nll, const Tensor& log_probs, const 
   const Tensor input = contiguous(log_probs);
   Tensor grad = empty_like(input);
   if (input.numel() > 0)
-    backend(input).ctc_loss_backward(contiguous(cast(grad_nll, input.dtype())), input, forward.targets,
+    ctc_backend(input).ctc_loss_backward(contiguous(cast(grad_nll, input.dtype())), input, forward.targets,
                                      forward.input_lengths, forward.target_lengths, forward.nll, forward.log_alpha,
                                      blank, zero_infinity, grad);
   return grad;

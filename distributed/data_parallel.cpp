@@ -10,7 +10,7 @@ namespace mantissa::distributed {
 
 namespace {
 
-constexpr std::string_view kOp = "DataParallel";
+constexpr std::string_view kDataParallel = "DataParallel";
 
 // FNV-1a over every name and shape: what check_consistent compares for the model.
 int64_t layout_hash(const StateDict& tensors) {
@@ -59,7 +59,7 @@ struct DataParallel::State {
 
   void on_gradient(size_t index) {
     if (!sync) return;
-    MANTISSA_CHECK(!ready[index], kOp,
+    MANTISSA_CHECK(!ready[index], kDataParallel,
                    "{} received a second gradient before finish_gradient_synchronization(); accumulate under "
                    "no_sync() instead",
                    params[index].first);
@@ -144,7 +144,7 @@ struct DataParallel::State {
       std::string missing;
       for (size_t i = 0; i < params.size(); ++i)
         if (!ready[i]) missing += (missing.empty() ? "" : ", ") + params[i].first;
-      MANTISSA_CHECK(options.find_unused_parameters, kOp,
+      MANTISSA_CHECK(options.find_unused_parameters, kDataParallel,
                      "{}: these parameters received no gradient in this backward: {}. Declare "
                      "find_unused_parameters, or make every parameter take part in the loss",
                      group.describe(), missing);
@@ -180,13 +180,13 @@ struct DataParallel::State {
 
 DataParallel::DataParallel(nn::Module& module, ProcessGroup& group, DataParallelOptions options)
     : state_(std::make_shared<State>(group, options)), options_(std::move(options)) {
-  MANTISSA_CHECK(options_.bucket_cap_mb > 0, kOp, "bucket_cap_mb must be positive, got {}", options_.bucket_cap_mb);
+  MANTISSA_CHECK(options_.bucket_cap_mb > 0, kDataParallel, "bucket_cap_mb must be positive, got {}", options_.bucket_cap_mb);
   StateDict everything = module.named_parameters();
   for (const auto& entry : module.named_buffers()) everything.push_back(entry);
-  MANTISSA_CHECK(!everything.empty(), kOp, "the module has no parameters or buffers to keep in sync");
+  MANTISSA_CHECK(!everything.empty(), kDataParallel, "the module has no parameters or buffers to keep in sync");
   const Device device = everything.front().second.device();
   for (const auto& [name, t] : everything)
-    MANTISSA_CHECK(t.device() == device, kOp, "every parameter and buffer must be on one device: {} is on {}, {} on {}",
+    MANTISSA_CHECK(t.device() == device, kDataParallel, "every parameter and buffer must be on one device: {} is on {}, {} on {}",
                    everything.front().first, device.str(), name, t.device().str());
 
   // Every rank must hold the same model; then rank 0's values are everyone's.
@@ -202,7 +202,7 @@ DataParallel::DataParallel(nn::Module& module, ProcessGroup& group, DataParallel
   State& s = *state_;
   for (const auto& entry : module.named_parameters())
     if (entry.second.requires_grad()) s.params.push_back(entry);
-  MANTISSA_CHECK(!s.params.empty(), kOp, "the module has no parameter that requires grad");
+  MANTISSA_CHECK(!s.params.empty(), kDataParallel, "the module has no parameter that requires grad");
   s.bucket_of.resize(s.params.size());
   s.ready.assign(s.params.size(), false);
   const double cap_bytes = options_.bucket_cap_mb * 1024 * 1024;
@@ -241,13 +241,13 @@ void DataParallel::finish_gradient_synchronization() { state_->finish(); }
 
 void DataParallel::reduce_to_owners(const std::function<int(const Tensor& param)>& owner_of) {
   State& s = *state_;
-  MANTISSA_CHECK(s.owner.empty(), kOp, "reduce_to_owners was already called");
-  MANTISSA_CHECK(s.next_launch == 0 && std::find(s.ready.begin(), s.ready.end(), true) == s.ready.end(), kOp,
+  MANTISSA_CHECK(s.owner.empty(), kDataParallel, "reduce_to_owners was already called");
+  MANTISSA_CHECK(s.next_launch == 0 && std::find(s.ready.begin(), s.ready.end(), true) == s.ready.end(), kDataParallel,
                  "reduce_to_owners must come before the first backward");
   const int world = s.group.size();
   for (const auto& [name, p] : s.params) {
     const int rank = owner_of(p);
-    MANTISSA_CHECK(rank >= 0 && rank < world, kOp, "{} was given owner {}, not a rank of {}", name, rank,
+    MANTISSA_CHECK(rank >= 0 && rank < world, kDataParallel, "{} was given owner {}, not a rank of {}", name, rank,
                    s.group.describe());
     s.owner.push_back(rank);
   }

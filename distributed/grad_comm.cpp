@@ -9,7 +9,7 @@
 namespace mantissa::distributed {
 namespace {
 
-constexpr std::string_view kOp = "all_reduce_gradients";
+constexpr std::string_view kAllReduceGradients = "all_reduce_gradients";
 
 struct WireName {
   DType dtype;
@@ -233,7 +233,7 @@ Tensor with_residual(const Tensor& buffer, const Tensor& residual) {
 
 void all_reduce_gradients(ProcessGroup& group, const Tensor& buffer, const GradComm& comm, ReduceOp op,
                           const Tensor& residual) {
-  check_gradients(kOp, buffer, comm, op, residual);
+  check_gradients(kAllReduceGradients, buffer, comm, op, residual);
   if (comm.wire == DType::f32) {
     group.all_reduce(buffer, op);
     return;

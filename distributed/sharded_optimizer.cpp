@@ -15,7 +15,7 @@ namespace mantissa::distributed {
 
 namespace {
 
-constexpr std::string_view kOp = "ShardedOptimizer";
+constexpr std::string_view kShardedOptimizer = "ShardedOptimizer";
 
 // "state.<index>.<rest>" -> (index, rest); nothing for other keys.
 std::optional<std::pair<size_t, std::string>> parse_state_key(const std::string& key) {
@@ -117,9 +117,9 @@ ShardedOptimizer::Plan ShardedOptimizer::make_plan(std::vector<optim::ParamGroup
   for (const auto& g : groups) {
     mine.push_back({{}, g.lr, g.weight_decay});
     for (const Tensor& p : g.params) {
-      MANTISSA_CHECK(p.defined(), kOp, "got an undefined parameter");
+      MANTISSA_CHECK(p.defined(), kShardedOptimizer, "got an undefined parameter");
       const auto it = owner_of.find(&p.impl());
-      MANTISSA_CHECK(it != owner_of.end(), kOp,
+      MANTISSA_CHECK(it != owner_of.end(), kShardedOptimizer,
                      "{} is not a parameter the DataParallel module reduces gradients of (one that requires grad)",
                      p.describe());
       plan.owner.push_back(it->second);
@@ -129,7 +129,7 @@ ShardedOptimizer::Plan ShardedOptimizer::make_plan(std::vector<optim::ParamGroup
     }
   }
   plan.local = make(std::move(mine));
-  MANTISSA_CHECK(plan.local && plan.local->param_groups().size() == groups.size(), kOp,
+  MANTISSA_CHECK(plan.local && plan.local->param_groups().size() == groups.size(), kShardedOptimizer,
                  "the factory must build an optimizer over the {} groups it is given", groups.size());
   // The groups of the whole, with the options the local optimizer resolved (its defaults).
   for (size_t g = 0; g < groups.size(); ++g)
@@ -177,7 +177,7 @@ std::vector<ShardedOptimizer::GatherLayout> ShardedOptimizer::make_gather_layout
       const int owner = owner_[index++];
       add(p, owner);
       const optim::ParamCodec* codec = codec_of(p);
-      MANTISSA_CHECK(codec || !is_fp8(p.dtype()), kOp,
+      MANTISSA_CHECK(codec || !is_fp8(p.dtype()), kShardedOptimizer,
                      "the fp8 parameter {} has no codec here: set the codecs on this optimizer too "
                      "(PrecisionPlugin::configure_codecs), so each rank knows where its owner's scales go",
                      p.describe());
@@ -271,7 +271,7 @@ Tensor ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type) {
 
 void ShardedOptimizer::set_codec(const Tensor& p, optim::ParamCodec codec) {
   // Refused on every rank alike (the owner's local optimizer alone would know it has stepped).
-  MANTISSA_CHECK(gathers_.empty(), kOp, "set_codec must come before the first step ({})", p.describe());
+  MANTISSA_CHECK(gathers_.empty(), kShardedOptimizer, "set_codec must come before the first step ({})", p.describe());
   if (owner_of(p) == group_.rank()) local_->set_codec(p, codec);
   Optimizer::set_codec(p, std::move(codec));
 }
@@ -309,7 +309,7 @@ void ShardedOptimizer::load_state_dict(const StateDict& state) {
   StateDict mine;
   for (const auto& [key, t] : state) {
     if (const auto parsed = parse_state_key(key)) {
-      MANTISSA_CHECK(parsed->first < local_index_.size(), kOp, "'{}' names parameter {} of {}", key, parsed->first,
+      MANTISSA_CHECK(parsed->first < local_index_.size(), kShardedOptimizer, "'{}' names parameter {} of {}", key, parsed->first,
                      local_index_.size());
       if (local_index_[parsed->first] >= 0)
         mine.emplace_back(fmt::format("state.{}.{}", local_index_[parsed->first], parsed->second), t);
@@ -338,7 +338,7 @@ void ShardedOptimizer::set_update_precision(const optim::UpdatePrecision& precis
 
 int ShardedOptimizer::owner_of(const Tensor& p) const {
   const auto it = index_of_.find(&p.impl());
-  MANTISSA_CHECK(it != index_of_.end(), kOp, "{} is not one of this optimizer's parameters", p.describe());
+  MANTISSA_CHECK(it != index_of_.end(), kShardedOptimizer, "{} is not one of this optimizer's parameters", p.describe());
   return owner_[it->second];
 }
 

@@ -13,7 +13,7 @@ namespace mantissa::precision {
 
 namespace {
 
-constexpr const char* kOp = "fp8_linear";
+constexpr const char* kFp8Linear = "fp8_linear";
 
 bool is_activation_dtype(DType d) { return d == DType::f32 || d == DType::bf16 || d == DType::f16; }
 
@@ -23,18 +23,18 @@ DType activation_dtype(const Tensor& x) {
 }
 
 void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  MANTISSA_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), kOp,
+  MANTISSA_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), kFp8Linear,
                  "input {} does not match weight {} (out, in)", x.describe(), weight.describe());
-  MANTISSA_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), kOp,
+  MANTISSA_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), kFp8Linear,
                  "bias {} does not match weight {} (out, in)", bias.defined() ? bias.describe() : "",
                  weight.describe());
-  raw::check_same_device(kOp, {&x, &weight, &bias});
+  raw::check_same_device(kFp8Linear, {&x, &weight, &bias});
   for (const Tensor* t : {&x, &bias})
-    MANTISSA_CHECK(!t->defined() || is_activation_dtype(t->dtype()), kOp, "runs on f32, bf16 or f16 tensors, got {}",
+    MANTISSA_CHECK(!t->defined() || is_activation_dtype(t->dtype()), kFp8Linear, "runs on f32, bf16 or f16 tensors, got {}",
                    t->describe());
-  MANTISSA_CHECK(is_activation_dtype(weight.dtype()) || weight.dtype() == DType::f8_e4m3, kOp,
+  MANTISSA_CHECK(is_activation_dtype(weight.dtype()) || weight.dtype() == DType::f8_e4m3, kFp8Linear,
                  "takes an f32, bf16 or f16 weight, or an fp8 parameter (E4M3), got {}", weight.describe());
-  MANTISSA_CHECK(weight.is_leaf(), kOp,
+  MANTISSA_CHECK(weight.is_leaf(), kFp8Linear,
                  "weight {} was computed by an op; fp8 scaling state is kept per weight tensor, so pass a "
                  "persistent one (a parameter)",
                  weight.describe());
@@ -71,9 +71,9 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const bool owns_backward_update = state.claim_backward_update();
   const bool need_dgrad = x.requires_grad(), need_wgrad = weight.requires_grad();
   const bool need_bgrad = bias.defined() && bias.requires_grad();
-  return record(kOp, {x, weight, bias}, y,
+  return record(kFp8Linear, {x, weight, bias}, y,
                 [state, meta, act, wgrad_dtype, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad,
-                 x_shape = x.sizes(), saved_x = SavedTensor(xq.data, kOp), saved_w = SavedTensor(wq.data, kOp),
+                 x_shape = x.sizes(), saved_x = SavedTensor(xq.data, kFp8Linear), saved_w = SavedTensor(wq.data, kFp8Linear),
                  x_scale_inv = xq.scale_inv, w_scale_inv = wq.scale_inv](const Tensor& grad) mutable {
                   const Tensor g = raw::reshape(raw::cast(grad, act), {-1, out});
                   const QuantizationRecipe& quantizer = state.quantizer();

@@ -11,7 +11,7 @@ namespace mantissa::precision {
 
 namespace {
 
-constexpr const char* kOp = "fp8_params";
+constexpr const char* kFp8Params = "fp8_params";
 constexpr int64_t kSlot = fp8_slot::weight;
 
 // Every (module kind, local name) that holds each parameter, over the whole tree.
@@ -25,7 +25,7 @@ void collect_holders(const nn::Module& module, Holders& holders) {
 
 void check_fp8_param(const Tensor& weight, const Fp8State& state) {
   const DType fp8 = state.quantizer().format(TensorRole::weight);
-  MANTISSA_CHECK(weight.defined() && weight.dtype() == fp8, kOp, "expected an fp8 parameter ({}), got {}",
+  MANTISSA_CHECK(weight.defined() && weight.dtype() == fp8, kFp8Params, "expected an fp8 parameter ({}), got {}",
                  dtype_name(fp8), weight.defined() ? weight.describe() : "an undefined tensor");
 }
 
@@ -44,7 +44,7 @@ StateDict fp8_parameters(const nn::Module& module) {
 
 void store_fp8_param(Tensor& weight, const Tensor& value, Fp8State& state) {
   check_fp8_param(weight, state);
-  MANTISSA_CHECK(value.sizes() == weight.sizes(), kOp, "value {} does not match the parameter {}", value.describe(),
+  MANTISSA_CHECK(value.sizes() == weight.sizes(), kFp8Params, "value {} does not match the parameter {}", value.describe(),
                  weight.describe());
   const Tensor data = state.quantizer().store(value, state.stored_meta(weight)->forward, kSlot, /*first=*/false);
   raw::copy_(weight, data);
@@ -53,7 +53,7 @@ void store_fp8_param(Tensor& weight, const Tensor& value, Fp8State& state) {
 void make_fp8_param(Tensor& weight, Fp8State& state) {
   MANTISSA_CHECK(weight.defined() && weight.is_leaf() &&
                      (weight.dtype() == DType::f32 || weight.dtype() == DType::bf16 || weight.dtype() == DType::f16),
-                 kOp, "converts f32, bf16 or f16 leaf parameters, got {}",
+                 kFp8Params, "converts f32, bf16 or f16 leaf parameters, got {}",
                  weight.defined() ? weight.describe() : "an undefined tensor");
   state.mark_stored(weight);
   NoGradGuard no_grad;

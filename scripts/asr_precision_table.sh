@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 out="${1:-out-asr-precision}"
 results=docs/asr-precision
 bash scripts/setup.sh >/dev/null
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMANTISSA_CUDA=OFF >/dev/null  # the CPU build dir, as scripts/example.sh makes it
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMANTISSA_CUDA=OFF -DMANTISSA_UNITY_BUILD=ON >/dev/null  # the CPU build dir, as scripts/example.sh makes it
 cmake --build build -j"$(nproc)" --target asr >/dev/null
 asr=build/examples/asr/asr
 mkdir -p "$out" "$results"

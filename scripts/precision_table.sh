@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out-precision}"
 bash scripts/setup.sh >/dev/null
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMANTISSA_CUDA=OFF >/dev/null  # the CPU build dir, as scripts/example.sh makes it
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMANTISSA_CUDA=OFF -DMANTISSA_UNITY_BUILD=ON >/dev/null  # the CPU build dir, as scripts/example.sh makes it
 cmake --build build -j"$(nproc)" --target llm precision_report >/dev/null
 llm=build/examples/llm/llm
 mkdir -p "$out"

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release -DMANTISSA_CUDA=AUTO
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release -DMANTISSA_CUDA=AUTO -DMANTISSA_UNITY_BUILD=ON
 cmake --build build-test -j"$(nproc)"
 ctest --test-dir build-test --output-on-failure -j"$(nproc)"

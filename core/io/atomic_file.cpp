@@ -15,7 +15,7 @@ namespace mantissa::io {
 
 namespace {
 
-constexpr std::string_view kOp = "write_file_atomically";
+constexpr std::string_view kWriteFileAtomically = "write_file_atomically";
 
 std::string errno_text(int err) { return std::system_category().message(err); }
 
@@ -64,11 +64,11 @@ void sync_directory(const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   const std::string dir = parent.empty() ? std::string(".") : parent.string();
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail(kOp, "'{}': cannot open its directory to sync it: {}", path, errno_text(errno));
+  if (fd < 0) fail(kWriteFileAtomically, "'{}': cannot open its directory to sync it: {}", path, errno_text(errno));
   const int result = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (result != 0) fail(kOp, "'{}': cannot sync its directory: {}", path, errno_text(err));
+  if (result != 0) fail(kWriteFileAtomically, "'{}': cannot sync its directory: {}", path, errno_text(err));
 }
 
 }  // namespace
@@ -76,7 +76,7 @@ void sync_directory(const std::string& path) {
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string temp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) fail(kOp, "'{}': cannot create the temporary file '{}': {}", path, temp, errno_text(errno));
+  if (fd < 0) fail(kWriteFileAtomically, "'{}': cannot create the temporary file '{}': {}", path, temp, errno_text(errno));
   try {
     FdOutputBuffer buffer(fd);
     std::ostream out(&buffer);
@@ -85,15 +85,15 @@ void write_file_atomically(const std::string& path, const std::function<void(std
     if (!out) {
       // A zero errno means the stream failed for a reason of its own, not in a system call.
       const int err = buffer.failed_errno();
-      fail(kOp, "'{}': writing '{}' failed: {}", path, temp,
+      fail(kWriteFileAtomically, "'{}': writing '{}' failed: {}", path, temp,
            err ? errno_text(err) : "the stream is in a failed state");
     }
-    if (::fsync(fd) != 0) fail(kOp, "'{}': cannot sync '{}': {}", path, temp, errno_text(errno));
+    if (::fsync(fd) != 0) fail(kWriteFileAtomically, "'{}': cannot sync '{}': {}", path, temp, errno_text(errno));
     const int closed = ::close(fd);
     fd = -1;
-    if (closed != 0) fail(kOp, "'{}': closing '{}' failed: {}", path, temp, errno_text(errno));
+    if (closed != 0) fail(kWriteFileAtomically, "'{}': closing '{}' failed: {}", path, temp, errno_text(errno));
     if (::rename(temp.c_str(), path.c_str()) != 0)
-      fail(kOp, "'{}': cannot rename '{}' over it: {}", path, temp, errno_text(errno));
+      fail(kWriteFileAtomically, "'{}': cannot rename '{}' over it: {}", path, temp, errno_text(errno));
   } catch (...) {
     if (fd >= 0) ::close(fd);
     ::unlink(temp.c_str());

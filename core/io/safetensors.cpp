@@ -60,8 +60,6 @@ std::optional<DType> dtype_from_safetensors_name(std::string_view name) {
   return std::nullopt;
 }
 
-std::string errno_text(int err) { return std::system_category().message(err); }
-
 // ---------------------------------------------------------------------------- writing
 
 std::string header_text(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
@@ -328,7 +326,7 @@ NamedTensors load_safetensors(const std::string& path) {
   const uint64_t file_size = std::filesystem::file_size(path, error);
   if (error) bad_file(path, "cannot read its size: {}", error.message());
   std::ifstream in(path, std::ios::binary);
-  if (!in) bad_file(path, "cannot open it: {}", errno_text(errno));
+  if (!in) bad_file(path, "cannot open it: {}", std::system_category().message(errno));
 
   if (file_size < kLengthBytes)
     bad_file(path, "the file is {} bytes, too short for the 8-byte header length", file_size);
