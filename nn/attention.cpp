@@ -35,10 +35,8 @@ Tensor attend(const Tensor& qkv, int64_t n_head, const Tensor& bias, const Dropo
   return matmul(att, v).transpose(1, 2).reshape({B, T, C});
 }
 
-// The fused op has no dropout on the probabilities; with dropout active, attention runs op by op.
-bool runs_fused(const DropoutImpl& dropout, const Device& device) {
-  return !(dropout.is_training() && dropout.p > 0.0) && fused_self_attention_available(device);
-}
+// The probability of dropping an attention weight in this call: 0 outside training.
+double active_dropout(const DropoutImpl& dropout) { return dropout.is_training() ? dropout.p : 0.0; }
 
 }  // namespace
 
@@ -59,7 +57,9 @@ Tensor CausalSelfAttentionImpl::forward(const Tensor& x) const {
                  x.describe());
   const int64_t T = x.size(1);
   const Tensor qkv = c_attn(x);
-  if (runs_fused(*attn_dropout, x.device())) return resid_dropout(c_proj(fused_self_attention(qkv, options.n_head, true)));
+  if (fused_self_attention_available(x.device()))
+    return resid_dropout(c_proj(fused_self_attention(qkv, options.n_head, true, {}, active_dropout(*attn_dropout),
+                                                     attn_dropout->generator)));
   const Tensor bias = causal_bias_.narrow(0, 0, T).narrow(1, 0, T);
   return resid_dropout(c_proj(attend(qkv, options.n_head, bias, attn_dropout)));
 }
@@ -85,8 +85,9 @@ Tensor SelfAttentionImpl::forward(const Tensor& x, const Tensor& key_padding_mas
     padding = key_padding_mask.to(x.device());
   }
   const Tensor qkv = in_proj(x);
-  if (runs_fused(*attn_dropout, x.device()))
-    return out_proj(fused_self_attention(qkv, options.num_heads, false, padding));
+  if (fused_self_attention_available(x.device()))
+    return out_proj(fused_self_attention(qkv, options.num_heads, false, padding, active_dropout(*attn_dropout),
+                                         attn_dropout->generator));
   Tensor bias;
   if (padding.defined()) {
     const DType scores = x.dtype() == DType::f64 ? DType::f64 : DType::f32;

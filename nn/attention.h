@@ -16,9 +16,9 @@ struct CausalSelfAttentionOptions {
 };
 
 // Multi-head self-attention with a causal mask (GPT-2's layout: one c_attn projection to
-// q, k, v and a c_proj back). The attention softmax runs in f32 whatever the dtype. Unless
-// dropout on the probabilities is active, the attention itself is one fused op
-// (nn/fused_attention.h) on devices that have its kernel (the CPU); op by op otherwise.
+// q, k, v and a c_proj back). The attention softmax runs in f32 whatever the dtype. The
+// attention itself is one fused op (nn/fused_attention.h) on devices that have its kernel
+// (the CPU), with the same dropout mask as op by op; op by op otherwise.
 class CausalSelfAttentionImpl : public Module {
  public:
   explicit CausalSelfAttentionImpl(const CausalSelfAttentionOptions& options);

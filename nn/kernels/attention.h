@@ -23,11 +23,21 @@ struct AttentionResult {
   Tensor probs;  // (B, H, T, T), f32 (f64 for f64 qkv); masked keys hold 0
   Tensor parts;  // what backward reads of qkv: (3, B, T, C), q, k, v each a dense block
 };
-// key_padding may be undefined.
-using AttentionForward = AttentionResult (*)(const Tensor& qkv, const Tensor& key_padding, int64_t heads, bool causal);
+// Dropout on the probabilities, drawn as nn::Dropout draws it on the op-by-op path's (B, H, T,
+// T) probabilities (after their cast to qkv's dtype): element i, in order, is kept when the
+// uniform of Philox (seed, offset)'s element i is at least p, and scaled by 1 / (1 - p). The
+// same generator state gives the same mask on both paths. p = 0: none.
+struct AttentionDropout {
+  double p = 0.0;
+  uint64_t seed = 0, offset = 0;
+};
+// key_padding may be undefined. probs hold the probabilities before dropout.
+using AttentionForward = AttentionResult (*)(const Tensor& qkv, const Tensor& key_padding, int64_t heads, bool causal,
+                                             const AttentionDropout& dropout);
 // The gradient of qkv (B, T, 3C) from the forward's parts and probs and the output's gradient
-// (B, T, C), contiguous, in the parts' dtype.
-using AttentionBackward = Tensor (*)(const Tensor& parts, const Tensor& probs, const Tensor& grad_out, int64_t heads);
+// (B, T, C), contiguous, in the parts' dtype; the forward's dropout, regenerated.
+using AttentionBackward = Tensor (*)(const Tensor& parts, const Tensor& probs, const Tensor& grad_out, int64_t heads,
+                                     const AttentionDropout& dropout);
 
 inline constexpr KernelId<AttentionForward> kAttentionForward{"self_attention_forward"};
 inline constexpr KernelId<AttentionBackward> kAttentionBackward{"self_attention_backward"};

@@ -14,6 +14,7 @@
 #include <mantissa/core/error.h>
 #include <mantissa/core/math.h>
 #include <mantissa/core/ops.h>
+#include <mantissa/core/philox.h>
 #include <mantissa/nn/kernels/attention.h>
 
 namespace mantissa::nn::kernels {
@@ -101,12 +102,43 @@ void for_each_score_row(int64_t rows, int64_t len, F f) {
   for (int64_t r = 0; r < rows; ++r) f(r);
 }
 
+// Calls f(j, multiplier) for the keys j of score row r (of len): dropout's multiplier for that
+// element of the probabilities, 0 or 1 / (1 - p) in S, from its Philox block as
+// CpuBackend::dropout draws it (each block of four computed once).
+template <typename S, typename F>
+void for_each_dropout_multiplier(const AttentionDropout& dropout, int64_t r, int64_t len, F f) {
+  const float drop = static_cast<float>(dropout.p);
+  const S scale = static_cast<S>(1.0 / (1.0 - dropout.p));
+  const uint64_t first = static_cast<uint64_t>(r * len);
+  PhiloxBlock block = philox_block(dropout.seed, dropout.offset + first / 4);
+  for (int64_t j = 0; j < len; ++j) {
+    const uint64_t i = first + static_cast<uint64_t>(j);
+    if (i % 4 == 0 && j > 0) block = philox_block(dropout.seed, dropout.offset + i / 4);
+    f(j, uniform_from_bits(block.v[i % 4]) >= drop ? scale : S(0));
+  }
+}
+
+// The probabilities as the second GEMM multiplies them: in T, with dropout when it is on
+// (rounded to T before it is applied, as the op-by-op path drops out its cast probabilities).
+template <typename T, typename S>
+void write_gemm_probs(const S* row, T* out, int64_t r, int64_t len, const AttentionDropout& dropout) {
+  if (dropout.p == 0.0) {
+    for (int64_t j = 0; j < len; ++j) out[j] = convert<T>(row[j]);
+    return;
+  }
+  for_each_dropout_multiplier<S>(dropout, r, len, [&](int64_t j, S multiplier) {
+    out[j] = convert<T>(convert<S>(convert<T>(row[j])) * multiplier);
+  });
+}
+
 // Turns the scores (B, H, T, T) into probabilities in place: masked keys get 0, the others a
-// softmax over them; also writes them in T (the GEMM's dtype) to `low` when it is given.
+// softmax over them; also writes them as the GEMM takes them (write_gemm_probs) to `low` when
+// it is given.
 // kPadded: whether key_padding is given; without it the row loops have no test per key (the
 // pass took twice as long with one).
 template <bool kPadded, typename T, typename S>
-void masked_softmax(const Dims& d, S* scores, T* low, const bool* key_padding, bool causal) {
+void masked_softmax(const Dims& d, S* scores, T* low, const bool* key_padding, bool causal,
+                    const AttentionDropout& dropout) {
   const int64_t len = d.T;
   for_each_score_row(d.B * d.H * d.T, len, [&](int64_t r) {
     const int64_t i = r % d.T, b = r / (d.H * d.T);
@@ -126,26 +158,26 @@ void masked_softmax(const Dims& d, S* scores, T* low, const bool* key_padding, b
       for (int64_t j = 0; j < seen; ++j) row[j] *= inverse;
       std::fill(row + seen, row + len, S(0));
     }
-    if (low)
-      for (int64_t j = 0; j < len; ++j) low[r * len + j] = convert<T>(row[j]);
+    if (low) write_gemm_probs<T, S>(row, low + r * len, r, len, dropout);
   });
 }
 
-// Softmax's backward in place: grad (B, H, T, T), from the gradient of the probabilities to
-// that of the scores, P ⊙ (dP − Σ P ⊙ dP) per row; also writes it, and P, in T when given.
+// Softmax's backward in place: grad (B, H, T, T), from the gradient of the (dropped out)
+// probabilities to that of the scores: dropout's multiplier, then P ⊙ (dP − Σ P ⊙ dP) per row.
+// Also writes it in T to low_grad, and the probabilities as the forward's GEMM took them to
+// low_probs, when they are given.
 template <typename T, typename S>
-void softmax_backward(const Dims& d, const S* probs, S* grad, T* low_grad, T* low_probs) {
+void softmax_backward(const Dims& d, const S* probs, S* grad, T* low_grad, T* low_probs, const AttentionDropout& dropout) {
   const int64_t len = d.T;
   for_each_score_row(d.B * d.H * d.T, len, [&](int64_t r) {
     const S* p = probs + r * len;
     S* g = grad + r * len;
+    if (dropout.p != 0.0) for_each_dropout_multiplier<S>(dropout, r, len, [&](int64_t j, S multiplier) { g[j] *= multiplier; });
     const S dot = cpu::lane_sum<S>(len, [&](int64_t j) { return p[j] * g[j]; });
     for (int64_t j = 0; j < len; ++j) g[j] = p[j] * (g[j] - dot);
     if (low_grad)
-      for (int64_t j = 0; j < len; ++j) {
-        low_grad[r * len + j] = convert<T>(g[j]);
-        low_probs[r * len + j] = convert<T>(p[j]);
-      }
+      for (int64_t j = 0; j < len; ++j) low_grad[r * len + j] = convert<T>(g[j]);
+    if (low_probs) write_gemm_probs<T, S>(p, low_probs + r * len, r, len, dropout);
   });
 }
 
@@ -170,9 +202,10 @@ void split_parts(const Dims& d, const Tensor& packed, Tensor& parts, bool to_par
     }
 }
 
-AttentionResult attention_forward(const Tensor& qkv, const Tensor& key_padding, int64_t heads, bool causal) {
+AttentionResult attention_forward(const Tensor& qkv, const Tensor& key_padding, int64_t heads, bool causal,
+                                  const AttentionDropout& dropout) {
   if (!gemm_runs(qkv.dtype())) {
-    AttentionResult wide = attention_forward(raw::cast(qkv, DType::f32), key_padding, heads, causal);
+    AttentionResult wide = attention_forward(raw::cast(qkv, DType::f32), key_padding, heads, causal, dropout);
     wide.out = raw::cast(wide.out, qkv.dtype());
     return wide;
   }
@@ -188,22 +221,25 @@ AttentionResult attention_forward(const Tensor& qkv, const Tensor& key_padding, 
   const Operand q{r.parts, 0, d.C, d.hs, seq}, k_t{r.parts, block, d.C, d.hs, seq, true};
   const Operand v{r.parts, 2 * block, d.C, d.hs, seq};
   head_gemm(d, d.T, d.T, d.hs, q, k_t, {r.probs, 0, d.T, scores, d.H * scores}, score_scale(d));
-  // The second GEMM multiplies P in qkv's dtype, as the op-by-op path does after its cast.
-  const bool narrow = qkv.dtype() != stats;
-  const Tensor low = narrow ? raw::empty(r.probs.sizes(), {qkv.dtype(), qkv.device()}) : r.probs;
+  // The second GEMM multiplies P in qkv's dtype, as the op-by-op path does after its cast,
+  // and after dropout: then it is a tensor of its own, as it is whenever qkv is narrower.
+  const bool own_copy = qkv.dtype() != stats || dropout.p != 0.0;
+  const Tensor low = own_copy ? raw::empty(r.probs.sizes(), {qkv.dtype(), qkv.device()}) : r.probs;
   cpu::visit_floating(qkv, "self_attention", [&]<typename T, typename S>() {
-    T* low_data = narrow ? low.data<T>() : nullptr;
-    if (key_padding.defined()) masked_softmax<true, T, S>(d, r.probs.data<S>(), low_data, key_padding.data<bool>(), causal);
-    else masked_softmax<false, T, S>(d, r.probs.data<S>(), low_data, nullptr, causal);
+    T* low_data = own_copy ? low.data<T>() : nullptr;
+    if (key_padding.defined())
+      masked_softmax<true, T, S>(d, r.probs.data<S>(), low_data, key_padding.data<bool>(), causal, dropout);
+    else masked_softmax<false, T, S>(d, r.probs.data<S>(), low_data, nullptr, causal, dropout);
   });
   head_gemm(d, d.T, d.hs, d.T, {low, 0, d.T, scores, d.H * scores}, v, {r.out, 0, d.C, d.hs, seq});
   return r;
 }
 
-Tensor attention_backward(const Tensor& parts, const Tensor& probs, const Tensor& grad_out, int64_t heads) {
+Tensor attention_backward(const Tensor& parts, const Tensor& probs, const Tensor& grad_out, int64_t heads,
+                          const AttentionDropout& dropout) {
   if (!gemm_runs(parts.dtype()))
     return raw::cast(
-        attention_backward(raw::cast(parts, DType::f32), probs, raw::cast(grad_out, DType::f32), heads),
+        attention_backward(raw::cast(parts, DType::f32), probs, raw::cast(grad_out, DType::f32), heads, dropout),
         parts.dtype());
   const Dims d{parts.size(1), parts.size(2), parts.size(3), heads, parts.size(3) / heads};
   Tensor grad_qkv = raw::empty({d.B, d.T, 3 * d.C}, {parts.dtype(), parts.device()});
@@ -213,18 +249,18 @@ Tensor attention_backward(const Tensor& parts, const Tensor& probs, const Tensor
   Tensor grad_scores = raw::empty(probs.sizes(), {probs.dtype(), probs.device()});
   const Operand dy{grad_out, 0, d.C, d.hs, seq};
   head_gemm(d, d.T, d.T, d.hs, dy, {parts, 2 * block, d.C, d.hs, seq, true}, {grad_scores, 0, d.T, scores, d.H * scores});
-  const bool narrow = parts.dtype() != probs.dtype();
+  const bool narrow = parts.dtype() != probs.dtype(), own_probs = narrow || dropout.p != 0.0;
   const Tensor low_grad = narrow ? raw::empty(probs.sizes(), {parts.dtype(), parts.device()}) : grad_scores;
-  const Tensor low_probs = narrow ? raw::empty(probs.sizes(), {parts.dtype(), parts.device()}) : probs;
+  const Tensor low_probs = own_probs ? raw::empty(probs.sizes(), {parts.dtype(), parts.device()}) : probs;
   cpu::visit_floating(parts, "self_attention_backward", [&]<typename T, typename S>() {
     softmax_backward<T, S>(d, probs.data<S>(), grad_scores.data<S>(), narrow ? low_grad.data<T>() : nullptr,
-                           narrow ? low_probs.data<T>() : nullptr);
+                           own_probs ? low_probs.data<T>() : nullptr, dropout);
   });
   const double scale = score_scale(d);
   const Operand ds{low_grad, 0, d.T, scores, d.H * scores}, ds_t{low_grad, 0, d.T, scores, d.H * scores, true};
   const Operand p_t{low_probs, 0, d.T, scores, d.H * scores, true};
   const Operand q{parts, 0, d.C, d.hs, seq}, k{parts, block, d.C, d.hs, seq};
-  head_gemm(d, d.T, d.hs, d.T, p_t, dy, {grad_parts, 2 * block, d.C, d.hs, seq});   // dV = Pᵀ dY
+  head_gemm(d, d.T, d.hs, d.T, p_t, dy, {grad_parts, 2 * block, d.C, d.hs, seq});   // dV = (dropped P)ᵀ dY
   head_gemm(d, d.T, d.hs, d.T, ds, k, {grad_parts, 0, d.C, d.hs, seq}, scale);      // dQ = dS K
   head_gemm(d, d.T, d.hs, d.T, ds_t, q, {grad_parts, block, d.C, d.hs, seq}, scale);  // dK = dSᵀ Q
   split_parts(d, grad_qkv, grad_parts, false);

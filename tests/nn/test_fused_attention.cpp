@@ -188,15 +188,84 @@ TEST(FusedAttentionViews, BadInputsNameTheOp) {
             std::string::npos);
 }
 
-TEST(FusedAttentionViews, AttentionModulesUseItUnlessDropoutIsActive) {
-  // Training with dropout on the probabilities runs op by op (the fused op has no dropout):
-  // two calls then differ; in eval mode they are the fused op's, equal to calling it directly.
+// The op-by-op attention from public ops, as nn/attention.cpp's fallback computes it: scores,
+// causal bias, softmax, cast to qkv's dtype, Dropout with `generator`, then P·V.
+Tensor op_by_op(const Tensor& qkv, const Problem& p, bool causal, double drop, Generator* generator) {
+  const int64_t hs = p.C / p.H;
+  const std::vector<Tensor> parts = split(qkv, p.C, 2);
+  auto heads = [&](const Tensor& t) { return t.view({p.B, p.T, p.H, hs}).transpose(1, 2); };
+  Tensor scores = matmul(heads(parts[0]), heads(parts[1]).transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(hs)));
+  if (scores.dtype() != DType::f64) scores = scores.to(DType::f32);
+  if (causal) {
+    std::vector<double> bias(static_cast<size_t>(p.T * p.T), 0.0);
+    for (int64_t i = 0; i < p.T; ++i)
+      for (int64_t j = i + 1; j < p.T; ++j) bias[static_cast<size_t>(i * p.T + j)] = -INFINITY;
+    scores = scores + from_vector(bias, {p.T, p.T}).to(scores.dtype());
+  }
+  const Tensor att = dropout(softmax(scores, -1).to(qkv.dtype()), drop, true, generator);
+  return matmul(att, heads(parts[2])).transpose(1, 2).reshape({p.B, p.T, p.C});
+}
+
+// With dropout the fused op draws the op-by-op path's mask from the same generator state: its
+// output and gradient match that path's (f64: to rounding; f32: to its summation order; bf16:
+// the op-by-op path rounds its scores to bf16, so to bf16's few ulps), and differ from the
+// output without dropout.
+TEST(FusedAttentionDropout, DrawsTheOpByOpMaskFromTheSameGenerator) {
+  const Problem p{2, 9, 8, 2};
+  for (auto [dtype, tol] : {std::pair{DType::f64, 1e-12}, {DType::f32, 1e-5}, {DType::bf16, 3e-2}}) {
+    for (bool causal : {true, false}) {
+      const Tensor values = randn({p.B, p.T, 3 * p.C}).to(dtype);
+      const Tensor weights = randn({p.B, p.T, p.C}, {DType::f64});
+      Generator fused_gen(42), reference_gen(42);
+      Tensor a = values.detach(), b = values.detach();
+      a.set_requires_grad();
+      b.set_requires_grad();
+      const Tensor fused = nn::fused_self_attention(a, p.H, causal, {}, 0.3, &fused_gen);
+      const Tensor reference = op_by_op(b, p, causal, 0.3, &reference_gen);
+      (fused.to(DType::f64) * weights).sum().backward();
+      (reference.to(DType::f64) * weights).sum().backward();
+      const auto o = fused.to_vector<double>(), r = reference.to_vector<double>();
+      const auto ga = a.grad().to_vector<double>(), gb = b.grad().to_vector<double>();
+      const double out_scale = max_abs(r), grad_scale = max_abs(gb);
+      for (size_t i = 0; i < o.size(); ++i) ASSERT_NEAR(o[i], r[i], tol * out_scale) << dtype_name(dtype) << " out " << i;
+      for (size_t i = 0; i < ga.size(); ++i) ASSERT_NEAR(ga[i], gb[i], tol * grad_scale) << dtype_name(dtype) << " grad " << i;
+      const auto undropped = nn::fused_self_attention(values, p.H, causal).to_vector<double>();
+      double difference = 0;
+      for (size_t i = 0; i < o.size(); ++i) difference = std::max(difference, std::fabs(o[i] - undropped[i]));
+      EXPECT_GT(difference, 0.1 * out_scale) << dtype_name(dtype);
+    }
+  }
+}
+
+TEST(FusedAttentionDropout, GradcheckWithAFixedMask) {
+  // Each evaluation draws from a generator reset to one state, so every call drops the same
+  // elements and the op is a fixed function of qkv.
+  const Problem p{1, 5, 8, 2};
+  Tensor x = randn({p.B, p.T, 3 * p.C}, {DType::f64});
+  x.set_requires_grad();
+  Generator gen(7);
+  const auto r = gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        gen.manual_seed(7);
+        return nn::fused_self_attention(in[0], p.H, true, {}, 0.4, &gen);
+      },
+      {x});
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
+TEST(FusedAttentionDropout, TheModulesUseItInTrainingAndEvaluation) {
+  // In training the module's Dropout generator feeds the fused op; in eval there is none.
+  Generator module_gen(3), direct_gen(3);
   nn::CausalSelfAttention attn(nn::CausalSelfAttentionOptions(8, 2, 6).with_dropout(0.5));
+  attn->attn_dropout->generator = &module_gen;
+  attn->resid_dropout->eval();  // its own draws, from the default generator, are not under test
   const Tensor x = randn({2, 6, 8});
-  EXPECT_NE(attn(x).to_vector<float>(), attn(x).to_vector<float>());
+  const Tensor trained = attn(x);
+  const Tensor direct = attn->c_proj(nn::fused_self_attention(attn->c_attn(x), 2, true, {}, 0.5, &direct_gen));
+  EXPECT_EQ(trained.to_vector<float>(), direct.to_vector<float>());
   attn->eval();
-  const Tensor direct = attn->c_proj(nn::fused_self_attention(attn->c_attn(x), 2, true));
-  EXPECT_EQ(attn(x).to_vector<float>(), direct.to_vector<float>());
+  EXPECT_EQ(attn(x).to_vector<float>(), attn->c_proj(nn::fused_self_attention(attn->c_attn(x), 2, true)).to_vector<float>());
+  EXPECT_THROW(nn::fused_self_attention(randn({1, 2, 6}), 1, true, {}, 1.0), Error);
 }
 
 TEST(FusedAttentionViews, ItsTimeIsFiledUnderAttentionInAStepProfile) {
