@@ -18,8 +18,8 @@ struct GemmShape {
   // over the batch. Otherwise the matrices of one operand must not overlap.
   int64_t batch_stride_a = 0, batch_stride_b = 0, batch_stride_c = 0;
   // A second, outer batch level over the first, with strides of its own: the (B, H) heads of
-  // attention read in place from a (B, T, 3C) projection (a head is hs elements along a row,
-  // a sequence T·3C apart). The same rules: 0 broadcasts A or B; C's matrices must not overlap.
+  // attention read in place from a (B, T, C) tensor (a head is hs elements along a row, a
+  // sequence T·C apart). The same rules: 0 broadcasts A or B; C's matrices must not overlap.
   int64_t outer = 1;
   int64_t outer_stride_a = 0, outer_stride_b = 0, outer_stride_c = 0;
   // Supported: f32 x f32 -> f32; bf16 x bf16 -> f32 or bf16; f16 x f16 -> f32 or f16 where

@@ -4,9 +4,9 @@
 // falls back to the op-by-op path on a device without them.
 //
 // qkv is (B, T, 3C) = [q | k | v], contiguous, each of q, k, v holding H heads of hs = C / H
-// columns. There are no per-head copies: the scores are computed in f32 (f64 for f64) with the
-// 1/sqrt(hs) scale inside the GEMM, masked and normalised in one pass, and the output is
-// written straight into (B, T, C) rows. Keys a query may not see are those
+// columns. q, k and v are copied once into dense blocks (whose heads the GEMMs read in place);
+// the scores are computed in f32 (f64 for f64) with the 1/sqrt(hs) scale inside the GEMM,
+// masked and normalised in one pass, and the output is written straight into (B, T, C) rows. Keys a query may not see are those
 // after it when `causal`, and those where key_padding (B, T) bool is true; a query that can
 // see no key gets a zero output (op-by-op softmax would give NaN).
 //

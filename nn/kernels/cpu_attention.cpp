@@ -2,7 +2,9 @@
 // v split once out of the packed projection, the output written in place into its rows, with
 // one pass per score row between them for the masked softmax or its backward. f64, which oneDNN lacks, runs the same steps through a loop
 // GEMM (gradcheck needs it, speed does not matter there); f16, and bf16 on a CPU without
-// oneDNN's bf16 matmul, are widened to f32 first.
+// oneDNN's bf16 matmul, are widened to f32 first (so their probabilities are rounded to f32,
+// not to their own dtype, before dropout and P·V).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -102,21 +104,23 @@ void for_each_score_row(int64_t rows, int64_t len, F f) {
   for (int64_t r = 0; r < rows; ++r) f(r);
 }
 
-// Calls f(j, multiplier) for the keys j of score row r (of len): dropout's multiplier for that
-// element of the probabilities, 0 or 1 / (1 - p) in S, from its Philox block as
-// CpuBackend::dropout draws it (each block of four computed once).
-template <typename S, typename F>
-void for_each_dropout_multiplier(const AttentionDropout& dropout, int64_t r, int64_t len, F f) {
+// Calls f(j, keep) for the keys j of score row r (of len): whether dropout keeps that element
+// of the probabilities, from its Philox block as CpuBackend::dropout draws it (each block of
+// four computed once). A dropped element becomes 0 whatever it held, NaN included, as there.
+template <typename F>
+void for_each_dropout_decision(const AttentionDropout& dropout, int64_t r, int64_t len, F f) {
   const float drop = static_cast<float>(dropout.p);
-  const S scale = static_cast<S>(1.0 / (1.0 - dropout.p));
   const uint64_t first = static_cast<uint64_t>(r * len);
   PhiloxBlock block = philox_block(dropout.seed, dropout.offset + first / 4);
   for (int64_t j = 0; j < len; ++j) {
     const uint64_t i = first + static_cast<uint64_t>(j);
     if (i % 4 == 0 && j > 0) block = philox_block(dropout.seed, dropout.offset + i / 4);
-    f(j, uniform_from_bits(block.v[i % 4]) >= drop ? scale : S(0));
+    f(j, uniform_from_bits(block.v[i % 4]) >= drop);
   }
 }
+
+template <typename S>
+S keep_scale(const AttentionDropout& dropout) { return static_cast<S>(1.0 / (1.0 - dropout.p)); }
 
 // The probabilities as the second GEMM multiplies them: in T, with dropout when it is on
 // (rounded to T before it is applied, as the op-by-op path drops out its cast probabilities).
@@ -126,8 +130,9 @@ void write_gemm_probs(const S* row, T* out, int64_t r, int64_t len, const Attent
     for (int64_t j = 0; j < len; ++j) out[j] = convert<T>(row[j]);
     return;
   }
-  for_each_dropout_multiplier<S>(dropout, r, len, [&](int64_t j, S multiplier) {
-    out[j] = convert<T>(convert<S>(convert<T>(row[j])) * multiplier);
+  const S scale = keep_scale<S>(dropout);
+  for_each_dropout_decision(dropout, r, len, [&](int64_t j, bool keep) {
+    out[j] = convert<T>(keep ? convert<S>(convert<T>(row[j])) * scale : S(0));
   });
 }
 
@@ -149,10 +154,14 @@ void masked_softmax(const Dims& d, S* scores, T* low, const bool* key_padding, b
       if constexpr (kPadded) return padded[j] ? S(-INFINITY) : row[j];
       else return row[j];
     };
-    const S max = cpu::lane_max<S>(seen, S(-INFINITY), visible_score);
-    if (max == S(-INFINITY)) {
+    // A row sees no key only through the masks; a max of -inf from NaN scores (which lane_max
+    // passes over) must not zero the row, whose NaN the exponentials below carry on.
+    bool sees_a_key = seen > 0;
+    if constexpr (kPadded) sees_a_key = std::find(padded, padded + seen, false) != padded + seen;
+    if (!sees_a_key) {
       std::fill(row, row + len, S(0));
     } else {
+      const S max = cpu::lane_max<S>(seen, S(-INFINITY), visible_score);
       for (int64_t j = 0; j < seen; ++j) row[j] = math::exp(visible_score(j) - max);  // 0 for a padded key
       const S inverse = S(1) / cpu::lane_sum<S>(seen, [&](int64_t j) { return row[j]; });
       for (int64_t j = 0; j < seen; ++j) row[j] *= inverse;
@@ -172,7 +181,10 @@ void softmax_backward(const Dims& d, const S* probs, S* grad, T* low_grad, T* lo
   for_each_score_row(d.B * d.H * d.T, len, [&](int64_t r) {
     const S* p = probs + r * len;
     S* g = grad + r * len;
-    if (dropout.p != 0.0) for_each_dropout_multiplier<S>(dropout, r, len, [&](int64_t j, S multiplier) { g[j] *= multiplier; });
+    if (dropout.p != 0.0) {
+      const S scale = keep_scale<S>(dropout);
+      for_each_dropout_decision(dropout, r, len, [&](int64_t j, bool keep) { g[j] = keep ? g[j] * scale : S(0); });
+    }
     const S dot = cpu::lane_sum<S>(len, [&](int64_t j) { return p[j] * g[j]; });
     for (int64_t j = 0; j < len; ++j) g[j] = p[j] * (g[j] - dot);
     if (low_grad)
@@ -215,7 +227,7 @@ AttentionResult attention_forward(const Tensor& qkv, const Tensor& key_padding, 
   r.probs = raw::empty({d.B, d.H, d.T, d.T}, {stats, qkv.device()});
   r.out = raw::empty({d.B, d.T, d.C}, {qkv.dtype(), qkv.device()});
   r.parts = raw::empty({3, d.B, d.T, d.C}, {qkv.dtype(), qkv.device()});
-  if (d.B == 0 || d.T == 0) return r;
+  if (d.B == 0 || d.T == 0 || d.C == 0) return r;  // nothing to attend with (probs unused)
   split_parts(d, qkv, r.parts, true);
   const int64_t block = d.B * d.T * d.C, seq = d.T * d.C, scores = d.T * d.T;
   const Operand q{r.parts, 0, d.C, d.hs, seq}, k_t{r.parts, block, d.C, d.hs, seq, true};
@@ -243,7 +255,7 @@ Tensor attention_backward(const Tensor& parts, const Tensor& probs, const Tensor
         parts.dtype());
   const Dims d{parts.size(1), parts.size(2), parts.size(3), heads, parts.size(3) / heads};
   Tensor grad_qkv = raw::empty({d.B, d.T, 3 * d.C}, {parts.dtype(), parts.device()});
-  if (d.B == 0 || d.T == 0) return grad_qkv;
+  if (d.B == 0 || d.T == 0 || d.C == 0) return grad_qkv;
   const int64_t block = d.B * d.T * d.C, seq = d.T * d.C, scores = d.T * d.T;
   Tensor grad_parts = raw::empty(parts.sizes(), {parts.dtype(), parts.device()});
   Tensor grad_scores = raw::empty(probs.sizes(), {probs.dtype(), probs.device()});

@@ -243,6 +243,9 @@ TEST(Gemm, OuterBatchOfHeadsReadInPlace) {
   GemmShape scores = heads_in_rows(3, 2, 7, 4, DType::f32, DType::f32);
   scores.alpha = 0.5f;
   check_gemm(scores);
+  check_gemm(heads_in_rows(3, 1, 7, 4, DType::f32, DType::f32));  // one head: a batch of 1 inside 4-D
+  scores.accumulate = true;
+  check_gemm(scores);
   // P (T×T per head, dense) times v read in place, written into the heads' columns of C rows.
   GemmShape out = make_shape(7, 4, 7, false, false, 0);
   out.outer = 3, out.batch = 2;
@@ -259,6 +262,7 @@ TEST(Gemm, OuterBatchOfHeadsReadInPlace) {
 TEST(Gemm, OuterBatchOfHeadsBf16) {
   SKIP_WITHOUT_ONEDNN_BF16();
   check_gemm(heads_in_rows(2, 3, 9, 8, DType::bf16, DType::f32));
+  check_gemm(heads_in_rows(3, 1, 9, 8, DType::bf16, DType::f32));  // one head: a batch of 1 inside 4-D
   check_gemm(heads_in_rows(2, 3, 9, 8, DType::bf16, DType::bf16));
 }
 

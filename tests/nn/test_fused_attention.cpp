@@ -164,6 +164,25 @@ TEST(FusedAttentionViews, EmptyBatchesAndSequences) {
   }
 }
 
+TEST(FusedAttentionViews, EmptyHeads) {
+  const Problem p{2, 3, 0, 2};
+  const auto [out, grad] = run(randn({p.B, p.T, 0}), zeros({p.B, p.T, 0}, {DType::f64}), p, true, {});
+  EXPECT_EQ(out.sizes(), Shape({2, 3, 0}));
+  EXPECT_EQ(grad.sizes(), Shape({2, 3, 0}));
+}
+
+TEST(FusedAttentionViews, ANaNInAQueryReachesItsOutput) {
+  // Not zeros: a NaN score must not pass for a query that sees no key.
+  const Problem p{1, 3, 4, 1};
+  std::vector<float> values(3 * 12, 0.5f);
+  values[0] = NAN;  // q of the first query
+  for (const Tensor& mask : {Tensor(), padding_mask({false, false, true}, p)}) {
+    const auto out = nn::fused_self_attention(from_vector(values, {1, 3, 12}), 1, true, mask).to_vector<float>();
+    for (int c = 0; c < 4; ++c) EXPECT_TRUE(std::isnan(out[c])) << c;
+    for (int i = 4; i < 12; ++i) EXPECT_FALSE(std::isnan(out[i])) << i;
+  }
+}
+
 TEST(FusedAttentionViews, AQueryThatSeesNoKeyGetsZeros) {
   const Problem p{1, 3, 4, 1};
   const Tensor mask = padding_mask({true, true, true}, p);
