@@ -1,4 +1,8 @@
 // index_select / index_add (embedding forward and backward) and gather / scatter_add.
+#include <algorithm>
+
+#include <omp.h>
+
 #include <mantissa/core/convert.h>
 #include <mantissa/core/cpu/cpu_backend.h>
 #include <mantissa/core/cpu/strided.h>
@@ -62,13 +66,20 @@ void CpuBackend::index_add(Tensor& out, int64_t dim, const Tensor& index, const 
     using C = compute_t<T>;
     T* o = out.data<T>();
     const T* in = src.data<T>();
-    // Threads own columns, so repeated indices never race.
+    // Threads own blocks of columns, so repeated indices never race; within a block the rows
+    // are added in order (each element's additions in index order, as one thread would), and
+    // the loop over a row's columns is contiguous, so it vectorises.
+    const int64_t threads = omp_get_max_threads();
+    const int64_t per_thread = (s.inner + threads - 1) / threads;
+    const int64_t width = std::max<int64_t>(16, (per_thread + 15) / 16 * 16);
+    const int64_t blocks = (s.inner + width - 1) / width;
 #pragma omp parallel for schedule(static) if (src.numel() > kParallelGrain)
-    for (int64_t oj = 0; oj < s.outer * s.inner; ++oj) {
-      const int64_t outer = oj / s.inner, j = oj % s.inner;
+    for (int64_t task = 0; task < s.outer * blocks; ++task) {
+      const int64_t outer = task / blocks, first = task % blocks * width, last = std::min(s.inner, first + width);
       for (int64_t i = 0; i < n; ++i) {
-        T& target = o[(outer * s.size + idx[i]) * s.inner + j];
-        target = convert<T>(convert<C>(target) + convert<C>(in[(outer * n + i) * s.inner + j]));
+        T* target = o + (outer * s.size + idx[i]) * s.inner;
+        const T* row = in + (outer * n + i) * s.inner;
+        for (int64_t j = first; j < last; ++j) target[j] = convert<T>(convert<C>(target[j]) + convert<C>(row[j]));
       }
     }
   });
