@@ -102,7 +102,8 @@ inline void compare_with_torch_on_cpu(const std::string& script, int threads, co
   if (!ours_memory || !least_memory) return;
   fmt::print("peak RSS: mantissa {:.0f} MiB, PyTorch {:.0f} MiB (its smallest run): ratio {:.2f}\n", ours_memory->peak_mib,
              *least_memory, ours_memory->peak_mib / *least_memory);
-  if (const auto runtime = torch_runtime_rss_mib())
+  const auto runtime = torch_runtime_rss_mib();
+  if (runtime && *least_memory > *runtime)
     fmt::print("above the runtime's own (mantissa before the workload {:.0f} MiB, python3 after import torch {:.0f} MiB): "
                "mantissa {:.0f} MiB, PyTorch {:.0f} MiB: ratio {:.2f}\n",
                ours_memory->runtime_mib, *runtime, ours_memory->workload_mib(), *least_memory - *runtime,

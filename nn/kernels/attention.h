@@ -34,8 +34,9 @@ struct AttentionDropout {
 // key_padding may be undefined. probs hold the probabilities before dropout.
 using AttentionForward = AttentionResult (*)(const Tensor& qkv, const Tensor& key_padding, int64_t heads, bool causal,
                                              const AttentionDropout& dropout);
-// The gradient of qkv (B, T, 3C) from the forward's parts and probs and the output's gradient
-// (B, T, C), contiguous, in the parts' dtype; the forward's dropout, regenerated.
+// The gradient of qkv (B, T, 3C), in the parts' dtype, from the forward's parts and probs as
+// it returned them (f32 parts where it widened qkv) and the output's gradient (B, T, C),
+// contiguous, in the parts' dtype; the forward's dropout, regenerated.
 using AttentionBackward = Tensor (*)(const Tensor& parts, const Tensor& probs, const Tensor& grad_out, int64_t heads,
                                      const AttentionDropout& dropout);
 

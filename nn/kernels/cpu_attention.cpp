@@ -1,9 +1,9 @@
 // The CPU's fused self-attention (nn/kernels/attention.h): per-head GEMMs on oneDNN over q, k,
 // v split once out of the packed projection, the output written in place into its rows, with
-// one pass per score row between them for the masked softmax or its backward. f64, which oneDNN lacks, runs the same steps through a loop
-// GEMM (gradcheck needs it, speed does not matter there); f16, and bf16 on a CPU without
-// oneDNN's bf16 matmul, are widened to f32 first (so their probabilities are rounded to f32,
-// not to their own dtype, before dropout and P·V).
+// one pass per score row between them for the masked softmax or its backward. f64 runs the
+// same steps with raw::matmul for the GEMMs; f16, and bf16 on a CPU without oneDNN's bf16
+// matmul, are widened to f32 first (so their probabilities are rounded to f32, not to their
+// own dtype, before dropout and P·V, and backward receives f32 parts).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -42,31 +42,22 @@ struct Operand {
   const char* at() const { return static_cast<const char*>(data.data_ptr()) + offset * dtype_size(data.dtype()); }
 };
 
-// The loop GEMM of f64: C = alpha · op(A) · op(B) for every (sequence, head).
-void loop_gemm(const Dims& d, int64_t m, int64_t n, int64_t k, const Operand& a, const Operand& b, const Operand& c,
-               double alpha) {
-  const double* pa = reinterpret_cast<const double*>(a.at());
-  const double* pb = reinterpret_cast<const double*>(b.at());
-  double* pc = const_cast<double*>(reinterpret_cast<const double*>(c.at()));
-#pragma omp parallel for schedule(static) if (d.B * d.H * m * n * k > cpu::kParallelGrain)
-  for (int64_t row = 0; row < d.B * d.H * m; ++row) {
-    const int64_t s = row / (d.H * m), h = row / m % d.H, i = row % m;
-    const double* as = pa + s * a.seq + h * a.head;
-    const double* bs = pb + s * b.seq + h * b.head;
-    double* out = pc + s * c.seq + h * c.head + i * c.ld;
-    for (int64_t j = 0; j < n; ++j) {
-      double total = 0;
-      for (int64_t p = 0; p < k; ++p)
-        total += as[a.trans ? p * a.ld + i : i * a.ld + p] * bs[b.trans ? j * b.ld + p : p * b.ld + j];
-      out[j] = alpha * total;
-    }
-  }
+// The operand as a (B, H, rows, cols) view of its tensor (rows × cols after op).
+Tensor as_view(const Operand& o, const Dims& d, int64_t rows, int64_t cols) {
+  return raw::as_strided(o.data, {d.B, d.H, rows, cols}, {o.seq, o.head, o.trans ? 1 : o.ld, o.trans ? o.ld : 1},
+                         o.data.offset() + o.offset);
 }
 
 // C = alpha · op(A) · op(B), m × n, for every (sequence, head); A and B share a dtype.
+// f64, which oneDNN lacks, goes through raw::matmul on the operands' views (its own loop GEMM;
+// gradcheck needs f64, speed does not matter there).
 void head_gemm(const Dims& d, int64_t m, int64_t n, int64_t k, const Operand& a, const Operand& b, const Operand& c,
                double alpha = 1.0) {
-  if (a.data.dtype() == DType::f64) return loop_gemm(d, m, n, k, a, b, c, alpha);
+  if (a.data.dtype() == DType::f64) {
+    Tensor destination = as_view(c, d, m, n);
+    raw::copy_(destination, raw::binary(BinaryOp::mul, raw::matmul(as_view(a, d, m, k), as_view(b, d, k, n)), alpha));
+    return;
+  }
   cpu::GemmShape s;
   s.outer = d.B;
   s.batch = d.H;
@@ -249,10 +240,6 @@ AttentionResult attention_forward(const Tensor& qkv, const Tensor& key_padding, 
 
 Tensor attention_backward(const Tensor& parts, const Tensor& probs, const Tensor& grad_out, int64_t heads,
                           const AttentionDropout& dropout) {
-  if (!gemm_runs(parts.dtype()))
-    return raw::cast(
-        attention_backward(raw::cast(parts, DType::f32), probs, raw::cast(grad_out, DType::f32), heads, dropout),
-        parts.dtype());
   const Dims d{parts.size(1), parts.size(2), parts.size(3), heads, parts.size(3) / heads};
   Tensor grad_qkv = raw::empty({d.B, d.T, 3 * d.C}, {parts.dtype(), parts.device()});
   if (d.B == 0 || d.T == 0 || d.C == 0) return grad_qkv;

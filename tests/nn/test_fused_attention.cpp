@@ -156,6 +156,20 @@ TEST(FusedAttentionViews, AnyLayoutOfQkvGivesTheContiguousResult) {
   }
 }
 
+TEST(FusedAttentionViews, AKeyPaddingMaskViewGivesTheContiguousResult) {
+  const Problem p{2, 5, 8, 2};
+  std::vector<uint8_t> transposed_bytes = {0, 0, 0, 0, 0, 0, 0, 1, 0, 1};  // (T, B): keys 3 and 4 of sequence 1
+  const Tensor mask = from_vector(transposed_bytes, {p.T, p.B}).to(DType::boolean).transpose(0, 1);
+  ASSERT_FALSE(mask.is_contiguous());
+  const Tensor qkv = randn({p.B, p.T, 3 * p.C});
+  EXPECT_EQ(nn::fused_self_attention(qkv, p.H, false, mask).to_vector<float>(),
+            nn::fused_self_attention(qkv, p.H, false, mask.contiguous()).to_vector<float>());
+  const auto expected = reference(qkv.to(DType::f64).to_vector<double>(), p, false,
+                                  {false, false, false, false, false, false, false, false, true, true});
+  const auto out = nn::fused_self_attention(qkv, p.H, false, mask).to_vector<float>();
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], expected[i], 1e-5) << i;
+}
+
 TEST(FusedAttentionViews, EmptyBatchesAndSequences) {
   for (const Problem& p : {Problem{0, 4, 8, 2}, Problem{2, 0, 8, 2}}) {
     const auto [out, grad] = run(randn({p.B, p.T, 3 * p.C}), zeros({p.B, p.T, p.C}, {DType::f64}), p, true, {});
