@@ -4,10 +4,11 @@
 // positions, 4 pre-norm encoder layers (256 wide, 4 heads, ffn 1024, dropout 0), Linear to 29,
 // log_softmax in f32, CTC (blank 0, mean, zero_infinity) against random targets of 40 labels,
 // AdamW(1e-3, PyTorch's default weight decay 0.01) on every parameter. Prints mantissa's
-// median ms/step and, in the same run, PyTorch's under each OpenBLAS setting, with the ratios
-// mantissa / PyTorch (< 1: mantissa is faster; the goal is <= 0.8 of the fastest).
+// median ms/step and, in the same run, PyTorch's under each OpenBLAS setting, alternating for
+// --rounds rounds (default 3), with the median ratio mantissa / fastest PyTorch (< 1: mantissa
+// is faster; the goal is <= 0.8).
 //
-//   bench_asr_step [--threads N] [--steps N] [--precision 32-true|bf16-mixed] [--no-torch]
+//   bench_asr_step [--threads N] [--steps N] [--rounds N] [--precision 32-true|bf16-mixed] [--no-torch]
 //                  [--profile] [--profile-shapes] [--profile-json FILE]
 //
 // --profile runs as many steps again under a step profile (core/profile.h); --profile-shapes
@@ -30,7 +31,7 @@ using namespace mantissa;
 namespace {
 
 struct Options {
-  int threads = 2, steps = 20;
+  int threads = 2, steps = 20, rounds = 3;
   bool torch = true, profile = false, profile_shapes = false;
   std::string precision = "32-true", profile_json;
 };
@@ -81,8 +82,7 @@ double time_mantissa(Workload& w, const Options& o, int warmup) {
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) ms.push_back(elapsed);
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return bench::median(ms);
 }
 
 }  // namespace
@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
       const bool value = i + 1 < argc;
       if (!std::strcmp(argv[i], "--threads") && value) o.threads = std::atoi(argv[++i]);
       else if (!std::strcmp(argv[i], "--steps") && value) o.steps = std::atoi(argv[++i]);
+      else if (!std::strcmp(argv[i], "--rounds") && value) o.rounds = std::atoi(argv[++i]);
       else if (!std::strcmp(argv[i], "--precision") && value) o.precision = argv[++i];
       else if (!std::strcmp(argv[i], "--no-torch")) o.torch = false;
       else if (!std::strcmp(argv[i], "--profile")) o.profile = true;
@@ -103,19 +104,18 @@ int main(int argc, char** argv) {
     }
     MANTISSA_CHECK(o.precision == "32-true" || o.precision == "bf16-mixed", "bench_asr_step",
                    "--precision is 32-true or bf16-mixed (PyTorch's fp32 and bf16 autocast), not '{}'", o.precision);
-    MANTISSA_CHECK(o.steps > 0 && o.threads > 0, "bench_asr_step", "--steps and --threads must be positive");
+    MANTISSA_CHECK(o.steps > 0 && o.threads > 0 && o.rounds > 0, "bench_asr_step",
+                   "--steps, --threads and --rounds must be positive");
     set_num_threads(o.threads);
     bench::PeakMemory memory;
     memory.runtime_mib = bench::peak_rss_mib();
     Workload workload(o);
-    const double ours = time_mantissa(workload, o, 5);
-    memory.peak_mib = bench::peak_rss_mib();
     fmt::print("ASR training step (torch_asr.py workload), {}, cpu, {} threads\n", o.precision, o.threads);
-    fmt::print("{:<44} {:>9.2f} ms/step   peak RSS {:.0f} MiB ({:.0f} before the workload)\n", "mantissa", ours,
-               memory.peak_mib, memory.runtime_mib);
+    const auto time_ours = [&] { return time_mantissa(workload, o, 5); };
     if (o.torch)
       bench::compare_with_torch_on_cpu(std::string(MANTISSA_SHARED_BENCH_DIR) + "/torch_asr.py", o.threads,
-                                       o.precision == "bf16-mixed" ? "bf16" : "fp32", o.steps, ours, memory);
+                                       o.precision == "bf16-mixed" ? "bf16" : "fp32", o.steps, o.rounds, time_ours, memory);
+    else bench::report_mantissa_alone(o.rounds, time_ours, memory);
     if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_shapes, o.profile_json);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());

@@ -2,9 +2,10 @@
 // workload of ../shared/bench/torch_gpt.py: byte vocabulary, block 128, 4 layers, 4 heads,
 // 256 wide, tied head, dropout 0, batch 16, AdamW(3e-4, weight decay 0.1) on every
 // parameter. Prints mantissa's median ms/step and, in the same run, PyTorch's for the same
-// workload, with the ratio mantissa / PyTorch (< 1: mantissa is faster).
+// workload, alternating for --rounds rounds on the CPU (default 3), with the median ratio
+// mantissa / PyTorch (< 1: mantissa is faster).
 //
-//   bench_gpt_step [--threads N] [--steps N] [--precision MODE] [--device cpu|cuda]
+//   bench_gpt_step [--threads N] [--steps N] [--rounds N] [--precision MODE] [--device cpu|cuda]
 //                  [--shared-bench DIR] [--no-torch] [--profile] [--profile-shapes] [--profile-json FILE]
 //
 // MODE is any precision mode without fp8 (32-true, bf16-mixed, bf16-true, bf16-flash, ...);
@@ -42,18 +43,13 @@ using namespace mantissa;
 namespace {
 
 struct Options {
-  int threads = 2, steps = 20;
+  int threads = 2, steps = 20, rounds = 3;
   bool torch = true, profile = false, profile_shapes = false;
   std::string profile_json;
   std::string precision = "32-true";
   Device device = Device::cpu();
   std::string shared_bench = MANTISSA_SHARED_BENCH_DIR;
 };
-
-double median_ms(std::vector<double> ms) {
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 // The model, optimizer and batches of the workload, trained step by step.
 class Workload {
@@ -98,12 +94,13 @@ double time_mantissa(Workload& w, const Options& o, int warmup) {
     const double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) ms.push_back(elapsed);
   }
-  return median_ms(ms);
+  return bench::median(ms);
 }
 
 const char* torch_dtype(const Options& o) { return o.precision == "32-true" ? "fp32" : "bf16"; }
 
 void compare_on_cuda(const Options& o, double ours) {
+  fmt::print("{:<44} {:>9.2f} ms/step\n", "mantissa", ours);
   // Without our LD_LIBRARY_PATH (scripts/gpu_check.sh sets one for its unpacked packages), so
   // that PyTorch loads the CUDA libraries it ships with.
   const auto t = bench::time_torch(fmt::format("env -u LD_LIBRARY_PATH python3 {}/torch_gpt_cuda.py --shared-bench {} --dtype {} "
@@ -126,6 +123,7 @@ int main(int argc, char** argv) {
       const bool value = i + 1 < argc;
       if (!std::strcmp(argv[i], "--threads") && value) o.threads = std::atoi(argv[++i]);
       else if (!std::strcmp(argv[i], "--steps") && value) o.steps = std::atoi(argv[++i]);
+      else if (!std::strcmp(argv[i], "--rounds") && value) o.rounds = std::atoi(argv[++i]);
       else if (!std::strcmp(argv[i], "--precision") && value) o.precision = argv[++i];
       else if (!std::strcmp(argv[i], "--device") && value) o.device = parse_device(argv[++i]);
       else if (!std::strcmp(argv[i], "--shared-bench") && value) o.shared_bench = argv[++i];
@@ -137,20 +135,22 @@ int main(int argc, char** argv) {
     }
     const precision::PrecisionMode mode = precision::parse_mode(o.precision);
     MANTISSA_CHECK(!mode.fp8, "bench_gpt_step", "--precision {}: fp8 has no PyTorch reference here", o.precision);
-    MANTISSA_CHECK(o.steps > 0, "bench_gpt_step", "--steps must be positive");
+    MANTISSA_CHECK(o.steps > 0 && o.rounds > 0, "bench_gpt_step", "--steps and --rounds must be positive");
     set_num_threads(o.threads);
     bench::PeakMemory memory;
     memory.runtime_mib = bench::peak_rss_mib();
     Workload workload(o);
-    const double ours = time_mantissa(workload, o, 5);
-    memory.peak_mib = bench::peak_rss_mib();
     fmt::print("GPT training step (torch_gpt.py workload), {}, {}, {} threads\n", o.precision, o.device.str(), o.threads);
-    fmt::print("{:<44} {:>9.2f} ms/step   peak RSS {:.0f} MiB ({:.0f} before the workload)\n", "mantissa", ours,
-               memory.peak_mib, memory.runtime_mib);
-    if (o.torch && mode.autocast_dtype.value_or(mode.param_dtype) == DType::f16)
-      fmt::print("PyTorch: torch_gpt.py has no fp16 workload\n");
-    else if (o.torch && o.device.is_cuda()) compare_on_cuda(o, ours);
-    else if (o.torch) bench::compare_with_torch_on_cpu(o.shared_bench + "/torch_gpt.py", o.threads, torch_dtype(o), o.steps, ours, memory);
+    const auto time_ours = [&] { return time_mantissa(workload, o, 5); };
+    if (!o.torch || mode.autocast_dtype.value_or(mode.param_dtype) == DType::f16) {
+      if (o.torch) fmt::print("PyTorch: torch_gpt.py has no fp16 workload\n");
+      bench::report_mantissa_alone(o.rounds, time_ours, memory);
+    } else if (o.device.is_cuda()) {
+      compare_on_cuda(o, time_ours());
+    } else {
+      bench::compare_with_torch_on_cpu(o.shared_bench + "/torch_gpt.py", o.threads, torch_dtype(o), o.steps, o.rounds,
+                                       time_ours, memory);
+    }
     if (o.profile) bench::profile_steps([&] { workload.step(); }, o.steps, o.profile_shapes, o.profile_json);
   } catch (const Error& e) {
     fmt::print(stderr, "{}\n", e.what());

@@ -4,11 +4,13 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <sys/resource.h>
 
@@ -64,50 +66,95 @@ inline std::optional<double> torch_runtime_rss_mib() {
   return result->at("peak_rss_mib").get<double>();
 }
 
-// Times `script` (a torch_common.py benchmark) with Debian's /usr/bin/python3 under each
-// OpenBLAS setting and prints each time and mantissa's ratio to it, then the ratio to the
-// fastest (< 1: mantissa is faster). torch.set_num_threads does not reach OpenBLAS's own pool,
-// which would otherwise use every core whatever `threads` says. OMP_WAIT_POLICY=passive keeps
-// Debian's torch OpenMP pool from fighting OpenBLAS's threads at fp32 (../shared/bench/README.md;
-// not for bf16). OpenBLAS 0.3.21 does not recognise some VMs' CPUs and falls back to its
-// generic "Prescott" kernels; forcing its AVX-512 ones gives PyTorch its best time there.
-// With `ours_memory`, also each run's peak RSS and the ratios of mantissa's to the smallest:
-// whole processes, and above each runtime's own (PeakMemory).
+// The median of a non-empty list.
+inline double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Times mantissa (`time_ours`, a median ms/step) and `script` (a torch_common.py benchmark,
+// Debian's /usr/bin/python3) under each OpenBLAS setting, alternating, for `rounds` rounds, and
+// prints each round's times and the ratio of mantissa to that round's fastest PyTorch (< 1:
+// mantissa is faster), then the median of those ratios and the ratio of each side's best
+// round. Alternating rounds because this machine's speed drifts by 15-20% within minutes (one
+// pair of runs is good to about 0.1); the best rounds are the least disturbed ones.
+// torch.set_num_threads does not reach OpenBLAS's own pool, which would otherwise use every
+// core whatever `threads` says. OMP_WAIT_POLICY=passive keeps Debian's torch OpenMP pool from
+// fighting OpenBLAS's threads at fp32 (../shared/bench/README.md; not for bf16). OpenBLAS
+// 0.3.21 does not recognise some VMs' CPUs and falls back to its generic "Prescott" kernels;
+// forcing its AVX-512 ones gives PyTorch its best time there. Also prints the peak RSS of each
+// side and their ratio: whole processes, and above each runtime's own (PeakMemory; `memory`'s
+// peak is read after the rounds).
 inline void compare_with_torch_on_cpu(const std::string& script, int threads, const std::string& dtype, int steps,
-                                      double ours_ms, std::optional<PeakMemory> ours_memory = std::nullopt) {
+                                      int rounds, const std::function<double()>& time_ours, PeakMemory memory) {
   const std::string wait = dtype == "bf16" ? "" : "OMP_WAIT_POLICY=passive";
   const std::pair<const char*, std::string> variants[] = {
-      {"PyTorch (as configured)", wait},
-      {"PyTorch (without OPENBLAS_CORETYPE)", "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + wait},
-      {"PyTorch (OPENBLAS_CORETYPE=Cooperlake)", "OPENBLAS_CORETYPE=Cooperlake " + wait}};
-  std::optional<double> best, least_memory;
-  for (const auto& [name, env] : variants) {
-    const auto result = run_reference(fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {} --threads {} --dtype {} --steps {}",
-                                                  env, threads, script, threads, dtype, steps));
-    if (!result || !result->contains("ms_median")) {
-      fmt::print("{:<44} not available (needs /usr/bin/python3 with torch and OpenBLAS)\n", name);
-      continue;
+      {"as configured", wait},
+      {"without OPENBLAS_CORETYPE", "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + wait},
+      {"OPENBLAS_CORETYPE=Cooperlake", "OPENBLAS_CORETYPE=Cooperlake " + wait}};
+  fmt::print("PyTorch settings: {}; {}; {}\n", variants[0].first, variants[1].first, variants[2].first);
+  std::vector<double> ours_ms, best_ms, ratios;
+  std::optional<double> least_memory;
+  for (int round = 1; round <= rounds; ++round) {
+    const double ours = time_ours();
+    std::string torch_times;
+    std::optional<double> best;
+    for (const auto& [name, env] : variants) {
+      const auto result = run_reference(fmt::format("{} OPENBLAS_NUM_THREADS={} /usr/bin/python3 {} --threads {} --dtype {} --steps {}",
+                                                    env, threads, script, threads, dtype, steps));
+      if (!result || !result->contains("ms_median")) {
+        torch_times += " n/a";
+        continue;
+      }
+      const double t = result->at("ms_median").get<double>();
+      torch_times += fmt::format(" {:.2f}", t);
+      best = best ? std::min(*best, t) : t;
+      if (result->contains("peak_rss_mib")) {
+        const double rss = result->at("peak_rss_mib").get<double>();
+        least_memory = least_memory ? std::min(*least_memory, rss) : rss;
+      }
     }
-    const double t = result->at("ms_median").get<double>();
-    fmt::print("{:<44} {:>9.2f} ms/step   ratio mantissa/PyTorch {:.2f}", name, t, ours_ms / t);
-    if (result->contains("peak_rss_mib")) {
-      const double rss = result->at("peak_rss_mib").get<double>();
-      fmt::print("   peak RSS {:.0f} MiB", rss);
-      least_memory = least_memory ? std::min(*least_memory, rss) : rss;
+    fmt::print("round {}: mantissa {:.2f} ms/step, PyTorch{} ms/step", round, ours, torch_times);
+    ours_ms.push_back(ours);
+    if (best) {
+      fmt::print(", ratio to the fastest {:.2f}", ours / *best);
+      best_ms.push_back(*best);
+      ratios.push_back(ours / *best);
     }
     fmt::print("\n");
-    best = best ? std::min(*best, t) : t;
   }
-  if (best) fmt::print("ratio against the fastest PyTorch: {:.2f}\n", ours_ms / *best);
-  if (!ours_memory || !least_memory) return;
-  fmt::print("peak RSS: mantissa {:.0f} MiB, PyTorch {:.0f} MiB (its smallest run): ratio {:.2f}\n", ours_memory->peak_mib,
-             *least_memory, ours_memory->peak_mib / *least_memory);
+  if (ratios.empty()) {
+    fmt::print("mantissa {:.2f} ms/step (median of {} rounds); PyTorch not available (needs /usr/bin/python3 with torch "
+               "and OpenBLAS)\n", median(ours_ms), rounds);
+    return;
+  }
+  const auto [lowest, highest] = std::minmax_element(ratios.begin(), ratios.end());
+  fmt::print("median of {} rounds: mantissa {:.2f} ms/step, fastest PyTorch {:.2f} ms/step; ratio mantissa/PyTorch {:.2f} "
+             "(rounds {:.2f}-{:.2f})\n",
+             ratios.size(), median(ours_ms), median(best_ms), median(ratios), *lowest, *highest);
+  const double ours_best = *std::min_element(ours_ms.begin(), ours_ms.end());
+  const double torch_best = *std::min_element(best_ms.begin(), best_ms.end());
+  fmt::print("best of {} rounds: mantissa {:.2f} ms/step, PyTorch {:.2f} ms/step; ratio {:.2f}\n", ratios.size(), ours_best,
+             torch_best, ours_best / torch_best);
+  memory.peak_mib = peak_rss_mib();
+  if (!least_memory) return;
+  fmt::print("peak RSS: mantissa {:.0f} MiB, PyTorch {:.0f} MiB (its smallest run): ratio {:.2f}\n", memory.peak_mib,
+             *least_memory, memory.peak_mib / *least_memory);
   const auto runtime = torch_runtime_rss_mib();
   if (runtime && *least_memory > *runtime)
     fmt::print("above the runtime's own (mantissa before the workload {:.0f} MiB, python3 after import torch {:.0f} MiB): "
                "mantissa {:.0f} MiB, PyTorch {:.0f} MiB: ratio {:.2f}\n",
-               ours_memory->runtime_mib, *runtime, ours_memory->workload_mib(), *least_memory - *runtime,
-               ours_memory->workload_mib() / (*least_memory - *runtime));
+               memory.runtime_mib, *runtime, memory.workload_mib(), *least_memory - *runtime,
+               memory.workload_mib() / (*least_memory - *runtime));
+}
+
+// Without PyTorch: mantissa's median ms/step over `rounds` rounds and its peak RSS.
+inline void report_mantissa_alone(int rounds, const std::function<double()>& time_ours, PeakMemory memory) {
+  std::vector<double> ms;
+  for (int round = 0; round < rounds; ++round) ms.push_back(time_ours());
+  memory.peak_mib = peak_rss_mib();
+  fmt::print("mantissa {:.2f} ms/step (median of {} rounds), peak RSS {:.0f} MiB ({:.0f} before the workload)\n",
+             median(ms), rounds, memory.peak_mib, memory.runtime_mib);
 }
 
 }  // namespace mantissa::bench
