@@ -1,4 +1,6 @@
 // The CPU's optimizer update loops: one fused pass per parameter over the shared update math.
+#include <omp.h>
+
 #include <cmath>
 
 #include <mantissa/core/convert.h>
@@ -26,21 +28,41 @@ void visit_update_types(std::string_view op, const Tensor& param, DType state_dt
   });
 }
 
-// Calls body(i, random_bits) for every element; random_bits is element i's Philox lane
-// when the write-back is stochastic (each block of four computed once), 0 otherwise.
+// Calls body(i, random_bits) for every element, random_bits being element i's Philox lane
+// (each block of four computed once): the stochastic write-back's loop.
 template <typename Body>
-void for_each_update_element(int64_t n, const optimizer_math::WriteBack& wb, Body&& body) {
-  if (!wb.stochastic) {
-#pragma omp parallel for schedule(static) if (n > cpu::kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) body(i, 0u);
-    return;
-  }
+void for_each_stochastic_element(int64_t n, const optimizer_math::WriteBack& wb, Body&& body) {
   const int64_t blocks = (n + 3) / 4;
 #pragma omp parallel for schedule(static) if (n > cpu::kParallelGrain)
   for (int64_t c = 0; c < blocks; ++c) {
     const PhiloxBlock bits = philox_block(wb.seed, wb.offset + static_cast<uint64_t>(c));
     const int64_t end = 4 * c + 4 < n ? 4 * c + 4 : n;
     for (int64_t i = 4 * c; i < end; ++i) body(i, bits.v[i - 4 * c]);
+  }
+}
+
+// Calls range(begin, end) on one contiguous range of [0, n) per thread (one thread below the
+// grain). The rounded-to-nearest updates run as such ranges over restrict pointers, with the
+// master copy's presence a template argument: g++ vectorised none of an element lambda's
+// loop (captured pointers may alias), and the vectorised update runs at memory speed.
+template <typename Range>
+void for_each_thread_range(int64_t n, Range&& range) {
+  const int threads = n > cpu::kParallelGrain ? omp_get_max_threads() : 1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int t = 0; t < threads; ++t) range(n * t / threads, n * (t + 1) / threads);
+}
+
+template <typename T, typename S, typename C, bool kMaster>
+void adam_range(int64_t begin, int64_t end, T* __restrict p, float* __restrict w, const T* __restrict g,
+                S* __restrict m, S* __restrict v, const optimizer_math::AdamConstants<C> k) {
+  for (int64_t i = begin; i < end; ++i) {
+    C pi = kMaster ? static_cast<C>(w[i]) : convert<C>(p[i]);
+    C mi = convert<C>(m[i]), vi = convert<C>(v[i]);
+    optimizer_math::adam_step(pi, convert<C>(g[i]), mi, vi, k);
+    if constexpr (kMaster) w[i] = static_cast<float>(pi);
+    p[i] = convert<T>(pi);
+    m[i] = convert<S>(mi);
+    v[i] = convert<S>(vi);
   }
 }
 
@@ -53,17 +75,35 @@ void adam_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& 
     const T* g = grad.data<T>();
     S* m = exp_avg.data<S>();
     S* v = exp_avg_sq.data<S>();
-    const bool stochastic = u.write_back.stochastic;
-    for_each_update_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
-      C pi = w ? static_cast<C>(w[i]) : convert<C>(p[i]);
-      C mi = convert<C>(m[i]), vi = convert<C>(v[i]);
-      optimizer_math::adam_step(pi, convert<C>(g[i]), mi, vi, k);
-      if (w) w[i] = static_cast<float>(pi);
-      p[i] = optimizer_math::write_back<T>(pi, stochastic, bits);
-      m[i] = convert<S>(mi);
-      v[i] = convert<S>(vi);
-    });
+    if (u.write_back.stochastic) {
+      for_each_stochastic_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
+        C pi = w ? static_cast<C>(w[i]) : convert<C>(p[i]);
+        C mi = convert<C>(m[i]), vi = convert<C>(v[i]);
+        optimizer_math::adam_step(pi, convert<C>(g[i]), mi, vi, k);
+        if (w) w[i] = static_cast<float>(pi);
+        p[i] = optimizer_math::write_back<T>(pi, true, bits);
+        m[i] = convert<S>(mi);
+        v[i] = convert<S>(vi);
+      });
+    } else if (w) {
+      for_each_thread_range(param.numel(), [&](int64_t b, int64_t e) { adam_range<T, S, C, true>(b, e, p, w, g, m, v, k); });
+    } else {
+      for_each_thread_range(param.numel(), [&](int64_t b, int64_t e) { adam_range<T, S, C, false>(b, e, p, w, g, m, v, k); });
+    }
   });
+}
+
+template <typename T, typename S, typename C, bool kMaster, bool kMomentum>
+void sgd_range(int64_t begin, int64_t end, T* __restrict p, float* __restrict w, const T* __restrict g,
+               S* __restrict b, const optimizer_math::SgdConstants<C> k) {
+  for (int64_t i = begin; i < end; ++i) {
+    C pi = kMaster ? static_cast<C>(w[i]) : convert<C>(p[i]);
+    C bi = kMomentum ? convert<C>(b[i]) : C(0);
+    optimizer_math::sgd_step(pi, convert<C>(g[i]), kMomentum ? &bi : nullptr, k);
+    if constexpr (kMaster) w[i] = static_cast<float>(pi);
+    p[i] = convert<T>(pi);
+    if constexpr (kMomentum) b[i] = convert<S>(bi);
+  }
 }
 
 void sgd_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
@@ -76,15 +116,26 @@ void sgd_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& m
     float* w = master.defined() ? master.data<float>() : nullptr;
     const T* g = grad.data<T>();
     S* b = has_momentum ? momentum_buffer.data<S>() : nullptr;
-    const bool stochastic = u.write_back.stochastic;
-    for_each_update_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
-      C pi = w ? static_cast<C>(w[i]) : convert<C>(p[i]);
-      C bi = b ? convert<C>(b[i]) : C(0);
-      optimizer_math::sgd_step(pi, convert<C>(g[i]), b ? &bi : nullptr, k);
-      if (w) w[i] = static_cast<float>(pi);
-      p[i] = optimizer_math::write_back<T>(pi, stochastic, bits);
-      if (b) b[i] = convert<S>(bi);
-    });
+    if (u.write_back.stochastic) {
+      for_each_stochastic_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
+        C pi = w ? static_cast<C>(w[i]) : convert<C>(p[i]);
+        C bi = b ? convert<C>(b[i]) : C(0);
+        optimizer_math::sgd_step(pi, convert<C>(g[i]), b ? &bi : nullptr, k);
+        if (w) w[i] = static_cast<float>(pi);
+        p[i] = optimizer_math::write_back<T>(pi, true, bits);
+        if (b) b[i] = convert<S>(bi);
+      });
+      return;
+    }
+    const auto run = [&]<bool kMaster, bool kMomentum>() {
+      for_each_thread_range(param.numel(), [&](int64_t begin, int64_t end) {
+        sgd_range<T, S, C, kMaster, kMomentum>(begin, end, p, w, g, b, k);
+      });
+    };
+    if (w && b) run.template operator()<true, true>();
+    else if (w) run.template operator()<true, false>();
+    else if (b) run.template operator()<false, true>();
+    else run.template operator()<false, false>();
   });
 }
 
