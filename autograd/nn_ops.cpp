@@ -241,13 +241,17 @@ Tensor conv1d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
     y = raw::binary(BinaryOp::add, y, raw::reshape(bias, {1, -1, 1}));
   }
   SavedTensor sx(x, Op::conv1d), sw(weight, Op::conv1d);
-  return record(Op::conv1d, {x, weight, bias}, y, [sx, sw, p, has_bias = bias.defined()](const Tensor& g) {
+  // A model's first convolution reads features that need no gradient: its backward-data pass
+  // (as costly as the forward) is skipped, as are the others for frozen weights and biases.
+  const bool needs_x = x.requires_grad(), needs_w = weight.requires_grad();
+  const bool needs_b = bias.defined() && bias.requires_grad();
+  return record(Op::conv1d, {x, weight, bias}, y, [sx, sw, p, needs_x, needs_w, needs_b](const Tensor& g) {
     const Tensor x = raw::contiguous(sx.get()), w = raw::contiguous(sw.get());
     const Tensor go = raw::contiguous(raw::cast(g, x.dtype()));
-    Tensor gx = raw::empty_like(x), gw = raw::empty_like(w);
-    backend(x).conv1d_backward_input(go, w, p, gx);
-    backend(x).conv1d_backward_weight(go, x, p, gw);
-    Tensor gb = has_bias ? raw::reduce(ReduceOp::sum, go, {0, 2}) : Tensor();
+    Tensor gx, gw;
+    if (needs_x) backend(x).conv1d_backward_input(go, w, p, gx = raw::empty_like(x));
+    if (needs_w) backend(x).conv1d_backward_weight(go, x, p, gw = raw::empty_like(w));
+    Tensor gb = needs_b ? raw::reduce(ReduceOp::sum, go, {0, 2}) : Tensor();
     return std::vector<Tensor>{gx, gw, gb};
   });
 }

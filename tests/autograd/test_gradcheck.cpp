@@ -8,6 +8,7 @@
 
 #include <mantissa/autograd/node.h>
 #include <mantissa/autograd/op_modes.h>
+#include <mantissa/core/profile.h>
 #include <mantissa/mantissa.h>
 #include "support/on_device.h"
 
@@ -194,4 +195,33 @@ TEST(GradcheckRegistry, DetectsAWrongGradient) {
                   [](const Tensor& g) { return std::vector<Tensor>{raw::binary(BinaryOp::mul, g, 2.0)}; });
   };
   EXPECT_FALSE(gradcheck(wrong, {x}).ok);
+}
+
+TEST(Conv1dBackward, ComputesOnlyTheGradientsItsInputsNeed) {
+  // Features need no gradient and frozen weights none either: their passes are skipped, and
+  // the gradients still computed are the ones the full backward gives.
+  const auto grads = [](bool x_needs, bool w_needs) {
+    Tensor x = input({2, 4, 7}, 1), w = input({6, 4, 3}, 2), b = input({6}, 3);
+    x.set_requires_grad(x_needs);
+    w.set_requires_grad(w_needs);
+    const Tensor y = conv1d(x, w, b, 2, 1);
+    const profile::Session session;
+    sum(y * y).backward();
+    const auto calls = [&](std::string_view pass) {
+      for (const profile::Entry& e : session.report().entries)
+        if (e.name == pass) return e.calls;
+      return int64_t{0};
+    };
+    EXPECT_EQ(calls("conv1d_backward_input"), x_needs ? 1 : 0);
+    EXPECT_EQ(calls("conv1d_backward_weight"), w_needs ? 1 : 0);
+    return std::vector<Tensor>{x.grad(), w.grad(), b.grad()};
+  };
+  const auto all = grads(true, true);
+  const auto no_x = grads(false, true);
+  const auto no_w = grads(true, false);
+  EXPECT_FALSE(no_x[0].defined());
+  EXPECT_FALSE(no_w[1].defined());
+  EXPECT_EQ(no_x[1].to_vector<double>(), all[1].to_vector<double>());
+  EXPECT_EQ(no_w[0].to_vector<double>(), all[0].to_vector<double>());
+  for (const auto& g : {no_x, no_w}) EXPECT_EQ(g[2].to_vector<double>(), all[2].to_vector<double>());
 }
