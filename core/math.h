@@ -1,9 +1,9 @@
 #pragma once
-// exp, tanh and erfc for the shared functors. f32 on the host uses branch-free versions below,
+// exp, log, tanh and erfc for the shared functors. f32 on the host uses branch-free versions below,
 // which g++ vectorises inside elementwise loops (libm's expf/tanhf are scalar calls and made
 // exp-based ops compute-bound); on the device and for f64 the standard functions are used.
-// Accuracy of the f32 versions is tested in tests/core/test_math.cpp (exp and tanh <= 2 ulp,
-// erfc <= 9).
+// Accuracy of the f32 versions is tested in tests/core/test_math.cpp (exp, log and tanh <= 2
+// ulp, erfc <= 9).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -59,6 +59,33 @@ inline float exp_f32(float x) {
   p = p * r + 5.0000001201e-1f;
   const float er = p * r * r + r + 1.0f;
   return scale_pow2(er, n_int);
+}
+
+// ln x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln x = e ln2 + ln(1 + f) with f = m - 1, and
+// ln(1 + f) = f - f^2/2 + f^3 P(f) (Cephes logf's coefficients), ln2 split as for exp.
+// Subnormal x is scaled by 2^23 first; 0 gives -inf, +inf itself, negative x and NaN NaN.
+inline float log_f32(float x) {
+  const bool subnormal = x < 1.17549435e-38f;
+  const uint32_t bits = float_to_bits(subnormal ? x * 8388608.0f : x);
+  const float mantissa = bits_to_float((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
+  const bool upper = mantissa > 1.41421356f;
+  const float f = (upper ? mantissa * 0.5f : mantissa) - 1.0f;
+  const float e = static_cast<float>(static_cast<int32_t>((bits >> 23) & 0xffu) - 127 + (upper ? 1 : 0) -
+                                     (subnormal ? 23 : 0));
+  const float z = f * f;
+  float p = 7.0376836292e-2f;
+  p = p * f - 1.1514610310e-1f;
+  p = p * f + 1.1676998740e-1f;
+  p = p * f - 1.2420140846e-1f;
+  p = p * f + 1.4249322787e-1f;
+  p = p * f - 1.6668057665e-1f;
+  p = p * f + 2.0000714765e-1f;
+  p = p * f - 2.4999993993e-1f;
+  p = p * f + 3.3333331174e-1f;
+  const float y = p * f * z + e * -2.12194440e-4f - 0.5f * z;
+  const float r = (f + y) + e * 0.693359375f;
+  // Comparisons written so that NaN fails them all and lands on the last arm.
+  return select(x > 0.0f && x < INFINITY, r, select(x == 0.0f, -INFINITY, select(x == INFINITY, x, NAN)));
 }
 
 // tanh: an odd polynomial near 0 (Cephes tanhf), 1 - 2 / (e^{2|x|} + 1) elsewhere.
@@ -138,6 +165,13 @@ template <typename T> MANTISSA_HOST_DEVICE T exp(T x) {
   if constexpr (std::is_same_v<T, float>) return detail::exp_f32(x);
 #endif
   return std::exp(x);
+}
+
+template <typename T> MANTISSA_HOST_DEVICE T log(T x) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) return detail::log_f32(x);
+#endif
+  return std::log(x);
 }
 
 template <typename T> MANTISSA_HOST_DEVICE T erfc(T x) {

@@ -1,4 +1,4 @@
-// The vectorisable f32 exp, tanh and erfc (core/math.h) against f64 libm, over a sweep of float
+// The vectorisable f32 exp, log, tanh and erfc (core/math.h) against f64 libm, over a sweep of float
 // bit patterns that covers every exponent, including overflow and subnormal results.
 #include <gtest/gtest.h>
 
@@ -39,10 +39,17 @@ void expect_within_ulp(F f, Ref ref, int64_t max_ulp, const char* name) {
 
 using mantissa::math::detail::erfc_f32;
 using mantissa::math::detail::exp_f32;
+using mantissa::math::detail::log_f32;
 using mantissa::math::detail::tanh_f32;
 
 TEST(Math, ExpWithinTwoUlp) {
   expect_within_ulp(exp_f32, [](double x) { return std::exp(x); }, 2, "exp");
+}
+
+// Positive x only (the sweep's negative half is NaN here and in libm alike), subnormals included.
+TEST(Math, LogWithinTwoUlp) {
+  expect_within_ulp([](float x) { return x < 0.0f ? 0.0f : log_f32(x); },
+                    [](double x) { return x < 0.0 ? 0.0 : std::log(x); }, 2, "log");
 }
 
 TEST(Math, TanhWithinTwoUlp) {
@@ -69,6 +76,12 @@ TEST(Math, SpecialValues) {
   EXPECT_EQ(exp_f32(89.0f), INFINITY);
   EXPECT_EQ(exp_f32(0.0f), 1.0f);
   EXPECT_GT(exp_f32(-100.0f), 0.0f);  // a subnormal result, not flushed
+  EXPECT_TRUE(std::isnan(log_f32(NAN)));
+  EXPECT_TRUE(std::isnan(log_f32(-1.0f)));
+  EXPECT_EQ(log_f32(0.0f), -INFINITY);
+  EXPECT_EQ(log_f32(-0.0f), -INFINITY);
+  EXPECT_EQ(log_f32(INFINITY), INFINITY);
+  EXPECT_EQ(log_f32(1.0f), 0.0f);
   EXPECT_EQ(tanh_f32(INFINITY), 1.0f);
   EXPECT_EQ(tanh_f32(-INFINITY), -1.0f);
   EXPECT_EQ(std::signbit(tanh_f32(-0.0f)), true);
