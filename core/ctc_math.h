@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include <mantissa/core/macros.h>
+#include <mantissa/core/math.h>
 
 namespace mantissa::ctc {
 
@@ -20,13 +21,14 @@ MANTISSA_HOST_DEVICE S neg_inf() {
   return -static_cast<S>(INFINITY);
 }
 
-// log(exp(a) + exp(b)), exact when either is -inf.
+// log(exp(a) + exp(b) + exp(c)) around the largest: -inf exactly when all three are, and a NaN
+// propagates. Branch-free with math::exp and math::log, so the CPU's loops over s vectorise.
 template <typename S>
-MANTISSA_HOST_DEVICE S log_add(S a, S b) {
-  if (a == neg_inf<S>()) return b;
-  if (b == neg_inf<S>()) return a;
-  const S hi = a > b ? a : b, lo = a > b ? b : a;
-  return hi + std::log1p(std::exp(lo - hi));
+MANTISSA_HOST_DEVICE S log_sum_exp3(S a, S b, S c) {
+  const S ab = a > b ? a : b;
+  const S m = ab > c ? ab : c;
+  const S sum = math::exp(a - m) + math::exp(b - m) + math::exp(c - m);
+  return m == neg_inf<S>() ? a + b + c : m + math::log(sum);
 }
 
 MANTISSA_HOST_DEVICE int64_t extended_label(const int64_t* target, int64_t s, int64_t blank) {
@@ -46,14 +48,14 @@ MANTISSA_HOST_DEVICE S alpha_first(S log_prob_of_label, int64_t s) {
   return s < 2 ? log_prob_of_label : neg_inf<S>();
 }
 
-// alpha[t][s] from the previous frame's row.
+// alpha[t][s] from the previous frame's row: stay on l'(s), advance from l'(s - 1), or skip
+// from l'(s - 2).
 template <typename S>
 MANTISSA_HOST_DEVICE S alpha_next(const S* previous, const int64_t* target, int64_t s, int64_t blank,
                                   S log_prob_of_label) {
-  S sum = previous[s];
-  if (s >= 1) sum = log_add(sum, previous[s - 1]);
-  if (can_skip_into(target, s, blank)) sum = log_add(sum, previous[s - 2]);
-  return sum == neg_inf<S>() ? sum : sum + log_prob_of_label;
+  return log_sum_exp3(previous[s], s >= 1 ? previous[s - 1] : neg_inf<S>(),
+                      can_skip_into(target, s, blank) ? previous[s - 2] : neg_inf<S>()) +
+         log_prob_of_label;
 }
 
 // beta[T-1][s]: a path ends with the last label or the blank after it.
@@ -66,17 +68,17 @@ MANTISSA_HOST_DEVICE S beta_last(S log_prob_of_label, int64_t s, int64_t extende
 template <typename S>
 MANTISSA_HOST_DEVICE S beta_previous(const S* next, const int64_t* target, int64_t s, int64_t extended_length,
                                      int64_t blank, S log_prob_of_label) {
-  S sum = next[s];
-  if (s + 1 < extended_length) sum = log_add(sum, next[s + 1]);
-  if (s + 2 < extended_length && can_skip_into(target, s + 2, blank)) sum = log_add(sum, next[s + 2]);
-  return sum == neg_inf<S>() ? sum : sum + log_prob_of_label;
+  return log_sum_exp3(next[s], s + 1 < extended_length ? next[s + 1] : neg_inf<S>(),
+                      s + 2 < extended_length && can_skip_into(target, s + 2, blank) ? next[s + 2] : neg_inf<S>()) +
+         log_prob_of_label;
 }
 
 // The negative log likelihood from the last frame's alphas: paths end on l'(L-1) or l'(L-2).
 template <typename S>
 MANTISSA_HOST_DEVICE S negative_log_likelihood(const S* last_alpha, int64_t extended_length) {
-  const S end = extended_length >= 2 ? log_add(last_alpha[extended_length - 1], last_alpha[extended_length - 2])
-                                     : last_alpha[0];
+  const S end = extended_length >= 2
+                    ? log_sum_exp3(last_alpha[extended_length - 1], last_alpha[extended_length - 2], neg_inf<S>())
+                    : last_alpha[0];
   return -end;
 }
 
@@ -89,28 +91,35 @@ MANTISSA_HOST_DEVICE S negative_log_likelihood(const S* last_alpha, int64_t exte
 template <typename S>
 MANTISSA_HOST_DEVICE S gradient_from_occupancy(S occupancy, S log_prob, S nll, bool zero_infinity) {
   if (nll == static_cast<S>(INFINITY)) return zero_infinity ? S(0) : static_cast<S>(NAN);
-  return occupancy == neg_inf<S>() ? S(0) : -std::exp(occupancy - log_prob + nll);
+  return occupancy == neg_inf<S>() ? S(0) : -math::exp(occupancy - log_prob + nll);
 }
 
-// Adds alpha[t][s] + beta[t][s] to the occupancy of l'(s), for every s in order: a frame's
-// occupancies of all classes in one pass over s (occupancy holds C entries, -inf at first).
+// The running largest alpha + beta of a class; a NaN is kept, so that it reaches the occupancy.
 template <typename S>
-MANTISSA_HOST_DEVICE void add_occupancies(const S* alpha_t, const S* beta_t, const int64_t* target,
-                                          int64_t extended_length, int64_t blank, S* occupancy) {
-  for (int64_t s = 0; s < extended_length; ++s) {
-    S& o = occupancy[extended_label(target, s, blank)];
-    o = log_add(o, alpha_t[s] + beta_t[s]);
-  }
+MANTISSA_HOST_DEVICE S larger_or_nan(S largest, S x) {
+  return x > largest || x != x ? x : largest;
 }
 
-// The same for one class c, as a device thread per (t, c) computes it.
+// A class's occupancy from its largest alpha + beta and the sum of exp(alpha + beta - largest)
+// over its entries of l' (in order of s): -inf when it has none, or none any path reaches.
+template <typename S>
+MANTISSA_HOST_DEVICE S occupancy_from(S largest, S sum_of_exps) {
+  return largest == neg_inf<S>() ? largest : largest + math::log(sum_of_exps);
+}
+
+// The gradient of one class c at one frame, as a device thread per (t, c) computes it; the
+// CPU does all classes of a frame in passes over s (core/cpu/ctc_loss.cpp) with the same sums.
 template <typename S>
 MANTISSA_HOST_DEVICE S gradient(const S* alpha_t, const S* beta_t, const int64_t* target, int64_t extended_length,
                                 int64_t blank, int64_t c, S log_prob, S nll, bool zero_infinity) {
-  S occupancy = neg_inf<S>();
+  S largest = neg_inf<S>();
   for (int64_t s = 0; s < extended_length; ++s)
-    if (extended_label(target, s, blank) == c) occupancy = log_add(occupancy, alpha_t[s] + beta_t[s]);
-  return gradient_from_occupancy(occupancy, log_prob, nll, zero_infinity);
+    if (extended_label(target, s, blank) == c) largest = larger_or_nan(largest, alpha_t[s] + beta_t[s]);
+  S sum = 0;
+  if (largest != neg_inf<S>())
+    for (int64_t s = 0; s < extended_length; ++s)
+      if (extended_label(target, s, blank) == c) sum += math::exp(alpha_t[s] + beta_t[s] - largest);
+  return gradient_from_occupancy(occupancy_from(largest, sum), log_prob, nll, zero_infinity);
 }
 
 }  // namespace mantissa::ctc

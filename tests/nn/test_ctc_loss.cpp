@@ -228,6 +228,30 @@ TEST_P(CtcLoss, AnEmptyBatchAndOneUnbatchedUtterance) {
             nn::functional::ctc_loss(batched, raw::reshape(target, {1, 2}), four, two).item());
 }
 
+// A NaN log probability on some path makes that utterance's loss and gradient NaN and leaves
+// the other utterances alone, in f32 and f64 (the f32 recursions are vectorised, their selects
+// must not drop it).
+TEST_P(CtcLoss, ANanLogProbabilityReachesTheLossAndGradient) {
+  const int64_t frames = 5, batch = 2, classes = 3;
+  std::vector<double> lp = random_log_probs(frames, batch, classes, 4);
+  lp[(2 * batch + 0) * classes + 1] = NAN;  // utterance 0, frame 2, label 1
+  for (DType dtype : {DType::f32, DType::f64}) {
+    Tensor x = on(raw::cast(from_vector(lp, {frames, batch, classes}), dtype)).set_requires_grad();
+    const Tensor targets = on(from_vector(std::vector<int64_t>{1, 2, 2, 1}, {batch, 2}));
+    const Tensor lengths = on(from_vector(std::vector<int64_t>{frames, frames}, {batch}));
+    const Tensor loss = nn::functional::ctc_loss(x, targets, lengths, on(from_vector(std::vector<int64_t>{2, 2}, {batch})),
+                                                 0, Reduction::none);
+    const std::vector<double> per = loss.to_vector<double>();
+    EXPECT_TRUE(std::isnan(per[0])) << dtype_name(dtype);
+    EXPECT_TRUE(std::isfinite(per[1])) << dtype_name(dtype);
+    sum(loss).backward();
+    const std::vector<double> g = x.grad().to_vector<double>();
+    EXPECT_TRUE(std::isnan(g[(0 * batch + 0) * classes + 1])) << dtype_name(dtype);
+    for (int64_t t = 0; t < frames; ++t)
+      for (int64_t c = 0; c < classes; ++c) EXPECT_TRUE(std::isfinite(g[(t * batch + 1) * classes + c])) << dtype_name(dtype);
+  }
+}
+
 // The per-utterance loss is a tensor of its own: writing into it leaves backward's inputs alone.
 TEST_P(CtcLoss, WritingIntoTheReturnedLossChangesNotItsGradient) {
   const Tensor lp = on(from_vector(random_log_probs(4, 2, 3, 1), {4, 2, 3}));
