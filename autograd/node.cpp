@@ -19,6 +19,17 @@ thread_local bool grad_mode_enabled = true;
 // the leaf's dtype, except for fp8 leaves (fp8 parameters): eight bits cannot hold a running
 // sum, and their optimizer reads an f32 gradient anyway (Transformer Engine keeps an f32
 // main_grad for them).
+// Whether a leaf's first gradient can become its .grad as it is, not copied (as PyTorch's
+// AccumulateGrad steals it): a dense tensor whose storage nothing else views and that no one
+// else holds; `incoming`, the engine's handle, dies after the node runs. A gradient that is
+// also on its way to another leaf (add's backward hands the same tensor to both), kept by a
+// hook or still in the engine's buffers is copied, so that no two .grads share memory.
+bool only_holder(const Tensor& grad, const Tensor& incoming) {
+  const long handles = grad.same(incoming) ? 2 : 1;  // `grad` itself, and `incoming` when it is the same
+  return grad.use_count() == handles && grad.storage().use_count() == 1 && grad.is_contiguous() &&
+         grad.offset() == 0 && static_cast<size_t>(grad.numel()) * grad.element_size() == grad.storage()->nbytes();
+}
+
 class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(Tensor leaf) : Node("accumulate_grad", nullptr), leaf_(std::move(leaf)) {}
@@ -30,7 +41,7 @@ class AccumulateGrad : public Node {
       if (replaced.defined()) grad = replaced;
     }
     grad = raw::cast(grad, is_fp8(leaf_.dtype()) ? DType::f32 : leaf_.dtype());
-    if (!meta.grad.defined()) meta.grad = raw::clone(grad);
+    if (!meta.grad.defined()) meta.grad = only_holder(grad, incoming) ? grad : raw::clone(grad);
     else raw::add_(meta.grad, grad);
     // The engine sums every contribution (a tied weight's two uses included) before this
     // node runs, so these fire once per leaf per backward, with .grad final for it.

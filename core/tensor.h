@@ -56,6 +56,9 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   TensorImpl& impl() const;
   bool same(const Tensor& other) const { return impl_ == other.impl_; }
+  // How many handles share this tensor (its views not counted: they are tensors of their own
+  // over the same storage): what lets autograd adopt a gradient no one else can see.
+  long use_count() const { return impl_.use_count(); }
   // Points this tensor (and every handle sharing it) at other's storage, shape and dtype,
   // keeping its autograd identity: how Module::to() converts parameters in place.
   void set_data(const Tensor& other) const;

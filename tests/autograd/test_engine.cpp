@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <mantissa/core/profile.h>
 #include <mantissa/mantissa.h>
 
 using namespace mantissa;
@@ -125,4 +127,40 @@ TEST(Engine, GradientsArriveInTheLeafDtype) {
   matmul(x, w).to(DType::f32).sum().backward();
   EXPECT_EQ(w.grad().dtype(), DType::bf16);
   EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{2, 2, 2, 2}));
+}
+
+// A leaf's first gradient becomes its .grad without a copy when nothing else holds it, and is
+// copied whenever something does: no two .grads, and no .grad and a tensor a hook kept, share
+// memory.
+TEST(Engine, AFirstGradientIsAdoptedOnlyWhenNoOneElseHoldsIt) {
+  const auto copies_during = [](const std::function<void()>& backward) {
+    const profile::Session session;
+    backward();
+    for (const profile::Entry& e : session.report().entries)
+      if (e.name == "copy") return e.calls;
+    return int64_t{0};
+  };
+  // The second backward adds into the .grad the first made: copies beyond its own ops' would
+  // be the first backward's .grad copied.
+  Tensor x = leaf({1, 2, 3});
+  const Tensor y = (x * 3.0).sum();
+  const int64_t first = copies_during([&] { y.backward(Tensor(), true); });
+  EXPECT_EQ(first, copies_during([&] { y.backward(); })) << "mul's fresh gradient is adopted";
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6, 6, 6}));
+
+  // add's backward hands the same tensor to both leaves: one of them gets a copy.
+  Tensor a = leaf({1, 2}), b = leaf({3, 4});
+  (a + b).backward(from_vector(std::vector<double>{5, 6}, {2}));
+  EXPECT_FALSE(a.grad().storage() == b.grad().storage());
+  Tensor a_grad = a.grad();
+  raw::fill_(a_grad, 0.0);
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{5, 6}));
+
+  // A gradient a hook returns and keeps is not the .grad's memory either.
+  Tensor kept;
+  Tensor c = leaf({1, 2});
+  c.register_hook([&](const Tensor& g) { return kept = raw::binary(BinaryOp::mul, g, 2.0); });
+  (c * 1.0).sum().backward();
+  raw::fill_(kept, 0.0);
+  EXPECT_EQ(c.grad().to_vector<double>(), (std::vector<double>{2, 2}));
 }
