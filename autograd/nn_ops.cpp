@@ -232,7 +232,10 @@ Tensor dropout(const Tensor& x_in, double p, bool training, Generator* gen) {
 Tensor conv1d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, int64_t stride,
               int64_t padding, int64_t dilation, int64_t groups) {
   const auto in = mode_inputs(Op::conv1d, {x_in, weight_in, bias_in});
-  const Tensor &x = in[0], &weight = in[1], &bias = in[2];
+  // Made contiguous once, here, for the forward and the weight's gradient both (a model's
+  // (B, T, C) features arrive transposed).
+  const Tensor x = raw::contiguous(in[0]);
+  const Tensor &weight = in[1], &bias = in[2];
   const Backend::Conv1dParams p{stride, padding, dilation, groups};
   Tensor y = raw::conv1d(x, weight, p);
   if (bias.defined()) {
@@ -243,10 +246,10 @@ Tensor conv1d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   SavedTensor sx(x, Op::conv1d), sw(weight, Op::conv1d);
   // A model's first convolution reads features that need no gradient: its backward-data pass
   // (as costly as the forward) is skipped, as are the others for frozen weights and biases.
-  const bool needs_x = x.requires_grad(), needs_w = weight.requires_grad();
+  const bool needs_x = in[0].requires_grad(), needs_w = weight.requires_grad();
   const bool needs_b = bias.defined() && bias.requires_grad();
-  return record(Op::conv1d, {x, weight, bias}, y, [sx, sw, p, needs_x, needs_w, needs_b](const Tensor& g) {
-    const Tensor x = raw::contiguous(sx.get()), w = raw::contiguous(sw.get());
+  return record(Op::conv1d, {in[0], weight, bias}, y, [sx, sw, p, needs_x, needs_w, needs_b](const Tensor& g) {
+    const Tensor x = sx.get(), w = raw::contiguous(sw.get());
     const Tensor go = raw::contiguous(raw::cast(g, x.dtype()));
     Tensor gx, gw;
     if (needs_x) backend(x).conv1d_backward_input(go, w, p, gx = raw::empty_like(x));

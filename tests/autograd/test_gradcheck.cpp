@@ -224,4 +224,14 @@ TEST(Conv1dBackward, ComputesOnlyTheGradientsItsInputsNeed) {
   EXPECT_EQ(no_x[1].to_vector<double>(), all[1].to_vector<double>());
   EXPECT_EQ(no_w[0].to_vector<double>(), all[0].to_vector<double>());
   for (const auto& g : {no_x, no_w}) EXPECT_EQ(g[2].to_vector<double>(), all[2].to_vector<double>());
+
+  // An input given as a transposed view, as a model's (B, T, C) features are, still gets its
+  // gradient, laid out as the view.
+  Tensor x_t = input({2, 7, 4}, 1);
+  const Tensor w = input({6, 4, 3}, 2), b = input({6}, 3);
+  sum(conv1d(x_t.transpose(1, 2), w, b, 2, 1) * conv1d(x_t.transpose(1, 2), w, b, 2, 1)).backward();
+  Tensor x = raw::contiguous(raw::transpose(x_t.detach(), 1, 2)).set_requires_grad();
+  sum(conv1d(x, w, b, 2, 1) * conv1d(x, w, b, 2, 1)).backward();
+  ASSERT_TRUE(x_t.grad().defined());
+  EXPECT_EQ(raw::contiguous(raw::transpose(x_t.grad(), 1, 2)).to_vector<double>(), x.grad().to_vector<double>());
 }
