@@ -138,7 +138,9 @@ inline float erf_r(float a) {  // a = |x| clamped to [1, 4]
 // rounding of x^2, which e^ would magnify x^2-fold (16 ulp at 4): e^{-s} (1 - (x^2 - s)) with
 // s = x^2 rounded and x^2 - s exact by an FMA. Negative x: 2 - erfc(-x). Half the cost of an
 // exact-square split into two exps, which doubled the cost of gelu.
-inline float erfc_f32(float x) {
+// Also gives e^{-x^2} as computed on the way (0 past |x| = 11, where it underflows anyway):
+// GELU's gradient needs it for the normal density.
+inline float erfc_and_gaussian_f32(float x, float& gaussian) {
   const float a = std::fabs(x);
   const float small = 1.0f - x * erf_p(x * x);
   // NaN fails every clamp's comparisons, so it reaches the arithmetic and propagates.
@@ -154,9 +156,15 @@ inline float erfc_f32(float x) {
   const float capped = a > 11.0f ? 11.0f : a;  // e^{-121} is 0 in f32; no inf - inf after
   const float square = capped * capped;
   const float e = exp_f32(-square) * (1.0f - std::fma(capped, capped, -square));
+  gaussian = e;
   const float positive = select(a <= 4.0f, e * r, e * (g / a));
   const float large = x < 0.0f ? 2.0f - positive : positive;
   return select(a < 1.0f, small, large);
+}
+
+inline float erfc_f32(float x) {
+  float unused;
+  return erfc_and_gaussian_f32(x, unused);
 }
 }  // namespace detail
 
@@ -178,6 +186,15 @@ template <typename T> MANTISSA_HOST_DEVICE T erfc(T x) {
 #if !defined(__CUDA_ARCH__)
   if constexpr (std::is_same_v<T, float>) return detail::erfc_f32(x);
 #endif
+  return std::erfc(x);
+}
+
+// erfc(x), and e^{-x^2} into `gaussian`.
+template <typename T> MANTISSA_HOST_DEVICE T erfc_and_gaussian(T x, T& gaussian) {
+#if !defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) return detail::erfc_and_gaussian_f32(x, gaussian);
+#endif
+  gaussian = std::exp(-x * x);
   return std::erfc(x);
 }
 

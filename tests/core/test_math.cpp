@@ -63,6 +63,20 @@ TEST(Math, ErfcWithinNineUlp) {
   expect_within_ulp(erfc_f32, [](double x) { return std::erfc(x); }, 9, "erfc");
 }
 
+// The e^{-x^2} erfc computes on the way (GELU's gradient uses it), where the result is a
+// normal float (|x| < 9.3); beyond, it underflows as e^{-x^2} does.
+TEST(Math, TheGaussianFromErfcWithinTwoUlp) {
+  const auto gaussian = [](float x) {
+    float g;
+    mantissa::math::detail::erfc_and_gaussian_f32(x, g);
+    return std::fabs(x) < 9.3f ? g : 0.0f;
+  };
+  expect_within_ulp(gaussian, [](double x) { return std::fabs(x) < 9.3 ? std::exp(-x * x) : 0.0; }, 2, "gaussian");
+  float g;
+  mantissa::math::detail::erfc_and_gaussian_f32(20.0f, g);
+  EXPECT_EQ(g, 0.0f);
+}
+
 TEST(Math, SpecialValues) {
   EXPECT_TRUE(std::isnan(erfc_f32(NAN)));
   EXPECT_EQ(erfc_f32(INFINITY), 0.0f);

@@ -84,6 +84,28 @@ TEST_P(OpsOnDevice, UnaryMatchesF64Reference) {
     }
 }
 
+// The activations' fused backward ops, grad * f'(x), against f'(x) in f64 at every dtype's
+// tolerance: GELU's takes the normal density from the e^{-z^2} its erfc computes.
+TEST_P(OpsOnDevice, ActivationBackwardsMatchTheDerivative) {
+  struct Case {
+    BinaryOp op;
+    double (*derivative)(double);
+  };
+  const Case cases[] = {
+      {BinaryOp::gelu_erf_backward,
+       [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI); }},
+      {BinaryOp::relu_backward, [](double x) { return x > 0 ? 1.0 : 0.0; }},
+  };
+  for (DType d : kFloatTypes)
+    for (const Case& c : cases) {
+      const Tensor x = on(sample({513}, d, -9, 9, 5)), g = on(sample({513}, d, -2, 2, 6));
+      const auto xv = x.to_vector<double>(), gv = g.to_vector<double>();
+      std::vector<double> want;
+      for (size_t i = 0; i < xv.size(); ++i) want.push_back(gv[i] * c.derivative(xv[i]));
+      expect_close(raw::binary(c.op, g, x).to_vector<double>(), want, d, binary_op_name(c.op));
+    }
+}
+
 TEST_P(OpsOnDevice, BinaryBroadcastsAndMatchesReference) {
   for (DType d : kFloatTypes) {
     Tensor a = on(sample({4, 1, 5}, d, 0.5, 2, 1));
