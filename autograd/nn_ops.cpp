@@ -243,17 +243,23 @@ Tensor conv1d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
                    "bias {} must have one value per output channel ({})", bias.describe(), weight.size(0));
     y = raw::binary(BinaryOp::add, y, raw::reshape(bias, {1, -1, 1}));
   }
-  SavedTensor sx(x, Op::conv1d), sw(weight, Op::conv1d);
   // A model's first convolution reads features that need no gradient: its backward-data pass
-  // (as costly as the forward) is skipped, as are the others for frozen weights and biases.
+  // (as costly as the forward) is skipped, as are the others for frozen weights and biases,
+  // and each operand is kept only for the pass that reads it (x for the weight's, the weight
+  // for x's).
   const bool needs_x = in[0].requires_grad(), needs_w = weight.requires_grad();
   const bool needs_b = bias.defined() && bias.requires_grad();
-  return record(Op::conv1d, {in[0], weight, bias}, y, [sx, sw, p, needs_x, needs_w, needs_b](const Tensor& g) {
-    const Tensor x = sx.get(), w = raw::contiguous(sw.get());
-    const Tensor go = raw::contiguous(raw::cast(g, x.dtype()));
+  const SavedTensor sx = needs_w ? SavedTensor(x, Op::conv1d) : SavedTensor();
+  const SavedTensor sw = needs_x ? SavedTensor(weight, Op::conv1d) : SavedTensor();
+  const TensorOptions x_options{x.dtype(), x.device()};
+  return record(Op::conv1d, {in[0], weight, bias}, y,
+                [sx, sw, p, needs_x, needs_w, needs_b, x_options, x_shape = x.sizes(), w_shape = weight.sizes()](
+                    const Tensor& g) {
+    const Tensor go = raw::contiguous(raw::cast(g, x_options.dtype));
+    Backend& b = backend_for(x_options.device);
     Tensor gx, gw;
-    if (needs_x) backend(x).conv1d_backward_input(go, w, p, gx = raw::empty_like(x));
-    if (needs_w) backend(x).conv1d_backward_weight(go, x, p, gw = raw::empty_like(w));
+    if (needs_x) b.conv1d_backward_input(go, raw::contiguous(sw.get()), p, gx = raw::empty(x_shape, x_options));
+    if (needs_w) b.conv1d_backward_weight(go, sx.get(), p, gw = raw::empty(w_shape, x_options));
     Tensor gb = needs_b ? raw::reduce(ReduceOp::sum, go, {0, 2}) : Tensor();
     return std::vector<Tensor>{gx, gw, gb};
   });
