@@ -66,10 +66,11 @@ inline std::optional<double> torch_runtime_rss_mib() {
   return result->at("peak_rss_mib").get<double>();
 }
 
-// The median of a non-empty list.
+// The median of a non-empty list (the mean of the middle two for an even count).
 inline double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
 // Times mantissa (`time_ours`, a median ms/step) and `script` (a torch_common.py benchmark,
@@ -93,7 +94,7 @@ inline void compare_with_torch_on_cpu(const std::string& script, int threads, co
       {"without OPENBLAS_CORETYPE", "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + wait},
       {"OPENBLAS_CORETYPE=Cooperlake", "OPENBLAS_CORETYPE=Cooperlake " + wait}};
   fmt::print("PyTorch settings: {}; {}; {}\n", variants[0].first, variants[1].first, variants[2].first);
-  std::vector<double> ours_ms, best_ms, ratios;
+  std::vector<double> ours_ms, paired_ours_ms, best_ms, ratios;  // paired: rounds PyTorch ran in
   std::optional<double> least_memory;
   for (int round = 1; round <= rounds; ++round) {
     const double ours = time_ours();
@@ -118,21 +119,22 @@ inline void compare_with_torch_on_cpu(const std::string& script, int threads, co
     ours_ms.push_back(ours);
     if (best) {
       fmt::print(", ratio to the fastest {:.2f}", ours / *best);
+      paired_ours_ms.push_back(ours);
       best_ms.push_back(*best);
       ratios.push_back(ours / *best);
     }
     fmt::print("\n");
   }
   if (ratios.empty()) {
-    fmt::print("mantissa {:.2f} ms/step (median of {} rounds); PyTorch not available (needs /usr/bin/python3 with torch "
-               "and OpenBLAS)\n", median(ours_ms), rounds);
+    fmt::print("mantissa {:.2f} ms/step (median of {} rounds), peak RSS {:.0f} MiB; PyTorch not available (needs "
+               "/usr/bin/python3 with torch and OpenBLAS)\n", median(ours_ms), rounds, peak_rss_mib());
     return;
   }
   const auto [lowest, highest] = std::minmax_element(ratios.begin(), ratios.end());
   fmt::print("median of {} rounds: mantissa {:.2f} ms/step, fastest PyTorch {:.2f} ms/step; ratio mantissa/PyTorch {:.2f} "
              "(rounds {:.2f}-{:.2f})\n",
-             ratios.size(), median(ours_ms), median(best_ms), median(ratios), *lowest, *highest);
-  const double ours_best = *std::min_element(ours_ms.begin(), ours_ms.end());
+             ratios.size(), median(paired_ours_ms), median(best_ms), median(ratios), *lowest, *highest);
+  const double ours_best = *std::min_element(paired_ours_ms.begin(), paired_ours_ms.end());
   const double torch_best = *std::min_element(best_ms.begin(), best_ms.end());
   fmt::print("best of {} rounds: mantissa {:.2f} ms/step, PyTorch {:.2f} ms/step; ratio {:.2f}\n", ratios.size(), ours_best,
              torch_best, ours_best / torch_best);
