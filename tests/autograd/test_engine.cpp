@@ -163,4 +163,15 @@ TEST(Engine, AFirstGradientIsAdoptedOnlyWhenNoOneElseHoldsIt) {
   (c * 1.0).sum().backward();
   raw::fill_(kept, 0.0);
   EXPECT_EQ(c.grad().to_vector<double>(), (std::vector<double>{2, 2}));
+
+  // Nor one whose storage a hook keeps a view of, returning nothing.
+  Tensor view_kept;
+  Tensor d = leaf({1, 2});
+  d.register_hook([&](const Tensor& g) {
+    view_kept = raw::reshape(g, {2, 1});
+    return Tensor();
+  });
+  (d * 1.0).sum().backward();
+  raw::fill_(view_kept, 0.0);
+  EXPECT_EQ(d.grad().to_vector<double>(), (std::vector<double>{1, 1}));
 }

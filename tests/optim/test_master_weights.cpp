@@ -3,10 +3,12 @@
 // shares the Philox layout of raw::cast_stochastic, and replays after a resume; on every device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include <mantissa/mantissa.h>
+#include <mantissa/optim/kernels/fused_update.h>
 #include "support/expect_error.h"
 #include "support/on_device.h"
 
@@ -191,4 +193,43 @@ TEST(MasterWeights, StateDictChecks) {
   optim::SGD stochastic({q}, optim::SGDOptions(0.1));
   stochastic.set_update_precision(master(optim::Rounding::stochastic));
   expect_error([&] { stochastic.load_state_dict(with.state_dict()); }, {"rounding.offset"});
+}
+
+// The fused CPU updates split a large parameter into one range per thread: each element's bits
+// must be what the update gives that element alone, with or without a master copy, Adam and
+// SGD with momentum alike (checked against updates of 1000-element slices, which run as one
+// range on one thread).
+TEST(FusedUpdateRanges, ALargeParameterUpdatesAsItsSlicesDo) {
+  set_num_threads(2);
+  const int64_t n = 70001, slice = 1000;
+  for (const DType dtype : {DType::f32, DType::bf16}) {
+    const bool with_master = dtype == DType::bf16;
+    const auto fresh = [&](uint64_t seed) {
+      Generator gen(seed);
+      return randn({n}, {}, &gen).to(dtype);
+    };
+    Tensor p = fresh(1), g = fresh(2), m = fresh(3).to(DType::f32), v = raw::unary(UnaryOp::abs, fresh(4).to(DType::f32));
+    Tensor master = with_master ? p.to(DType::f32) : Tensor();
+    Tensor p2 = p.clone(), m2 = m.clone(), v2 = v.clone(), master2 = with_master ? master.clone() : Tensor();
+    Tensor b = fresh(5).to(DType::f32), b2 = b.clone(), q = p.clone(), q2 = p.clone();
+    const optim::AdamUpdate adam{1e-2, 0.9, 0.999, 1e-8, 0.1, 3, true};
+    const optim::SgdUpdate sgd{1e-2, 0.9, 0.0, 0.01, true, false};
+    optim::adam_update_(p, master, g, m, v, adam);
+    Tensor no_master;
+    optim::sgd_update_(q, no_master, g, b, sgd);
+    for (int64_t at = 0; at < n; at += slice) {
+      const int64_t len = std::min(slice, n - at);
+      Tensor ps = p2.narrow(0, at, len), ms = m2.narrow(0, at, len), vs = v2.narrow(0, at, len);
+      Tensor ws = with_master ? master2.narrow(0, at, len) : Tensor();
+      optim::adam_update_(ps, ws, g.narrow(0, at, len), ms, vs, adam);
+      Tensor qs = q2.narrow(0, at, len), bs = b2.narrow(0, at, len);
+      optim::sgd_update_(qs, no_master, g.narrow(0, at, len), bs, sgd);
+    }
+    EXPECT_EQ(p.to_vector<double>(), p2.to_vector<double>()) << dtype_name(dtype);
+    EXPECT_EQ(m.to_vector<double>(), m2.to_vector<double>()) << dtype_name(dtype);
+    EXPECT_EQ(v.to_vector<double>(), v2.to_vector<double>()) << dtype_name(dtype);
+    if (with_master) EXPECT_EQ(master.to_vector<double>(), master2.to_vector<double>());
+    EXPECT_EQ(q.to_vector<double>(), q2.to_vector<double>()) << dtype_name(dtype);
+    EXPECT_EQ(b.to_vector<double>(), b2.to_vector<double>()) << dtype_name(dtype);
+  }
 }
