@@ -15,10 +15,6 @@ namespace mantissa {
 namespace {
 thread_local bool grad_mode_enabled = true;
 
-// Adds incoming gradients into a leaf's .grad, after the leaf's hooks. The sum is kept in
-// the leaf's dtype, except for fp8 leaves (fp8 parameters): eight bits cannot hold a running
-// sum, and their optimizer reads an f32 gradient anyway (Transformer Engine keeps an f32
-// main_grad for them).
 // Whether a leaf's first gradient can become its .grad as it is, not copied (as PyTorch's
 // AccumulateGrad steals it): a dense tensor whose storage nothing else views and that no one
 // else holds; `incoming`, the engine's handle, dies after the node runs. A gradient that is
@@ -30,6 +26,10 @@ bool only_holder(const Tensor& grad, const Tensor& incoming) {
          grad.offset() == 0 && static_cast<size_t>(grad.numel()) * grad.element_size() == grad.storage()->nbytes();
 }
 
+// Adds incoming gradients into a leaf's .grad, after the leaf's hooks. The sum is kept in
+// the leaf's dtype, except for fp8 leaves (fp8 parameters): eight bits cannot hold a running
+// sum, and their optimizer reads an f32 gradient anyway (Transformer Engine keeps an f32
+// main_grad for them).
 class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(Tensor leaf) : Node("accumulate_grad", nullptr), leaf_(std::move(leaf)) {}

@@ -44,7 +44,8 @@ void for_each_stochastic_element(int64_t n, const optimizer_math::WriteBack& wb,
 // Calls range(begin, end) on one contiguous range of [0, n) per thread (one thread below the
 // grain). The rounded-to-nearest updates run as such ranges over restrict pointers, with the
 // master copy's presence a template argument: g++ vectorised none of an element lambda's
-// loop (captured pointers may alias), and the vectorised update runs at memory speed.
+// loop (captured pointers may alias), and the vectorised update runs at memory speed. The
+// stochastic ones stay element by element, each block of four drawing one Philox block.
 template <typename Range>
 void for_each_thread_range(int64_t n, Range&& range) {
   const int threads = n > cpu::kParallelGrain ? omp_get_max_threads() : 1;
@@ -52,18 +53,23 @@ void for_each_thread_range(int64_t n, Range&& range) {
   for (int t = 0; t < threads; ++t) range(n * t / threads, n * (t + 1) / threads);
 }
 
+// One element's Adam update and write-back (stochastic: with its Philox lane `bits`).
+template <typename T, typename S, typename C, bool kMaster>
+inline void adam_element(int64_t i, T* p, float* w, const T* g, S* m, S* v, const optimizer_math::AdamConstants<C>& k,
+                         bool stochastic, uint32_t bits) {
+  C pi = kMaster ? static_cast<C>(w[i]) : convert<C>(p[i]);
+  C mi = convert<C>(m[i]), vi = convert<C>(v[i]);
+  optimizer_math::adam_step(pi, convert<C>(g[i]), mi, vi, k);
+  if constexpr (kMaster) w[i] = static_cast<float>(pi);
+  p[i] = optimizer_math::write_back<T>(pi, stochastic, bits);
+  m[i] = convert<S>(mi);
+  v[i] = convert<S>(vi);
+}
+
 template <typename T, typename S, typename C, bool kMaster>
 void adam_range(int64_t begin, int64_t end, T* __restrict p, float* __restrict w, const T* __restrict g,
                 S* __restrict m, S* __restrict v, const optimizer_math::AdamConstants<C> k) {
-  for (int64_t i = begin; i < end; ++i) {
-    C pi = kMaster ? static_cast<C>(w[i]) : convert<C>(p[i]);
-    C mi = convert<C>(m[i]), vi = convert<C>(v[i]);
-    optimizer_math::adam_step(pi, convert<C>(g[i]), mi, vi, k);
-    if constexpr (kMaster) w[i] = static_cast<float>(pi);
-    p[i] = convert<T>(pi);
-    m[i] = convert<S>(mi);
-    v[i] = convert<S>(vi);
-  }
+  for (int64_t i = begin; i < end; ++i) adam_element<T, S, C, kMaster>(i, p, w, g, m, v, k, false, 0);
 }
 
 void adam_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
@@ -75,35 +81,35 @@ void adam_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& 
     const T* g = grad.data<T>();
     S* m = exp_avg.data<S>();
     S* v = exp_avg_sq.data<S>();
-    if (u.write_back.stochastic) {
-      for_each_stochastic_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
-        C pi = w ? static_cast<C>(w[i]) : convert<C>(p[i]);
-        C mi = convert<C>(m[i]), vi = convert<C>(v[i]);
-        optimizer_math::adam_step(pi, convert<C>(g[i]), mi, vi, k);
-        if (w) w[i] = static_cast<float>(pi);
-        p[i] = optimizer_math::write_back<T>(pi, true, bits);
-        m[i] = convert<S>(mi);
-        v[i] = convert<S>(vi);
-      });
-    } else if (w) {
-      for_each_thread_range(param.numel(), [&](int64_t b, int64_t e) { adam_range<T, S, C, true>(b, e, p, w, g, m, v, k); });
-    } else {
-      for_each_thread_range(param.numel(), [&](int64_t b, int64_t e) { adam_range<T, S, C, false>(b, e, p, w, g, m, v, k); });
-    }
+    const auto run = [&]<bool kMaster>() {
+      if (u.write_back.stochastic)
+        for_each_stochastic_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
+          adam_element<T, S, C, kMaster>(i, p, w, g, m, v, k, true, bits);
+        });
+      else
+        for_each_thread_range(param.numel(), [&](int64_t b, int64_t e) { adam_range<T, S, C, kMaster>(b, e, p, w, g, m, v, k); });
+    };
+    if (w) run.template operator()<true>();
+    else run.template operator()<false>();
   });
+}
+
+// One element's SGD update and write-back (stochastic: with its Philox lane `bits`).
+template <typename T, typename S, typename C, bool kMaster, bool kMomentum>
+inline void sgd_element(int64_t i, T* p, float* w, const T* g, S* b, const optimizer_math::SgdConstants<C>& k,
+                        bool stochastic, uint32_t bits) {
+  C pi = kMaster ? static_cast<C>(w[i]) : convert<C>(p[i]);
+  C bi = kMomentum ? convert<C>(b[i]) : C(0);
+  optimizer_math::sgd_step(pi, convert<C>(g[i]), kMomentum ? &bi : nullptr, k);
+  if constexpr (kMaster) w[i] = static_cast<float>(pi);
+  p[i] = optimizer_math::write_back<T>(pi, stochastic, bits);
+  if constexpr (kMomentum) b[i] = convert<S>(bi);
 }
 
 template <typename T, typename S, typename C, bool kMaster, bool kMomentum>
 void sgd_range(int64_t begin, int64_t end, T* __restrict p, float* __restrict w, const T* __restrict g,
                S* __restrict b, const optimizer_math::SgdConstants<C> k) {
-  for (int64_t i = begin; i < end; ++i) {
-    C pi = kMaster ? static_cast<C>(w[i]) : convert<C>(p[i]);
-    C bi = kMomentum ? convert<C>(b[i]) : C(0);
-    optimizer_math::sgd_step(pi, convert<C>(g[i]), kMomentum ? &bi : nullptr, k);
-    if constexpr (kMaster) w[i] = static_cast<float>(pi);
-    p[i] = convert<T>(pi);
-    if constexpr (kMomentum) b[i] = convert<S>(bi);
-  }
+  for (int64_t i = begin; i < end; ++i) sgd_element<T, S, C, kMaster, kMomentum>(i, p, w, g, b, k, false, 0);
 }
 
 void sgd_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& momentum_buffer,
@@ -116,21 +122,15 @@ void sgd_update_cpu(Tensor& param, Tensor& master, const Tensor& grad, Tensor& m
     float* w = master.defined() ? master.data<float>() : nullptr;
     const T* g = grad.data<T>();
     S* b = has_momentum ? momentum_buffer.data<S>() : nullptr;
-    if (u.write_back.stochastic) {
-      for_each_stochastic_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
-        C pi = w ? static_cast<C>(w[i]) : convert<C>(p[i]);
-        C bi = b ? convert<C>(b[i]) : C(0);
-        optimizer_math::sgd_step(pi, convert<C>(g[i]), b ? &bi : nullptr, k);
-        if (w) w[i] = static_cast<float>(pi);
-        p[i] = optimizer_math::write_back<T>(pi, true, bits);
-        if (b) b[i] = convert<S>(bi);
-      });
-      return;
-    }
     const auto run = [&]<bool kMaster, bool kMomentum>() {
-      for_each_thread_range(param.numel(), [&](int64_t begin, int64_t end) {
-        sgd_range<T, S, C, kMaster, kMomentum>(begin, end, p, w, g, b, k);
-      });
+      if (u.write_back.stochastic)
+        for_each_stochastic_element(param.numel(), u.write_back, [&](int64_t i, uint32_t bits) {
+          sgd_element<T, S, C, kMaster, kMomentum>(i, p, w, g, b, k, true, bits);
+        });
+      else
+        for_each_thread_range(param.numel(), [&](int64_t begin, int64_t end) {
+          sgd_range<T, S, C, kMaster, kMomentum>(begin, end, p, w, g, b, k);
+        });
     };
     if (w && b) run.template operator()<true, true>();
     else if (w) run.template operator()<true, false>();
