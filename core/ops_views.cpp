@@ -1,5 +1,6 @@
 // Factories, views and copies: everything that creates a tensor or reinterprets one.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include <mantissa/core/error.h>
@@ -11,8 +12,7 @@ Tensor empty(const Shape& shape, TensorOptions options) {
   for (int64_t s : shape)
     MANTISSA_CHECK(s >= 0, "empty", "negative size in shape {}", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(
-      static_cast<size_t>(shape_numel(shape)) * dtype_size(options.dtype), options.device);
+  impl->storage = std::make_shared<Storage>(storage_bytes(shape, dtype_size(options.dtype)), options.device);
   impl->sizes = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = options.dtype;
@@ -33,6 +33,8 @@ Tensor scalar_tensor(double value, DType dtype, Device device) { return full({},
 Tensor arange(double start, double end, double step, TensorOptions options) {
   MANTISSA_CHECK(step != 0.0, "arange", "step must be non-zero");
   const double count = std::ceil((end - start) / step);
+  MANTISSA_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(step) && count < 0x1p63, "arange",
+                 "[{}, {}) in steps of {} is not a finite number of elements", start, end, step);
   Tensor t = empty({std::max<int64_t>(0, static_cast<int64_t>(count))}, options);
   if (t.numel() > 0) backend_for(t.device()).arange(t, start, step);
   return t;
@@ -62,6 +64,7 @@ Tensor from_vector(const std::vector<bool>& values, const Shape& shape, Device d
 }
 
 Tensor as_strided(const Tensor& t, const Shape& sizes, const Shape& strides, int64_t offset) {
+  check_view_in_storage(sizes, strides, offset, static_cast<int64_t>(t.storage()->nbytes() / t.element_size()));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = t.storage();
   impl->sizes = sizes;
@@ -72,18 +75,19 @@ Tensor as_strided(const Tensor& t, const Shape& sizes, const Shape& strides, int
 }
 
 Shape infer_shape(const Shape& shape, int64_t numel, std::string_view op) {
-  Shape out = shape;
-  int64_t known = 1, infer_at = -1;
+  Shape out = shape, known_sizes;
+  int64_t infer_at = -1;
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       MANTISSA_CHECK(infer_at < 0, op, "only one dimension can be -1 in {}", shape_str(shape));
       infer_at = static_cast<int64_t>(i);
     } else {
       MANTISSA_CHECK(out[i] >= 0, op, "invalid size in {}", shape_str(shape));
-      known *= out[i];
+      known_sizes.push_back(out[i]);
     }
   }
   if (infer_at >= 0) {
+    const int64_t known = shape_numel(known_sizes);
     MANTISSA_CHECK(known > 0 && numel % known == 0, op, "shape {} is invalid for {} elements",
                    shape_str(shape), numel);
     out[infer_at] = numel / known;
@@ -182,9 +186,9 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   dim = wrap_dim(dim, t.dim(), "narrow");
   const int64_t size = t.sizes()[dim];
   if (start < 0) start += size;
-  MANTISSA_CHECK(start >= 0 && length >= 0 && start + length <= size, "narrow",
-                 "range [{}, {}) is out of bounds for dim {} of {}", start, start + length, dim,
-                 t.describe());
+  // length <= size - start, not start + length <= size: that sum can overflow.
+  MANTISSA_CHECK(start >= 0 && start <= size && length >= 0 && length <= size - start, "narrow",
+                 "{} elements from {} are out of bounds for dim {} of {}", length, start, dim, t.describe());
   Shape sizes = t.sizes();
   sizes[dim] = length;
   return as_strided(t, sizes, t.strides(), t.offset() + start * t.strides()[dim]);

@@ -1,5 +1,8 @@
 #include <mantissa/core/tensor.h>
 
+#include <cstddef>
+#include <limits>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -11,10 +14,47 @@ namespace mantissa {
 
 std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
+// Every size a tensor can be given passes through here (empty() and the views' checks call
+// it), so a product that does not fit int64 is refused in one place: it would otherwise
+// wrap to a small or negative count and the buffer would be smaller than the tensor.
 int64_t shape_numel(const Shape& shape) {
+  for (int64_t s : shape) {
+    MANTISSA_CHECK(s >= 0, "shape", "negative size in {}", shape_str(shape));
+    if (s == 0) return 0;  // empty, however large the other sizes
+  }
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    MANTISSA_CHECK(!__builtin_mul_overflow(n, s, &n), "shape", "{} has more elements than an int64 counts",
+                   shape_str(shape));
   return n;
+}
+
+size_t storage_bytes(const Shape& shape, size_t element_size) {
+  size_t bytes = 0;
+  MANTISSA_CHECK(!__builtin_mul_overflow(static_cast<size_t>(shape_numel(shape)), element_size, &bytes) &&
+                     bytes <= static_cast<size_t>(std::numeric_limits<std::ptrdiff_t>::max()),
+                 "shape", "{} of {}-byte elements needs more bytes than memory can address", shape_str(shape),
+                 element_size);
+  return bytes;
+}
+
+void check_view_in_storage(const Shape& sizes, const Shape& strides, int64_t offset, int64_t storage_elements) {
+  MANTISSA_CHECK(sizes.size() == strides.size(), "as_strided", "sizes {} and strides {} differ in length",
+                 shape_str(sizes), shape_str(strides));
+  MANTISSA_CHECK(offset >= 0, "as_strided", "negative offset {}", offset);
+  for (int64_t s : strides) MANTISSA_CHECK(s >= 0, "as_strided", "negative stride in {}", shape_str(strides));
+  if (shape_numel(sizes) == 0) return;  // reads nothing
+  // The furthest element the view reaches: offset + sum (size - 1) * stride, overflow-checked.
+  int64_t last = offset;
+  bool overflow = false;
+  for (size_t d = 0; d < sizes.size(); ++d) {
+    int64_t step = 0;
+    overflow |= __builtin_mul_overflow(sizes[d] - 1, strides[d], &step);
+    overflow |= __builtin_add_overflow(last, step, &last);
+  }
+  MANTISSA_CHECK(!overflow && last < storage_elements, "as_strided",
+                 "sizes {}, strides {} and offset {} reach past a storage of {} elements", shape_str(sizes),
+                 shape_str(strides), offset, storage_elements);
 }
 
 Shape contiguous_strides(const Shape& sizes) {

@@ -14,7 +14,12 @@ namespace mantissa {
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& shape);  // "[2, 3]"
-int64_t shape_numel(const Shape& shape);
+int64_t shape_numel(const Shape& shape);  // an Error for a negative size or an int64 overflow
+// numel x element_size, an Error when it does not fit the address space.
+size_t storage_bytes(const Shape& shape, size_t element_size);
+// An Error unless every element of the view (sizes, strides, offset, all in elements; strides
+// and offset non-negative) lies in a storage of `storage_elements` elements.
+void check_view_in_storage(const Shape& sizes, const Shape& strides, int64_t offset, int64_t storage_elements);
 
 struct AutogradMeta;  // defined by autograd/; core only carries the pointer
 

@@ -86,3 +86,43 @@ TEST(Errors, FusedOptimizerOperandsAreCheckedBeforeAnyBackend) {
   expect_error([&] { optim::sgd_update_(param, none, grad_f32, none, optim::SgdUpdate{0.1, 0.0, 0.0, 0.0, false, true}); },
                {"sgd_update_", "gradient of its dtype"});
 }
+
+// Sizes and spans are overflow-checked where every tensor gets them: a count that wraps
+// would give a buffer smaller than the tensor, and reads and writes past its end.
+TEST(Errors, ElementAndByteCountsThatOverflowAreRefused) {
+  const int64_t big = int64_t{1} << 62;
+  expect_error([&] { raw::empty({big + 1, 4}); }, {"shape", "more elements than an int64 counts"});
+  expect_error([] { raw::zeros({int64_t{1} << 32, int64_t{1} << 32}); }, {"shape", "int64"});
+  expect_error([&] { raw::zeros({big}); }, {"shape", "4-byte elements", "more bytes"});
+  expect_error([&] { raw::empty({big, 2}).view({-1}); }, {"shape"});
+  expect_error([] { raw::zeros({3}).view({-1, int64_t{1} << 62, int64_t{1} << 62}); }, {"shape"});
+  // A zero anywhere makes an empty tensor, however large the other sizes.
+  EXPECT_EQ(raw::empty({0, big, big}).numel(), 0);
+  EXPECT_EQ(raw::zeros({big, 0}, {DType::f64}).numel(), 0);
+}
+
+TEST(Errors, ViewsThatReachPastTheirStorageAreRefused) {
+  const Tensor x = raw::arange(0, 12, 1);
+  expect_error([&] { raw::narrow(x, 0, 1, INT64_MAX); }, {"narrow", "out of bounds", "f32[12]"});
+  expect_error([&] { raw::narrow(x, 0, 13, 0); }, {"narrow", "out of bounds"});
+  EXPECT_EQ(raw::narrow(x, 0, 12, 0).numel(), 0);
+  EXPECT_EQ(raw::narrow(x, 0, -3, 3).to_vector<float>(), (std::vector<float>{9, 10, 11}));
+  expect_error([&] { raw::as_strided(x, {4}, {4}, 0); }, {"as_strided", "[4]", "reach past", "12 elements"});
+  expect_error([&] { raw::as_strided(x, {2, 2}, {6, 1}, 5); }, {"as_strided", "offset 5"});
+  expect_error([&] { raw::as_strided(x, {2}, {-1}, 5); }, {"as_strided", "negative stride"});
+  expect_error([&] { raw::as_strided(x, {2}, {1}, -1); }, {"as_strided", "negative offset"});
+  expect_error([&] { raw::as_strided(x, {2}, {1, 1}, 0); }, {"as_strided", "differ in length"});
+  expect_error([&] { raw::as_strided(x, {3, 2}, {INT64_MAX / 2, 1}, 0); }, {"as_strided", "reach past"});
+  // The largest views that fit: the last element, a stride-0 broadcast, an empty view anywhere.
+  EXPECT_EQ(raw::as_strided(x, {3, 2}, {4, 1}, 2).to_vector<float>(), (std::vector<float>{2, 3, 6, 7, 10, 11}));
+  EXPECT_EQ(raw::as_strided(x, {3}, {0}, 11).to_vector<float>(), (std::vector<float>{11, 11, 11}));
+  EXPECT_EQ(raw::as_strided(x, {0, 5}, {100, 100}, 0).numel(), 0);
+}
+
+TEST(Errors, ARangeWithoutAFiniteLengthIsRefused) {
+  expect_error([] { raw::arange(0, INFINITY, 1); }, {"arange", "inf", "not a finite number of elements"});
+  expect_error([] { raw::arange(0, NAN, 1); }, {"arange", "nan"});
+  expect_error([] { raw::arange(-INFINITY, 0, 1); }, {"arange"});
+  expect_error([] { raw::arange(0, 1, INFINITY); }, {"arange"});
+  expect_error([] { raw::arange(0, 1e300, 1e-300); }, {"arange", "not a finite number of elements"});
+}
