@@ -6,16 +6,20 @@
 
 #include <mantissa/autograd/functions.h>
 #include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 #include <mantissa/nn/fused_attention.h>
 
 namespace mantissa::nn {
 
 namespace {
+// Written in place in a host tensor, so that a block size too large for memory gets the
+// allocator's out-of-memory error (and an overflowing n * n the shape's), not std::bad_alloc.
 Tensor make_causal_bias(int64_t n) {
-  std::vector<float> values(static_cast<size_t>(n * n), 0.0f);
+  Tensor bias = raw::zeros({n, n});
+  float* values = bias.data<float>();
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = i + 1; j < n; ++j) values[static_cast<size_t>(i * n + j)] = -std::numeric_limits<float>::infinity();
-  return from_vector(values, {n, n});
+    for (int64_t j = i + 1; j < n; ++j) values[i * n + j] = -std::numeric_limits<float>::infinity();
+  return bias;
 }
 
 // Multi-head attention of the projections qkv (B, T, 3C) = [q | k | v] with `bias` added to

@@ -157,7 +157,7 @@ Json parse_header(const std::string& path, const std::string& text) {
   };
   try {
     return Json::parse(text, check);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a parse error, or a number like 1e400 out of range
     bad_file(path, "the header is not valid JSON: {}", e.what());
   }
 }

@@ -9,6 +9,7 @@
 #include "examples/asr/audio_file.h"
 #include "examples/asr/lexicon.h"
 #include "examples/asr/trainer.h"
+#include "examples/common/error_exit.h"
 #include "examples/common/precision_flags.h"
 
 using namespace mantissa;
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
   transcribe_cmd->add_option("--lexicon", lexicon_name, "spell only these words: 'digits' or a file of one word per line");
   transcribe_cmd->add_option("files", files, "WAV, FLAC or OGG files (any rate of 8 kHz or more)")->required();
 
-  try {
+  return examples::run_reporting_errors([&]() -> int {
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -130,9 +131,6 @@ int main(int argc, char** argv) {
       const Transcripts t = transcribe(trained.model, trained.plugin, clips, 1, beam_width, spelling);
       for (size_t i = 0; i < files.size(); ++i) std::cout << files[i] << ": " << t.hypotheses[i] << "\n";
     }
-  } catch (const Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

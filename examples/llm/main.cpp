@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "examples/common/error_exit.h"
 #include "examples/common/precision_flags.h"
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/data.h"
@@ -39,6 +40,10 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_option("--schedule-clock", o.schedule_clock,
                  "what the learning-rate schedule counts: iterations (skipped steps included, as nanoGPT) or "
                  "optimizer-steps (only steps taken)")
+      ->capture_default_str();
+  cmd.add_option("--on-non-finite", o.on_non_finite,
+                 "a step whose loss is inf or NaN: stop (the run, before its update; checkpoints keep the last good "
+                 "weights) or skip (its update)")
       ->capture_default_str();
   cmd.add_option("--eval-interval", o.eval_interval);
   cmd.add_option("--eval-iters", o.eval_iters);
@@ -101,7 +106,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--data", eval_data, "text file (default: the one it was trained on)");
   eval_cmd->add_option("--device", device_name, "cpu, cuda or cuda:N")->capture_default_str();
 
-  try {
+  const auto work = [&]() -> int {
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -127,11 +132,10 @@ int main(int argc, char** argv) {
       Generator generator(sample_seed);
       std::cout << generate(trained.model, tokenizer, prompt, sample_options, generator, &trained.plugin) << "\n";
     }
-  } catch (const Error& e) {
+    return 0;
+  };
+  return examples::run_reporting_errors(work, [](const std::string& cause) {
     // With other ranks waiting for this one, end them all now rather than at their timeout.
-    if (distributed::is_initialized() && distributed::world().size() > 1) distributed::abort_job(e.what());
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    if (distributed::is_initialized() && distributed::world().size() > 1) distributed::abort_job(cause);
+  });
 }

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <iostream>
 
-#include <mantissa/core/error.h>
+#include "examples/common/error_exit.h"
 #include <mantissa/core/io/atomic_file.h>
 #include <mantissa/precision/report/html_report.h>
 
@@ -20,16 +20,13 @@ int main(int argc, char** argv) {
   bool table = false;
   app.add_flag("--table", table, "also print a Markdown table (final val loss, ms/step, bytes/parameter)");
   CLI11_PARSE(app, argc, argv);
-  try {
+  return mantissa::examples::run_reporting_errors([&] {
     std::vector<mantissa::precision::report::RunData> runs;
     for (const std::string& dir : run_dirs) runs.push_back(mantissa::precision::report::load_run(dir));
     const std::string html = mantissa::precision::report::render_html(runs);
     mantissa::io::write_file_atomically(out, [&](std::ostream& file) { file << html; });
     std::cout << "wrote " << out << " (" << runs.size() << " runs)\n";
     if (table) std::cout << "\n" << mantissa::precision::report::render_markdown_table(runs);
-  } catch (const mantissa::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The example programs meet bad input with one line on stderr ("error: ..." naming the cause)
+# and exit status 1: never an abort, a signal or a silent success. Each case is a probe that
+# once crashed (issue 20: uncaught file-system and JSON errors, division by zero in the
+# trainer, an overflowing shape).
+#   cli_errors.sh <llm binary> [<asr binary>]
+set -u
+llm=$1
+asr=${2:-}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for i in $(seq 1 200); do echo "the quick brown fox $i jumps over the lazy dog."; done > "$work/text.txt"
+touch "$work/a_file"
+# A safetensors file whose header holds a number beyond a double's range.
+python3 - "$work/huge_number.safetensors" <<'EOF'
+import struct, sys
+header = b'{"x":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}}'
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+EOF
+
+failures=0
+# expect <fragment of the error line> <command...>
+expect() {
+  local fragment=$1
+  shift
+  local status
+  timeout 120 "$@" > "$work/out" 2> "$work/err"
+  status=$?
+  local lines
+  lines=$(grep -c . "$work/err")
+  if [[ $status -ne 1 ]] || [[ $lines -ne 1 ]] || ! grep -q "^error: .*$fragment" "$work/err"; then
+    echo "FAIL (status $status, $lines stderr lines, wanted one 'error: ...$fragment'): $*"
+    sed 's/^/    /' "$work/err" | head -5
+    failures=$((failures + 1))
+  else
+    echo "ok: $(cut -c1-200 "$work/err")"
+  fi
+}
+
+train=("$llm" train --data "$work/text.txt" --steps 2)
+expect "not a folder\|Not a directory\|File exists" "${train[@]}" --out-dir "$work/a_file"
+expect "Not a directory\|not a folder" "${train[@]}" --out-dir "$work/a_file/run"
+expect "--out-dir" "${train[@]}" --out-dir ""
+expect "too long" "${train[@]}" --out-dir "$work/$(printf 'a%.0s' $(seq 1 300))"
+expect "--eval-interval must be at least 1" "${train[@]}" --out-dir "$work/run" --eval-interval 0
+expect "--log-interval must be at least 1" "${train[@]}" --out-dir "$work/run" --log-interval 0
+expect "--eval-iters must be at least 1" "${train[@]}" --out-dir "$work/run" --eval-iters -1
+expect "--lr must be a finite positive number" "${train[@]}" --out-dir "$work/run" --lr inf
+expect "overflow" "${train[@]}" --out-dir "$work/run" --block-size 4611686018427387904
+expect "overflow" "${train[@]}" --out-dir "$work/run" --batch-size 9223372036854775807
+expect "not valid JSON" "$llm" eval --checkpoint "$work/huge_number.safetensors"
+expect "not valid JSON" "$llm" sample --checkpoint "$work/huge_number.safetensors"
+if [[ -n $asr ]]; then
+  expect "not a folder\|Not a directory\|File exists" "$asr" train --out-dir "$work/a_file" --steps 1
+  expect "not valid JSON" "$asr" eval --checkpoint "$work/huge_number.safetensors"
+fi
+[[ $failures -eq 0 ]] || { echo "$failures case(s) failed"; exit 1; }
