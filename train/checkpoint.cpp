@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include <mantissa/core/error.h>
@@ -66,7 +68,24 @@ Checkpoint& Checkpoint::add_random_stream(const std::string& name, Generator& ge
   return *this;
 }
 
+namespace {
+// The first parameter holding an inf or NaN, if any: x - x is 0 for every finite element and
+// NaN otherwise, and the sum carries the NaN.
+std::optional<std::string> first_non_finite_parameter(const nn::Module& model) {
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (!is_floating(p.dtype()) || p.numel() == 0) continue;
+    const Tensor x = raw::cast(p, DType::f32);
+    if (!std::isfinite(raw::reduce(ReduceOp::sum, raw::binary(BinaryOp::sub, x, x)).item())) return name;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 void Checkpoint::save(const std::string& path, const Metadata& metadata) const {
+  // A diverged run must not replace the last good checkpoint with weights no one can use.
+  if (const auto bad = first_non_finite_parameter(*model_))
+    fail("training::Checkpoint", "not writing {}: parameter '{}' holds an inf or NaN (the run diverged); the file "
+         "there, if any, is left as it was", path, *bad);
   StateDict tensors;
   nlohmann::json aliases = nlohmann::json::object();
   std::unordered_map<const TensorImpl*, std::string> stored;  // tensor -> the name it is stored under

@@ -23,6 +23,9 @@ struct TrainOptions : training::PrecisionSettings {
   // not, as nanoGPT and Lightning do) or "optimizer-steps" (only the steps the loss scaler
   // let through, so a run of overflows delays warm-up instead of eating it).
   std::string schedule_clock = "iterations";
+  // What a step whose loss is inf or NaN does: "stop" the run before its update (the
+  // checkpoints keep the last good weights) or "skip" the update and go on.
+  std::string on_non_finite = "stop";
   int64_t eval_interval = 250, eval_iters = 20, log_interval = 50;
   int64_t instrument_interval = 250;  // precision.jsonl records every this many steps; 0: off
   std::string out_dir = "out-llm";
@@ -41,6 +44,10 @@ struct TrainOptions : training::PrecisionSettings {
   int64_t global_batch() const { return batch_size * world_size * grad_accum; }
 
   std::string to_json() const;
+  // An Error naming the flag for any value training cannot run with (a zero interval, a
+  // negative count, a non-finite rate, a batch whose token count overflows), before anything
+  // is read or written.
+  void validate() const;
 };
 
 // "cpu": nanoGPT's "I only have a macbook" run (val loss ~1.88 reported);

@@ -1,5 +1,6 @@
 #include "examples/llm/trainer.h"
 
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,9 @@ namespace {
 // TrainOptions::schedule_clock's values.
 constexpr const char* kIterations = "iterations";
 constexpr const char* kOptimizerSteps = "optimizer-steps";
+// TrainOptions::on_non_finite's values.
+constexpr const char* kStop = "stop";
+constexpr const char* kSkip = "skip";
 
 // nanoGPT's grouping: matrices (embeddings included) decay, biases and norm weights don't.
 std::vector<optim::ParamGroupOptions> decay_groups(const GPT& model, double weight_decay) {
@@ -57,16 +61,18 @@ int64_t parameter_gather_bytes(const optim::Optimizer& optimizer) {
 }  // namespace
 
 TrainResult train(const TrainOptions& options, std::ostream& out) {
+  options.validate();
   precision::PrecisionPlugin plugin = options.make_plugin(options.seed + 3, &out);
   if (options.threads > 0) set_num_threads(options.threads);
   TrainOptions o = options;
   MANTISSA_CHECK(o.schedule_clock == kIterations || o.schedule_clock == kOptimizerSteps, "llm train",
                  "--schedule-clock must be {} or {}, got '{}'", kIterations, kOptimizerSteps, o.schedule_clock);
+  MANTISSA_CHECK(o.on_non_finite == kStop || o.on_non_finite == kSkip, "llm train",
+                 "--on-non-finite must be {} or {}, got '{}'", kStop, kSkip, o.on_non_finite);
   const Device device = parse_device(o.device);
   const auto data_path = resolve_data_path(o.data, "tinyshakespeare/input.txt");
   const std::string text = read_text_file(data_path);
   const std::filesystem::path bpe_dir = o.bpe_dir.empty() ? default_data_dir() / "gpt2-bpe" : std::filesystem::path(o.bpe_dir);
-  MANTISSA_CHECK(o.grad_accum >= 1, "llm train", "--grad-accum must be at least 1, got {}", o.grad_accum);
   const distributed::GradComm grad_comm = distributed::GradComm::parse(o.grad_comm);
   // Under mpirun every rank trains on its share of each batch; rank 0 alone writes files.
   distributed::ProcessGroup& group = distributed::world();
@@ -208,26 +214,40 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       instruments.record_gradients(step, plugin.scaler() ? plugin.scaler()->get_scale() : 1.0);
       instruments.before_step(optimizer);
     }
-    const bool stepped = plugin.optimizer_step(optimizer, o.grad_clip > 0.0 ? std::optional(o.grad_clip) : std::nullopt);
-    if (instrumented) {
-      instruments.after_step(step, optimizer, stepped);
-      if (plugin.fp8()) instruments.record_fp8(step, *plugin.fp8());
-    }
-    if (world > 1) {  // the global batch's mean loss, for the log
+    if (world > 1) {  // the global batch's mean loss: for the log, and one divergence verdict for all ranks
       Tensor mean = raw::full({1}, step_loss, TensorOptions{}.with_dtype(DType::f64));
       group.all_reduce(mean, distributed::ReduceOp::avg);
       step_loss = mean.item();
     }
+    // A non-finite loss means the run diverged (a forward overflow, or weights already ruined):
+    // stop before this update, or skip it when asked. The checkpoints on disk stay as they are.
+    const bool finite_loss = std::isfinite(step_loss);
+    if (std::isnan(step_loss)) step_loss = std::numeric_limits<double>::quiet_NaN();  // "nan", not "-nan", in messages
+    MANTISSA_CHECK(finite_loss || o.on_non_finite == kSkip, "llm train",
+                   "step {}: the loss is {}, so the run diverged; stopped before that step's update. {} holds step "
+                   "{}: resume from it (--resume) with a lower --lr, or pass --on-non-finite skip to skip such steps",
+                   step + 1, step_loss, last_path, state.step);
+    const bool stepped =
+        finite_loss && plugin.optimizer_step(optimizer, o.grad_clip > 0.0 ? std::optional(o.grad_clip) : std::nullopt);
+    if (instrumented) {
+      instruments.after_step(step, optimizer, stepped);
+      if (plugin.fp8()) instruments.record_fp8(step, *plugin.fp8());
+    }
     result.losses.push_back(step_loss);
     result.lrs.push_back(optimizer.param_groups()[0].lr);
     if (!stepped) {
-      const auto& skip = plugin.scaler()->last_skipped();
       result.skipped_steps.push_back(step);
       ++state.skipped_steps;
-      out << fmt::format("step {}: skipped, non-finite gradient in {} at loss scale {}; scale now {}\n", step + 1,
-                         skip->first_non_finite, skip->scale, plugin.scaler()->get_scale());
-      log({{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
-                     {"loss_scale", plugin.scaler()->get_scale()}});
+      if (!finite_loss) {
+        out << fmt::format("step {}: skipped, the loss is {}\n", step + 1, step_loss);
+        log({{"step", step + 1}, {"skipped", true}, {"non_finite_loss", true}});
+      } else {
+        const auto& skip = plugin.scaler()->last_skipped();
+        out << fmt::format("step {}: skipped, non-finite gradient in {} at loss scale {}; scale now {}\n", step + 1,
+                           skip->first_non_finite, skip->scale, plugin.scaler()->get_scale());
+        log({{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
+             {"loss_scale", plugin.scaler()->get_scale()}});
+      }
     }
 
     if ((step + 1) % o.log_interval == 0 || step + 1 == o.steps) {

@@ -201,3 +201,29 @@ TEST(TrainCheckpoint, NamesAreCheckedWhenBound) {
   EXPECT_EQ(checkpoint.parameter_names().named_parameters().size(), 4u);
   EXPECT_EQ(checkpoint.parameter_names().name_of(net.fc2->weight), "fc2.weight");
 }
+
+// A diverged run's weights are never written over the last good checkpoint: the save is
+// refused naming the parameter, and the file on disk keeps its bytes.
+TEST(TrainCheckpoint, NonFiniteWeightsAreNotSaved) {
+  const auto dir = temp_dir("non_finite");
+  const std::string path = (dir / "c.safetensors").string();
+  TrainingRun run;
+  run.steps(1);
+  run.checkpoint.save(path);
+  const auto read_bytes = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string good = read_bytes();
+  for (const double bad : {INFINITY, -INFINITY, NAN}) {
+    NoGradGuard no_grad;
+    Tensor w = run.net.fc2->weight;
+    const Tensor saved = raw::clone(w);
+    Tensor one = raw::narrow(raw::view(w, {-1}), 0, 5, 1);  // one element of sixteen
+    raw::fill_(one, bad);
+    expect_error([&] { run.checkpoint.save(path); }, {path, "'fc2.weight'", "inf or NaN", "left as it was"});
+    EXPECT_EQ(read_bytes(), good);
+    raw::copy_(w, saved);
+  }
+  run.checkpoint.save(path);  // finite again: saved
+}

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <unistd.h>
@@ -274,6 +277,94 @@ TEST(LlmTraining, DamagedCheckpointIsRefusedWithAReason) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(last.string()), std::string::npos) << e.what();
   }
+  std::filesystem::remove_all(dir);
+}
+
+// Every flag a run cannot use is refused by name before anything is read or written: these
+// once divided by zero (the intervals), recorded -0.0 as the best loss (--eval-iters -1) or
+// overflowed a shape.
+TEST(LlmTraining, EveryUnusableFlagIsRefusedByName) {
+  const auto dir = scratch("flags");
+  struct Case {
+    const char* flag;
+    std::function<void(TrainOptions&)> set;
+  };
+  const Case cases[] = {
+      {"--steps", [](TrainOptions& o) { o.steps = -1; }},
+      {"--batch-size", [](TrainOptions& o) { o.batch_size = 0; }},
+      {"--block-size", [](TrainOptions& o) { o.model.block_size = 0; }},
+      {"--n-layer", [](TrainOptions& o) { o.model.n_layer = 0; }},
+      {"--n-head", [](TrainOptions& o) { o.model.n_head = -2; }},
+      {"--n-embd", [](TrainOptions& o) { o.model.n_embd = 15; }},
+      {"--dropout", [](TrainOptions& o) { o.model.dropout = 1.0; }},
+      {"--lr", [](TrainOptions& o) { o.lr = std::numeric_limits<double>::infinity(); }},
+      {"--lr", [](TrainOptions& o) { o.lr = 0.0; }},
+      {"--min-lr", [](TrainOptions& o) { o.min_lr = std::nan(""); }},
+      {"--warmup-steps", [](TrainOptions& o) { o.warmup_steps = -1; }},
+      {"--lr-decay-steps", [](TrainOptions& o) { o.lr_decay_steps = -1; }},
+      {"--weight-decay", [](TrainOptions& o) { o.weight_decay = -0.1; }},
+      {"--grad-clip", [](TrainOptions& o) { o.grad_clip = -1.0; }},
+      {"--eval-interval", [](TrainOptions& o) { o.eval_interval = 0; }},
+      {"--eval-iters", [](TrainOptions& o) { o.eval_iters = -1; }},
+      {"--log-interval", [](TrainOptions& o) { o.log_interval = 0; }},
+      {"--instrument-interval", [](TrainOptions& o) { o.instrument_interval = -1; }},
+      {"--threads", [](TrainOptions& o) { o.threads = -1; }},
+      {"--grad-accum", [](TrainOptions& o) { o.grad_accum = 0; }},
+      {"--bucket-cap-mb", [](TrainOptions& o) { o.bucket_cap_mb = 0.0; }},
+      {"--out-dir", [](TrainOptions& o) { o.out_dir.clear(); }},
+      {"--block-size", [](TrainOptions& o) { o.model.block_size = int64_t{1} << 62; }},
+      {"--batch-size", [](TrainOptions& o) { o.batch_size = std::numeric_limits<int64_t>::max(); }},
+  };
+  for (const Case& c : cases) {
+    TrainOptions o = tiny(dir, 2);
+    o.out_dir = (dir / "run").string();
+    c.set(o);
+    std::ostringstream log;
+    try {
+      train(o, log);
+      ADD_FAILURE() << c.flag << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.flag), std::string::npos) << e.what();
+    }
+    if (!o.out_dir.empty()) EXPECT_FALSE(std::filesystem::exists(o.out_dir)) << c.flag << ": wrote " << o.out_dir;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// A run whose learning rate blows its weights up stops at the first non-finite loss, before
+// that step's update, naming the step; the checkpoints keep the last finite weights. With
+// --on-non-finite skip it skips such steps instead, and the save of ruined weights is refused.
+TEST(LlmTraining, ADivergedRunStopsAndKeepsItsLastGoodCheckpoint) {
+  const auto dir = scratch("diverged");
+  TrainOptions o = tiny(dir, 8);
+  o.out_dir = (dir / "run").string();
+  o.lr = 1e30;  // finite, but the first update overflows f32 weights
+  o.warmup_steps = 0;
+  std::ostringstream log;
+  try {
+    train(o, log);
+    ADD_FAILURE() << "a diverged run finished: " << log.str();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const char* fragment : {"step 3: the loss is nan", "diverged", "last.safetensors holds step 0"})
+      EXPECT_NE(message.find(fragment), std::string::npos) << fragment << " missing from: " << message;
+  }
+  const std::string last = (dir / "run" / "last.safetensors").string();
+  EXPECT_EQ(read_run_record(last).state.step, 0);
+  const TrainedModel kept = load_trained_model(last, read_run_record(last), Device::cpu());
+  for (const auto& [name, p] : kept.model->named_parameters())
+    for (float v : raw::cast(p, DType::f32).to_vector<float>()) ASSERT_TRUE(std::isfinite(v)) << name;
+
+  o.on_non_finite = "skip";
+  o.out_dir = (dir / "skipping").string();
+  std::ostringstream skipping_log;
+  try {
+    train(o, skipping_log);
+    ADD_FAILURE() << "ruined weights were saved: " << skipping_log.str();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("inf or NaN"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(skipping_log.str().find("step 3: skipped, the loss is nan"), std::string::npos) << skipping_log.str();
   std::filesystem::remove_all(dir);
 }
 
