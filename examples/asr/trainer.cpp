@@ -189,6 +189,9 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                  "dev joined {}", o.steps, o.batch_size, o.length_groups, o.eval_interval, o.log_interval, o.joined_fraction, o.dev_joined);
   const Device device = parse_device(o.device);
   const training::RunDir run(o.out_dir);
+  const training::RunLock lock(run);  // one trainer per folder
+  for (const std::string& name : lock.removed_temporaries())
+    out << fmt::format("removed {}, a temporary file of an interrupted save\n", run.file(name));
   const std::string last_path = run.last_checkpoint();
   std::optional<RunRecord> resumed;
   if (o.resume) {

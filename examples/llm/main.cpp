@@ -116,10 +116,13 @@ int main(int argc, char** argv) {
       // Under mpirun every rank trains; rank 0 alone prints (and writes, trainer.cpp).
       std::ostream null_stream(nullptr);
       const bool speaks = distributed::init().rank() == 0;
-      train(train_options, speaks ? std::cout : null_stream);
+      const TrainResult result = train(train_options, speaks ? std::cout : null_stream);
       // Now, while the CUDA runtime is certainly alive: at exit, NCCL's teardown would race
       // the runtime's own exit handlers (PyTorch asks for destroy_process_group likewise).
       distributed::shutdown();
+      // Stopped by a signal, after saving: the shell's status for that signal, as if it had
+      // ended the process, so scripts see the run did not finish.
+      if (result.stopped_by_signal) return 128 + result.stopped_by_signal;
     } else if (*eval_cmd) {
       const EvalResult r = evaluate_checkpoint(eval_checkpoint, eval_data, eval_iters, parse_device(device_name));
       std::cout << fmt::format("{}: train loss {:.4f}, val loss {:.4f} ({} batches each)\n", eval_checkpoint,

@@ -1,8 +1,10 @@
 #include "examples/llm/trainer.h"
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <limits>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "examples/llm/checkpoint.h"
@@ -81,6 +83,8 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   o.world_size = world;
   const training::RunDir run(o.out_dir);
   const std::string last_path = run.last_checkpoint();
+  std::optional<training::RunLock> lock;  // the writer's: one trainer per folder
+  if (lead) lock.emplace(run);
 
   // The record first: the model is built from the configuration it holds.
   std::optional<RunRecord> resumed;
@@ -148,6 +152,9 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                        o.batch_size * world * o.grad_accum, o.batch_size, o.grad_accum, optimizer.name());
   }
   if (resumed) out << fmt::format("resumed from {} at step {}\n", last_path, state.step);
+  if (lock && !lock->removed_temporaries().empty())
+    out << fmt::format("removed {} temporary file(s) of interrupted saves from {}: {}\n",
+                       lock->removed_temporaries().size(), o.out_dir, fmt::join(lock->removed_temporaries(), ", "));
 
   std::optional<training::MetricsLog> metrics_log;
   if (lead) metrics_log.emplace(run.metrics());
@@ -187,6 +194,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   const int64_t tokens_per_step = global_batch * o.model.block_size;
   const int64_t first_step = state.step;
   const training::Progress progress(first_step, o.steps, static_cast<double>(tokens_per_step), "tok");
+  const training::StopSignals stop_signals;
   for (int64_t step = first_step; step < o.steps; ++step) {
     if (step % o.eval_interval == 0 && !(resumed && step == first_step)) eval_and_save(step);
     optim::set_lr(optimizer, schedule, o.schedule_clock == kIterations ? step : step - state.skipped_steps);
@@ -214,10 +222,13 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       instruments.record_gradients(step, plugin.scaler() ? plugin.scaler()->get_scale() : 1.0);
       instruments.before_step(optimizer);
     }
-    if (world > 1) {  // the global batch's mean loss: for the log, and one divergence verdict for all ranks
-      Tensor mean = raw::full({1}, step_loss, TensorOptions{}.with_dtype(DType::f64));
-      group.all_reduce(mean, distributed::ReduceOp::avg);
-      step_loss = mean.item();
+    // A SIGINT or SIGTERM ends the run after this step, on every rank if any rank got one.
+    bool stop_after_step = stop_signals.received() != 0;
+    if (world > 1) {  // the global batch's mean loss (for the log, and one divergence verdict) and the stop
+      Tensor shared = from_vector(std::vector<double>{step_loss, stop_after_step ? 1.0 : 0.0}, {2});
+      group.all_reduce(shared, distributed::ReduceOp::avg);
+      step_loss = shared.to_vector<double>()[0];
+      stop_after_step = shared.to_vector<double>()[1] > 0.0;
     }
     // A non-finite loss means the run diverged (a forward overflow, or weights already ruined):
     // stop before this update, or skip it when asked. The checkpoints on disk stay as they are.
@@ -259,6 +270,15 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                               {"ms_per_step", progress.ms_per_step(step + 1)}};
       if (plugin.scaler()) line.emplace_back("loss_scale", plugin.scaler()->get_scale());
       log(line);
+    }
+    if (stop_after_step && step + 1 < o.steps) {
+      state.step = step + 1;
+      save(last_path);
+      result.stopped_by_signal = stop_signals.received() ? stop_signals.received() : SIGTERM;
+      out << fmt::format("stopped by {} after step {}; {} holds it: run the same command with --resume to go on\n",
+                         training::StopSignals::name(result.stopped_by_signal), step + 1, last_path)
+          << std::flush;
+      return result;
     }
   }
   if (first_step >= o.steps) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The example programs meet bad input with one line on stderr ("error: ..." naming the cause)
-# and exit status 1: never an abort, a signal or a silent success. Each case is a probe that
+# and exit status 1: never an abort, a signal or a silent success; a trainer stopped by SIGINT
+# saves and says how to resume. Each case is a probe that
 # once crashed (issue 20: uncaught file-system and JSON errors, division by zero in the
 # trainer, an overflowing shape).
 #   cli_errors.sh <llm binary> [<asr binary>]
@@ -53,5 +54,27 @@ expect "not valid JSON" "$llm" sample --checkpoint "$work/huge_number.safetensor
 if [[ -n $asr ]]; then
   expect "not a folder\|Not a directory\|File exists" "$asr" train --out-dir "$work/a_file" --steps 1
   expect "not valid JSON" "$asr" eval --checkpoint "$work/huge_number.safetensors"
+fi
+# SIGINT to a running trainer: it finishes the step, saves last.safetensors and exits with
+# status 130 (128 + SIGINT), saying how to resume.
+run="$work/interrupted"
+"$llm" train --data "$work/text.txt" --steps 1000000 --eval-interval 1000000 --log-interval 1 --n-layer 1 \
+  --n-head 2 --n-embd 16 --block-size 16 --batch-size 2 --out-dir "$run" > "$work/out" 2> "$work/err" &
+trainer=$!
+for _ in $(seq 1 600); do
+  [[ $(stat -c %s "$run/metrics.jsonl" 2> /dev/null || echo 0) -gt 200 ]] && break
+  sleep 0.1
+done
+kill -INT $trainer
+timeout 60 tail --pid=$trainer -f /dev/null
+kill -9 $trainer 2> /dev/null && echo "the trainer ignored SIGINT for 60 s"
+wait $trainer
+status=$?
+if [[ $status -eq 130 ]] && grep -q "stopped by SIGINT after step .*--resume" "$work/out" && [[ -f $run/last.safetensors ]]; then
+  echo "ok: $(grep "stopped by" "$work/out")"
+else
+  echo "FAIL: SIGINT to a trainer gave status $status:"
+  tail -3 "$work/out" "$work/err" | sed 's/^/    /'
+  failures=$((failures + 1))
 fi
 [[ $failures -eq 0 ]] || { echo "$failures case(s) failed"; exit 1; }

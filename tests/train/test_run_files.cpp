@@ -1,14 +1,19 @@
-// The run folder, the JSONL metrics log and the progress line of train/.
+// The run folder and its lock, the JSONL metrics log, the progress line and the stop signals of train/.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
+#include <unistd.h>
 
 #include <mantissa/train/metrics_log.h>
 #include <mantissa/train/progress.h>
 #include <mantissa/train/run_dir.h>
+#include <mantissa/train/run_lock.h>
+#include <mantissa/train/stop_signals.h>
 #include "support/expect_error.h"
 
 using namespace mantissa;
@@ -75,4 +80,42 @@ TEST(Progress, FormatsRateAndTimeLeft) {
   EXPECT_GE(progress.eta_seconds(20), 0.0);
   EXPECT_EQ(progress.eta_seconds(1000), 0.0);
   EXPECT_GT(progress.units_per_second(20), 0.0);
+}
+
+// One trainer per folder: a second lock is refused with the holder's pid until the first is
+// dropped; taking it clears temporary files that killed saves left, and nothing else.
+TEST(RunLock, OneHolderAtATimeAndKilledSavesAreCleared) {
+  const auto dir = fresh("lock");
+  const training::RunDir run(dir.string());
+  for (const char* name : {"last.safetensors.tmp.123", "best.safetensors.tmp.99999", "metrics.jsonl", "notes.tmp.txt"})
+    std::ofstream(dir / name) << "x";
+  {
+    const training::RunLock lock(run);
+    EXPECT_EQ(std::set<std::string>(lock.removed_temporaries().begin(), lock.removed_temporaries().end()),
+              (std::set<std::string>{"last.safetensors.tmp.123", "best.safetensors.tmp.99999"}));
+    EXPECT_FALSE(std::filesystem::exists(dir / "last.safetensors.tmp.123"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "metrics.jsonl"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "notes.tmp.txt"));
+    expect_error([&] { training::RunLock second(run); },
+                 {dir.string(), "in use by another trainer", "pid " + std::to_string(::getpid())});
+  }
+  const training::RunLock again(run);  // released with its holder
+  EXPECT_TRUE(again.removed_temporaries().empty());
+}
+
+// The first SIGINT or SIGTERM is only recorded; the handlers before come back afterwards.
+TEST(StopSignals, RecordsTheSignalAndRestoresTheHandlersBefore) {
+  static volatile std::sig_atomic_t before = 0;
+  const auto previous = std::signal(SIGTERM, [](int s) { before = s; });
+  {
+    const training::StopSignals stop;
+    EXPECT_EQ(stop.received(), 0);
+    std::raise(SIGTERM);
+    EXPECT_EQ(stop.received(), SIGTERM);
+    EXPECT_STREQ(training::StopSignals::name(stop.received()), "SIGTERM");
+    EXPECT_EQ(before, 0);
+  }
+  std::raise(SIGTERM);
+  EXPECT_EQ(before, SIGTERM);
+  std::signal(SIGTERM, previous);
 }

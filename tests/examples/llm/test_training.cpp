@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <cmath>
 #include <fstream>
@@ -11,6 +14,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <unistd.h>
 
 #include "examples/llm/checkpoint.h"
@@ -365,6 +369,44 @@ TEST(LlmTraining, ADivergedRunStopsAndKeepsItsLastGoodCheckpoint) {
     EXPECT_NE(std::string(e.what()).find("inf or NaN"), std::string::npos) << e.what();
   }
   EXPECT_NE(skipping_log.str().find("step 3: skipped, the loss is nan"), std::string::npos) << skipping_log.str();
+  std::filesystem::remove_all(dir);
+}
+
+// SIGTERM (as SIGINT) to a running trainer: it finishes the step, saves last.safetensors and
+// returns saying so; resuming from that file gives the losses an uninterrupted run gives.
+TEST(LlmTraining, ASignalStopsAfterTheStepAndTheRunResumesFromThere) {
+  const auto dir = scratch("signal");
+  TrainOptions o = tiny(dir, 200);
+  o.log_interval = 1;  // metrics.jsonl grows every step: the signal goes once it has
+  o.out_dir = (dir / "stopped").string();
+  // A signal arriving after train() returned reaches this handler, not the default's exit.
+  const auto previous = std::signal(SIGTERM, [](int) {});
+  std::atomic<bool> done = false;
+  std::thread sender([&] {
+    const auto metrics = dir / "stopped" / "metrics.jsonl";
+    while (!done && !(std::filesystem::exists(metrics) && std::filesystem::file_size(metrics) > 200))
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ::kill(::getpid(), SIGTERM);
+  });
+  std::ostringstream log;
+  const TrainResult stopped = train(o, log);
+  done = true;
+  sender.join();
+  std::signal(SIGTERM, previous);
+  ASSERT_EQ(stopped.stopped_by_signal, SIGTERM) << log.str();
+  const int64_t taken = static_cast<int64_t>(stopped.losses.size());
+  ASSERT_LT(taken, o.steps);
+  EXPECT_NE(log.str().find(fmt::format("stopped by SIGTERM after step {}", taken)), std::string::npos) << log.str();
+  EXPECT_EQ(read_run_record((dir / "stopped" / "last.safetensors").string()).state.step, taken);
+
+  o.resume = true;
+  const TrainResult resumed = train(o, log);
+  TrainOptions straight_options = tiny(dir, 200);
+  straight_options.out_dir = (dir / "straight").string();
+  const TrainResult straight = train(straight_options, log);
+  std::vector<double> joined = stopped.losses;
+  joined.insert(joined.end(), resumed.losses.begin(), resumed.losses.end());
+  EXPECT_EQ(joined, straight.losses);
   std::filesystem::remove_all(dir);
 }
 
