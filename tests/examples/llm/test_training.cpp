@@ -410,6 +410,39 @@ TEST(LlmTraining, ASignalStopsAfterTheStepAndTheRunResumesFromThere) {
   std::filesystem::remove_all(dir);
 }
 
+// --resume with options that define another run is refused, naming each difference; the
+// run's length, its intervals and the split of its batch may change.
+TEST(LlmTraining, ResumingWithAnotherRunsOptionsIsRefused) {
+  const auto dir = scratch("resume_conflicts");
+  TrainOptions o = tiny(dir, 3);
+  o.out_dir = (dir / "run").string();
+  std::ostringstream log;
+  train(o, log);
+  TrainOptions other = o;
+  other.resume = true;
+  other.steps = 6;
+  other.lr *= 2;
+  other.model.n_layer = 2;
+  other.tokenizer = "gpt2";
+  other.batch_size = 2;  // a global batch of 2, not 4
+  try {
+    train(other, log);
+    ADD_FAILURE() << "resumed with other options";
+  } catch (const Error& e) {
+    for (const char* fragment : {"--lr 0.002 (the run's: 0.001)", "--n-layer 2 (the run's: 1)", "--tokenizer \"gpt2\"",
+                                 "global batch of 2 sequences (the run's: 4)"})
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << fragment << " missing from: " << e.what();
+  }
+  TrainOptions longer = o;
+  longer.resume = true;
+  longer.steps = 6;
+  longer.eval_interval = 2;
+  longer.batch_size = 2;
+  longer.grad_accum = 2;  // the same global batch, split in two
+  EXPECT_EQ(train(longer, log).losses.size(), 3u);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(LlmModel, TiedHeadAndNanoGptParameterCount) {
   GPTConfig c;  // nanoGPT's 'cpu' run: it reports 0.80M parameters
   c.vocab_size = 65;
