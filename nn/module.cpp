@@ -194,13 +194,17 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
     else if (it->second->dtype() != t.dtype() && (is_fp8(it->second->dtype()) || is_fp8(t.dtype())))
       mismatched.push_back(fmt::format("{} (expected {}, got {}: fp8 values are not converted without their scale)",
                                        name, dtype_name(t.dtype()), dtype_name(it->second->dtype())));
+    // Nor integers into floats or back: such a file was not written for this model.
+    else if (is_floating(it->second->dtype()) != is_floating(t.dtype()))
+      mismatched.push_back(fmt::format("{} (expected {}, got {}: integers and floats are not converted into each other)",
+                                       name, dtype_name(t.dtype()), dtype_name(it->second->dtype())));
     given.erase(it);
   }
   std::vector<std::string> unexpected;
   for (const auto& [name, t] : given) unexpected.push_back(name);
   const bool bad = !mismatched.empty() || (strict && (!missing.empty() || !unexpected.empty()));
   MANTISSA_CHECK(!bad, "load_state_dict",
-                 "{}: missing keys [{}]; unexpected keys [{}]; mismatched keys (shape or fp8 dtype) [{}]",
+                 "{}: missing keys [{}]; unexpected keys [{}]; mismatched keys (shape or dtype) [{}]",
                  type_name_, fmt::join(missing, ", "), fmt::join(unexpected, ", "), fmt::join(mismatched, ", "));
   NoGradGuard no_grad;
   std::map<std::string, const Tensor*> source;

@@ -11,6 +11,7 @@
 #include <mantissa/core/error.h>
 #include <mantissa/core/io/safetensors.h>
 #include <mantissa/core/ops.h>
+#include <mantissa/train/checkpoint_digests.h>
 
 namespace mantissa::training {
 
@@ -104,6 +105,7 @@ void Checkpoint::save(const std::string& path, const Metadata& metadata) const {
   std::map<std::string, std::string> file_metadata = {
       {"format", kFormat}, {"random_streams", streams.dump()}, {"aliases", aliases.dump()}};
   for (const auto& [key, value] : metadata) file_metadata.emplace(kUser + key, value);
+  file_metadata.emplace(kDigestsKey, digests_of(tensors, file_metadata));
   io::save_safetensors(path, tensors, file_metadata);
 }
 
@@ -120,6 +122,7 @@ io::NamedTensors read_checkpoint(const std::string& path) {
   io::NamedTensors file = io::load_safetensors(path);
   const std::string& format = metadata_entry(file, path, "format");
   MANTISSA_CHECK(format == kFormat, "training::Checkpoint", "{}: format '{}', expected '{}'", path, format, kFormat);
+  verify_digests(file, path);
   return file;
 }
 

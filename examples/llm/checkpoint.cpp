@@ -1,5 +1,7 @@
 #include "examples/llm/checkpoint.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 namespace mantissa::llm {
@@ -27,6 +29,10 @@ RunRecord run_record_of(const training::Metadata& metadata, const std::string& p
     r.state.step = s.at("step").get<int64_t>();
     r.state.skipped_steps = s.at("skipped_steps").get<int64_t>();
     r.state.best_val_loss = s.at("best_val_loss").get<double>();
+    MANTISSA_CHECK(r.state.step >= 0 && r.state.skipped_steps >= 0 && r.state.skipped_steps <= r.state.step &&
+                       !std::isnan(r.state.best_val_loss),
+                   "llm checkpoint", "{}: impossible training state (step {}, {} skipped, best val loss {})", path,
+                   r.state.step, r.state.skipped_steps, r.state.best_val_loss);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

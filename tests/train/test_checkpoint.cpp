@@ -227,3 +227,48 @@ TEST(TrainCheckpoint, NonFiniteWeightsAreNotSaved) {
   }
   run.checkpoint.save(path);  // finite again: saved
 }
+
+// Every tensor's bytes and the metadata carry a CRC-32C: a flipped bit in the data, or an
+// edited configuration, is refused on load; a file without digests (older) still loads.
+TEST(TrainCheckpoint, DamagedBytesAreFoundByTheirDigests) {
+  const auto dir = temp_dir("digests");
+  const std::string path = (dir / "c.safetensors").string();
+  TrainingRun run;
+  run.steps(1);
+  run.checkpoint.save(path, {{"step", "1"}});
+  const auto bytes_of = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto write = [&](const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; };
+  const std::string good = bytes_of();
+
+  std::string flipped = good;
+  flipped[flipped.size() - 3] ^= 0x10;  // inside the last tensor's data
+  write(flipped);
+  expect_error([&] { run.checkpoint.load(path); }, {path, "does not match its digest", "the file is damaged"});
+  expect_error([&] { training::Checkpoint::read_metadata(path); }, {"does not match its digest"});
+
+  io::NamedTensors file = io::load_safetensors((write(good), path));
+  file.metadata["user.step"] = "2";
+  io::save_safetensors(path, file.tensors, file.metadata);
+  expect_error([&] { run.checkpoint.load(path); }, {path, "metadata", "does not match its digest"});
+
+  file.metadata.erase("digests");  // as written before digests existed
+  io::save_safetensors(path, file.tensors, file.metadata);
+  EXPECT_EQ(run.checkpoint.load(path).at("step"), "2");
+}
+
+// A tensor of another kind than the model holds (integers for floats) is refused, not converted.
+TEST(TrainCheckpoint, IntegersWhereTheModelHoldsFloatsAreRefused) {
+  const auto dir = temp_dir("kinds");
+  const std::string path = (dir / "c.safetensors").string();
+  TrainingRun run;
+  run.checkpoint.save(path);
+  io::NamedTensors file = io::load_safetensors(path);
+  for (auto& [name, t] : file.tensors)
+    if (name == "model.fc1.bias") t = raw::cast(t, DType::i32);
+  file.metadata.erase("digests");
+  io::save_safetensors(path, file.tensors, file.metadata);
+  expect_error([&] { run.checkpoint.load(path); }, {"fc1.bias (expected f32, got i32", "nothing was restored"});
+}

@@ -443,6 +443,33 @@ TEST(LlmTraining, ResumingWithAnotherRunsOptionsIsRefused) {
   std::filesystem::remove_all(dir);
 }
 
+// A training state no run can reach (a negative step, more skipped steps than steps) is refused
+// even in a file whose digests were left out, as a hand-edited one's would be.
+TEST(LlmTraining, AnImpossibleTrainingStateIsRefused) {
+  const auto dir = scratch("impossible_state");
+  TrainOptions o = tiny(dir, 1);
+  o.out_dir = (dir / "run").string();
+  std::ostringstream log;
+  train(o, log);
+  const std::string last = (dir / "run" / "last.safetensors").string();
+  const io::NamedTensors good = io::load_safetensors(last);
+  for (const char* state : {R"({"step":-1,"skipped_steps":0,"best_val_loss":3.5})",
+                            R"({"step":2,"skipped_steps":3,"best_val_loss":3.5})",
+                            R"({"step":2,"skipped_steps":0,"best_val_loss":NaN})"}) {
+    io::NamedTensors file = good;
+    file.metadata["user.state"] = state;
+    file.metadata.erase("digests");
+    io::save_safetensors(last, file.tensors, file.metadata);
+    try {
+      read_run_record(last);
+      ADD_FAILURE() << "accepted " << state;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(last), std::string::npos) << e.what();
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(LlmModel, TiedHeadAndNanoGptParameterCount) {
   GPTConfig c;  // nanoGPT's 'cpu' run: it reports 0.80M parameters
   c.vocab_size = 65;
