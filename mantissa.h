@@ -1,5 +1,6 @@
 #pragma once
 // The public API in one include.
+#include <mantissa/autograd/anomaly_mode.h>
 #include <mantissa/autograd/engine.h>
 #include <mantissa/autograd/function.h>
 #include <mantissa/autograd/functions.h>

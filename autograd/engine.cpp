@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <mantissa/autograd/anomaly_mode.h>
 #include <mantissa/autograd/grad_mode.h>
 #include <mantissa/autograd/node.h>
 #include <mantissa/core/error.h>
@@ -61,6 +62,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     }
     // A node that received no gradient still releases its successors' counts.
     std::vector<Tensor> grads = incoming.defined() ? node->apply(incoming) : std::vector<Tensor>{};
+    if (detect_anomaly_enabled()) anomaly_detail::check_backward(node->name(), incoming, grads);
     for (size_t i = 0; i < node->next.size(); ++i) {
       const auto& next = node->next[i];
       if (!next) continue;

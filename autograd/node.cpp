@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include <mantissa/autograd/anomaly_mode.h>
 #include <mantissa/autograd/grad_mode.h>
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
@@ -145,6 +146,7 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 }
 
 Tensor record(const char* name, const std::vector<Tensor>& inputs, Tensor output, Node::Backward backward) {
+  if (detect_anomaly_enabled()) anomaly_detail::check_forward(name, inputs, output);
   if (!grad_enabled() || !any_requires_grad(inputs)) return output;
   auto node = std::make_shared<Node>(name, std::move(backward));
   for (const Tensor& input : inputs) node->next.push_back(gradient_edge(input));

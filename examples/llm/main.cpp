@@ -45,6 +45,9 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
                  "a step whose loss is inf or NaN: stop (the run, before its update; checkpoints keep the last good "
                  "weights) or skip (its update)")
       ->capture_default_str();
+  cmd.add_flag("--detect-anomaly", o.detect_anomaly,
+               "stop at the first op whose output or gradient holds an inf or NaN, naming it and its inputs' "
+               "shapes, dtypes and ranges (slow: a check after every op)");
   cmd.add_option("--eval-interval", o.eval_interval);
   cmd.add_option("--eval-iters", o.eval_iters);
   cmd.add_option("--log-interval", o.log_interval);

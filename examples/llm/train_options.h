@@ -26,6 +26,7 @@ struct TrainOptions : training::PrecisionSettings {
   // What a step whose loss is inf or NaN does: "stop" the run before its update (the
   // checkpoints keep the last good weights) or "skip" the update and go on.
   std::string on_non_finite = "stop";
+  bool detect_anomaly = false;  // name the first op whose output or gradient is inf or NaN (slow)
   int64_t eval_interval = 250, eval_iters = 20, log_interval = 50;
   int64_t instrument_interval = 250;  // precision.jsonl records every this many steps; 0: off
   std::string out_dir = "out-llm";

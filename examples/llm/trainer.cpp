@@ -232,6 +232,8 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   const int64_t first_step = state.step;
   const training::Progress progress(first_step, o.steps, static_cast<double>(tokens_per_step), "tok");
   const training::StopSignals stop_signals;
+  std::optional<DetectAnomalyGuard> anomaly;
+  if (o.detect_anomaly) anomaly.emplace();
   for (int64_t step = first_step; step < o.steps; ++step) {
     if (step % o.eval_interval == 0 && !(resumed && step == first_step)) eval_and_save(step);
     optim::set_lr(optimizer, schedule, o.schedule_clock == kIterations ? step : step - state.skipped_steps);
