@@ -44,6 +44,9 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_option("--time-masks", o.spec_augment.time_masks, "SpecAugment time masks")->capture_default_str();
   cmd.add_option("--eval-interval", o.eval_interval)->capture_default_str();
   cmd.add_option("--log-interval", o.log_interval)->capture_default_str();
+  cmd.add_flag("--detect-anomaly", o.detect_anomaly,
+               "stop at the first op whose output or gradient holds an inf or NaN, naming it and its inputs' "
+               "shapes, dtypes and ranges (slow: a check after every op)");
   cmd.add_option("--instrument-interval", o.instrument_interval,
                  "write precision instruments to <out-dir>/precision.jsonl every this many steps (0: off)");
   cmd.add_option("--out-dir", o.out_dir, "where checkpoints and metrics.jsonl go")->capture_default_str();
@@ -97,8 +100,8 @@ int main(int argc, char** argv) {
       return app.exit(e);
     }
     if (*train_cmd) {
-      train(train_options, std::cout);
-      return 0;
+      const TrainResult result = train(train_options, std::cout);
+      return result.stopped_by_signal ? 128 + result.stopped_by_signal : 0;  // saved; the signal's status
     }
     const std::optional<Lexicon> lexicon = lexicon_name.empty() ? std::nullopt : std::optional(Lexicon::load(lexicon_name));
     const Lexicon* spelling = lexicon ? &*lexicon : nullptr;  // null: any spelling

@@ -30,6 +30,7 @@ struct TrainOptions : training::PrecisionSettings {
   int64_t dev_joined = 100;         // joined dev utterances the evaluations add to the 250 single takes
   std::string out_dir = "out-asr";
   bool resume = false;
+  bool detect_anomaly = false;  // name the first op whose output or gradient is inf or NaN (slow)
   bool skip_unreadable = false;  // leave out audio files that cannot be read (each reported) instead of stopping
   uint64_t seed = 1337;
   int threads = 0;               // 0: OpenMP's default

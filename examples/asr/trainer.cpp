@@ -1,7 +1,10 @@
 #include "examples/asr/trainer.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
+#include <optional>
 
 #include "examples/asr/alphabet.h"
 #include "examples/asr/ctc_decode.h"
@@ -275,6 +278,9 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
 
   const int64_t first_step = state.step;
   const training::Progress progress(first_step, o.steps, static_cast<double>(o.batch_size), "utt");
+  const training::StopSignals stop_signals;
+  std::optional<DetectAnomalyGuard> anomaly;
+  if (o.detect_anomaly) anomaly.emplace();
   for (int64_t step = first_step; step < o.steps; ++step) {
     if (step % o.eval_interval == 0 && step > 0 && !(resumed && step == first_step)) eval_and_save(step);
     optim::set_lr(*optimizer, schedule, step);
@@ -297,6 +303,13 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       plugin.backward(loss);
       step_loss += loss.item();
     }
+    // A non-finite loss: the run diverged; stop before this update, the checkpoints untouched.
+    MANTISSA_CHECK(std::isfinite(step_loss), "asr train",
+                   "step {}: the loss is {}, so the run diverged; stopped before that step's update. {}", step + 1,
+                   std::isnan(step_loss) ? std::numeric_limits<double>::quiet_NaN() : step_loss,
+                   state.step > 0 ? fmt::format("{} holds step {}: resume from it (--resume) with a lower --lr",
+                                                last_path, state.step)
+                                  : std::string("No checkpoint was written yet"));
     if (instrumented) {
       instruments.record_gradients(step, plugin.scaler() ? plugin.scaler()->get_scale() : 1.0);
       instruments.before_step(*optimizer);
@@ -325,6 +338,15 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
                                  {"ms_per_step", progress.ms_per_step(step + 1)}};
       if (plugin.scaler()) line.emplace_back("loss_scale", plugin.scaler()->get_scale());
       metrics.write(line);
+    }
+    if (stop_signals.received() && step + 1 < o.steps) {  // SIGINT or SIGTERM: save and go
+      state.step = step + 1;
+      save(last_path);
+      result.stopped_by_signal = stop_signals.received();
+      out << fmt::format("stopped by {} after step {}; {} holds it: run the same command with --resume to go on\n",
+                         training::StopSignals::name(result.stopped_by_signal), step + 1, last_path)
+          << std::flush;
+      return result;
     }
   }
   if (first_step >= o.steps && resumed) {

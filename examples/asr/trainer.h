@@ -20,6 +20,7 @@ struct TrainResult {
   double seconds = 0.0;
   int64_t parameters = 0;
   std::vector<int64_t> skipped_steps;
+  int stopped_by_signal = 0;  // SIGINT or SIGTERM when one ended the run early (last.safetensors saved)
 };
 
 // Trains (or, with options.resume, continues from <out_dir>/last.safetensors) up to

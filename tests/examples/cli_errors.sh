@@ -57,24 +57,33 @@ if [[ -n $asr ]]; then
 fi
 # SIGINT to a running trainer: it finishes the step, saves last.safetensors and exits with
 # status 130 (128 + SIGINT), saying how to resume.
-run="$work/interrupted"
-"$llm" train --data "$work/text.txt" --steps 1000000 --eval-interval 1000000 --log-interval 1 --n-layer 1 \
-  --n-head 2 --n-embd 16 --block-size 16 --batch-size 2 --out-dir "$run" > "$work/out" 2> "$work/err" &
-trainer=$!
-for _ in $(seq 1 600); do
-  [[ $(stat -c %s "$run/metrics.jsonl" 2> /dev/null || echo 0) -gt 200 ]] && break
-  sleep 0.1
-done
-kill -INT $trainer
-timeout 60 tail --pid=$trainer -f /dev/null
-kill -9 $trainer 2> /dev/null && echo "the trainer ignored SIGINT for 60 s"
-wait $trainer
-status=$?
-if [[ $status -eq 130 ]] && grep -q "stopped by SIGINT after step .*--resume" "$work/out" && [[ -f $run/last.safetensors ]]; then
-  echo "ok: $(grep "stopped by" "$work/out")"
-else
-  echo "FAIL: SIGINT to a trainer gave status $status:"
-  tail -3 "$work/out" "$work/err" | sed 's/^/    /'
-  failures=$((failures + 1))
+# expect_clean_stop <run folder> <trainer command...>
+expect_clean_stop() {
+  local run=$1
+  shift
+  "$@" --steps 1000000 --eval-interval 1000000 --log-interval 1 --out-dir "$run" > "$work/out" 2> "$work/err" &
+  local trainer=$!
+  for _ in $(seq 1 1200); do
+    [[ $(stat -c %s "$run/metrics.jsonl" 2> /dev/null || echo 0) -gt 200 ]] && break
+    sleep 0.1
+  done
+  kill -INT $trainer
+  timeout 60 tail --pid=$trainer -f /dev/null
+  kill -9 $trainer 2> /dev/null && echo "the trainer ignored SIGINT for 60 s"
+  wait $trainer
+  local status=$?
+  if [[ $status -eq 130 ]] && grep -q "stopped by SIGINT after step .*--resume" "$work/out" && [[ -f $run/last.safetensors ]]; then
+    echo "ok: $(grep "stopped by" "$work/out")"
+  else
+    echo "FAIL: SIGINT to $1 gave status $status:"
+    tail -3 "$work/out" "$work/err" | sed 's/^/    /'
+    failures=$((failures + 1))
+  fi
+}
+expect_clean_stop "$work/llm-stopped" "$llm" train --data "$work/text.txt" --n-layer 1 --n-head 2 --n-embd 16 \
+  --block-size 16 --batch-size 2
+# The ASR trainer reads the spoken digits (../shared/data) first, where they are.
+if [[ -n $asr ]] && "$asr" train --help > /dev/null && [[ -d ${MANTISSA_DATA_DIR:-$(dirname "$0")/../../../shared/data}/fsdd ]]; then
+  expect_clean_stop "$work/asr-stopped" "$asr" train --batch-size 4 --d-model 32 --n-layer 1 --d-ff 64
 fi
 [[ $failures -eq 0 ]] || { echo "$failures case(s) failed"; exit 1; }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -274,6 +275,23 @@ TEST(AsrTraining, LearnsAndResumesExactly) {
   EXPECT_NE(log.str().find("resumed from"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(dir.file("whole/best.safetensors")));
   EXPECT_TRUE(std::filesystem::exists(dir.file("whole/metrics.jsonl")));
+}
+
+// A learning rate that ruins the weights stops the run at the first non-finite loss, before
+// that step's update, and the checkpoint written before keeps finite weights.
+TEST(AsrTraining, ADivergedRunStopsBeforeItsUpdate) {
+  SKIP_UNLESS_EXISTS(testing_data::fsdd_dir());
+  const TempDir dir;
+  TrainOptions o = tiny_run(dir.file("run"));
+  o.lr = 1e30;
+  o.warmup_steps = 0;
+  o.grad_clip = 0.0;
+  o.eval_interval = 1;
+  std::ostringstream log;
+  expect_error([&] { train(o, log); }, {"asr train: step", "the loss is", "diverged", "last.safetensors holds step"});
+  const TrainedModel kept = load_trained_model(dir.file("run/last.safetensors"));
+  for (const auto& [name, p] : kept.model->named_parameters())
+    for (float v : raw::cast(p, DType::f32).to_vector<float>()) ASSERT_TRUE(std::isfinite(v)) << name;
 }
 
 TEST(AsrTraining, RefusesBadOptionsAndForeignCheckpoints) {
