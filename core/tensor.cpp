@@ -62,7 +62,10 @@ Shape contiguous_strides(const Shape& sizes) {
   int64_t stride = 1;
   for (size_t i = sizes.size(); i-- > 0;) {
     strides[i] = stride;
-    stride *= std::max<int64_t>(sizes[i], 1);
+    // Only an empty tensor's strides can overflow (shape_numel holds every other product in
+    // int64); its strides never reach an element, so the last one that fits is kept.
+    int64_t next = 0;
+    if (!__builtin_mul_overflow(stride, std::max<int64_t>(sizes[i], 1), &next)) stride = next;
   }
   return strides;
 }
