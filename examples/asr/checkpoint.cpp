@@ -19,7 +19,8 @@ RunRecord read_run_record(const std::string& path) {
   };
   RunRecord r;
   try {
-    r.options = TrainOptions::from_json(entry("asr_options"));
+    r.options_json = entry("asr_options");
+    r.options = TrainOptions::from_json(r.options_json);
     const nlohmann::json s = nlohmann::json::parse(entry("asr_state"));
     r.state.step = s.at("step").get<int64_t>();
     r.state.skipped_steps = s.at("skipped_steps").get<int64_t>();

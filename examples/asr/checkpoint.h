@@ -18,6 +18,7 @@ struct TrainingState {
 
 struct RunRecord {
   TrainOptions options;  // as far as TrainOptions::from_json restores them
+  std::string options_json;  // all of them, as the run wrote them (TrainOptions::to_json)
   TrainingState state;
 };
 

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "examples/common/flag_checks.h"
+
 #include <mantissa/core/error.h>
 
 namespace mantissa::asr {
@@ -49,6 +51,24 @@ TrainOptions TrainOptions::from_json(const std::string& json) {
     fail("asr options", "unreadable training options: {}", e.what());
   }
   return o;
+}
+
+void TrainOptions::validate() const {
+  examples::require_common_flags("asr train", *this);
+  const auto check = [](bool ok, std::string_view flag, std::string_view wanted, const auto& value) {
+    examples::require_flag(ok, "asr train", flag, wanted, value);
+  };
+  check(length_groups >= 1 && length_groups <= batch_size, "--length-groups", "between 1 and --batch-size",
+        length_groups);
+  check(model.d_model >= 1, "--d-model", "at least 1", model.d_model);
+  check(model.n_head >= 1 && model.d_model % model.n_head == 0, "--n-head", "a positive divisor of --d-model",
+        model.n_head);
+  check(model.n_layer >= 1, "--n-layer", "at least 1", model.n_layer);
+  check(model.d_ff >= 1, "--d-ff", "at least 1", model.d_ff);
+  check(joined_fraction >= 0.0 && joined_fraction <= 1.0, "--joined-fraction", "in [0, 1]", joined_fraction);
+  check(spec_augment.freq_masks >= 0, "--freq-masks", "at least 0", spec_augment.freq_masks);
+  check(spec_augment.time_masks >= 0, "--time-masks", "at least 0", spec_augment.time_masks);
+  check(dev_joined >= 0, "dev_joined", "at least 0", dev_joined);
 }
 
 TrainOptions preset(const std::string& name) {

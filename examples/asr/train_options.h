@@ -37,6 +37,9 @@ struct TrainOptions : training::PrecisionSettings {
   std::string device = "cpu";    // cpu, cuda or cuda:N
 
   std::string to_json() const;
+  // An Error naming the flag for any value training cannot run with, before anything is read
+  // or written.
+  void validate() const;
   // The fields to_json wrote that `asr eval` and `transcribe` need back (data, seed, precision).
   static TrainOptions from_json(const std::string& json);
 };

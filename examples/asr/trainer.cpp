@@ -6,6 +6,8 @@
 #include <numeric>
 #include <optional>
 
+#include <fmt/ranges.h>
+
 #include "examples/asr/alphabet.h"
 #include "examples/asr/ctc_decode.h"
 #include "examples/common/data_dir.h"
@@ -181,15 +183,10 @@ TrainedModel load_trained_model(const std::string& checkpoint_path) {
 }
 
 TrainResult train(const TrainOptions& options, std::ostream& out) {
+  options.validate();
   TrainOptions o = options;
   precision::PrecisionPlugin plugin = o.make_plugin(o.seed + 3, &out);
   if (o.threads > 0) set_num_threads(o.threads);
-  MANTISSA_CHECK(o.steps >= 0 && o.batch_size > 0 && o.length_groups > 0 && o.eval_interval > 0 && o.log_interval > 0 &&
-                     o.joined_fraction >= 0.0 && o.joined_fraction <= 1.0 && o.dev_joined >= 0,
-                 "asr train",
-                 "needs steps >= 0, batch size, length groups, eval and log intervals > 0, joined fraction in [0, 1] "
-                 "and dev joined >= 0; got {} steps, batch {}, {} length groups, eval every {}, log every {}, joined {}, "
-                 "dev joined {}", o.steps, o.batch_size, o.length_groups, o.eval_interval, o.log_interval, o.joined_fraction, o.dev_joined);
   const Device device = parse_device(o.device);
   const training::RunDir run(o.out_dir);
   const training::RunLock lock(run);  // one trainer per folder
@@ -199,7 +196,13 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
   std::optional<RunRecord> resumed;
   if (o.resume) {
     resumed = read_run_record(last_path);
-    o.model = resumed->options.model;
+    // The run the checkpoint holds goes on with its own options (training::resume_conflicts).
+    const std::vector<std::string> conflicts =
+        training::resume_conflicts(resumed->options_json, o.to_json(), {"steps", "eval_interval", "device"});
+    MANTISSA_CHECK(conflicts.empty(), "asr train",
+                   "--resume from {}: {} differ from the run's; resume with the options it was started with "
+                   "(only --steps, --eval-interval and --device may change)",
+                   last_path, fmt::join(conflicts, ", "));
   }
 
   manual_seed(o.seed);

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "examples/common/flag_checks.h"
+
 #include <mantissa/core/error.h>
 
 namespace mantissa::llm {
@@ -40,33 +42,19 @@ std::string TrainOptions::to_json() const {
 }
 
 void TrainOptions::validate() const {
-  const auto check = [](bool ok, std::string_view flag, const std::string& wanted, const auto& value) {
-    MANTISSA_CHECK(ok, "llm train", "{} must be {}, got {}", flag, wanted, value);
+  examples::require_common_flags("llm train", *this);
+  const auto check = [](bool ok, std::string_view flag, std::string_view wanted, const auto& value) {
+    examples::require_flag(ok, "llm train", flag, wanted, value);
   };
-  const auto finite_at_least = [](double v, double lo) { return std::isfinite(v) && v >= lo; };
-  check(steps >= 0, "--steps", "at least 0", steps);
-  check(batch_size >= 1, "--batch-size", "at least 1", batch_size);
   check(model.block_size >= 1, "--block-size", "at least 1", model.block_size);
   check(model.n_layer >= 1, "--n-layer", "at least 1", model.n_layer);
   check(model.n_head >= 1, "--n-head", "at least 1", model.n_head);
-  check(model.n_embd >= 1 && model.n_embd % model.n_head == 0, "--n-embd",
-        fmt::format("a positive multiple of --n-head ({})", model.n_head), model.n_embd);
-  check(model.dropout >= 0.0 && model.dropout < 1.0, "--dropout", "in [0, 1)", model.dropout);
-  check(std::isfinite(lr) && lr > 0.0, "--lr", "a finite positive number", lr);
-  check(finite_at_least(min_lr, 0.0), "--min-lr", "a finite number at least 0", min_lr);
-  check(warmup_steps >= 0, "--warmup-steps", "at least 0", warmup_steps);
-  check(lr_decay_steps >= 0, "--lr-decay-steps", "at least 0", lr_decay_steps);
-  check(finite_at_least(weight_decay, 0.0), "--weight-decay", "a finite number at least 0", weight_decay);
-  check(finite_at_least(grad_clip, 0.0), "--grad-clip", "a finite number at least 0 (0: off)", grad_clip);
-  check(eval_interval >= 1, "--eval-interval", "at least 1", eval_interval);
+  const std::string multiple = fmt::format("a positive multiple of --n-head ({})", model.n_head);
+  check(model.n_embd >= 1 && model.n_embd % model.n_head == 0, "--n-embd", multiple, model.n_embd);
   check(eval_iters >= 1, "--eval-iters", "at least 1", eval_iters);
-  check(log_interval >= 1, "--log-interval", "at least 1", log_interval);
-  check(instrument_interval >= 0, "--instrument-interval", "at least 0 (0: off)", instrument_interval);
-  check(threads >= 0, "--threads", "at least 0 (0: all)", threads);
   check(grad_accum >= 1, "--grad-accum", "at least 1", grad_accum);
   check(std::isfinite(bucket_cap_mb) && bucket_cap_mb > 0.0, "--bucket-cap-mb", "a finite positive number",
         bucket_cap_mb);
-  check(!out_dir.empty(), "--out-dir", "a folder name", "an empty name");
   // A step's token count (sequences x block) in int64, whatever the world size up to 2^20.
   int64_t tokens = 0;
   const bool fits = !__builtin_mul_overflow(batch_size, grad_accum, &tokens) &&

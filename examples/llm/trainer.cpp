@@ -1,6 +1,5 @@
 #include "examples/llm/trainer.h"
 
-#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -63,30 +62,16 @@ int64_t parameter_gather_bytes(const optim::Optimizer& optimizer) {
   return sharded ? sharded->wire_bytes_per_step() : 0;
 }
 
-// --resume continues the run its checkpoint holds, so the options that define that run must
-// be the ones it was started with: a different --lr, model size or tokenizer would silently
-// lose to the checkpoint's or mix two runs. How long and how verbosely to go on may change, and
-// the split of the global batch over ranks, micro-batches and the wire (a ZeRO run may go on at
-// world size 1), as long as the global batch stays.
+// --resume continues the run its checkpoint holds (training::resume_conflicts). How long and
+// how verbosely to go on may change, and the split of the global batch over ranks,
+// micro-batches and the wire (a ZeRO run may go on at world size 1), as long as the global
+// batch stays.
 void check_resume_matches(const std::string& path, const std::string& saved_json, const TrainOptions& o) {
   static const std::set<std::string> may_change = {"steps", "eval_interval", "eval_iters", "instrument_interval",
                                                    "device", "on_non_finite", "batch_size", "grad_accum",
                                                    "world_size", "grad_comm", "bucket_cap_mb", "zero"};
-  const nlohmann::json saved = nlohmann::json::parse(saved_json), now = nlohmann::json::parse(o.to_json());
-  std::vector<std::string> conflicts;
-  const auto compare = [&](const nlohmann::json& was, const nlohmann::json& is) {
-    for (const auto& [key, value] : is.items()) {
-      const auto it = was.find(key);
-      if (may_change.count(key) || it == was.end() || key == "model") continue;  // absent: newer than the run
-      if (*it != value) {
-        std::string flag = "--" + key;
-        std::replace(flag.begin(), flag.end(), '_', '-');
-        conflicts.push_back(fmt::format("{} {} (the run's: {})", flag, value.dump(), it->dump()));
-      }
-    }
-  };
-  compare(saved, now);
-  if (saved.contains("model")) compare(saved.at("model"), now.at("model"));
+  std::vector<std::string> conflicts = training::resume_conflicts(saved_json, o.to_json(), may_change);
+  const nlohmann::json saved = nlohmann::json::parse(saved_json);
   const int64_t saved_global = saved.value("batch_size", int64_t{0}) * saved.value("grad_accum", int64_t{1}) *
                                saved.value("world_size", int64_t{1});
   if (saved_global != o.global_batch())

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -277,6 +278,27 @@ TEST(AsrTraining, LearnsAndResumesExactly) {
   EXPECT_TRUE(std::filesystem::exists(dir.file("whole/metrics.jsonl")));
 }
 
+// --resume with options that define another run is refused, each difference named.
+TEST(AsrTraining, ResumingWithAnotherRunsOptionsIsRefused) {
+  SKIP_UNLESS_EXISTS(testing_data::fsdd_dir());
+  const TempDir dir;
+  TrainOptions o = tiny_run(dir.file("run"));
+  o.steps = 4;
+  std::ostringstream log;
+  train(o, log);
+  TrainOptions other = o;
+  other.resume = true;
+  other.steps = 8;
+  other.lr = 2e-3;
+  other.model.d_ff = 48;
+  expect_error([&] { train(other, log); }, {"--resume", "--lr 0.002 (the run's: 0.001)", "--d-ff 48 (the run's: "});
+  TrainOptions longer = o;
+  longer.resume = true;
+  longer.steps = 8;
+  longer.eval_interval = 2;
+  EXPECT_EQ(train(longer, log).losses.size(), 4u);
+}
+
 // A learning rate that ruins the weights stops the run at the first non-finite loss, before
 // that step's update, and the checkpoint written before keeps finite weights.
 TEST(AsrTraining, ADivergedRunStopsBeforeItsUpdate) {
@@ -298,7 +320,21 @@ TEST(AsrTraining, RefusesBadOptionsAndForeignCheckpoints) {
   const TempDir dir;
   TrainOptions o = tiny_run(dir.file("run"));
   o.eval_interval = 0;
-  expect_error([&] { std::ostringstream log; train(o, log); }, {"eval", "0"});
+  expect_error([&] { std::ostringstream log; train(o, log); }, {"--eval-interval must be at least 1, got 0"});
+  const std::pair<const char*, std::function<void(TrainOptions&)>> flags[] = {
+      {"--lr must be a finite positive number", [](TrainOptions& b) { b.lr = INFINITY; }},
+      {"--length-groups", [](TrainOptions& b) { b.length_groups = 0; }},
+      {"--n-head must be a positive divisor of --d-model", [](TrainOptions& b) { b.model.n_head = 5; }},
+      {"--joined-fraction", [](TrainOptions& b) { b.joined_fraction = 1.5; }},
+      {"--grad-clip", [](TrainOptions& b) { b.grad_clip = NAN; }},
+      {"--out-dir", [](TrainOptions& b) { b.out_dir.clear(); }},
+  };
+  for (const auto& [fragment, set] : flags) {
+    TrainOptions bad = tiny_run(dir.file("bad"));
+    set(bad);
+    expect_error([&] { std::ostringstream log; train(bad, log); }, {"asr train", fragment});
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bad"))) << fragment;
+  }
   expect_error([&] { load_trained_model(dir.file("none.safetensors")); }, {"none.safetensors"});
   manual_seed(4);
   AsrConfig unpadded = tiny_config();
