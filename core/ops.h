@@ -73,6 +73,8 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims = {
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t correction = 1,
            bool keepdim = false);
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);
+// Whether no element is an inf or NaN (always true for integer and boolean tensors).
+bool all_finite(const Tensor& x);
 // Sorted, unique, wrapped dims; empty input means all.
 std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim, std::string_view op);
 Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim);

@@ -124,6 +124,14 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
   return keepdim ? out : reshape(out, reduced_shape(x.sizes(), rdims, false));
 }
 
+// One pass on the tensor's device: x - x is 0 for every finite element and NaN for the
+// others, and a sum keeps a NaN (a max would pass over it).
+bool all_finite(const Tensor& x) {
+  if (!is_floating(x.dtype()) || x.numel() == 0) return true;
+  const Tensor y = is_fp8(x.dtype()) ? cast(x, DType::f32) : x;
+  return std::isfinite(reduce(ReduceOp::sum, binary(BinaryOp::sub, y, y)).item());
+}
+
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
   dim = wrap_dim(dim, x.dim(), "max");
   MANTISSA_CHECK(x.dim() == 0 || x.sizes()[dim] > 0, "max", "cannot reduce an empty dim of {}",

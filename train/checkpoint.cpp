@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <optional>
 #include <unordered_map>
 
@@ -70,14 +69,10 @@ Checkpoint& Checkpoint::add_random_stream(const std::string& name, Generator& ge
 }
 
 namespace {
-// The first parameter holding an inf or NaN, if any: x - x is 0 for every finite element and
-// NaN otherwise, and the sum carries the NaN.
+// The first parameter holding an inf or NaN, if any.
 std::optional<std::string> first_non_finite_parameter(const nn::Module& model) {
-  for (const auto& [name, p] : model.named_parameters()) {
-    if (!is_floating(p.dtype()) || p.numel() == 0) continue;
-    const Tensor x = raw::cast(p, DType::f32);
-    if (!std::isfinite(raw::reduce(ReduceOp::sum, raw::binary(BinaryOp::sub, x, x)).item())) return name;
-  }
+  for (const auto& [name, p] : model.named_parameters())
+    if (!raw::all_finite(p)) return name;
   return std::nullopt;
 }
 }  // namespace

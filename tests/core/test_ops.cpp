@@ -461,3 +461,30 @@ TEST(InPlace, WritesIntoAnExpandedViewAreRefused) {
   raw::copy_(single, from_vector<float>({1, 2, 3}, {1, 3}));
   EXPECT_EQ(single.to_vector<float>(), (std::vector<float>{1, 2, 3}));
 }
+
+// all_finite against a host check of the same elements, on every view: a NaN or inf in one
+// element, seen transposed, through an offset, broadcast with stride 0, and left out by a
+// narrower view; empty and integer tensors are finite; fp8 goes through f32.
+TEST_P(OpsOnDevice, AllFiniteFindsAnyInfOrNaNInEveryView) {
+  const auto host_check = [](const Tensor& t) {
+    for (double v : t.to_vector<double>())
+      if (!std::isfinite(v)) return false;
+    return true;
+  };
+  std::vector<DType> dtypes(std::begin(kFloatTypes), std::end(kFloatTypes));
+  dtypes.push_back(DType::f8_e5m2);
+  for (DType d : dtypes)
+    for (double bad : {double(NAN), double(INFINITY), -double(INFINITY)}) {
+      Tensor x = on(raw::cast(sample({4, 6}, DType::f32, -2, 2, 7), d));
+      EXPECT_TRUE(raw::all_finite(x)) << dtype_name(d);
+      Tensor one = raw::narrow(raw::narrow(x, 0, 2, 1), 1, 3, 1);
+      raw::fill_(one, bad);
+      const Tensor views[] = {x, raw::transpose(x, 0, 1), raw::narrow(x, 0, 2, 2), raw::narrow(x, 0, 0, 2),
+                              raw::expand(raw::narrow(x, 0, 2, 1), {5, 6}), raw::narrow(x, 0, 0, 0)};
+      for (const Tensor& v : views)
+        EXPECT_EQ(raw::all_finite(v), host_check(v)) << dtype_name(d) << " " << bad << " " << v.describe();
+      // fp8 conversions saturate an infinity to the largest finite value (core/formats/float8.h).
+      EXPECT_EQ(raw::all_finite(x), is_fp8(d) && std::isinf(bad)) << dtype_name(d) << " " << bad;
+    }
+  EXPECT_TRUE(raw::all_finite(on(raw::zeros({3}, {DType::i64}))));
+}
