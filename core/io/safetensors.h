@@ -25,7 +25,8 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
                       const std::map<std::string, std::string>& metadata = {});
 
 // Reads every tensor onto the CPU. The file is validated as the reference implementation
-// does (and a little more); a malformed file throws Error naming the file and the problem.
+// does, and a little more (core/io/safetensors_header.h); a malformed file throws Error
+// naming the file and the problem.
 NamedTensors load_safetensors(const std::string& path);
 
 }  // namespace mantissa::io
