@@ -11,13 +11,11 @@
 #include <mantissa/core/io/safetensors.h>
 #include <mantissa/core/ops.h>
 #include <mantissa/train/checkpoint_digests.h>
+#include <mantissa/train/checkpoint_metadata.h>
 
 namespace mantissa::training {
 
 namespace {
-
-constexpr const char* kFormat = "mantissa-checkpoint/1";
-constexpr const char* kUser = "user.";
 
 bool valid_name(const std::string& name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
@@ -44,7 +42,6 @@ struct Snapshot {
   StateDict model;
   std::vector<StateDict> optimizers;
   StateDict plugin;
-  std::vector<std::pair<uint64_t, uint64_t>> streams;
 };
 
 }  // namespace
@@ -86,9 +83,9 @@ void Checkpoint::save(const std::string& path, const Metadata& metadata) const {
   nlohmann::json aliases = nlohmann::json::object();
   std::unordered_map<const TensorImpl*, std::string> stored;  // tensor -> the name it is stored under
   for (const auto& [name, t] : model_->state_dict()) {
-    const auto [it, first] = stored.emplace(&t.impl(), "model." + name);
+    const auto [it, first] = stored.emplace(&t.impl(), kModelPrefix + name);
     if (first) tensors.emplace_back(it->second, t);
-    else aliases["model." + name] = it->second;
+    else aliases[kModelPrefix + name] = it->second;
   }
   for (const auto& [opt_name, optimizer] : optimizers_)
     for (const auto& [key, t] : optimizer->state_dict()) tensors.emplace_back("optim." + opt_name + "." + key, t);
@@ -98,58 +95,41 @@ void Checkpoint::save(const std::string& path, const Metadata& metadata) const {
   // As strings: JSON numbers lose integers above 2^53.
   for (const auto& [name, g] : streams_) streams[name] = {std::to_string(g->seed()), std::to_string(g->offset())};
   std::map<std::string, std::string> file_metadata = {
-      {"format", kFormat}, {"random_streams", streams.dump()}, {"aliases", aliases.dump()}};
-  for (const auto& [key, value] : metadata) file_metadata.emplace(kUser + key, value);
+      {"format", kCheckpointFormat}, {"random_streams", streams.dump()}, {"aliases", aliases.dump()}};
+  for (const auto& [key, value] : metadata) file_metadata.emplace(kUserPrefix + key, value);
   file_metadata.emplace(kDigestsKey, digests_of(tensors, file_metadata));
   io::save_safetensors(path, tensors, file_metadata);
 }
 
 namespace {
 
-const std::string& metadata_entry(const io::NamedTensors& file, const std::string& path, const std::string& key) {
-  const auto it = file.metadata.find(key);
-  MANTISSA_CHECK(it != file.metadata.end(), "training::Checkpoint",
-                 "{}: metadata has no '{}'; not a mantissa training checkpoint", path, key);
-  return it->second;
-}
+struct CheckpointFile {
+  io::NamedTensors file;
+  CheckpointMetadata metadata;
+};
 
-io::NamedTensors read_checkpoint(const std::string& path) {
+CheckpointFile read_checkpoint(const std::string& path) {
   io::NamedTensors file = io::load_safetensors(path);
-  const std::string& format = metadata_entry(file, path, "format");
-  MANTISSA_CHECK(format == kFormat, "training::Checkpoint", "{}: format '{}', expected '{}'", path, format, kFormat);
-  verify_digests(file, path);
-  return file;
-}
-
-Metadata user_metadata(const io::NamedTensors& file) {
-  Metadata out;
-  for (const auto& [key, value] : file.metadata)
-    if (key.starts_with(kUser)) out.emplace(key.substr(std::string_view(kUser).size()), value);
-  return out;
+  CheckpointMetadata metadata = parse_checkpoint_metadata(file.metadata, path);
+  if (metadata.digests) verify_digests(file, *metadata.digests, path);
+  return {std::move(file), std::move(metadata)};
 }
 
 }  // namespace
 
-Metadata Checkpoint::read_metadata(const std::string& path) { return user_metadata(read_checkpoint(path)); }
+Metadata Checkpoint::read_metadata(const std::string& path) { return read_checkpoint(path).metadata.user; }
 
 Metadata Checkpoint::load(const std::string& path) const {
-  const io::NamedTensors file = read_checkpoint(path);
-  StateDict model = section(file, "model.");
-  std::vector<std::pair<uint64_t, uint64_t>> streams;
-  try {
-    const nlohmann::json aliases = nlohmann::json::parse(metadata_entry(file, path, "aliases"));
-    for (const auto& [alias, target] : aliases.items())
-      model.emplace_back(alias.substr(6), file.at(target.get<std::string>()));
-    const nlohmann::json saved_streams = nlohmann::json::parse(metadata_entry(file, path, "random_streams"));
-    for (const auto& [name, g] : streams_) {
-      MANTISSA_CHECK(saved_streams.contains(name), "training::Checkpoint", "{}: has no random stream '{}'", path, name);
-      const auto& state = saved_streams.at(name);
-      streams.emplace_back(std::stoull(state.at(0).get<std::string>()), std::stoull(state.at(1).get<std::string>()));
-    }
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail("training::Checkpoint", "{}: malformed checkpoint metadata: {}", path, e.what());
+  const auto [file, metadata] = read_checkpoint(path);
+  StateDict model = section(file, kModelPrefix);
+  for (const auto& [alias, target] : metadata.aliases)
+    model.emplace_back(alias.substr(std::string_view(kModelPrefix).size()), file.at(target));
+  std::vector<SavedStream> streams;
+  for (const auto& [name, g] : streams_) {
+    const auto saved = metadata.random_streams.find(name);
+    MANTISSA_CHECK(saved != metadata.random_streams.end(), "training::Checkpoint", "{}: has no random stream '{}'",
+                   path, name);
+    streams.push_back(saved->second);
   }
   for (const auto& [name, optimizer] : optimizers_)
     MANTISSA_CHECK(!section(file, "optim." + name + ".").empty(), "training::Checkpoint",
@@ -171,8 +151,8 @@ Metadata Checkpoint::load(const std::string& path) const {
     if (plugin_) plugin_->load_state_dict(before.plugin);
     fail("training::Checkpoint", "{}: {}; nothing was restored", path, e.what());
   }
-  for (size_t i = 0; i < streams_.size(); ++i) streams_[i].second->set_state(streams[i].first, streams[i].second);
-  return user_metadata(file);
+  for (size_t i = 0; i < streams_.size(); ++i) streams_[i].second->set_state(streams[i].seed, streams[i].offset);
+  return metadata.user;
 }
 
 }  // namespace mantissa::training

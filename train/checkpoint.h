@@ -29,11 +29,9 @@
 #include <mantissa/nn/module.h>
 #include <mantissa/optim/optimizer.h>
 #include <mantissa/precision/plugin.h>
+#include <mantissa/train/checkpoint_metadata.h>
 
 namespace mantissa::training {
-
-// The caller's own entries (step, configuration, tokenizer...), strings as safetensors keeps them.
-using Metadata = std::map<std::string, std::string>;
 
 class Checkpoint {
  public:

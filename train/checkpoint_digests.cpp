@@ -39,31 +39,21 @@ std::string digests_of(const StateDict& tensors, const std::map<std::string, std
       .dump();
 }
 
-void verify_digests(const io::NamedTensors& file, const std::string& path) {
-  const auto entry = file.metadata.find(kDigestsKey);
-  if (entry == file.metadata.end()) return;  // written before digests: nothing to check against
-  nlohmann::json digests;
-  try {
-    digests = nlohmann::json::parse(entry->second);
-    MANTISSA_CHECK(digests.at("algorithm") == "crc32c", "training::Checkpoint", "{}: unknown digest algorithm {}",
-                   path, digests.at("algorithm").dump());
-    const std::string metadata = digests.at("metadata").get<std::string>();
-    MANTISSA_CHECK(metadata == hex(metadata_crc(file.metadata)), "training::Checkpoint",
-                   "{}: the metadata (configuration, step, random streams) does not match its digest; the file is "
-                   "damaged or was edited", path);
-    const nlohmann::json& tensors = digests.at("tensors");
-    MANTISSA_CHECK(tensors.size() == file.tensors.size(), "training::Checkpoint",
-                   "{}: {} tensors, but digests for {}; the file is damaged or was edited", path, file.tensors.size(),
-                   tensors.size());
-    for (const auto& [name, t] : file.tensors) {
-      MANTISSA_CHECK(tensors.contains(name), "training::Checkpoint", "{}: tensor '{}' has no digest", path, name);
-      const std::string stored = tensors.at(name).get<std::string>(), computed = hex(tensor_crc(t));
-      MANTISSA_CHECK(stored == computed, "training::Checkpoint",
-                     "{}: tensor '{}' does not match its digest (CRC-32C {} stored, {} read); the file is damaged",
-                     path, name, stored, computed);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    fail("training::Checkpoint", "{}: unreadable digests: {}", path, e.what());
+void verify_digests(const io::NamedTensors& file, const StoredDigests& digests, const std::string& path) {
+  MANTISSA_CHECK(digests.metadata == hex(metadata_crc(file.metadata)), "training::Checkpoint",
+                 "{}: the metadata (configuration, step, random streams) does not match its digest; the file is "
+                 "damaged or was edited", path);
+  MANTISSA_CHECK(digests.tensors.size() == file.tensors.size(), "training::Checkpoint",
+                 "{}: {} tensors, but digests for {}; the file is damaged or was edited", path, file.tensors.size(),
+                 digests.tensors.size());
+  for (const auto& [name, t] : file.tensors) {
+    const auto stored = digests.tensors.find(name);
+    MANTISSA_CHECK(stored != digests.tensors.end(), "training::Checkpoint", "{}: tensor '{}' has no digest", path,
+                   name);
+    const std::string computed = hex(tensor_crc(t));
+    MANTISSA_CHECK(stored->second == computed, "training::Checkpoint",
+                   "{}: tensor '{}' does not match its digest (CRC-32C {} stored, {} read); the file is damaged",
+                   path, name, stored->second, computed);
   }
 }
 

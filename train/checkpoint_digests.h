@@ -9,16 +9,15 @@
 
 #include <mantissa/core/io/safetensors.h>
 #include <mantissa/nn/module.h>
+#include <mantissa/train/checkpoint_metadata.h>
 
 namespace mantissa::training {
-
-inline constexpr const char* kDigestsKey = "digests";
 
 // The "digests" entry for these tensors and metadata (which must not hold one already).
 std::string digests_of(const StateDict& tensors, const std::map<std::string, std::string>& metadata);
 
 // An Error naming the file and the first tensor (or the metadata) whose bytes do not match
-// their digest; nothing when the file has no digests.
-void verify_digests(const io::NamedTensors& file, const std::string& path);
+// their digest (parsed by train/checkpoint_metadata.h).
+void verify_digests(const io::NamedTensors& file, const StoredDigests& digests, const std::string& path);
 
 }  // namespace mantissa::training
