@@ -1,37 +1,11 @@
 #include "examples/llm/gpt.h"
 
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 namespace mantissa::llm {
 
-std::string GPTConfig::to_json() const {
-  return nlohmann::json{{"vocab_size", vocab_size}, {"block_size", block_size}, {"n_layer", n_layer},
-                        {"n_head", n_head},         {"n_embd", n_embd},         {"dropout", dropout},
-                        {"bias", bias}}
-      .dump();
-}
-
-GPTConfig GPTConfig::from_json(const std::string& text) {
-  try {
-    const nlohmann::json j = nlohmann::json::parse(text);
-    GPTConfig c;
-    c.vocab_size = j.at("vocab_size").get<int64_t>();
-    c.block_size = j.at("block_size").get<int64_t>();
-    c.n_layer = j.at("n_layer").get<int64_t>();
-    c.n_head = j.at("n_head").get<int64_t>();
-    c.n_embd = j.at("n_embd").get<int64_t>();
-    c.dropout = j.at("dropout").get<double>();
-    c.bias = j.at("bias").get<bool>();
-    return c;
-  } catch (const nlohmann::json::exception& e) {
-    fail("GPTConfig::from_json", "not a model configuration: {}", e.what());
-  }
-}
-
 GPTImpl::GPTImpl(const GPTConfig& c) : nn::Module("GPT"), config(c) {
-  MANTISSA_CHECK(c.vocab_size > 0 && c.block_size > 0 && c.n_layer > 0, "GPT",
-                 "needs positive vocab_size, block_size and n_layer, got {}", c.to_json());
+  c.validate();
   wte = register_module("wte", nn::Embedding(nn::EmbeddingOptions(c.vocab_size, c.n_embd)));
   wpe = register_module("wpe", nn::Embedding(nn::EmbeddingOptions(c.block_size, c.n_embd)));
   drop = register_module("drop", nn::Dropout(c.dropout));

@@ -3,20 +3,10 @@
 // final LayerNorm and an output head tied to the token embedding.
 #include <string>
 
+#include "examples/llm/gpt_config.h"
 #include <mantissa/mantissa.h>
 
 namespace mantissa::llm {
-
-struct GPTConfig {
-  int64_t vocab_size = 0;
-  int64_t block_size = 64;
-  int64_t n_layer = 4, n_head = 4, n_embd = 128;
-  double dropout = 0.0;
-  bool bias = true;
-
-  std::string to_json() const;
-  static GPTConfig from_json(const std::string& json);
-};
 
 class GPTImpl : public nn::Module {
  public:

@@ -440,6 +440,15 @@ TEST(LlmTraining, AnImpossibleTrainingStateIsRefused) {
     io::save_safetensors(last, file.tensors, file.metadata);
     expect_error([&] { read_run_record(last); }, {last});
   }
+  // An n_head that does not divide n_embd (a divisor changes no tensor's shape: only the
+  // digests, when the file has them, tell that edit apart).
+  io::NamedTensors file = good;
+  GPTConfig config = GPTConfig::from_json(file.metadata["user.config"]);
+  config.n_head = config.n_embd + 1;
+  file.metadata["user.config"] = config.to_json();
+  file.metadata.erase("digests");
+  io::save_safetensors(last, file.tensors, file.metadata);
+  expect_error([&] { read_run_record(last); }, {last, "n_embd must be a positive multiple of n_head"});
   std::filesystem::remove_all(dir);
 }
 
