@@ -46,18 +46,24 @@ std::vector<float> read_audio(const std::string& path, int sample_rate) {
   MANTISSA_CHECK(info.samplerate >= kMinSourceRate, "read_audio",
                  "{}: sampled at {} Hz, below the {} Hz the 4 kHz mel range needs", path, info.samplerate,
                  kMinSourceRate);
-  std::vector<float> interleaved(static_cast<size_t>(info.frames) * static_cast<size_t>(info.channels));
-  const sf_count_t got = sf_readf_float(file.get(), interleaved.data(), info.frames);
-  MANTISSA_CHECK(got == info.frames, "read_audio", "{}: read {} of {} frames: {}", path, got, info.frames,
-                 sf_strerror(file.get()));
-  std::vector<float> mono(static_cast<size_t>(info.frames));
-  for (size_t i = 0; i < mono.size(); ++i) {
-    double sum = 0.0;
-    for (int c = 0; c < info.channels; ++c) sum += interleaved[i * static_cast<size_t>(info.channels) + static_cast<size_t>(c)];
-    mono[i] = static_cast<float>(sum / info.channels);
-    MANTISSA_CHECK(std::isfinite(mono[i]), "read_audio", "{}: sample {} is not finite", path, i);
-  }
-  return resample(mono, info.samplerate, sample_rate, path);
+  // Read in blocks, so that memory follows the samples the file holds, not the count its
+  // header claims (a damaged header can claim any).
+  constexpr sf_count_t kBlockFrames = 4096;
+  const auto channels = static_cast<size_t>(info.channels);
+  std::vector<float> block(static_cast<size_t>(kBlockFrames) * channels), mono;
+  for (sf_count_t got; (got = sf_readf_float(file.get(), block.data(), kBlockFrames)) > 0;)
+    for (size_t frame = 0; frame < static_cast<size_t>(got); ++frame) {
+      double sum = 0.0;
+      for (size_t c = 0; c < channels; ++c) sum += block[frame * channels + c];
+      mono.push_back(static_cast<float>(sum / info.channels));
+      MANTISSA_CHECK(std::isfinite(mono.back()), "read_audio", "{}: sample {} is not finite", path, mono.size() - 1);
+    }
+  MANTISSA_CHECK(static_cast<sf_count_t>(mono.size()) == info.frames, "read_audio", "{}: read {} of {} frames: {}",
+                 path, mono.size(), info.frames, sf_strerror(file.get()));
+  std::vector<float> out = resample(mono, info.samplerate, sample_rate, path);
+  MANTISSA_CHECK(!out.empty(), "read_audio", "{}: its {} frames at {} Hz give no sample at {} Hz", path, info.frames,
+                 info.samplerate, sample_rate);
+  return out;
 }
 
 void write_wav(const std::string& path, const std::vector<float>& samples, int sample_rate) {

@@ -11,9 +11,10 @@ namespace mantissa::asr {
 // sampled below 8 kHz would leave its top bins empty.
 constexpr int kMinSourceRate = 8000;
 
-// Mono samples in [-1, 1] at `sample_rate` Hz. Refused, naming the file: a file libsndfile
-// cannot open or decode, one with no samples, a source rate below kMinSourceRate, and
-// non-finite samples (a float WAV may hold them).
+// Mono samples at `sample_rate` Hz (integer formats scaled to [-1, 1], float files as they
+// hold them). Refused, naming the file: a file libsndfile cannot open or decode, one with no
+// samples or fewer than its header claims, a source rate below kMinSourceRate, non-finite
+// samples (a float WAV may hold them), and one too short to give a sample at `sample_rate`.
 std::vector<float> read_audio(const std::string& path, int sample_rate);
 
 // 16-bit PCM mono WAV, written to a temporary file and renamed, so a crash never leaves a

@@ -85,6 +85,11 @@ TEST(AudioFile, RefusesBadFilesNamingThem) {
   sf_writef_float(file, x.data(), static_cast<sf_count_t>(x.size()));
   sf_close(file);
   expect_error([&] { read_audio(dir.file("nan.wav"), 16000); }, {"nan.wav", "sample 7", "not finite"});
+  // One frame at 192 kHz is a twelfth of a sample at 16 kHz: nothing to hear (libFuzzer found
+  // this one, at 2.1 MHz, accepted as an empty signal).
+  write_wav(dir.file("blip.wav"), {0.5f}, 192000);
+  expect_error([&] { read_audio(dir.file("blip.wav"), 16000); },
+               {"blip.wav", "its 1 frames at 192000 Hz give no sample at 16000 Hz"});
 }
 
 TEST(AudioFile, UnwritablePathIsAnErrorNamingIt) {
