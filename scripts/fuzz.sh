@@ -26,6 +26,10 @@ build() {  # build <name> <sources...> -- <link flags...>
 defines=(-DMANTISSA_BPE_DIR="\"$(realpath ../shared/data/gpt2-bpe)\"")
 build bpe_tokenizer tests/fuzz/fuzz_bpe_tokenizer.cpp examples/llm/bpe_tokenizer.cpp examples/llm/utf8.cpp \
   -- -lpcre2-8 -lfmt
+build safetensors_header tests/fuzz/fuzz_safetensors_header.cpp core/io/safetensors_header.cpp core/dtype.cpp -- -lfmt
+build checkpoint_metadata tests/fuzz/fuzz_checkpoint_metadata.cpp train/checkpoint_metadata.cpp \
+  examples/llm/run_record.cpp examples/llm/gpt_config.cpp -- -lfmt
+build audio_file tests/fuzz/fuzz_audio_file.cpp examples/asr/audio_file.cpp -- -lsndfile -lsamplerate -lfmt
 
 for target in "$out"/fuzz_*; do
   name=${target##*/fuzz_}
