@@ -30,6 +30,7 @@ std::string TrainOptions::to_json() const {
                           {"time_masks", spec_augment.time_masks},
                           {"time_width", spec_augment.time_width},
                           {"eval_interval", eval_interval},
+                          {"on_non_finite", on_non_finite},
                           {"dev_joined", dev_joined},
                           {"seed", seed},
                           {"device", device}});

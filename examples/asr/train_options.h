@@ -30,6 +30,8 @@ struct TrainOptions : training::PrecisionSettings {
   int64_t dev_joined = 100;         // joined dev utterances the evaluations add to the 250 single takes
   std::string out_dir = "out-asr";
   bool resume = false;
+  // A step whose loss is inf or NaN: "stop" the run before its update, or "skip" the update.
+  std::string on_non_finite = "stop";
   bool detect_anomaly = false;  // name the first op whose output or gradient is inf or NaN (slow)
   bool skip_unreadable = false;  // leave out audio files that cannot be read (each reported) instead of stopping
   uint64_t seed = 1337;

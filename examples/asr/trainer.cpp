@@ -198,10 +198,11 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     resumed = read_run_record(last_path);
     // The run the checkpoint holds goes on with its own options (training::resume_conflicts).
     const std::vector<std::string> conflicts =
-        training::resume_conflicts(resumed->options_json, o.to_json(), {"steps", "eval_interval", "device"});
+        training::resume_conflicts(resumed->options_json, o.to_json(),
+                                   {"steps", "eval_interval", "device", "on_non_finite"});
     MANTISSA_CHECK(conflicts.empty(), "asr train",
                    "--resume from {}: {} differ from the run's; resume with the options it was started with "
-                   "(only --steps, --eval-interval and --device may change)",
+                   "(only --steps, --eval-interval, --device and --on-non-finite may change)",
                    last_path, fmt::join(conflicts, ", "));
   }
 
@@ -306,10 +307,13 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       plugin.backward(loss);
       step_loss += loss.item();
     }
-    // A non-finite loss: the run diverged; stop before this update, the checkpoints untouched.
-    MANTISSA_CHECK(std::isfinite(step_loss), "asr train",
-                   "step {}: the loss is {}, so the run diverged; stopped before that step's update. {}", step + 1,
-                   std::isnan(step_loss) ? std::numeric_limits<double>::quiet_NaN() : step_loss,
+    // A non-finite loss: the run diverged; stop before this update (the checkpoints untouched),
+    // or skip the update when asked.
+    const bool finite_loss = std::isfinite(step_loss);
+    if (std::isnan(step_loss)) step_loss = std::numeric_limits<double>::quiet_NaN();  // "nan", not "-nan"
+    MANTISSA_CHECK(finite_loss || o.on_non_finite == "skip", "asr train",
+                   "step {}: the loss is {}, so the run diverged; stopped before that step's update. {}, or pass "
+                   "--on-non-finite skip to skip such steps", step + 1, step_loss,
                    state.step > 0 ? fmt::format("{} holds step {}: resume from it (--resume) with a lower --lr",
                                                 last_path, state.step)
                                   : std::string("No checkpoint was written yet"));
@@ -317,20 +321,26 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
       instruments.record_gradients(step, plugin.scaler() ? plugin.scaler()->get_scale() : 1.0);
       instruments.before_step(*optimizer);
     }
-    const bool stepped = plugin.optimizer_step(*optimizer, o.grad_clip > 0.0 ? std::optional(o.grad_clip) : std::nullopt);
+    const bool stepped = finite_loss && plugin.optimizer_step(*optimizer, o.grad_clip > 0.0 ? std::optional(o.grad_clip)
+                                                                                         : std::nullopt);
     if (instrumented) {
       instruments.after_step(step, *optimizer, stepped);
       if (plugin.fp8()) instruments.record_fp8(step, *plugin.fp8());
     }
     result.losses.push_back(step_loss);
     if (!stepped) {
-      const auto& skip = plugin.scaler()->last_skipped();
       result.skipped_steps.push_back(step);
       ++state.skipped_steps;
-      out << fmt::format("step {}: skipped, non-finite gradient in {} at loss scale {}; scale now {}\n", step + 1,
-                         skip->first_non_finite, skip->scale, plugin.scaler()->get_scale());
-      metrics.write({{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
-                     {"loss_scale", plugin.scaler()->get_scale()}});
+      if (!finite_loss) {
+        out << fmt::format("step {}: skipped, the loss is {}\n", step + 1, step_loss);
+        metrics.write({{"step", step + 1}, {"skipped", true}, {"non_finite_loss", true}});
+      } else {
+        const auto& skip = plugin.scaler()->last_skipped();
+        out << fmt::format("step {}: skipped, non-finite gradient in {} at loss scale {}; scale now {}\n", step + 1,
+                           skip->first_non_finite, skip->scale, plugin.scaler()->get_scale());
+        metrics.write({{"step", step + 1}, {"skipped", true}, {"first_non_finite", skip->first_non_finite},
+                       {"loss_scale", plugin.scaler()->get_scale()}});
+      }
     }
     if ((step + 1) % o.log_interval == 0 || step + 1 == o.steps) {
       const double lr = optimizer->param_groups()[0].lr;

@@ -18,7 +18,7 @@ void require_flag(bool ok, std::string_view program, std::string_view flag, std:
 inline bool finite_at_least(double v, double lo) { return std::isfinite(v) && v >= lo; }
 
 // The flags both examples share: the run's length, the learning-rate schedule, AdamW's decay,
-// clipping, the intervals and the out-dir (Options: either example's TrainOptions).
+// clipping, the intervals, what a non-finite loss does and the out-dir (Options: either example's TrainOptions).
 template <typename Options> void require_common_flags(std::string_view program, const Options& o) {
   const auto check = [&](bool ok, std::string_view flag, std::string_view wanted, const auto& value) {
     require_flag(ok, program, flag, wanted, value);
@@ -36,6 +36,7 @@ template <typename Options> void require_common_flags(std::string_view program, 
   check(o.log_interval >= 1, "--log-interval", "at least 1", o.log_interval);
   check(o.instrument_interval >= 0, "--instrument-interval", "at least 0 (0: off)", o.instrument_interval);
   check(o.threads >= 0, "--threads", "at least 0 (0: all)", o.threads);
+  check(o.on_non_finite == "stop" || o.on_non_finite == "skip", "--on-non-finite", "stop or skip", o.on_non_finite);
   check(!o.out_dir.empty(), "--out-dir", "a folder name", "an empty name");
 }
 

@@ -119,3 +119,18 @@ TEST(StopSignals, RecordsTheSignalAndRestoresTheHandlersBefore) {
   EXPECT_EQ(before, SIGTERM);
   std::signal(SIGTERM, previous);
 }
+
+// A second Ctrl-C does what Ctrl-C does without a StopSignals: it ends the process, at once.
+TEST(StopSignalsDeathTest, ASecondSigintEndsTheProcessAtOnce) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        std::signal(SIGINT, SIG_DFL);
+        const training::StopSignals stop;
+        std::raise(SIGINT);
+        if (stop.received() != SIGINT) std::exit(3);  // the first is only recorded
+        std::raise(SIGINT);
+        std::exit(0);  // not reached
+      },
+      testing::KilledBySignal(SIGINT), "stopping: finishing this step");
+}

@@ -314,6 +314,16 @@ TEST(AsrTraining, ADivergedRunStopsBeforeItsUpdate) {
   const TrainedModel kept = load_trained_model(dir.file("run/last.safetensors"));
   for (const auto& [name, p] : kept.model->named_parameters())
     for (float v : raw::cast(p, DType::f32).to_vector<float>()) ASSERT_TRUE(std::isfinite(v)) << name;
+
+  // Skipping instead: after the first update every loss is non-finite, so every later step is
+  // skipped and named, and the run ends normally (its weights huge but finite, so saved).
+  o.on_non_finite = "skip";
+  o.eval_interval = o.steps;
+  o.out_dir = dir.file("skipping");
+  std::ostringstream skipping_log;
+  const TrainResult skipping = train(o, skipping_log);
+  EXPECT_EQ(skipping.skipped_steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7})) << skipping_log.str();
+  EXPECT_NE(skipping_log.str().find("step 2: skipped, the loss is"), std::string::npos) << skipping_log.str();
 }
 
 TEST(AsrTraining, RefusesBadOptionsAndForeignCheckpoints) {
@@ -328,6 +338,7 @@ TEST(AsrTraining, RefusesBadOptionsAndForeignCheckpoints) {
       {"--joined-fraction", [](TrainOptions& b) { b.joined_fraction = 1.5; }},
       {"--grad-clip", [](TrainOptions& b) { b.grad_clip = NAN; }},
       {"--out-dir", [](TrainOptions& b) { b.out_dir.clear(); }},
+      {"--on-non-finite must be stop or skip, got halt", [](TrainOptions& b) { b.on_non_finite = "halt"; }},
   };
   for (const auto& [fragment, set] : flags) {
     TrainOptions bad = tiny_run(dir.file("bad"));
