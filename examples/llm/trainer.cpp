@@ -295,6 +295,9 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     if (stop_after_step && step + 1 < o.steps) {
       state.step = step + 1;
       save(last_path);
+      // The other ranks leave only once rank 0 has saved: mpirun ends the whole job as soon as
+      // one rank exits with a signal's status, which would cut a long save short.
+      if (world > 1) group.barrier();
       result.stopped_by_signal = stop_signals.received() ? stop_signals.received() : SIGTERM;
       out << fmt::format("stopped by {} after step {}; {} holds it: run the same command with --resume to go on\n",
                          training::StopSignals::name(result.stopped_by_signal), step + 1, last_path)
