@@ -8,7 +8,9 @@
 #include <vector>
 
 #include <mantissa/core/formats/bfloat16.h>
+#include <mantissa/core/formats/e8m0.h>
 #include <mantissa/core/formats/float16.h>
+#include <mantissa/core/formats/float4_e2m1.h>
 #include <mantissa/core/formats/float8.h>
 #include <mantissa/core/formats/stochastic_rounding.h>
 #include <mantissa/core/philox.h>
@@ -16,6 +18,7 @@
 #if defined(MANTISSA_HAVE_CUDA_FP_HEADERS)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp4.h>
 #include <cuda_fp8.h>
 #endif
 
@@ -178,6 +181,68 @@ TEST(Float8, GoldenValuesE5M2) {
   EXPECT_EQ(bits_of(fp8_e5m2_bits_to_float(0xFE)), 0x7FFFFFFFu);
 }
 
+// The OCP Microscaling spec's E2M1 table (v1.0, table 5): codes 0-7 are 0, 0.5, 1, 1.5, 2, 3,
+// 4, 6, and 8-15 the same negated. Rounding results derived by hand from round-to-nearest-even
+// on that grid, and from saturation (the spec's conversion clamps to the largest normal).
+TEST(Float4E2M1, GoldenValues) {
+  const float table[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+  for (uint8_t code = 0; code < 8; ++code) {
+    EXPECT_EQ(fp4_e2m1_bits_to_float(code), table[code]) << int(code);
+    EXPECT_EQ(fp4_e2m1_bits_to_float(code | 0x8), -table[code]) << int(code);
+    EXPECT_EQ(float_to_fp4_e2m1_bits(table[code]), code);
+    EXPECT_EQ(float_to_fp4_e2m1_bits(-table[code]), code | 0x8);
+  }
+  EXPECT_EQ(bits_of(fp4_e2m1_bits_to_float(0x8)), 0x80000000u);  // -0
+  EXPECT_EQ(float_to_fp4_e2m1_bits(0.25f), 0x0);   // tie 0 | 0.5: to even, 0
+  EXPECT_EQ(float_to_fp4_e2m1_bits(0.26f), 0x1);
+  EXPECT_EQ(float_to_fp4_e2m1_bits(0.75f), 0x2);   // tie 0.5 | 1: to even, 1
+  EXPECT_EQ(float_to_fp4_e2m1_bits(1.25f), 0x2);   // tie 1 | 1.5: 1
+  EXPECT_EQ(float_to_fp4_e2m1_bits(1.75f), 0x4);   // tie 1.5 | 2: 2
+  EXPECT_EQ(float_to_fp4_e2m1_bits(2.5f), 0x4);    // tie 2 | 3: 2
+  EXPECT_EQ(float_to_fp4_e2m1_bits(3.5f), 0x6);    // tie 3 | 4: 4
+  EXPECT_EQ(float_to_fp4_e2m1_bits(5.0f), 0x6);    // tie 4 | 6: 4
+  EXPECT_EQ(float_to_fp4_e2m1_bits(5.01f), 0x7);
+  EXPECT_EQ(float_to_fp4_e2m1_bits(7.0f), 0x7);    // past 6: saturates
+  EXPECT_EQ(float_to_fp4_e2m1_bits(-1e30f), 0xF);
+  EXPECT_EQ(float_to_fp4_e2m1_bits(kInf), 0x7);
+  EXPECT_EQ(float_to_fp4_e2m1_bits(-kInf), 0xF);
+  EXPECT_EQ(float_to_fp4_e2m1_bits(kNegNaN), 0x7);  // NaN: +6, as cuda_fp4.h
+  EXPECT_EQ(float_to_fp4_e2m1_bits(-0.1f), 0x8);    // rounds to -0
+  EXPECT_EQ(pack_fp4x2(0x3, 0xC), 0xC3);  // element 0 low, element 1 high
+  EXPECT_EQ(fp4x2_low(0xC3), 0x3);
+  EXPECT_EQ(fp4x2_high(0xC3), 0xC);
+}
+
+// The spec's E8M0 (v1.0, table 7): code c is 2^(c - 127), 0x00 is 2^-127, 0xFE 2^127, 0xFF
+// NaN; no sign and no zero. Conversions take |x| to a power of two.
+TEST(E8M0, GoldenValues) {
+  EXPECT_EQ(bits_of(e8m0_bits_to_float(0x00)), 0x00400000u);  // 2^-127, an f32 subnormal
+  EXPECT_EQ(e8m0_bits_to_float(0x01), 0x1p-126f);
+  EXPECT_EQ(e8m0_bits_to_float(0x7F), 1.0f);
+  EXPECT_EQ(e8m0_bits_to_float(0x88), 512.0f);
+  EXPECT_EQ(e8m0_bits_to_float(0xFE), 0x1p127f);
+  EXPECT_TRUE(std::isnan(e8m0_bits_to_float(0xFF)));
+  using R = E8m0Rounding;
+  EXPECT_EQ(float_to_e8m0_bits(1.0f, R::up), 0x7F);
+  EXPECT_EQ(float_to_e8m0_bits(-1.0f, R::toward_zero), 0x7F);  // the sign is dropped
+  EXPECT_EQ(float_to_e8m0_bits(448.0f, R::up), 0x88);          // 2^9 = 512
+  EXPECT_EQ(float_to_e8m0_bits(448.0f, R::toward_zero), 0x87);  // 2^8 = 256
+  EXPECT_EQ(float_to_e8m0_bits(0.75f, R::up), 0x7F);
+  EXPECT_EQ(float_to_e8m0_bits(0.75f, R::toward_zero), 0x7E);
+  EXPECT_EQ(float_to_e8m0_bits(0.0f, R::up), 0x00);              // below 2^-127: clipped
+  EXPECT_EQ(float_to_e8m0_bits(0x1p-140f, R::toward_zero), 0x00);
+  EXPECT_EQ(float_to_e8m0_bits(0x1p-127f, R::up), 0x00);          // exactly 2^-127
+  EXPECT_EQ(float_to_e8m0_bits(0x1.8p-127f, R::up), 0x01);        // up to 2^-126
+  EXPECT_EQ(float_to_e8m0_bits(0x1.8p-127f, R::toward_zero), 0x00);
+  EXPECT_EQ(float_to_e8m0_bits(0x1p127f, R::up, false), 0xFE);
+  EXPECT_EQ(float_to_e8m0_bits(0x1.8p127f, R::up, true), 0xFE);   // 2^128: saturates
+  EXPECT_EQ(float_to_e8m0_bits(0x1.8p127f, R::up, false), 0xFF);  // or NaN
+  EXPECT_EQ(float_to_e8m0_bits(0x1.8p127f, R::toward_zero, false), 0xFE);
+  EXPECT_EQ(float_to_e8m0_bits(kInf, R::toward_zero, true), 0xFE);
+  EXPECT_EQ(float_to_e8m0_bits(kInf, R::toward_zero, false), 0xFF);
+  EXPECT_EQ(float_to_e8m0_bits(kNaN, R::up, true), 0xFF);
+}
+
 // Every non-NaN pattern survives a round trip through float (with either saturation mode).
 TEST(Formats, EveryPatternRoundTrips) {
   for (uint32_t p = 0; p < 0x10000; ++p) {
@@ -199,6 +264,13 @@ TEST(Formats, EveryPatternRoundTrips) {
       if ((p & 0x7F) <= 0x7B || (!sat && (p & 0x7F) == 0x7C)) {
         ASSERT_EQ(float_to_fp8_e5m2_bits(fp8_e5m2_bits_to_float(b), sat), b) << p;
       }
+      if (p != kE8m0NaN) {
+        ASSERT_EQ(float_to_e8m0_bits(e8m0_bits_to_float(b), E8m0Rounding::up, sat), b) << p;
+        ASSERT_EQ(float_to_e8m0_bits(e8m0_bits_to_float(b), E8m0Rounding::toward_zero, sat), b) << p;
+      }
+    }
+    if (p < 0x10) {
+      ASSERT_EQ(float_to_fp4_e2m1_bits(fp4_e2m1_bits_to_float(b)), b) << p;
     }
   }
 }
@@ -228,6 +300,13 @@ uint8_t cuda_float_to_fp8(float f, bool saturate, __nv_fp8_interpretation_t form
 float cuda_fp8_to_float(uint8_t b, __nv_fp8_interpretation_t format) {
   return __half2float(__half(__nv_cvt_fp8_to_halfraw(b, format)));
 }
+float cuda_fp4_to_float(uint8_t b) { return __half2float(__half(__nv_cvt_fp4_to_halfraw(b, __NV_E2M1))); }
+float cuda_e8m0_to_float(uint8_t b) {
+  return __bfloat162float(__nv_bfloat16(__nv_cvt_e8m0_to_bf16raw(b)));
+}
+uint8_t cuda_float_to_e8m0(float f, bool saturate, cudaRoundMode rounding) {
+  return __nv_cvt_float_to_e8m0(f, saturate ? __NV_SATFINITE : __NV_NOSAT, rounding);
+}
 
 // One float -> format conversion, ours and CUDA's, both as an integer bit pattern.
 struct Conversion {
@@ -249,6 +328,18 @@ const Conversion kConversions[] = {
      [](float f) -> uint32_t { return cuda_float_to_fp8(f, true, __NV_E5M2); }},
     {"e5m2 nosat", [](float f) -> uint32_t { return float_to_fp8_e5m2_bits(f, false); },
      [](float f) -> uint32_t { return cuda_float_to_fp8(f, false, __NV_E5M2); }},
+    {"e2m1", [](float f) -> uint32_t { return float_to_fp4_e2m1_bits(f); },
+     [](float f) -> uint32_t { return __nv_cvt_float_to_fp4(f, __NV_E2M1, cudaRoundNearest); }},
+    {"e8m0 up satfinite", [](float f) -> uint32_t { return float_to_e8m0_bits(f, E8m0Rounding::up, true); },
+     [](float f) -> uint32_t { return cuda_float_to_e8m0(f, true, cudaRoundPosInf); }},
+    {"e8m0 up nosat", [](float f) -> uint32_t { return float_to_e8m0_bits(f, E8m0Rounding::up, false); },
+     [](float f) -> uint32_t { return cuda_float_to_e8m0(f, false, cudaRoundPosInf); }},
+    {"e8m0 toward zero satfinite",
+     [](float f) -> uint32_t { return float_to_e8m0_bits(f, E8m0Rounding::toward_zero, true); },
+     [](float f) -> uint32_t { return cuda_float_to_e8m0(f, true, cudaRoundZero); }},
+    {"e8m0 toward zero nosat",
+     [](float f) -> uint32_t { return float_to_e8m0_bits(f, E8m0Rounding::toward_zero, false); },
+     [](float f) -> uint32_t { return cuda_float_to_e8m0(f, false, cudaRoundZero); }},
 };
 
 // Checks every conversion on every input, reporting the first few mismatches of each.
@@ -282,6 +373,8 @@ TEST(FormatsVsCuda, EveryPatternToFloat) {
                            "e4m3");
     expect_same_float_bits(fp8_e5m2_bits_to_float(b), cuda_fp8_to_float(b, __NV_E5M2), p,
                            "e5m2");
+    expect_same_float_bits(e8m0_bits_to_float(b), cuda_e8m0_to_float(b), p, "e8m0");
+    if (p < 0x10) expect_same_float_bits(fp4_e2m1_bits_to_float(b), cuda_fp4_to_float(b), p, "e2m1");
   }
 }
 
@@ -326,20 +419,24 @@ TEST(FormatsVsCuda, SpecialValuesAndMidpoints) {
   add_format_edges(inputs, 0x10000, [](uint32_t p) { return bf16_bits_to_float(p); });
   add_format_edges(inputs, 0x100, [](uint32_t p) { return fp8_e4m3_bits_to_float(p); });
   add_format_edges(inputs, 0x100, [](uint32_t p) { return fp8_e5m2_bits_to_float(p); });
+  add_format_edges(inputs, 0x10, [](uint32_t p) { return fp4_e2m1_bits_to_float(p); });
+  // E8M0 has no sign bit: "patterns" 0x200 walks all 256 codes as the positive half.
+  add_format_edges(inputs, 0x200, [](uint32_t p) { return e8m0_bits_to_float(static_cast<uint8_t>(p)); });
   expect_conversions_match_cuda(inputs);
 }
 
 TEST(FormatsVsCuda, RandomFloats) {
-  // 10^7 floats in five equal parts: uniformly random bit patterns, and for each format a
+  // 1.2 * 10^7 floats in six equal parts: uniformly random bit patterns (E8M0's decisions are
+  // at every binade: these cover them), and for each other format a
   // random sign and mantissa with the exponent drawn from two binades below its smallest
   // subnormal to two above its largest finite value (where its rounding decisions are).
   struct ExponentRange {
     int lo, hi;  // unbiased f32 exponents
   };
-  const ExponentRange ranges[] = {{-26, 17}, {-135, 127}, {-11, 10}, {-18, 17}};
+  const ExponentRange ranges[] = {{-26, 17}, {-135, 127}, {-11, 10}, {-18, 17}, {-3, 4}};
   constexpr uint32_t kPerPart = 2'000'000;
   std::vector<float> inputs;
-  inputs.reserve(5 * kPerPart);
+  inputs.reserve(6 * kPerPart);
   uint64_t state = 0x5EED;
   for (uint32_t i = 0; i < kPerPart; ++i)
     inputs.push_back(float_of(static_cast<uint32_t>(splitmix64(state))));
