@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "examples/common/json_numbers.h"
+
 namespace mantissa::asr {
 
 training::Metadata to_metadata(const TrainOptions& options, const TrainingState& state) {
@@ -22,8 +24,8 @@ RunRecord read_run_record(const std::string& path) {
     r.options_json = entry("asr_options");
     r.options = TrainOptions::from_json(r.options_json);
     const nlohmann::json s = nlohmann::json::parse(entry("asr_state"));
-    r.state.step = s.at("step").get<int64_t>();
-    r.state.skipped_steps = s.at("skipped_steps").get<int64_t>();
+    r.state.step = examples::json_integer<int64_t>(s.at("step"), "step");
+    r.state.skipped_steps = examples::json_integer<int64_t>(s.at("skipped_steps"), "skipped_steps");
     // JSON has no infinity: a run that never evaluated wrote null.
     if (!s.at("best_dev_wer").is_null()) r.state.best_dev_wer = s.at("best_dev_wer").get<double>();
   } catch (const Error& e) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "examples/asr/alphabet.h"
+#include "examples/common/json_numbers.h"
 #include <mantissa/precision/autocast.h>
 
 namespace mantissa::asr {
@@ -41,13 +42,13 @@ AsrConfig AsrConfig::from_json(const std::string& text) {
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
     AsrConfig c;
-    c.n_mels = j.at("n_mels").get<int64_t>();
-    c.d_model = j.at("d_model").get<int64_t>();
-    c.n_head = j.at("n_head").get<int64_t>();
-    c.n_layer = j.at("n_layer").get<int64_t>();
-    c.d_ff = j.at("d_ff").get<int64_t>();
-    c.vocab_size = j.at("vocab_size").get<int64_t>();
-    c.max_frames = j.at("max_frames").get<int64_t>();
+    c.n_mels = examples::json_integer<int64_t>(j.at("n_mels"), "n_mels");
+    c.d_model = examples::json_integer<int64_t>(j.at("d_model"), "d_model");
+    c.n_head = examples::json_integer<int64_t>(j.at("n_head"), "n_head");
+    c.n_layer = examples::json_integer<int64_t>(j.at("n_layer"), "n_layer");
+    c.d_ff = examples::json_integer<int64_t>(j.at("d_ff"), "d_ff");
+    c.vocab_size = examples::json_integer<int64_t>(j.at("vocab_size"), "vocab_size");
+    c.max_frames = examples::json_integer<int64_t>(j.at("max_frames"), "max_frames");
     c.dropout = j.at("dropout").get<double>();
     c.edge_padding_seconds = j.value("edge_padding_seconds", 0.0);  // absent: a checkpoint from before padding
     return c;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "examples/common/flag_checks.h"
+#include "examples/common/json_numbers.h"
 
 #include <mantissa/core/error.h>
 
@@ -45,9 +46,9 @@ TrainOptions TrainOptions::from_json(const std::string& json) {
     o.data = j.at("data").get<std::string>();
     o.extra_data = j.value("extra_data", o.extra_data);
     o.model = AsrConfig::from_json(j.at("model").dump());
-    o.batch_size = j.at("batch_size").get<int64_t>();
-    o.dev_joined = j.value("dev_joined", o.dev_joined);
-    o.seed = j.at("seed").get<uint64_t>();
+    o.batch_size = examples::json_integer<int64_t>(j.at("batch_size"), "batch_size");
+    o.dev_joined = examples::json_integer_or(j, "dev_joined", o.dev_joined);
+    o.seed = examples::json_integer<uint64_t>(j.at("seed"), "seed");
   } catch (const nlohmann::json::exception& e) {
     fail("asr options", "unreadable training options: {}", e.what());
   }

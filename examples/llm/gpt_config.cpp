@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "examples/common/json_numbers.h"
 #include <mantissa/core/error.h>
 
 namespace mantissa::llm {
@@ -29,11 +30,11 @@ GPTConfig GPTConfig::from_json(const std::string& text) {
   GPTConfig c;
   try {
     const nlohmann::json j = nlohmann::json::parse(text);
-    c.vocab_size = j.at("vocab_size").get<int64_t>();
-    c.block_size = j.at("block_size").get<int64_t>();
-    c.n_layer = j.at("n_layer").get<int64_t>();
-    c.n_head = j.at("n_head").get<int64_t>();
-    c.n_embd = j.at("n_embd").get<int64_t>();
+    c.vocab_size = examples::json_integer<int64_t>(j.at("vocab_size"), "vocab_size");
+    c.block_size = examples::json_integer<int64_t>(j.at("block_size"), "block_size");
+    c.n_layer = examples::json_integer<int64_t>(j.at("n_layer"), "n_layer");
+    c.n_head = examples::json_integer<int64_t>(j.at("n_head"), "n_head");
+    c.n_embd = examples::json_integer<int64_t>(j.at("n_embd"), "n_embd");
     c.dropout = j.at("dropout").get<double>();
     c.bias = j.at("bias").get<bool>();
   } catch (const nlohmann::json::exception& e) {

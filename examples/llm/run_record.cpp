@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "examples/common/json_numbers.h"
 #include <mantissa/core/error.h>
 
 namespace mantissa::llm {
@@ -31,8 +32,8 @@ RunRecord run_record_of(const training::Metadata& metadata, const std::string& p
     r.tokenizer_json = entry("tokenizer");
     r.options_json = entry("options");
     const nlohmann::json s = nlohmann::json::parse(entry("state"));
-    r.state.step = s.at("step").get<int64_t>();
-    r.state.skipped_steps = s.at("skipped_steps").get<int64_t>();
+    r.state.step = examples::json_integer<int64_t>(s.at("step"), "step");
+    r.state.skipped_steps = examples::json_integer<int64_t>(s.at("skipped_steps"), "skipped_steps");
     const nlohmann::json& best = s.at("best_val_loss");
     r.state.best_val_loss = best.is_null() ? std::numeric_limits<double>::infinity() : best.get<double>();
     MANTISSA_CHECK(r.state.step >= 0 && r.state.skipped_steps >= 0 && r.state.skipped_steps <= r.state.step,

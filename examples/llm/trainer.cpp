@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "examples/common/json_numbers.h"
 #include "examples/llm/checkpoint.h"
 #include "examples/llm/data.h"
 #include <mantissa/core/ops.h>
@@ -71,8 +72,9 @@ void check_resume_matches(const std::string& path, const std::string& saved_json
                                                    "world_size", "grad_comm", "bucket_cap_mb", "zero"};
   std::vector<std::string> conflicts = training::resume_conflicts(saved_json, o.to_json(), may_change);
   const nlohmann::json saved = nlohmann::json::parse(saved_json);
-  const int64_t saved_global = saved.value("batch_size", int64_t{0}) * saved.value("grad_accum", int64_t{1}) *
-                               saved.value("world_size", int64_t{1});
+  const int64_t saved_global = examples::json_integer_or(saved, "batch_size", int64_t{0}) *
+                               examples::json_integer_or(saved, "grad_accum", int64_t{1}) *
+                               examples::json_integer_or(saved, "world_size", int64_t{1});
   if (saved_global != o.global_batch())
     conflicts.push_back(fmt::format("a global batch of {} sequences (the run's: {})", o.global_batch(), saved_global));
   MANTISSA_CHECK(conflicts.empty(), "llm train",
@@ -324,10 +326,10 @@ TrainedModel load_trained_model(const std::string& checkpoint_path, const RunRec
   try {
     const nlohmann::json saved = nlohmann::json::parse(c.options_json);
     o.data = saved.at("data").get<std::string>();
-    o.batch_size = saved.at("batch_size").get<int64_t>();
-    o.grad_accum = saved.value("grad_accum", o.grad_accum);
-    o.world_size = saved.value("world_size", o.world_size);
-    o.seed = saved.at("seed").get<uint64_t>();
+    o.batch_size = examples::json_integer<int64_t>(saved.at("batch_size"), "batch_size");
+    o.grad_accum = examples::json_integer_or(saved, "grad_accum", o.grad_accum);
+    o.world_size = examples::json_integer_or(saved, "world_size", o.world_size);
+    o.seed = examples::json_integer<uint64_t>(saved.at("seed"), "seed");
     static_cast<training::PrecisionSettings&>(o) = training::PrecisionSettings::from_json(c.options_json);
   } catch (const nlohmann::json::exception& e) {
     fail("load_trained_model", "{}: unreadable training options: {}", checkpoint_path, e.what());

@@ -54,6 +54,19 @@ TEST(LlmRunRecord, AConfigurationNoModelCanUseIsRefused) {
   refused_with([](GPTConfig& c) { c.dropout = 1.0; }, {"dropout must be in [0, 1), got 1"});
 }
 
+// Integers written as floats: nlohmann would cast them (2.5 to 2; 2.9e126 is undefined
+// behaviour, which UBSan reported in the checkpoint_metadata fuzz target).
+TEST(LlmRunRecord, IntegersWrittenAsFloatsAreRefused) {
+  training::Metadata m = to_metadata(a_record());
+  m["config"] = R"({"vocab_size":65,"block_size":2.88889e126,"n_layer":4,"n_head":6,"n_embd":48,"dropout":0.0,"bias":true})";
+  expect_error([&] { run_record_of(m, "c.safetensors"); }, {"c.safetensors", "'block_size' must be an integer in range"});
+  m = to_metadata(a_record());
+  m["state"] = R"({"step":2.5,"skipped_steps":0,"best_val_loss":1.0})";
+  expect_error([&] { run_record_of(m, "c.safetensors"); }, {"c.safetensors", "'step' must be an integer in range, got 2.5"});
+  m["state"] = R"({"step":18446744073709551615,"skipped_steps":0,"best_val_loss":1.0})";
+  expect_error([&] { run_record_of(m, "c.safetensors"); }, {"'step' must be an integer in range"});
+}
+
 TEST(LlmRunRecord, AnImpossibleStateIsRefused) {
   for (const TrainingState bad : {TrainingState{-1, 0, 2.0}, TrainingState{4, 5, 2.0}, TrainingState{4, -1, 2.0}}) {
     RunRecord r = a_record();

@@ -3,7 +3,10 @@ as key NUL value NUL pairs, the target's input format. Made from a tiny run's ch
 
   llm train --steps 2 --batch-size 2 --block-size 8 --n-layer 1 --n-head 2 --n-embd 8 \\
     --eval-interval 1 --eval-iters 1 --precision bf16-mixed --out-dir /tmp/seedrun
-  python3 tests/fuzz/corpus/make_checkpoint_seeds.py /tmp/seedrun/last.safetensors"""
+  python3 tests/fuzz/corpus/make_checkpoint_seeds.py /tmp/seedrun/last.safetensors
+
+ubsan_float_as_integer.bin beside them is not made here: it is the input libFuzzer found (a
+float where the configuration holds an integer), kept so every run tries it again."""
 import json
 import os
 import struct
