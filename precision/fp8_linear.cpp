@@ -40,6 +40,24 @@ void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                  weight.describe());
 }
 
+// A quantised operand kept for the backward: its data (both copies, for block-scaled recipes)
+// as saved tensors, its scales as they were. The amax is not kept: the backward's GEMMs only
+// need the gradient's to see an overflow.
+class SavedOperand {
+ public:
+  explicit SavedOperand(const QuantizedTensor& q)
+      : data_(q.data, kFp8Linear), columnwise_data_(q.columnwise_data, kFp8Linear), scale_inv_(q.scale_inv),
+        columnwise_scale_inv_(q.columnwise_scale_inv) {}
+  QuantizedTensor get() const {
+    return {.data = data_.get(), .scale_inv = scale_inv_, .amax = {}, .columnwise_data = columnwise_data_.get(),
+            .columnwise_scale_inv = columnwise_scale_inv_};
+  }
+
+ private:
+  SavedTensor data_, columnwise_data_;
+  Tensor scale_inv_, columnwise_scale_inv_;
+};
+
 }  // namespace
 
 Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_in, Fp8State state) {
@@ -73,8 +91,7 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const bool need_bgrad = bias.defined() && bias.requires_grad();
   return record(kFp8Linear, {x, weight, bias}, y,
                 [state, meta, act, wgrad_dtype, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad,
-                 x_shape = x.sizes(), saved_x = SavedTensor(xq.data, kFp8Linear), saved_w = SavedTensor(wq.data, kFp8Linear),
-                 x_scale_inv = xq.scale_inv, w_scale_inv = wq.scale_inv](const Tensor& grad) mutable {
+                 x_shape = x.sizes(), saved_x = SavedOperand(xq), saved_w = SavedOperand(wq)](const Tensor& grad) mutable {
                   const Tensor g = raw::reshape(raw::cast(grad, act), {-1, out});
                   const QuantizationRecipe& quantizer = state.quantizer();
                   const QuantizedTensor gq = quantizer.quantize(g, TensorRole::grad_output, meta->backward, fp8_slot::grad_output);
@@ -82,12 +99,12 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
                   if (need_dgrad) {
                     Tensor dgrad_amax;
                     dgrad = raw::reshape(
-                        with_non_finite_of(quantizer.gemm(gq, {.data = saved_w.get(), .scale_inv = w_scale_inv, .amax = {}}, act, {}, &dgrad_amax), {&gq}),
+                        with_non_finite_of(quantizer.gemm(gq, saved_w.get(), act, {}, &dgrad_amax), {&gq}),
                         x_shape);
                     quantizer.record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax);
                   }
                   if (need_wgrad)
-                    wgrad = with_non_finite_of(quantizer.gemm(quantizer.transposed(gq), {.data = saved_x.get(), .scale_inv = x_scale_inv, .amax = {}}, wgrad_dtype),
+                    wgrad = with_non_finite_of(quantizer.gemm(quantizer.transposed(gq), saved_x.get(), wgrad_dtype),
                                                {&gq});
                   if (need_bgrad) bgrad = raw::reduce(ReduceOp::sum, g, {0});
                   if (owns_backward_update) state.update_backward();

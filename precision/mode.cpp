@@ -34,6 +34,13 @@ std::string_view canonical(std::string_view name) {
 }
 
 constexpr std::string_view kFp8Suffix = "+fp8";
+constexpr std::string_view kMxfp8Suffix = "+mxfp8";  // "+fp8" with TE's MXFP8BlockScaling
+
+bool strip_suffix(std::string_view& name, std::string_view suffix) {
+  if (name.size() <= suffix.size() || !name.ends_with(suffix)) return false;
+  name.remove_suffix(suffix.size());
+  return true;
+}
 
 }  // namespace
 
@@ -54,19 +61,20 @@ const std::vector<std::string>& mode_names() {
 
 PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe) {
   std::string_view base = name;
-  const bool fp8 = base.size() > kFp8Suffix.size() && base.ends_with(kFp8Suffix);
-  if (fp8) base.remove_suffix(kFp8Suffix.size());
+  const bool mxfp8 = strip_suffix(base, kMxfp8Suffix);
+  const bool fp8 = mxfp8 || strip_suffix(base, kFp8Suffix);
   base = canonical(base);
   for (const ModeSpec& s : mode_specs()) {
     if (base != s.name) continue;
     PrecisionMode mode = s.mode;
     if (fp8) {
       mode.fp8 = recipe;
-      mode.name += kFp8Suffix;
+      if (mxfp8) mode.fp8->scaling = Fp8Scaling::mxfp8;
+      mode.name += mode.fp8->scaling == Fp8Scaling::mxfp8 ? kMxfp8Suffix : kFp8Suffix;
     }
     return mode;
   }
-  fail("precision", "unknown precision mode '{}'; valid: {} (each may end in '+fp8')", name,
+  fail("precision", "unknown precision mode '{}'; valid: {} (each may end in '+fp8' or '+mxfp8')", name,
        fmt::join(mode_names(), ", "));
 }
 
@@ -79,13 +87,14 @@ Fp8Format parse_fp8_format(std::string_view name) {
 }
 
 std::string_view fp8_scaling_name(Fp8Scaling scaling) {
-  return scaling == Fp8Scaling::delayed ? "delayed" : "current";
+  return scaling == Fp8Scaling::delayed ? "delayed" : scaling == Fp8Scaling::current ? "current" : "mxfp8";
 }
 
 Fp8Scaling parse_fp8_scaling(std::string_view name) {
   if (name == "delayed") return Fp8Scaling::delayed;
   if (name == "current") return Fp8Scaling::current;
-  fail("precision", "unknown fp8 scaling '{}'; valid: delayed, current", name);
+  if (name == "mxfp8") return Fp8Scaling::mxfp8;
+  fail("precision", "unknown fp8 scaling '{}'; valid: delayed, current, mxfp8", name);
 }
 
 std::string_view amax_compute_algo_name(AmaxComputeAlgo algo) {

@@ -1,5 +1,6 @@
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <mantissa/core/error.h>
@@ -12,26 +13,33 @@ namespace {
 
 constexpr int64_t kBlock = mx_block_math::kMxfp8BlockSize;
 
-// The offset of element `i` of block `b` in a row-major (rows, cols) matrix, and the block's
-// place among the scales: blocks run along rows (b counts row-major over (rows, cols / 32)) or
-// down columns (over (rows / 32, cols)).
+// The blocks of a row-major (rows, cols) matrix, in the order of their scales: along rows,
+// row-major over (rows, ceil(cols / 32)); down columns, over (ceil(rows / 32), cols). The last
+// block of a row (or column) may be partial.
 struct BlockWalk {
   int64_t rows, cols;
   BlockAxis axis;
-  int64_t blocks() const { return rows * cols / kBlock; }
-  int64_t element(int64_t b, int64_t i) const {
-    if (axis == BlockAxis::along_rows) return b * kBlock + i;
-    const int64_t block_row = b / cols, col = b % cols;
-    return (block_row * kBlock + i) * cols + col;
+  int64_t blocks_along() const { return ((axis == BlockAxis::along_rows ? cols : rows) + kBlock - 1) / kBlock; }
+  int64_t blocks() const { return axis == BlockAxis::along_rows ? rows * blocks_along() : blocks_along() * cols; }
+  Shape scale_shape() const {
+    return axis == BlockAxis::along_rows ? Shape{rows, blocks_along()} : Shape{blocks_along(), cols};
+  }
+  // The first element of block b, the distance between its elements, and how many it has.
+  struct Block {
+    int64_t first, stride, size;
+  };
+  Block block(int64_t b) const {
+    if (axis == BlockAxis::along_rows) {
+      const int64_t row = b / blocks_along(), start = b % blocks_along() * kBlock;
+      return {row * cols + start, 1, std::min(kBlock, cols - start)};
+    }
+    const int64_t start = b / cols * kBlock, col = b % cols;
+    return {start * cols + col, cols, std::min(kBlock, rows - start)};
   }
 };
 
 BlockWalk walk_of(const Tensor& x, BlockAxis axis, const char* op) {
   MANTISSA_CHECK(x.dim() == 2, op, "needs a 2-D tensor, got {}", shape_str(x.sizes()));
-  const int64_t blocked = axis == BlockAxis::along_rows ? x.size(1) : x.size(0);
-  MANTISSA_CHECK(blocked % kBlock == 0, op, "blocks of {} along {} need that size to be a multiple of {}, got {}",
-                 kBlock, axis == BlockAxis::along_rows ? "rows (dim 1)" : "columns (dim 0)", kBlock,
-                 shape_str(x.sizes()));
   return {x.size(0), x.size(1), axis};
 }
 
@@ -48,20 +56,20 @@ Mxfp8Tensor quantize_mxfp8(const Tensor& x, DType element, BlockAxis axis) {
   const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
   const float* in = values.data<float>();
   Mxfp8Tensor q{raw::empty(x.sizes(), {element}),
-                raw::empty(axis == BlockAxis::along_rows ? Shape{walk.rows, walk.cols / kBlock}
-                                                         : Shape{walk.rows / kBlock, walk.cols},
-                           {DType::u8}),
+                raw::empty(walk.scale_shape(), {DType::u8}),
                 axis};
   auto* data = q.data.data<uint8_t>();
   auto* scales = q.scales.data<uint8_t>();
   const bool e5m2 = element == DType::f8_e5m2;
   for (int64_t b = 0; b < walk.blocks(); ++b) {
+    const BlockWalk::Block block = walk.block(b);
     float amax = 0.0f;
-    for (int64_t i = 0; i < kBlock; ++i) amax = mx_block_math::nan_skipping_max(amax, std::fabs(in[walk.element(b, i)]));
+    for (int64_t i = 0; i < block.size; ++i)
+      amax = mx_block_math::nan_skipping_max(amax, std::fabs(in[block.first + i * block.stride]));
     const uint8_t code = mx_block_math::mxfp8_scale_code(amax, e5m2);
     scales[b] = code;
-    for (int64_t i = 0; i < kBlock; ++i) {
-      const int64_t at = walk.element(b, i);
+    for (int64_t i = 0; i < block.size; ++i) {
+      const int64_t at = block.first + i * block.stride;
       data[at] = mx_block_math::mxfp8_element(in[at], code, e5m2);
     }
   }
@@ -78,11 +86,15 @@ Tensor dequantize_mxfp8(const Mxfp8Tensor& q) {
   const auto* codes = scales.data<uint8_t>();
   float* values = out.data<float>();
   const bool e5m2 = q.data.dtype() == DType::f8_e5m2;
-  for (int64_t b = 0; b < walk.blocks(); ++b)
-    for (int64_t i = 0; i < kBlock; ++i) {
-      const int64_t at = walk.element(b, i);
+  MANTISSA_CHECK(q.scales.sizes() == walk.scale_shape(), "dequantize_mxfp8", "scales {} do not fit data {}",
+                 shape_str(q.scales.sizes()), shape_str(q.data.sizes()));
+  for (int64_t b = 0; b < walk.blocks(); ++b) {
+    const BlockWalk::Block block = walk.block(b);
+    for (int64_t i = 0; i < block.size; ++i) {
+      const int64_t at = block.first + i * block.stride;
       values[at] = mx_block_math::mxfp8_value(elements[at], codes[b], e5m2);
     }
+  }
   return out;
 }
 

@@ -16,12 +16,14 @@ enum class BlockAxis { along_rows, along_columns };
 
 struct Mxfp8Tensor {
   Tensor data;    // the elements, f8_e4m3 or f8_e5m2, the source's (rows, cols)
-  Tensor scales;  // u8 E8M0 codes: (rows, cols / 32) along rows, (rows / 32, cols) along columns
+  Tensor scales;  // u8 E8M0 codes: (rows, ceil(cols / 32)) along rows, (ceil(rows / 32), cols) down columns
   BlockAxis axis = BlockAxis::along_rows;
 };
 
-// x (rows, cols), any float dtype, on the CPU, with the blocked axis a multiple of 32 (TE
-// requires both; an Error names the shape otherwise); element is f8_e4m3 or f8_e5m2.
+// x (rows, cols), any float dtype, on the CPU; element is f8_e4m3 or f8_e5m2. TE requires
+// both dimensions to be multiples of 32; here a last, partial block is scaled as the block
+// of the operand zero-padded to 32 would be (zeros change neither its amax nor a GEMM), so a
+// model whose sizes TE would have the user pad (a 65-token vocabulary) runs unpadded.
 Mxfp8Tensor quantize_mxfp8(const Tensor& x, DType element, BlockAxis axis);
 
 // The values q stands for, element times its block's scale, exactly, in f32.

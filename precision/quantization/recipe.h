@@ -5,6 +5,8 @@
 // interface; each recipe lives in its own files in this folder:
 //   delayed_scaling.h  TE's DelayedScaling: scales from an amax history, updated per step
 //   current_scaling.h  TE's Float8CurrentScaling: each tensor scaled by its own amax
+//   mxfp8_scaling.h    TE's MXFP8BlockScaling: an E8M0 scale per 32 values along the GEMM's
+//                      reduction axis
 // A new recipe implements QuantizationRecipe and is added to make_quantization_recipe.
 #include <cstdint>
 #include <memory>
@@ -30,6 +32,11 @@ struct QuantizedTensor {
   Tensor scale_inv;  // a snapshot, not a view of the meta: the meta moves on at the region's
                      // exit while the backward still multiplies by the forward's (TE clones too)
   Tensor amax;       // max|x| before quantisation, (1) f32; undefined for a stored fp8 parameter
+  // Block-scaled recipes (MXFP8): data and scale_inv are the copy blocked along dim 1, and
+  // these the copy blocked along dim 0, each made from the high-precision values; a GEMM
+  // a · b reads a's first copy and b's second (both blocked along its reduction axis), and
+  // transposed() swaps them. Undefined for per-tensor recipes, whose one copy serves both.
+  Tensor columnwise_data = {}, columnwise_scale_inv = {};
 };
 
 // Whether quantising writes the meta. Evaluation and sampling (no grad) must leave it as it
@@ -41,7 +48,7 @@ enum class MetaWrites { record, none };
 class QuantizationRecipe {
  public:
   virtual ~QuantizationRecipe() = default;
-  virtual std::string_view name() const = 0;  // "delayed", "current"
+  virtual std::string_view name() const = 0;  // "delayed", "current", "mxfp8"
   // The low-precision format of a tensor of `role` (E4M3 forward; E5M2 gradients if hybrid).
   virtual DType format(TensorRole role) const = 0;
   DType format(GemmPass pass) const { return format(pass == GemmPass::forward ? TensorRole::input : TensorRole::grad_output); }

@@ -124,13 +124,28 @@ TEST(Mxfp8Blocks, RandomBlocksMatchTheRuleComputedInDouble) {
   }
 }
 
-TEST(Mxfp8Blocks, ShapesTheBlocksCannotTileAreRefused) {
-  expect_error([] { precision::quantize_mxfp8(raw::zeros({2, 48}, {}), DType::f8_e4m3, BlockAxis::along_rows); },
-               {"quantize_mxfp8", "multiple of 32", "[2, 48]"});
-  expect_error([] { precision::quantize_mxfp8(raw::zeros({48, 32}, {}), DType::f8_e4m3, BlockAxis::along_columns); },
-               {"columns (dim 0)", "[48, 32]"});
+// A last, partial block is scaled as the zero-padded operand's block would be (TE requires
+// multiples of 32; padding is what a user would do): data and scales equal the padded ones.
+TEST(Mxfp8Blocks, APartialBlockIsScaledAsTheZeroPaddedOne) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(40 * 40), padded(64 * 64, 0.0f);
+  for (int64_t r = 0; r < 40; ++r)
+    for (int64_t c = 0; c < 40; ++c) padded[r * 64 + c] = x[r * 40 + c] = std::ldexp(normal(rng), static_cast<int>(c / 8));
+  for (const BlockAxis axis : {BlockAxis::along_rows, BlockAxis::along_columns}) {
+    const auto q = precision::quantize_mxfp8(raw::from_vector(x, {40, 40}), DType::f8_e4m3, axis);
+    const auto p = precision::quantize_mxfp8(raw::from_vector(padded, {64, 64}), DType::f8_e4m3, axis);
+    EXPECT_EQ(q.scales.sizes(), axis == BlockAxis::along_rows ? Shape({40, 2}) : Shape({2, 40}));
+    const Tensor padded_scales = raw::narrow(raw::narrow(p.scales, 0, 0, q.scales.size(0)), 1, 0, q.scales.size(1));
+    EXPECT_EQ(q.scales.to_vector<uint8_t>(), raw::contiguous(padded_scales).to_vector<uint8_t>());
+    EXPECT_EQ(bytes_of(q.data), bytes_of(raw::narrow(raw::narrow(p.data, 0, 0, 40), 1, 0, 40)));
+    EXPECT_EQ(precision::dequantize_mxfp8(q).to_vector<float>().size(), 1600u);
+  }
+}
+
+TEST(Mxfp8Blocks, RefusesWhatIsNotAFloatMatrixOrAnFp8Element) {
   expect_error([] { precision::quantize_mxfp8(raw::zeros({32}, {}), DType::f8_e4m3, BlockAxis::along_rows); },
-               {"2-D"});
+               {"quantize_mxfp8", "2-D"});
   expect_error([] { precision::quantize_mxfp8(raw::zeros({1, 32}, {}), DType::bf16, BlockAxis::along_rows); },
                {"f8_e4m3 or f8_e5m2, got bf16"});
 }
