@@ -33,13 +33,26 @@ std::string_view canonical(std::string_view name) {
   return name;
 }
 
+// "+fp8" keeps the recipe's scaling; the others name a block-scaled recipe.
 constexpr std::string_view kFp8Suffix = "+fp8";
-constexpr std::string_view kMxfp8Suffix = "+mxfp8";  // "+fp8" with TE's MXFP8BlockScaling
+struct BlockScaledSuffix {
+  std::string_view suffix;
+  Fp8Scaling scaling;
+};
+constexpr BlockScaledSuffix kBlockScaledSuffixes[] = {{"+mxfp8", Fp8Scaling::mxfp8},
+                                                      {"+fp8-block", Fp8Scaling::block}};
 
 bool strip_suffix(std::string_view& name, std::string_view suffix) {
   if (name.size() <= suffix.size() || !name.ends_with(suffix)) return false;
   name.remove_suffix(suffix.size());
   return true;
+}
+
+// The mode-name suffix of a recipe: "+fp8" for per-tensor scaling.
+std::string_view suffix_of(Fp8Scaling scaling) {
+  for (const BlockScaledSuffix& s : kBlockScaledSuffixes)
+    if (s.scaling == scaling) return s.suffix;
+  return kFp8Suffix;
 }
 
 }  // namespace
@@ -61,20 +74,22 @@ const std::vector<std::string>& mode_names() {
 
 PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe) {
   std::string_view base = name;
-  const bool mxfp8 = strip_suffix(base, kMxfp8Suffix);
-  const bool fp8 = mxfp8 || strip_suffix(base, kFp8Suffix);
+  std::optional<Fp8Scaling> block_scaled;
+  for (const BlockScaledSuffix& s : kBlockScaledSuffixes)
+    if (!block_scaled && strip_suffix(base, s.suffix)) block_scaled = s.scaling;
+  const bool fp8 = block_scaled || strip_suffix(base, kFp8Suffix);
   base = canonical(base);
   for (const ModeSpec& s : mode_specs()) {
     if (base != s.name) continue;
     PrecisionMode mode = s.mode;
     if (fp8) {
       mode.fp8 = recipe;
-      if (mxfp8) mode.fp8->scaling = Fp8Scaling::mxfp8;
-      mode.name += mode.fp8->scaling == Fp8Scaling::mxfp8 ? kMxfp8Suffix : kFp8Suffix;
+      if (block_scaled) mode.fp8->scaling = *block_scaled;
+      mode.name += suffix_of(mode.fp8->scaling);
     }
     return mode;
   }
-  fail("precision", "unknown precision mode '{}'; valid: {} (each may end in '+fp8' or '+mxfp8')", name,
+  fail("precision", "unknown precision mode '{}'; valid: {} (each may end in '+fp8', '+mxfp8' or '+fp8-block')", name,
        fmt::join(mode_names(), ", "));
 }
 
@@ -87,14 +102,21 @@ Fp8Format parse_fp8_format(std::string_view name) {
 }
 
 std::string_view fp8_scaling_name(Fp8Scaling scaling) {
-  return scaling == Fp8Scaling::delayed ? "delayed" : scaling == Fp8Scaling::current ? "current" : "mxfp8";
+  switch (scaling) {
+    case Fp8Scaling::delayed: return "delayed";
+    case Fp8Scaling::current: return "current";
+    case Fp8Scaling::mxfp8: return "mxfp8";
+    case Fp8Scaling::block: return "fp8-block";
+  }
+  return "?";
 }
 
 Fp8Scaling parse_fp8_scaling(std::string_view name) {
   if (name == "delayed") return Fp8Scaling::delayed;
   if (name == "current") return Fp8Scaling::current;
   if (name == "mxfp8") return Fp8Scaling::mxfp8;
-  fail("precision", "unknown fp8 scaling '{}'; valid: delayed, current, mxfp8", name);
+  if (name == "fp8-block") return Fp8Scaling::block;
+  fail("precision", "unknown fp8 scaling '{}'; valid: delayed, current, mxfp8, fp8-block", name);
 }
 
 std::string_view amax_compute_algo_name(AmaxComputeAlgo algo) {

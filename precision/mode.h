@@ -15,8 +15,9 @@ enum class Fp8Format { e4m3, hybrid };  // hybrid: E4M3 forward, E5M2 gradients
 enum class AmaxComputeAlgo { max, most_recent };
 // delayed: TE's DelayedScaling (scales from an amax history, updated when the region exits);
 // current: TE's Float8CurrentScaling (each tensor scaled by its own amax; no history);
-// mxfp8: TE's MXFP8BlockScaling (an E8M0 scale per 32 values; "+mxfp8" modes).
-enum class Fp8Scaling { delayed, current, mxfp8 };
+// mxfp8: TE's MXFP8BlockScaling (an E8M0 scale per 32 values; "+mxfp8" modes);
+// block: TE's Float8BlockScaling (an f32 scale per 1 x 128 or 128 x 128 tile; "+fp8-block").
+enum class Fp8Scaling { delayed, current, mxfp8, block };
 
 // Transformer Engine's recipe.DelayedScaling knobs, with its defaults.
 struct Fp8Recipe {
@@ -47,15 +48,15 @@ struct PrecisionMode {
 const std::vector<std::string>& mode_names();
 
 // Parses "bf16-mixed", "16-true", ... with an optional "+fp8" suffix ("bf16-mixed+fp8"),
-// which enables fp8 with `recipe`, or "+mxfp8", which does so with recipe.scaling = mxfp8
-// (a recipe already scaling mxfp8 names its mode "+mxfp8" too). An unknown name is an Error
-// listing the valid ones.
+// which enables fp8 with `recipe`, or "+mxfp8" / "+fp8-block", which do so with that
+// block-scaled recipe (a recipe already block-scaled names its mode with its suffix too). An
+// unknown name is an Error listing the valid ones.
 PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe = {});
 
 std::string_view fp8_format_name(Fp8Format format);
 Fp8Format parse_fp8_format(std::string_view name);  // "e4m3" | "hybrid"
 std::string_view fp8_scaling_name(Fp8Scaling scaling);
-Fp8Scaling parse_fp8_scaling(std::string_view name);  // "delayed" | "current" | "mxfp8"
+Fp8Scaling parse_fp8_scaling(std::string_view name);  // "delayed" | "current" | "mxfp8" | "fp8-block"
 std::string_view amax_compute_algo_name(AmaxComputeAlgo algo);
 AmaxComputeAlgo parse_amax_compute_algo(std::string_view name);  // "max" | "most_recent"
 

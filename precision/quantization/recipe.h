@@ -6,7 +6,8 @@
 //   delayed_scaling.h  TE's DelayedScaling: scales from an amax history, updated per step
 //   current_scaling.h  TE's Float8CurrentScaling: each tensor scaled by its own amax
 //   mxfp8_scaling.h    TE's MXFP8BlockScaling: an E8M0 scale per 32 values along the GEMM's
-//                      reduction axis
+//                      reduction axis (block_scaled.h: what it shares with the next)
+//   fp8_block_scaling.h  TE's Float8BlockScaling: an f32 scale per 1 x 128 or 128 x 128 tile
 // A new recipe implements QuantizationRecipe and is added to make_quantization_recipe.
 #include <cstdint>
 #include <memory>
@@ -48,7 +49,7 @@ enum class MetaWrites { record, none };
 class QuantizationRecipe {
  public:
   virtual ~QuantizationRecipe() = default;
-  virtual std::string_view name() const = 0;  // "delayed", "current", "mxfp8"
+  virtual std::string_view name() const = 0;  // "delayed", "current", "mxfp8", "fp8-block"
   // The low-precision format of a tensor of `role` (E4M3 forward; E5M2 gradients if hybrid).
   virtual DType format(TensorRole role) const = 0;
   DType format(GemmPass pass) const { return format(pass == GemmPass::forward ? TensorRole::input : TensorRole::grad_output); }

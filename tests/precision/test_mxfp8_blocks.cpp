@@ -13,20 +13,10 @@
 #include <mantissa/core/ops.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
 #include "support/expect_error.h"
+#include "support/fp8_values.h"
 
 using namespace mantissa;
 using precision::BlockAxis;
-
-namespace {
-
-// The fp8 codes of a CPU tensor.
-std::vector<uint8_t> bytes_of(const Tensor& t) {
-  const Tensor dense = raw::contiguous(t);
-  const auto* bytes = static_cast<const uint8_t*>(dense.data_ptr());
-  return {bytes, bytes + dense.numel()};
-}
-
-}  // namespace
 
 // One block along a row, amax 1. By hand: fl32(1/448) = 0x3B124925 = 2^-9 * 1.1428..., not a
 // power of two, so the scale rounds up to 2^-8 (E8M0 code 127 - 8 = 119) and the elements are
@@ -38,7 +28,7 @@ TEST(Mxfp8Blocks, AHandDerivedBlockAlongARow) {
   const auto q = precision::quantize_mxfp8(raw::from_vector(x, {1, 32}), DType::f8_e4m3, BlockAxis::along_rows);
   EXPECT_EQ(q.scales.sizes(), Shape({1, 1}));
   EXPECT_EQ(q.scales.to_vector<uint8_t>()[0], 119);
-  const std::vector<uint8_t> elements = bytes_of(q.data);
+  const std::vector<uint8_t> elements = fp8_test::codes(q.data);
   EXPECT_EQ(elements[0], 0x78);
   EXPECT_EQ(elements[1], 0x6A);
   EXPECT_EQ(elements[2], 0xF0);
@@ -61,14 +51,14 @@ TEST(Mxfp8Blocks, TheScaleRuleAtItsEdges) {
   const Tensor t = raw::from_vector(x, {1, 96});
   const auto q = precision::quantize_mxfp8(t, DType::f8_e4m3, BlockAxis::along_rows);
   EXPECT_EQ(q.scales.to_vector<uint8_t>(), (std::vector<uint8_t>{127, 0, 119}));
-  const std::vector<uint8_t> elements = bytes_of(q.data);
+  const std::vector<uint8_t> elements = fp8_test::codes(q.data);
   EXPECT_EQ(elements[0], 0x7E);
   EXPECT_EQ(elements[1], 0xFE);
   EXPECT_EQ(elements[32], 0x00);
   EXPECT_EQ(elements[33], 0x80);
   const auto q5 = precision::quantize_mxfp8(t, DType::f8_e5m2, BlockAxis::along_rows);
   EXPECT_EQ(q5.scales.to_vector<uint8_t>()[2], 112);
-  EXPECT_EQ(bytes_of(q5.data)[64], 0x78);
+  EXPECT_EQ(fp8_test::codes(q5.data)[64], 0x78);
   EXPECT_EQ(precision::dequantize_mxfp8(q5).to_vector<float>()[64], 1.0f);
 }
 
@@ -82,8 +72,8 @@ TEST(Mxfp8Blocks, BlocksDownColumnsKeepTheShape) {
   EXPECT_EQ(q.data.sizes(), Shape({64, 2}));
   EXPECT_EQ(q.scales.sizes(), Shape({2, 2}));
   EXPECT_EQ(q.scales.to_vector<uint8_t>(), (std::vector<uint8_t>{120, 0, 0, 127}));
-  EXPECT_EQ(bytes_of(q.data)[0], 0x78);
-  EXPECT_EQ(bytes_of(q.data)[81], 0x7E);
+  EXPECT_EQ(fp8_test::codes(q.data)[0], 0x78);
+  EXPECT_EQ(fp8_test::codes(q.data)[81], 0x7E);
 }
 
 // Random blocks spanning 2^-140 to 2^120 against the rule computed in f64: the scale is the
@@ -104,7 +94,7 @@ TEST(Mxfp8Blocks, RandomBlocksMatchTheRuleComputedInDouble) {
   }
   for (const BlockAxis axis : {BlockAxis::along_rows, BlockAxis::along_columns}) {
     const auto q = precision::quantize_mxfp8(raw::from_vector(x, {64, 64}), DType::f8_e4m3, axis);
-    const std::vector<uint8_t> codes = q.scales.to_vector<uint8_t>(), elements = bytes_of(q.data);
+    const std::vector<uint8_t> codes = q.scales.to_vector<uint8_t>(), elements = fp8_test::codes(q.data);
     if (axis == BlockAxis::along_rows)  // the row blocks spread over the E8M0 range
       EXPECT_GT(std::set<uint8_t>(codes.begin(), codes.end()).size(), 50u);
     for (int64_t b = 0; b < 64 * 2; ++b) {
@@ -138,7 +128,7 @@ TEST(Mxfp8Blocks, APartialBlockIsScaledAsTheZeroPaddedOne) {
     EXPECT_EQ(q.scales.sizes(), axis == BlockAxis::along_rows ? Shape({40, 2}) : Shape({2, 40}));
     const Tensor padded_scales = raw::narrow(raw::narrow(p.scales, 0, 0, q.scales.size(0)), 1, 0, q.scales.size(1));
     EXPECT_EQ(q.scales.to_vector<uint8_t>(), raw::contiguous(padded_scales).to_vector<uint8_t>());
-    EXPECT_EQ(bytes_of(q.data), bytes_of(raw::narrow(raw::narrow(p.data, 0, 0, 40), 1, 0, 40)));
+    EXPECT_EQ(fp8_test::codes(q.data), fp8_test::codes(raw::narrow(raw::narrow(p.data, 0, 0, 40), 1, 0, 40)));
     EXPECT_EQ(precision::dequantize_mxfp8(q).to_vector<float>().size(), 1600u);
   }
 }

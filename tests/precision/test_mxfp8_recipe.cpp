@@ -13,6 +13,7 @@
 #include <mantissa/precision/fp8_state.h>
 #include <mantissa/precision/plugin.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
+#include "support/block_scaled_checks.h"
 #include "support/expect_error.h"
 #include "support/fp8_values.h"
 
@@ -21,43 +22,17 @@ using namespace mantissa::precision;
 using fp8_test::make;
 using fp8_test::moderate;
 using fp8_test::values;
+using block_scaled_test::graded;
+using block_scaled_test::misses;
+using block_scaled_test::at;
+using block_scaled_test::transposed_at;
 
 namespace {
-
-// moderate() values scaled by 2^(row_step * (row % 7)) and 2^(3 * (col % 5)). A power-of-two
-// scale alone changes no rounding, but a block spanning more binades than the format holds
-// flushes its small values: blocks down columns span 6 |row_step| + 14 binades, blocks along
-// rows 14, so the two copies differ and a GEMM reading the wrong one is caught.
-std::vector<float> graded(int64_t rows, int64_t cols, uint32_t seed, int row_step) {
-  std::vector<float> v = moderate(static_cast<size_t>(rows * cols), seed);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c)
-      v[r * cols + c] = std::ldexp(v[r * cols + c], row_step * static_cast<int>(r % 7) + 3 * static_cast<int>(c % 5) - 20);
-  return v;
-}
 
 // The values a block-scaled copy stands for, in f64.
 std::vector<double> dequantised(const std::vector<float>& v, const Shape& shape, DType element, BlockAxis axis) {
   const std::vector<float> f = values(dequantize_mxfp8(quantize_mxfp8(make(v, shape), element, axis)));
   return {f.begin(), f.end()};
-}
-
-// How many of out (m, n) miss sum_k a(i, k) b(k, j) by more than the f32 summation bound
-// (k + 2) u sum|terms| plus `slack` (a(i, k) and b(k, j) read row-major matrices).
-int64_t misses(const std::vector<float>& out, int64_t m, int64_t n, int64_t k,
-               const std::function<double(int64_t, int64_t)>& a, const std::function<double(int64_t, int64_t)>& b,
-               double slack = 0.0) {
-  int64_t count = 0;
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      double ref = 0.0, mag = 0.0;
-      for (int64_t p = 0; p < k; ++p) {
-        ref += a(i, p) * b(p, j);
-        mag += std::abs(a(i, p) * b(p, j));
-      }
-      count += std::abs(out[i * n + j] - ref) > (k + 2) * std::ldexp(mag, -24) + slack;
-    }
-  return count;
 }
 
 }  // namespace
@@ -109,12 +84,6 @@ TEST(Mxfp8Recipe, EachGemmReadsTheCopiesBlockedAlongItsReductionAxis) {
   std::vector<float> y_less_bias = values(y);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) y_less_bias[i * N + j] -= static_cast<float>(BFloat16(bv[j]));
-  const auto at = [](const std::vector<double>& v, int64_t cols) {
-    return [&v, cols](int64_t r, int64_t c) { return v[r * cols + c]; };
-  };
-  const auto transposed_at = [](const std::vector<double>& v, int64_t cols) {
-    return [&v, cols](int64_t r, int64_t c) { return v[c * cols + r]; };
-  };
   const std::vector<float> dx = values(x.grad()), dw = values(w.grad());
   EXPECT_EQ(misses(y_less_bias, M, N, K, at(x_rows, K), transposed_at(w_rows, K), 0x1p-22), 0) << "forward";
   EXPECT_EQ(misses(dx, M, K, N, at(g_rows, N), at(w_cols, K)), 0) << "dgrad";

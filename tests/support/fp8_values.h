@@ -18,6 +18,13 @@ inline std::vector<float> values(const mantissa::Tensor& t) {
   return mantissa::raw::cast(mantissa::raw::contiguous(t), mantissa::DType::f32).to_vector<float>();
 }
 
+// The fp8 codes (bytes) of a CPU tensor, in row-major order.
+inline std::vector<uint8_t> codes(const mantissa::Tensor& t) {
+  const mantissa::Tensor dense = mantissa::raw::contiguous(t);
+  const auto* bytes = static_cast<const uint8_t*>(dense.data_ptr());
+  return {bytes, bytes + dense.numel()};
+}
+
 // Magnitudes in [0.5, 2] with random signs: far from fp8's subnormals, so relative rounding
 // bounds hold for every element.
 inline std::vector<float> moderate(size_t n, uint32_t seed) {

@@ -1,0 +1,63 @@
+#include <mantissa/precision/quantization/block_scaled.h>
+
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
+
+namespace mantissa::precision {
+
+namespace {
+Tensor transpose_2d(const Tensor& t) { return t.defined() ? raw::transpose(t, 0, 1) : t; }
+}  // namespace
+
+DType BlockScaledRecipe::format(TensorRole role) const {
+  if (role == TensorRole::grad_output && recipe_.format == Fp8Format::hybrid) return DType::f8_e5m2;
+  return DType::f8_e4m3;
+}
+
+Tensor BlockScaledRecipe::store(const Tensor&, const ScalingMeta&, int64_t, bool) const {
+  fail(name(), "fp8 parameters (fp8_params) keep one scale per tensor; this recipe quantises the weights from "
+       "their high-precision values in every forward, so it does not store them");
+}
+
+void BlockScaledRecipe::record_amax(const ScalingMeta& meta, int64_t slot, const Tensor& amax) const {
+  Tensor row = meta.amax_slot(slot);
+  raw::copy_(row, amax);
+}
+
+QuantizedTensor BlockScaledRecipe::with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
+                                             Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot,
+                                             MetaWrites writes) const {
+  const Tensor amax = fp8_amax(x);
+  if (writes == MetaWrites::record) record_amax(meta, slot, amax);
+  return {.data = std::move(data),
+          .scale_inv = std::move(scale_inv),
+          .amax = amax,
+          .columnwise_data = std::move(columnwise_data),
+          .columnwise_scale_inv = std::move(columnwise_scale_inv)};
+}
+
+Tensor BlockScaledRecipe::gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias,
+                               Tensor* amax) const {
+  MANTISSA_CHECK(a.columnwise_data.defined() && b.columnwise_data.defined(), name(),
+                 "both GEMM operands must come from this recipe (two block-scaled copies each)");
+  // a (m, k) blocked along k, its dim 1; b (k, n) blocked along k, its dim 0.
+  const Tensor lhs = dequantize(raw::contiguous(a.data), raw::contiguous(a.scale_inv), /*along_rows=*/true);
+  const Tensor rhs =
+      dequantize(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), /*along_rows=*/false);
+  Tensor result = raw::matmul(lhs, rhs);
+  if (bias.defined()) result = raw::binary(BinaryOp::add, result, raw::cast(bias, DType::f32));
+  if (amax) *amax = fp8_amax(result);
+  return raw::cast(result, out_dtype);
+}
+
+QuantizedTensor BlockScaledRecipe::transposed(const QuantizedTensor& q) const {
+  // The copy blocked along dim 0, transposed, is blocked along the view's dim 1, and the
+  // reverse; scales transpose with their data.
+  return {.data = transpose_2d(q.columnwise_data),
+          .scale_inv = transpose_2d(q.columnwise_scale_inv),
+          .amax = q.amax,
+          .columnwise_data = transpose_2d(q.data),
+          .columnwise_scale_inv = transpose_2d(q.scale_inv)};
+}
+
+}  // namespace mantissa::precision

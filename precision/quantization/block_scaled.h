@@ -1,0 +1,41 @@
+#pragma once
+// What the block-scaled recipes (mxfp8_scaling.h, fp8_block_scaling.h) share. Each operand is
+// quantised in two copies from its high-precision values: `data` blocked along dim 1 and
+// `columnwise_data` along dim 0 (QuantizedTensor). A GEMM a · b reads a's first copy and b's
+// second, so forward x·wᵀ, dgrad dy·w and wgrad dyᵀ·x each reduce over blocked values, as in
+// Transformer Engine; transposed() swaps the copies. The GEMM is emulated: both operands
+// dequantised to f32 (exactly, with power-of-two scales), multiplied in f32 (the BLAS's
+// summation order), the bias added in f32, the result rounded once to the output dtype. No
+// history and no delayed update: the metas keep each tensor's latest amax for instruments.
+#include <mantissa/precision/quantization/recipe.h>
+
+namespace mantissa::precision {
+
+class BlockScaledRecipe : public QuantizationRecipe {
+ public:
+  explicit BlockScaledRecipe(const Fp8Recipe& recipe) : recipe_(recipe) {}
+  DType format(TensorRole role) const override;
+  using QuantizationRecipe::format;
+  int64_t history_len() const override { return 1; }
+  // fp8 parameters keep one scale per tensor; block-scaled recipes re-quantise the weights from
+  // their high-precision values in every forward, so they refuse to store them.
+  Tensor store(const Tensor& value, const ScalingMeta& meta, int64_t slot, bool first) const override;
+  void record_amax(const ScalingMeta& meta, int64_t slot, const Tensor& amax) const override;
+  bool has_update() const override { return false; }
+  void update(const ScalingMeta&, GemmPass, std::optional<int64_t>) const override {}
+  Tensor gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias = {},
+              Tensor* amax = nullptr) const override;
+  QuantizedTensor transposed(const QuantizedTensor& q) const override;
+
+ protected:
+  // The f32 values of one copy: blocked along dim 1 (`along_rows`) or along dim 0.
+  virtual Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const = 0;
+  // Both copies, the amax recorded unless writes is none.
+  QuantizedTensor with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
+                            Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot,
+                            MetaWrites writes) const;
+
+  Fp8Recipe recipe_;
+};
+
+}  // namespace mantissa::precision

@@ -1,0 +1,23 @@
+#include <mantissa/precision/quantization/fp8_block_scaling.h>
+
+#include <mantissa/precision/quantization/fp8_blocks.h>
+
+namespace mantissa::precision {
+
+QuantizedTensor Fp8BlockScaling::quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
+                                          MetaWrites writes) const {
+  const DType element = format(role);
+  if (role == TensorRole::weight) {  // 128 x 128 tiles: one quantisation, blocked along both axes
+    const Fp8TileTensor tiles = quantize_fp8_tiles(x, element, {.tile_rows = 128, .tile_cols = 128});
+    return with_amax(x, tiles.data, tiles.scale_inv, tiles.data, tiles.scale_inv, meta, slot, writes);
+  }
+  const Fp8TileTensor rows = quantize_fp8_tiles(x, element, {.tile_rows = 1, .tile_cols = 128});
+  const Fp8TileTensor columns = quantize_fp8_tiles(x, element, {.tile_rows = 128, .tile_cols = 1});
+  return with_amax(x, rows.data, rows.scale_inv, columns.data, columns.scale_inv, meta, slot, writes);
+}
+
+Tensor Fp8BlockScaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool) const {
+  return dequantize_fp8_tiles({data, scale_inv});  // the tile shape follows from the shapes
+}
+
+}  // namespace mantissa::precision

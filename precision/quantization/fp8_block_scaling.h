@@ -1,0 +1,22 @@
+#pragma once
+// Transformer Engine's Float8BlockScaling recipe (DeepSeek-V3 style): activations and
+// gradients in 1 x 128 tiles along the GEMM's reduction axis (two copies, one per axis),
+// weights in 128 x 128 tiles (one quantisation serves both copies), an f32 scale per tile,
+// power-of-two by default (fp8_blocks.h); the two copies and the emulated GEMM are
+// block_scaled.h's. CPU tensors only so far.
+#include <mantissa/precision/quantization/block_scaled.h>
+
+namespace mantissa::precision {
+
+class Fp8BlockScaling : public BlockScaledRecipe {
+ public:
+  using BlockScaledRecipe::BlockScaledRecipe;
+  std::string_view name() const override { return "fp8-block"; }
+  QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
+                           MetaWrites writes = MetaWrites::record) const override;
+
+ protected:
+  Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
+};
+
+}  // namespace mantissa::precision
