@@ -49,4 +49,52 @@ MANTISSA_HOST_DEVICE float mxfp8_value(uint8_t element, uint8_t code, bool e5m2)
   return (e5m2 ? fp8_e5m2_bits_to_float(element) : fp8_e4m3_bits_to_float(element)) * e8m0_bits_to_float(code);
 }
 
+// |x| by clearing the sign bit: the same on host and device, NaN staying NaN.
+MANTISSA_HOST_DEVICE float magnitude(float x) { return detail::bits_as_float(detail::float_as_bits(x) & 0x7FFFFFFFu); }
+
+// Block b of a row-major (rows, cols) matrix: blocks along rows are numbered row-major over
+// (rows, ceil(cols / 32)), blocks down columns over (ceil(rows / 32), cols), as their scales
+// are laid out. The last block of a row (or column) may be partial.
+struct BlockSpan {
+  int64_t first, stride, size;
+};
+MANTISSA_HOST_DEVICE int64_t blocks_along(int64_t n) { return (n + kMxfp8BlockSize - 1) / kMxfp8BlockSize; }
+MANTISSA_HOST_DEVICE int64_t block_count(int64_t rows, int64_t cols, bool along_rows) {
+  return along_rows ? rows * blocks_along(cols) : blocks_along(rows) * cols;
+}
+MANTISSA_HOST_DEVICE BlockSpan block_span(int64_t b, int64_t rows, int64_t cols, bool along_rows) {
+  if (along_rows) {
+    const int64_t row = b / blocks_along(cols), start = b % blocks_along(cols) * kMxfp8BlockSize;
+    const int64_t size = cols - start < kMxfp8BlockSize ? cols - start : kMxfp8BlockSize;
+    return {row * cols + start, 1, size};
+  }
+  const int64_t start = b / cols * kMxfp8BlockSize, col = b % cols;
+  const int64_t size = rows - start < kMxfp8BlockSize ? rows - start : kMxfp8BlockSize;
+  return {start * cols + col, cols, size};
+}
+
+// Quantises block b of `in` (f32) into `data` (its codes) and `scales[b]`.
+MANTISSA_HOST_DEVICE void quantize_block(const float* in, uint8_t* data, uint8_t* scales, int64_t b, int64_t rows,
+                                         int64_t cols, bool along_rows, bool e5m2) {
+  const BlockSpan span = block_span(b, rows, cols, along_rows);
+  float amax = 0.0f;
+  for (int64_t i = 0; i < span.size; ++i) amax = nan_skipping_max(amax, magnitude(in[span.first + i * span.stride]));
+  const uint8_t code = mxfp8_scale_code(amax, e5m2);
+  scales[b] = code;
+  for (int64_t i = 0; i < span.size; ++i) {
+    const int64_t at = span.first + i * span.stride;
+    data[at] = mxfp8_element(in[at], code, e5m2);
+  }
+}
+
+// The f32 values of block b.
+MANTISSA_HOST_DEVICE void dequantize_block(const uint8_t* data, const uint8_t* scales, float* out, int64_t b,
+                                           int64_t rows, int64_t cols, bool along_rows, bool e5m2) {
+  const BlockSpan span = block_span(b, rows, cols, along_rows);
+  for (int64_t i = 0; i < span.size; ++i) {
+    const int64_t at = span.first + i * span.stride;
+    out[at] = mxfp8_value(data[at], scales[b], e5m2);
+  }
+}
+
 }  // namespace mantissa::mx_block_math

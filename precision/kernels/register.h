@@ -1,7 +1,7 @@
 #pragma once
-// How precision's fused kernels (flash_update.h, unscale.h, delayed_scaling_update.h) join
-// core's registry (core/kernel_registry.h): explicitly, from the raw ops, since a static
-// library's self-registering globals would be dropped by the linker.
+// How precision's fused kernels (flash_update.h, unscale.h, delayed_scaling_update.h,
+// block_quantize.h) join core's registry (core/kernel_registry.h): explicitly, from the raw
+// ops, since a static library's self-registering globals would be dropped by the linker.
 
 namespace mantissa::precision {
 
@@ -13,8 +13,10 @@ void register_kernels();
 void register_cpu_flash_kernels();
 void register_cpu_unscale_kernel();
 void register_cpu_delayed_scaling_kernel();
+void register_cpu_block_quantize_kernels();
 void register_cuda_flash_kernels();
 void register_cuda_unscale_kernel();
 void register_cuda_delayed_scaling_kernel();
+void register_cuda_block_quantize_kernels();
 
 }  // namespace mantissa::precision

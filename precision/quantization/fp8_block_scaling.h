@@ -3,7 +3,7 @@
 // gradients in 1 x 128 tiles along the GEMM's reduction axis (two copies, one per axis),
 // weights in 128 x 128 tiles (one quantisation serves both copies), an f32 scale per tile,
 // power-of-two by default (fp8_blocks.h); the two copies and the emulated GEMM are
-// block_scaled.h's. CPU tensors only so far.
+// block_scaled.h's.
 #include <mantissa/precision/quantization/block_scaled.h>
 
 namespace mantissa::precision {

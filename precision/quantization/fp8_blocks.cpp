@@ -1,13 +1,11 @@
 #include <mantissa/precision/quantization/fp8_blocks.h>
 
-#include <algorithm>
 #include <cfloat>
-#include <cmath>
 
 #include <mantissa/core/error.h>
 #include <mantissa/core/formats/bfloat16.h>
 #include <mantissa/core/ops.h>
-#include <mantissa/precision/kernels/fp8_block_math.h>
+#include <mantissa/precision/kernels/block_quantize.h>
 #include <mantissa/precision/quantization/scaling_meta.h>
 
 namespace mantissa::precision {
@@ -23,17 +21,9 @@ float largest_value(DType input) {
   return FLT_MAX;
 }
 
-// Calls visit(tile index, element offset) for every element of every tile of a row-major
-// (rows, cols) matrix, tile by tile.
-template <typename Visit>
-void for_each_tile(int64_t rows, int64_t cols, int64_t tile_rows, int64_t tile_cols, Visit&& visit_tile) {
-  const int64_t across = tiles(cols, tile_cols);
-  for (int64_t ti = 0; ti < tiles(rows, tile_rows); ++ti)
-    for (int64_t tj = 0; tj < across; ++tj) {
-      const int64_t r0 = ti * tile_rows, r1 = std::min(rows, r0 + tile_rows);
-      const int64_t c0 = tj * tile_cols, c1 = std::min(cols, c0 + tile_cols);
-      visit_tile(ti * across + tj, r0, r1, c0, c1);
-    }
+fp8_block_math::TileRule rule_for(int64_t rows, int64_t cols, int64_t tile_rows, int64_t tile_cols, DType element) {
+  return {.rows = rows, .cols = cols, .tile_rows = tile_rows, .tile_cols = tile_cols, .fmt_max = fp8_max(element),
+          .input_max = FLT_MAX, .epsilon = 0.0f, .power_of_two = true, .e5m2 = element == DType::f8_e5m2};
 }
 
 }  // namespace
@@ -41,28 +31,16 @@ void for_each_tile(int64_t rows, int64_t cols, int64_t tile_rows, int64_t tile_c
 Fp8TileTensor quantize_fp8_tiles(const Tensor& x, DType element, const Fp8TileOptions& o) {
   check_quantizable(x, element);
   MANTISSA_CHECK(x.dim() == 2, "quantize_fp8_tiles", "needs a 2-D tensor, got {}", shape_str(x.sizes()));
-  MANTISSA_CHECK(x.device().is_cpu(), "quantize_fp8_tiles", "runs on the CPU only so far, got a tensor on {}",
-                 x.device().str());
   MANTISSA_CHECK((o.tile_rows == 1 || o.tile_rows == 128) && (o.tile_cols == 1 || o.tile_cols == 128),
                  "quantize_fp8_tiles", "tiles are 1 or 128 along each axis, got {} x {}", o.tile_rows, o.tile_cols);
-  const int64_t rows = x.size(0), cols = x.size(1);
-  const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
-  const float* in = values.data<float>();
-  Fp8TileTensor q{raw::empty(x.sizes(), {element}),
-                  raw::empty({tiles(rows, o.tile_rows), tiles(cols, o.tile_cols)}, {DType::f32})};
-  auto* data = q.data.data<uint8_t>();
-  float* scale_inv = q.scale_inv.data<float>();
-  const bool e5m2 = element == DType::f8_e5m2;
-  const float fmt_max = fp8_max(element), input_max = largest_value(x.dtype());
-  for_each_tile(rows, cols, o.tile_rows, o.tile_cols, [&](int64_t t, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    float amax = 0.0f;
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t c = c0; c < c1; ++c) amax = std::fmax(amax, std::fabs(in[r * cols + c]));  // fmaxf: NaN dropped
-    const float scale = fp8_block_math::tile_scale(amax, fmt_max, input_max, o.power_of_two_scales, o.amax_epsilon);
-    scale_inv[t] = 1.0f / scale;
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t c = c0; c < c1; ++c) data[r * cols + c] = fp8_block_math::tile_element(in[r * cols + c], scale, e5m2);
-  });
+  fp8_block_math::TileRule rule = rule_for(x.size(0), x.size(1), o.tile_rows, o.tile_cols, element);
+  rule.input_max = largest_value(x.dtype());
+  rule.epsilon = o.amax_epsilon;
+  rule.power_of_two = o.power_of_two_scales;
+  const Device device = x.device();
+  Fp8TileTensor q{raw::empty(x.sizes(), {element, device}),
+                  raw::empty({tiles(rule.rows, o.tile_rows), tiles(rule.cols, o.tile_cols)}, {DType::f32, device})};
+  fp8_tile_quantize_(raw::contiguous(raw::cast(x, DType::f32)), q.data, q.scale_inv, rule);
   return q;
 }
 
@@ -73,15 +51,9 @@ Tensor dequantize_fp8_tiles(const Fp8TileTensor& q) {
   MANTISSA_CHECK(q.scale_inv.size(0) == tiles(rows, tile_rows) && q.scale_inv.size(1) == tiles(cols, tile_cols),
                  "dequantize_fp8_tiles", "scales {} do not tile data {}", shape_str(q.scale_inv.sizes()),
                  shape_str(q.data.sizes()));
-  const Tensor values = raw::contiguous(raw::cast(q.data, DType::f32)), inv = raw::contiguous(q.scale_inv);
-  Tensor out = raw::empty(q.data.sizes(), {DType::f32});
-  const float* in = values.data<float>();
-  const float* scales = inv.data<float>();
-  float* o = out.data<float>();
-  for_each_tile(rows, cols, tile_rows, tile_cols, [&](int64_t t, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t c = c0; c < c1; ++c) o[r * cols + c] = in[r * cols + c] * scales[t];
-  });
+  Tensor out = raw::empty(q.data.sizes(), {DType::f32, q.data.device()});
+  fp8_tile_dequantize_(raw::contiguous(q.data), raw::contiguous(q.scale_inv), out,
+                       rule_for(rows, cols, tile_rows, tile_cols, q.data.dtype()));
   return out;
 }
 

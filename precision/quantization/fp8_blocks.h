@@ -19,7 +19,7 @@ struct Fp8TileTensor {
   Tensor scale_inv;  // f32, one per tile: (ceil(rows / tile_rows), ceil(cols / tile_cols))
 };
 
-// x (rows, cols), f32, bf16 or f16, on the CPU.
+// x (rows, cols), f32, bf16 or f16, on any device (one CUDA thread per tile there).
 Fp8TileTensor quantize_fp8_tiles(const Tensor& x, DType element, const Fp8TileOptions& options);
 
 // The values q stands for, element * scale_inv, in f32. The tile shape follows from the two

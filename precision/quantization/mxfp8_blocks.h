@@ -20,7 +20,7 @@ struct Mxfp8Tensor {
   BlockAxis axis = BlockAxis::along_rows;
 };
 
-// x (rows, cols), any float dtype, on the CPU; element is f8_e4m3 or f8_e5m2. TE requires
+// x (rows, cols), any float dtype, on any device; element is f8_e4m3 or f8_e5m2. TE requires
 // both dimensions to be multiples of 32; here a last, partial block is scaled as the block
 // of the operand zero-padded to 32 would be (zeros change neither its amax nor a GEMM), so a
 // model whose sizes TE would have the user pad (a 65-token vocabulary) runs unpadded.

@@ -1,7 +1,7 @@
 #pragma once
 // Transformer Engine's MXFP8BlockScaling recipe: every GEMM operand quantised in blocks of 32
 // along the GEMM's reduction axis with one E8M0 scale each (mxfp8_blocks.h), in the two
-// copies and with the emulated GEMM of block_scaled.h. CPU tensors only so far.
+// copies and with the emulated GEMM of block_scaled.h.
 #include <mantissa/precision/quantization/block_scaled.h>
 
 namespace mantissa::precision {

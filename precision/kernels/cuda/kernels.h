@@ -1,6 +1,6 @@
 #pragma once
 // The CUDA kernels of precision's fused ops (flash_kernels.cu, unscale_kernels.cu,
-// delayed_scaling_kernels.cu), behind a tensor-free interface as core/cuda/kernels.h is: the
+// delayed_scaling_kernels.cu, block_quantize_kernels.cu), behind a tensor-free interface as core/cuda/kernels.h is: the
 // .cu files include no host-side headers (cmake/Cuda.cmake says why). The .cpp files beside
 // them turn tensors into these arguments and check the cudaError_t each returns.
 #include <cuda_runtime_api.h>
@@ -9,6 +9,7 @@
 
 #include <mantissa/core/dtype.h>
 #include <mantissa/precision/kernels/flash_group_update.h>
+#include <mantissa/precision/kernels/fp8_block_math.h>
 #include <mantissa/precision/kernels/fp8_scaling_math.h>
 
 namespace mantissa::precision {
@@ -41,5 +42,17 @@ cudaError_t launch_unscale(DType dtype, void* data, int64_t n, double inv_scale,
 // fp8_scaling_math.h as the CPU does.
 cudaError_t launch_delayed_scaling_update(float* history, float* scale, float* scale_inv, int64_t len, int64_t n,
                                           const fp8_scaling_math::DelayedScaling& u, cudaStream_t stream);
+
+// Block-scaled quantisers (block_quantize_kernels.cu): one thread per block of 32 (MXFP8) or
+// tile (fp8 block scaling), running mx_block_math.h / fp8_block_math.h as the CPU does.
+// Codes are fp8 bytes, x and out f32, all (rows, cols) row-major.
+cudaError_t launch_mxfp8_quantize(const float* x, uint8_t* data, uint8_t* scales, int64_t rows, int64_t cols,
+                                  bool along_rows, bool e5m2, cudaStream_t stream);
+cudaError_t launch_mxfp8_dequantize(const uint8_t* data, const uint8_t* scales, float* out, int64_t rows,
+                                    int64_t cols, bool along_rows, bool e5m2, cudaStream_t stream);
+cudaError_t launch_fp8_tile_quantize(const float* x, uint8_t* data, float* scale_inv,
+                                     const fp8_block_math::TileRule& rule, cudaStream_t stream);
+cudaError_t launch_fp8_tile_dequantize(const uint8_t* data, const float* scale_inv, float* out,
+                                       const fp8_block_math::TileRule& rule, cudaStream_t stream);
 
 }  // namespace mantissa::precision

@@ -1,0 +1,52 @@
+// The block-scaled quantisers on CUDA, host side (block_quantize_kernels.cu). The raw ops
+// have checked every operand (block_quantize.cpp).
+#include <mantissa/core/cuda/check.h>
+#include <mantissa/core/cuda/operands.h>
+#include <mantissa/precision/kernels/block_quantize.h>
+#include <mantissa/precision/kernels/cuda/kernels.h>
+#include <mantissa/precision/kernels/register.h>
+
+namespace mantissa::precision {
+
+namespace {
+
+void mxfp8_quantize_cuda(const Tensor& x, Tensor& data, Tensor& scales, bool along_rows) {
+  cuda::DeviceGuard guard(x.device().index);
+  MANTISSA_CUDA_CHECK(launch_mxfp8_quantize(x.data<float>(), data.data<uint8_t>(), scales.data<uint8_t>(), x.size(0),
+                                            x.size(1), along_rows, data.dtype() == DType::f8_e5m2, cuda::stream_of(x)),
+                      cuda::describe_op("mxfp8_quantize", {&x, &data, &scales}));
+}
+
+void mxfp8_dequantize_cuda(const Tensor& data, const Tensor& scales, Tensor& out, bool along_rows) {
+  cuda::DeviceGuard guard(out.device().index);
+  MANTISSA_CUDA_CHECK(launch_mxfp8_dequantize(data.data<uint8_t>(), scales.data<uint8_t>(), out.data<float>(),
+                                              out.size(0), out.size(1), along_rows, data.dtype() == DType::f8_e5m2,
+                                              cuda::stream_of(out)),
+                      cuda::describe_op("mxfp8_dequantize", {&data, &scales, &out}));
+}
+
+void fp8_tile_quantize_cuda(const Tensor& x, Tensor& data, Tensor& scale_inv, const fp8_block_math::TileRule& rule) {
+  cuda::DeviceGuard guard(x.device().index);
+  MANTISSA_CUDA_CHECK(launch_fp8_tile_quantize(x.data<float>(), data.data<uint8_t>(), scale_inv.data<float>(), rule,
+                                               cuda::stream_of(x)),
+                      cuda::describe_op("fp8_tile_quantize", {&x, &data, &scale_inv}));
+}
+
+void fp8_tile_dequantize_cuda(const Tensor& data, const Tensor& scale_inv, Tensor& out,
+                              const fp8_block_math::TileRule& rule) {
+  cuda::DeviceGuard guard(out.device().index);
+  MANTISSA_CUDA_CHECK(launch_fp8_tile_dequantize(data.data<uint8_t>(), scale_inv.data<float>(), out.data<float>(),
+                                                 rule, cuda::stream_of(out)),
+                      cuda::describe_op("fp8_tile_dequantize", {&data, &scale_inv, &out}));
+}
+
+}  // namespace
+
+void register_cuda_block_quantize_kernels() {
+  register_kernel(kMxfp8Quantize, Device::Type::cuda, &mxfp8_quantize_cuda);
+  register_kernel(kMxfp8Dequantize, Device::Type::cuda, &mxfp8_dequantize_cuda);
+  register_kernel(kFp8TileQuantize, Device::Type::cuda, &fp8_tile_quantize_cuda);
+  register_kernel(kFp8TileDequantize, Device::Type::cuda, &fp8_tile_dequantize_cuda);
+}
+
+}  // namespace mantissa::precision

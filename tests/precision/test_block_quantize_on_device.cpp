@@ -1,0 +1,65 @@
+// The block-scaled quantisers on every device: the CUDA kernels run the same per-block
+// functions as the CPU loop (mx_block_math.h, fp8_block_math.h), so they must give the CPU's
+// bytes and scales exactly, for every blocking and a partial last block. The CPU instance
+// holds the raw ops' plumbing; the CUDA one needs a GPU and is skipped without one.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/quantization/fp8_blocks.h>
+#include <mantissa/precision/quantization/mxfp8_blocks.h>
+#include "support/fp8_values.h"
+#include "support/on_device.h"
+
+using namespace mantissa;
+using namespace mantissa::precision;
+
+namespace {
+
+class BlockQuantizeOnDevice : public mantissa::testing::OnDevice {};
+MANTISSA_ON_EVERY_DEVICE(BlockQuantizeOnDevice);
+
+// (200, 300) values over 2^-40 to 2^40, some NaN and inf, in bf16 (the activations' dtype).
+Tensor wide_values() {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> binade(-40, 40);
+  std::vector<float> v(200 * 300);
+  for (float& x : v) x = std::ldexp(normal(rng), binade(rng));
+  v[17] = NAN, v[4000] = INFINITY;
+  return raw::cast(fp8_test::make(v, {200, 300}), DType::bf16);
+}
+
+std::vector<float> host_values(const Tensor& t) { return fp8_test::values(raw::to_device(t, Device::cpu())); }
+
+}  // namespace
+
+TEST_P(BlockQuantizeOnDevice, Mxfp8GivesTheCpusBytesAndScales) {
+  const Tensor x = wide_values();
+  for (const BlockAxis axis : {BlockAxis::along_rows, BlockAxis::along_columns})
+    for (const DType element : {DType::f8_e4m3, DType::f8_e5m2}) {
+      const Mxfp8Tensor cpu = quantize_mxfp8(x, element, axis), here = quantize_mxfp8(on(x), element, axis);
+      EXPECT_EQ(fp8_test::codes(raw::to_device(here.data, Device::cpu())), fp8_test::codes(cpu.data));
+      EXPECT_EQ(raw::to_device(here.scales, Device::cpu()).to_vector<uint8_t>(), cpu.scales.to_vector<uint8_t>());
+      const std::vector<float> a = host_values(dequantize_mxfp8(here)), b = host_values(dequantize_mxfp8(cpu));
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) << i;
+    }
+}
+
+TEST_P(BlockQuantizeOnDevice, Fp8TilesGiveTheCpusBytesAndScales) {
+  const Tensor x = wide_values();
+  for (const auto [tr, tc] : {std::pair<int64_t, int64_t>{1, 128}, {128, 1}, {128, 128}})
+    for (const bool power_of_two : {true, false}) {
+      const Fp8TileOptions o{.tile_rows = tr, .tile_cols = tc, .power_of_two_scales = power_of_two};
+      const Fp8TileTensor cpu = quantize_fp8_tiles(x, DType::f8_e4m3, o), here = quantize_fp8_tiles(on(x), DType::f8_e4m3, o);
+      EXPECT_EQ(fp8_test::codes(raw::to_device(here.data, Device::cpu())), fp8_test::codes(cpu.data));
+      EXPECT_EQ(host_values(here.scale_inv), host_values(cpu.scale_inv));
+      const std::vector<float> a = host_values(dequantize_fp8_tiles(here)), b = host_values(dequantize_fp8_tiles(cpu));
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) << i;
+    }
+}
