@@ -1,0 +1,23 @@
+#pragma once
+// NVFP4 tensors: E2M1 elements packed two per byte, an E4M3 scale per block of 16 along the
+// rows (1 x 16) or per 16 x 16 tile (TE's weights), and the tensor's amax, from which its f32
+// scale follows (precision/kernels/nvfp4_math.h holds the arithmetic). A GEMM operand blocked
+// along its other axis is the quantised transpose, as TE stores NVFP4's columnwise copy.
+#include <mantissa/core/tensor.h>
+
+namespace mantissa::precision {
+
+struct Nvfp4Tensor {
+  Tensor data;    // u8 (rows, ceil(cols / 2)): element 2j in the low nibble, 2j + 1 in the high
+  Tensor scales;  // u8 E4M3 codes (rows, ceil(cols / 16)); a 16 x 16 tile's code on each of its rows
+  Tensor amax;    // (1) f32, max|x| over the tensor (NaNs skipped)
+  int64_t cols = 0;
+};
+
+// x (rows, cols), any float dtype, on the CPU; tile_rows 1 (1 x 16 blocks) or 16 (16 x 16).
+Nvfp4Tensor quantize_nvfp4(const Tensor& x, int64_t tile_rows = 1);
+
+// The values q stands for, in f32, as TE's dequantiser computes them.
+Tensor dequantize_nvfp4(const Nvfp4Tensor& q);
+
+}  // namespace mantissa::precision
