@@ -9,6 +9,7 @@
 #include "examples/asr/audio_file.h"
 #include "examples/asr/lexicon.h"
 #include "examples/asr/trainer.h"
+#include "examples/common/divergence_flags.h"
 #include "examples/common/error_exit.h"
 #include "examples/common/precision_flags.h"
 
@@ -44,13 +45,7 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
   cmd.add_option("--time-masks", o.spec_augment.time_masks, "SpecAugment time masks")->capture_default_str();
   cmd.add_option("--eval-interval", o.eval_interval)->capture_default_str();
   cmd.add_option("--log-interval", o.log_interval)->capture_default_str();
-  cmd.add_option("--on-non-finite", o.on_non_finite,
-                 "a step whose loss is inf or NaN: stop (the run, before its update; checkpoints keep the last good "
-                 "weights) or skip (its update)")
-      ->capture_default_str();
-  cmd.add_flag("--detect-anomaly", o.detect_anomaly,
-               "stop at the first op whose output or gradient holds an inf or NaN, naming it and its inputs' "
-               "shapes, dtypes and ranges (slow: a check after every op)");
+  examples::add_divergence_flags(cmd, o);
   cmd.add_option("--instrument-interval", o.instrument_interval,
                  "write precision instruments to <out-dir>/precision.jsonl every this many steps (0: off)");
   cmd.add_option("--out-dir", o.out_dir, "where checkpoints and metrics.jsonl go")->capture_default_str();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "examples/common/divergence_flags.h"
 #include "examples/common/error_exit.h"
 #include "examples/common/precision_flags.h"
 #include "examples/llm/checkpoint.h"
@@ -41,13 +42,7 @@ void add_train_flags(CLI::App& cmd, TrainOptions& o, std::string& preset_name) {
                  "what the learning-rate schedule counts: iterations (skipped steps included, as nanoGPT) or "
                  "optimizer-steps (only steps taken)")
       ->capture_default_str();
-  cmd.add_option("--on-non-finite", o.on_non_finite,
-                 "a step whose loss is inf or NaN: stop (the run, before its update; checkpoints keep the last good "
-                 "weights) or skip (its update)")
-      ->capture_default_str();
-  cmd.add_flag("--detect-anomaly", o.detect_anomaly,
-               "stop at the first op whose output or gradient holds an inf or NaN, naming it and its inputs' "
-               "shapes, dtypes and ranges (slow: a check after every op)");
+  examples::add_divergence_flags(cmd, o);
   cmd.add_option("--eval-interval", o.eval_interval);
   cmd.add_option("--eval-iters", o.eval_iters);
   cmd.add_option("--log-interval", o.log_interval);
