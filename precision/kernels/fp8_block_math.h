@@ -13,6 +13,7 @@
 #include <mantissa/core/formats/float16.h>  // bit casts
 #include <mantissa/core/formats/float8.h>
 #include <mantissa/core/macros.h>
+#include <mantissa/precision/kernels/block_amax.h>
 
 namespace mantissa::fp8_block_math {
 
@@ -59,10 +60,7 @@ MANTISSA_HOST_DEVICE void quantize_tile(const float* in, uint8_t* data, float* s
   const TileSpan s = tile_span(t, g);
   float amax = 0.0f;
   for (int64_t r = s.r0; r < s.r1; ++r)
-    for (int64_t c = s.c0; c < s.c1; ++c) {
-      const float m = detail::bits_as_float(detail::float_as_bits(in[r * g.cols + c]) & 0x7FFFFFFFu);
-      amax = m > amax ? m : amax;  // fmaxf: a NaN is dropped
-    }
+    for (int64_t c = s.c0; c < s.c1; ++c) amax = block_amax::fold(amax, in[r * g.cols + c]);
   const float scale = tile_scale(amax, g.fmt_max, g.input_max, g.power_of_two, g.epsilon);
   scale_inv[t] = 1.0f / scale;
   for (int64_t r = s.r0; r < s.r1; ++r)

@@ -14,6 +14,7 @@
 #include <mantissa/core/formats/e8m0.h>
 #include <mantissa/core/formats/float8.h>
 #include <mantissa/core/macros.h>
+#include <mantissa/precision/kernels/block_amax.h>
 
 namespace mantissa::mx_block_math {
 
@@ -23,9 +24,6 @@ inline constexpr int64_t kMxfp8BlockSize = 32;
 MANTISSA_HOST_DEVICE float max_norm_reciprocal(bool e5m2) {
   return e5m2 ? static_cast<float>(1.0 / 57344.0) : static_cast<float>(1.0 / 448.0);
 }
-
-// fmaxf of two magnitudes: a NaN operand is dropped.
-MANTISSA_HOST_DEVICE float nan_skipping_max(float a, float b) { return b > a || a != a ? b : a; }
 
 MANTISSA_HOST_DEVICE uint8_t mxfp8_scale_code(float block_amax, bool e5m2) {
   return float_to_e8m0_bits(block_amax * max_norm_reciprocal(e5m2), E8m0Rounding::up, /*saturate=*/true);
@@ -48,9 +46,6 @@ MANTISSA_HOST_DEVICE uint8_t mxfp8_element(float x, uint8_t code, bool e5m2) {
 MANTISSA_HOST_DEVICE float mxfp8_value(uint8_t element, uint8_t code, bool e5m2) {
   return (e5m2 ? fp8_e5m2_bits_to_float(element) : fp8_e4m3_bits_to_float(element)) * e8m0_bits_to_float(code);
 }
-
-// |x| by clearing the sign bit: the same on host and device, NaN staying NaN.
-MANTISSA_HOST_DEVICE float magnitude(float x) { return detail::bits_as_float(detail::float_as_bits(x) & 0x7FFFFFFFu); }
 
 // Block b of a row-major (rows, cols) matrix: blocks along rows are numbered row-major over
 // (rows, ceil(cols / 32)), blocks down columns over (ceil(rows / 32), cols), as their scales
@@ -78,7 +73,7 @@ MANTISSA_HOST_DEVICE void quantize_block(const float* in, uint8_t* data, uint8_t
                                          int64_t cols, bool along_rows, bool e5m2) {
   const BlockSpan span = block_span(b, rows, cols, along_rows);
   float amax = 0.0f;
-  for (int64_t i = 0; i < span.size; ++i) amax = nan_skipping_max(amax, magnitude(in[span.first + i * span.stride]));
+  for (int64_t i = 0; i < span.size; ++i) amax = block_amax::fold(amax, in[span.first + i * span.stride]);
   const uint8_t code = mxfp8_scale_code(amax, e5m2);
   scales[b] = code;
   for (int64_t i = 0; i < span.size; ++i) {

@@ -1,6 +1,7 @@
 #include <mantissa/precision/quantization/mxfp8_scaling.h>
 
 #include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
 
 namespace mantissa::precision {
@@ -9,8 +10,10 @@ QuantizedTensor Mxfp8Scaling::quantize(const Tensor& x, TensorRole role, const S
                                        MetaWrites writes) const {
   const DType element = format(role);
   check_quantizable(x, element);
-  const Mxfp8Tensor rows = quantize_mxfp8(x, element, BlockAxis::along_rows);
-  const Mxfp8Tensor columns = quantize_mxfp8(x, element, BlockAxis::along_columns);
+  // Widened to f32 once for both copies (exact: x is f32, bf16 or f16).
+  const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
+  const Mxfp8Tensor rows = quantize_mxfp8(values, element, BlockAxis::along_rows);
+  const Mxfp8Tensor columns = quantize_mxfp8(values, element, BlockAxis::along_columns);
   return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
 }
 

@@ -4,7 +4,7 @@
 
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
-#include <mantissa/precision/kernels/mx_block_math.h>
+#include <mantissa/precision/kernels/block_amax.h>
 #include <mantissa/precision/kernels/nvfp4_math.h>
 
 namespace mantissa::precision {
@@ -28,7 +28,7 @@ Nvfp4Tensor quantize_nvfp4(const Tensor& x, int64_t tile_rows) {
   const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
   const float* in = values.data<float>();
   float amax = 0.0f;
-  for (int64_t i = 0; i < values.numel(); ++i) amax = mx_block_math::nan_skipping_max(amax, mx_block_math::magnitude(in[i]));
+  for (int64_t i = 0; i < values.numel(); ++i) amax = block_amax::fold(amax, in[i]);
   const float encode = nvfp4_math::global_encode_scale(amax), decode = nvfp4_math::global_decode_scale(encode);
 
   Nvfp4Tensor q{raw::zeros({rows, (cols + 1) / 2}, {DType::u8}), raw::empty({rows, blocks(cols)}, {DType::u8}),
@@ -39,11 +39,11 @@ Nvfp4Tensor quantize_nvfp4(const Tensor& x, int64_t tile_rows) {
   for (int64_t r0 = 0; r0 < rows; r0 += tile_rows)
     for (int64_t b = 0; b < blocks(cols); ++b) {
       const int64_t r1 = std::min(rows, r0 + tile_rows), c0 = b * kBlock, c1 = std::min(cols, c0 + kBlock);
-      float block_amax = 0.0f;
+      float amax_b = 0.0f;
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t c = c0; c < c1; ++c)
-          block_amax = mx_block_math::nan_skipping_max(block_amax, mx_block_math::magnitude(in[r * cols + c]));
-      const uint8_t code = nvfp4_math::block_scale_code(block_amax, encode);
+          amax_b = block_amax::fold(amax_b, in[r * cols + c]);
+      const uint8_t code = nvfp4_math::block_scale_code(amax_b, encode);
       const float element_scale = nvfp4_math::element_encode_scale(code, decode);
       for (int64_t r = r0; r < r1; ++r) {
         scales[r * blocks(cols) + b] = code;
