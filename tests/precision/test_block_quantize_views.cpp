@@ -1,0 +1,53 @@
+// Every block-scaled quantiser takes every view: a transposed, offset or stride-0 expanded
+// operand quantises as its contiguous copy does, and an empty one gives empty data.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include <mantissa/mantissa.h>
+#include <mantissa/precision/quantization/fp8_blocks.h>
+#include <mantissa/precision/quantization/mxfp8_blocks.h>
+#include <mantissa/precision/quantization/nvfp4_blocks.h>
+#include "support/fp8_values.h"
+
+using namespace mantissa;
+using namespace mantissa::precision;
+
+namespace {
+
+// The views, each beside its contiguous copy.
+std::vector<std::pair<const char*, Tensor>> views() {
+  const Tensor base = fp8_test::make(fp8_test::moderate(48 * 40, 1), {48, 40});
+  return {{"transposed", raw::transpose(base, 0, 1)},
+          {"offset", raw::narrow(raw::narrow(base, 0, 5, 33), 1, 3, 34)},
+          {"expanded", raw::expand(raw::narrow(base, 0, 7, 1), {36, 40})},
+          {"empty", raw::narrow(base, 0, 0, 0)}};
+}
+
+}  // namespace
+
+TEST(BlockQuantizeViews, EveryQuantiserTakesEveryView) {
+  for (const auto& [name, view] : views()) {
+    const Tensor dense = raw::contiguous(view);
+    ASSERT_FALSE(view.is_contiguous() && view.numel() > 0) << name;
+    for (const BlockAxis axis : {BlockAxis::along_rows, BlockAxis::along_columns}) {
+      const Mxfp8Tensor a = quantize_mxfp8(view, DType::f8_e4m3, axis), b = quantize_mxfp8(dense, DType::f8_e4m3, axis);
+      EXPECT_EQ(fp8_test::codes(a.data), fp8_test::codes(b.data)) << name;
+      EXPECT_EQ(a.scales.to_vector<uint8_t>(), b.scales.to_vector<uint8_t>()) << name;
+      EXPECT_EQ(dequantize_mxfp8(a).sizes(), view.sizes()) << name;
+    }
+    for (const int64_t tile_rows : {1, 128}) {
+      const Fp8TileOptions o{.tile_rows = tile_rows, .tile_cols = 128};
+      const Fp8TileTensor a = quantize_fp8_tiles(view, DType::f8_e4m3, o), b = quantize_fp8_tiles(dense, DType::f8_e4m3, o);
+      EXPECT_EQ(fp8_test::codes(a.data), fp8_test::codes(b.data)) << name;
+      EXPECT_EQ(fp8_test::values(a.scale_inv), fp8_test::values(b.scale_inv)) << name;
+      EXPECT_EQ(dequantize_fp8_tiles(a).sizes(), view.sizes()) << name;
+    }
+    for (const int64_t tile_rows : {1, 16}) {
+      const Nvfp4Tensor a = quantize_nvfp4(view, tile_rows), b = quantize_nvfp4(dense, tile_rows);
+      EXPECT_EQ(a.data.to_vector<uint8_t>(), b.data.to_vector<uint8_t>()) << name;
+      EXPECT_EQ(a.scales.to_vector<uint8_t>(), b.scales.to_vector<uint8_t>()) << name;
+      EXPECT_EQ(dequantize_nvfp4(a).sizes(), view.sizes()) << name;
+    }
+  }
+}
