@@ -41,21 +41,24 @@ void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }
 
 // A quantised operand kept for the backward: its data (both copies, for block-scaled recipes)
-// as saved tensors, its scales as they were. The amax is not kept: the backward's GEMMs only
-// need the gradient's to see an overflow.
+// as saved tensors, its scales (and NVFP4's global amaxes) as they were. The amax is not kept:
+// the backward's GEMMs only need the gradient's to see an overflow.
 class SavedOperand {
  public:
   explicit SavedOperand(const QuantizedTensor& q)
-      : data_(q.data, kFp8Linear), columnwise_data_(q.columnwise_data, kFp8Linear), scale_inv_(q.scale_inv),
-        columnwise_scale_inv_(q.columnwise_scale_inv) {}
+      : data_(q.data, kFp8Linear), columnwise_data_(q.columnwise_data, kFp8Linear), scales_(q) {
+    scales_.data = scales_.columnwise_data = scales_.amax = Tensor();
+  }
   QuantizedTensor get() const {
-    return {.data = data_.get(), .scale_inv = scale_inv_, .amax = {}, .columnwise_data = columnwise_data_.get(),
-            .columnwise_scale_inv = columnwise_scale_inv_};
+    QuantizedTensor q = scales_;
+    q.data = data_.get();
+    q.columnwise_data = columnwise_data_.get();
+    return q;
   }
 
  private:
   SavedTensor data_, columnwise_data_;
-  Tensor scale_inv_, columnwise_scale_inv_;
+  QuantizedTensor scales_;  // all but the data and the amax
 };
 
 }  // namespace

@@ -39,8 +39,8 @@ struct BlockScaledSuffix {
   std::string_view suffix;
   Fp8Scaling scaling;
 };
-constexpr BlockScaledSuffix kBlockScaledSuffixes[] = {{"+mxfp8", Fp8Scaling::mxfp8},
-                                                      {"+fp8-block", Fp8Scaling::block}};
+constexpr BlockScaledSuffix kBlockScaledSuffixes[] = {
+    {"+mxfp8", Fp8Scaling::mxfp8}, {"+fp8-block", Fp8Scaling::block}, {"+nvfp4", Fp8Scaling::nvfp4}};
 
 bool strip_suffix(std::string_view& name, std::string_view suffix) {
   if (name.size() <= suffix.size() || !name.ends_with(suffix)) return false;
@@ -89,7 +89,7 @@ PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe) {
     }
     return mode;
   }
-  fail("precision", "unknown precision mode '{}'; valid: {} (each may end in '+fp8', '+mxfp8' or '+fp8-block')", name,
+  fail("precision", "unknown precision mode '{}'; valid: {} (each may end in '+fp8', '+mxfp8', '+fp8-block' or '+nvfp4')", name,
        fmt::join(mode_names(), ", "));
 }
 
@@ -107,6 +107,7 @@ std::string_view fp8_scaling_name(Fp8Scaling scaling) {
     case Fp8Scaling::current: return "current";
     case Fp8Scaling::mxfp8: return "mxfp8";
     case Fp8Scaling::block: return "fp8-block";
+    case Fp8Scaling::nvfp4: return "nvfp4";
   }
   return "?";
 }
@@ -116,7 +117,8 @@ Fp8Scaling parse_fp8_scaling(std::string_view name) {
   if (name == "current") return Fp8Scaling::current;
   if (name == "mxfp8") return Fp8Scaling::mxfp8;
   if (name == "fp8-block") return Fp8Scaling::block;
-  fail("precision", "unknown fp8 scaling '{}'; valid: delayed, current, mxfp8, fp8-block", name);
+  if (name == "nvfp4") return Fp8Scaling::nvfp4;
+  fail("precision", "unknown fp8 scaling '{}'; valid: delayed, current, mxfp8, fp8-block, nvfp4", name);
 }
 
 std::string_view amax_compute_algo_name(AmaxComputeAlgo algo) {

@@ -16,10 +16,12 @@ enum class AmaxComputeAlgo { max, most_recent };
 // delayed: TE's DelayedScaling (scales from an amax history, updated when the region exits);
 // current: TE's Float8CurrentScaling (each tensor scaled by its own amax; no history);
 // mxfp8: TE's MXFP8BlockScaling (an E8M0 scale per 32 values; "+mxfp8" modes);
-// block: TE's Float8BlockScaling (an f32 scale per 1 x 128 or 128 x 128 tile; "+fp8-block").
-enum class Fp8Scaling { delayed, current, mxfp8, block };
+// block: TE's Float8BlockScaling (an f32 scale per 1 x 128 or 128 x 128 tile; "+fp8-block");
+// nvfp4: TE's NVFP4BlockScaling (E2M1 values, an E4M3 scale per 16, an f32 one per tensor).
+enum class Fp8Scaling { delayed, current, mxfp8, block, nvfp4 };
 
-// Transformer Engine's recipe.DelayedScaling knobs, with its defaults.
+// Transformer Engine's recipe knobs (DelayedScaling's, then the block-scaled recipes'), with
+// its defaults.
 struct Fp8Recipe {
   Fp8Scaling scaling = Fp8Scaling::delayed;
   Fp8Format format = Fp8Format::hybrid;
@@ -28,6 +30,12 @@ struct Fp8Recipe {
   AmaxComputeAlgo amax_compute_algo = AmaxComputeAlgo::max;
   bool reduce_amax = true;  // across data-parallel ranks, when distributed
   bool fp8_params = false;  // weights stored in fp8 with their scale, no high-precision copy
+  // Float8BlockScaling: f32 tile scales instead of powers of two (TE's use_f32_scales).
+  bool fp8_block_f32_scales = false;
+  // NVFP4BlockScaling (TE's disable_rht, disable_stochastic_rounding, disable_2d_quantization):
+  // the random Hadamard transform on the weight gradient's operands, stochastic rounding of the
+  // gradients, 16 x 16 weight tiles.
+  bool nvfp4_rht = true, nvfp4_stochastic_rounding = true, nvfp4_2d_weights = true;
 };
 
 struct PrecisionMode {
@@ -48,7 +56,7 @@ struct PrecisionMode {
 const std::vector<std::string>& mode_names();
 
 // Parses "bf16-mixed", "16-true", ... with an optional "+fp8" suffix ("bf16-mixed+fp8"),
-// which enables fp8 with `recipe`, or "+mxfp8" / "+fp8-block", which do so with that
+// which enables fp8 with `recipe`, or "+mxfp8" / "+fp8-block" / "+nvfp4", which do so with that
 // block-scaled recipe (a recipe already block-scaled names its mode with its suffix too). An
 // unknown name is an Error listing the valid ones.
 PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe = {});
@@ -56,7 +64,7 @@ PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe = {});
 std::string_view fp8_format_name(Fp8Format format);
 Fp8Format parse_fp8_format(std::string_view name);  // "e4m3" | "hybrid"
 std::string_view fp8_scaling_name(Fp8Scaling scaling);
-Fp8Scaling parse_fp8_scaling(std::string_view name);  // "delayed" | "current" | "mxfp8" | "fp8-block"
+Fp8Scaling parse_fp8_scaling(std::string_view name);  // "delayed" | "current" | "mxfp8" | "fp8-block" | "nvfp4"
 std::string_view amax_compute_algo_name(AmaxComputeAlgo algo);
 AmaxComputeAlgo parse_amax_compute_algo(std::string_view name);  // "max" | "most_recent"
 

@@ -38,10 +38,11 @@ PrecisionPlugin::PrecisionPlugin(PrecisionMode mode, PluginOptions options)
   }
   MANTISSA_CHECK(!options_.master_weights || mode_.param_dtype != DType::f32, "precision",
                  "'{}' keeps f32 parameters, which are their own master weights", mode_.name);
-  const bool block_scaled = mode_.fp8 && (mode_.fp8->scaling == Fp8Scaling::mxfp8 || mode_.fp8->scaling == Fp8Scaling::block);
+  const bool block_scaled = mode_.fp8 && (mode_.fp8->scaling == Fp8Scaling::mxfp8 ||
+                                          mode_.fp8->scaling == Fp8Scaling::block || mode_.fp8->scaling == Fp8Scaling::nvfp4);
   MANTISSA_CHECK(!(block_scaled && mode_.fp8->fp8_params), "precision",
                  "'{}' with fp8_params: fp8 parameters keep one scale per tensor, and block-scaled recipes (MXFP8, "
-                 "fp8-block) quantise the weights from their high-precision values in every forward", mode_.name);
+                 "fp8-block, NVFP4) quantise the weights from their high-precision values in every forward", mode_.name);
   MANTISSA_CHECK(!(mode_.flash && mode_.fp8 && mode_.fp8->fp8_params), "precision",
                  "'{}' with fp8_params: fp8 parameters need an f32 master copy, which flash modes do not keep (their "
                  "residual corrects a half-precision weight, not an fp8 one)",

@@ -23,6 +23,10 @@ precision::PrecisionPlugin PrecisionSettings::make_plugin(uint64_t rounding_seed
   recipe.margin = fp8_margin;
   recipe.amax_history_len = fp8_amax_history_len;
   recipe.fp8_params = fp8_params;
+  recipe.fp8_block_f32_scales = fp8_block_f32_scales;
+  recipe.nvfp4_rht = !nvfp4_disable_rht;
+  recipe.nvfp4_stochastic_rounding = !nvfp4_disable_stochastic_rounding;
+  recipe.nvfp4_2d_weights = !nvfp4_disable_2d_quantization;
   precision::PrecisionMode mode = precision::parse_mode(precision, recipe);
   MANTISSA_CHECK(!fp8_params || mode.fp8, "precision settings",
                  "--fp8-params stores weights for fp8 GEMMs; '{}' has none (use a '+fp8' precision)", precision);
@@ -39,7 +43,11 @@ std::string PrecisionSettings::to_json() const {
                         {"fp8_amax_compute_algo", fp8_amax_compute_algo},
                         {"fp8_margin", fp8_margin},
                         {"fp8_amax_history_len", fp8_amax_history_len},
-                        {"fp8_params", fp8_params}}
+                        {"fp8_params", fp8_params},
+                        {"fp8_block_f32_scales", fp8_block_f32_scales},
+                        {"nvfp4_disable_rht", nvfp4_disable_rht},
+                        {"nvfp4_disable_stochastic_rounding", nvfp4_disable_stochastic_rounding},
+                        {"nvfp4_disable_2d_quantization", nvfp4_disable_2d_quantization}}
       .dump();
 }
 
@@ -57,6 +65,10 @@ PrecisionSettings PrecisionSettings::from_json(const std::string& json) {
     s.fp8_margin = j.value("fp8_margin", s.fp8_margin);
     s.fp8_amax_history_len = j.value("fp8_amax_history_len", s.fp8_amax_history_len);
     s.fp8_params = j.value("fp8_params", s.fp8_params);
+    s.fp8_block_f32_scales = j.value("fp8_block_f32_scales", s.fp8_block_f32_scales);
+    s.nvfp4_disable_rht = j.value("nvfp4_disable_rht", s.nvfp4_disable_rht);
+    s.nvfp4_disable_stochastic_rounding = j.value("nvfp4_disable_stochastic_rounding", s.nvfp4_disable_stochastic_rounding);
+    s.nvfp4_disable_2d_quantization = j.value("nvfp4_disable_2d_quantization", s.nvfp4_disable_2d_quantization);
   } catch (const nlohmann::json::exception& e) {
     fail("PrecisionSettings::from_json", "unreadable precision settings: {}", e.what());
   }

@@ -25,6 +25,9 @@ struct PrecisionSettings {
   int fp8_margin = 0;
   int64_t fp8_amax_history_len = 1024;
   bool fp8_params = false;  // linear weights stored in fp8 (precision/fp8_params.h)
+  // Block-scaled recipes' knobs (TE's names; see precision::Fp8Recipe).
+  bool fp8_block_f32_scales = false;
+  bool nvfp4_disable_rht = false, nvfp4_disable_stochastic_rounding = false, nvfp4_disable_2d_quantization = false;
 
   // The plugin these settings describe. With `warnings`, the flash optimizers' numerics check
   // is on and writes there. An unknown mode or knob, or fp8_params without an fp8 mode, is an

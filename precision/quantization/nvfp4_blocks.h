@@ -2,7 +2,9 @@
 // NVFP4 tensors: E2M1 elements packed two per byte, an E4M3 scale per block of 16 along the
 // rows (1 x 16) or per 16 x 16 tile (TE's weights), and the tensor's amax, from which its f32
 // scale follows (precision/kernels/nvfp4_math.h holds the arithmetic). A GEMM operand blocked
-// along its other axis is the quantised transpose, as TE stores NVFP4's columnwise copy.
+// along its other axis is the quantised transpose, as TE stores NVFP4's columnwise copy; the
+// random Hadamard transform TE applies to the weight gradient's operands is here too.
+#include <mantissa/core/random.h>
 #include <mantissa/core/tensor.h>
 
 namespace mantissa::precision {
@@ -14,10 +16,21 @@ struct Nvfp4Tensor {
   int64_t cols = 0;
 };
 
-// x (rows, cols), any float dtype, on the CPU; tile_rows 1 (1 x 16 blocks) or 16 (16 x 16).
-Nvfp4Tensor quantize_nvfp4(const Tensor& x, int64_t tile_rows = 1);
+struct Nvfp4Options {
+  int64_t tile_rows = 1;           // 1 (1 x 16 blocks) or 16 (16 x 16 tiles)
+  Generator* stochastic = nullptr;  // round elements stochastically, with bits from this stream
+};
+
+// x (rows, cols), any float dtype, on any device (one CUDA thread per block there).
+Nvfp4Tensor quantize_nvfp4(const Tensor& x, const Nvfp4Options& options = {});
 
 // The values q stands for, in f32, as TE's dequantiser computes them.
 Tensor dequantize_nvfp4(const Nvfp4Tensor& q);
+// element * block scale in f32 (exact), what the emulated GEMM multiplies before its alpha.
+Tensor nvfp4_unit_values(const Nvfp4Tensor& q);
+
+// TE's random Hadamard transform down the columns of x (rows, cols) (hadamard16.h): f32
+// (rows rounded up to 16, cols), each value rounded to x's dtype as TE rounds it to bf16.
+Tensor random_hadamard_transform(const Tensor& x);
 
 }  // namespace mantissa::precision

@@ -8,6 +8,8 @@
 //   mxfp8_scaling.h    TE's MXFP8BlockScaling: an E8M0 scale per 32 values along the GEMM's
 //                      reduction axis (block_scaled.h: what it shares with the next)
 //   fp8_block_scaling.h  TE's Float8BlockScaling: an f32 scale per 1 x 128 or 128 x 128 tile
+//   nvfp4_scaling.h    TE's NVFP4BlockScaling: E2M1 values, an E4M3 scale per 16 and an f32
+//                      scale per tensor, stochastic rounding and a Hadamard transform
 // A new recipe implements QuantizationRecipe and is added to make_quantization_recipe.
 #include <cstdint>
 #include <memory>
@@ -33,11 +35,15 @@ struct QuantizedTensor {
   Tensor scale_inv;  // a snapshot, not a view of the meta: the meta moves on at the region's
                      // exit while the backward still multiplies by the forward's (TE clones too)
   Tensor amax;       // max|x| before quantisation, (1) f32; undefined for a stored fp8 parameter
-  // Block-scaled recipes (MXFP8): data and scale_inv are the copy blocked along dim 1, and
-  // these the copy blocked along dim 0, each made from the high-precision values; a GEMM
-  // a · b reads a's first copy and b's second (both blocked along its reduction axis), and
-  // transposed() swaps them. Undefined for per-tensor recipes, whose one copy serves both.
+  // Block-scaled recipes (MXFP8, fp8-block, NVFP4): data and scale_inv are the copy blocked
+  // along dim 1, and these the copy blocked along dim 0, each made from the high-precision
+  // values; a GEMM a · b reads a's first copy and b's second (both blocked along its reduction
+  // axis), and transposed() swaps them. Undefined for per-tensor recipes, whose one copy serves
+  // both.
   Tensor columnwise_data = {}, columnwise_scale_inv = {};
+  // NVFP4: each copy's tensor-wide amax (NaNs skipped; the columnwise copy's taken after the
+  // Hadamard transform), from which its f32 scale and a GEMM's alpha follow.
+  Tensor global_amax = {}, columnwise_global_amax = {};
 };
 
 // Whether quantising writes the meta. Evaluation and sampling (no grad) must leave it as it
@@ -49,8 +55,9 @@ enum class MetaWrites { record, none };
 class QuantizationRecipe {
  public:
   virtual ~QuantizationRecipe() = default;
-  virtual std::string_view name() const = 0;  // "delayed", "current", "mxfp8", "fp8-block"
-  // The low-precision format of a tensor of `role` (E4M3 forward; E5M2 gradients if hybrid).
+  virtual std::string_view name() const = 0;  // "delayed", "current", "mxfp8", "fp8-block", "nvfp4"
+  // The low-precision format of a tensor of `role` (E4M3 forward; E5M2 gradients if hybrid;
+  // u8 for NVFP4's packed E2M1 codes).
   virtual DType format(TensorRole role) const = 0;
   DType format(GemmPass pass) const { return format(pass == GemmPass::forward ? TensorRole::input : TensorRole::grad_output); }
   // Rows of amax history each meta keeps (1 when the recipe keeps only the latest amax).

@@ -1,6 +1,7 @@
 // The block-scaled quantisers on every device: the CUDA kernels run the same per-block
-// functions as the CPU loop (mx_block_math.h, fp8_block_math.h), so they must give the CPU's
-// bytes and scales exactly, for every blocking and a partial last block. The CPU instance
+// functions as the CPU loop (mx_block_math.h, fp8_block_math.h, nvfp4_math.h, hadamard16.h),
+// so they must give the CPU's bytes and scales exactly, for every blocking and a partial last
+// block, stochastic rounding included. The CPU instance
 // holds the raw ops' plumbing; the CUDA one needs a GPU and is skipped without one.
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include <mantissa/mantissa.h>
 #include <mantissa/precision/quantization/fp8_blocks.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
+#include <mantissa/precision/quantization/nvfp4_blocks.h>
 #include "support/fp8_values.h"
 #include "support/on_device.h"
 
@@ -22,18 +24,27 @@ namespace {
 class BlockQuantizeOnDevice : public mantissa::testing::OnDevice {};
 MANTISSA_ON_EVERY_DEVICE(BlockQuantizeOnDevice);
 
-// (200, 300) values over 2^-40 to 2^40, some NaN and inf, in bf16 (the activations' dtype).
-Tensor wide_values() {
+// (200, 300) values over 2^-40 to 2^40, a NaN and (unless not with_inf) an inf, in bf16 (the
+// activations' dtype). NVFP4 takes no inf: its tensor-wide scale would make every value NaN.
+Tensor wide_values(bool with_inf = true) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_int_distribution<int> binade(-40, 40);
   std::vector<float> v(200 * 300);
   for (float& x : v) x = std::ldexp(normal(rng), binade(rng));
-  v[17] = NAN, v[4000] = INFINITY;
+  v[17] = NAN;
+  if (with_inf) v[4000] = INFINITY;
   return raw::cast(fp8_test::make(v, {200, 300}), DType::bf16);
 }
 
 std::vector<float> host_values(const Tensor& t) { return fp8_test::values(raw::to_device(t, Device::cpu())); }
+
+// Equal values, NaN matching NaN.
+void expect_same_values(const Tensor& a_tensor, const Tensor& b_tensor) {
+  const std::vector<float> a = host_values(a_tensor), b = host_values(b_tensor);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) << i;
+}
 
 }  // namespace
 
@@ -44,9 +55,7 @@ TEST_P(BlockQuantizeOnDevice, Mxfp8GivesTheCpusBytesAndScales) {
       const Mxfp8Tensor cpu = quantize_mxfp8(x, element, axis), here = quantize_mxfp8(on(x), element, axis);
       EXPECT_EQ(fp8_test::codes(raw::to_device(here.data, Device::cpu())), fp8_test::codes(cpu.data));
       EXPECT_EQ(raw::to_device(here.scales, Device::cpu()).to_vector<uint8_t>(), cpu.scales.to_vector<uint8_t>());
-      const std::vector<float> a = host_values(dequantize_mxfp8(here)), b = host_values(dequantize_mxfp8(cpu));
-      ASSERT_EQ(a.size(), b.size());
-      for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) << i;
+      expect_same_values(dequantize_mxfp8(here), dequantize_mxfp8(cpu));
     }
 }
 
@@ -58,8 +67,27 @@ TEST_P(BlockQuantizeOnDevice, Fp8TilesGiveTheCpusBytesAndScales) {
       const Fp8TileTensor cpu = quantize_fp8_tiles(x, DType::f8_e4m3, o), here = quantize_fp8_tiles(on(x), DType::f8_e4m3, o);
       EXPECT_EQ(fp8_test::codes(raw::to_device(here.data, Device::cpu())), fp8_test::codes(cpu.data));
       EXPECT_EQ(host_values(here.scale_inv), host_values(cpu.scale_inv));
-      const std::vector<float> a = host_values(dequantize_fp8_tiles(here)), b = host_values(dequantize_fp8_tiles(cpu));
-      ASSERT_EQ(a.size(), b.size());
-      for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) << i;
+      expect_same_values(dequantize_fp8_tiles(here), dequantize_fp8_tiles(cpu));
     }
+}
+
+TEST_P(BlockQuantizeOnDevice, Nvfp4GivesTheCpusBytesAndScales) {
+  const Tensor x = wide_values(/*with_inf=*/false);
+  for (const int64_t tile_rows : {1, 16})
+    for (const bool stochastic : {false, true}) {
+      Generator cpu_stream(7), device_stream(7);
+      const Nvfp4Tensor cpu = quantize_nvfp4(x, {.tile_rows = tile_rows, .stochastic = stochastic ? &cpu_stream : nullptr});
+      const Nvfp4Tensor here =
+          quantize_nvfp4(on(x), {.tile_rows = tile_rows, .stochastic = stochastic ? &device_stream : nullptr});
+      EXPECT_EQ(raw::to_device(here.data, Device::cpu()).to_vector<uint8_t>(), cpu.data.to_vector<uint8_t>());
+      EXPECT_EQ(raw::to_device(here.scales, Device::cpu()).to_vector<uint8_t>(), cpu.scales.to_vector<uint8_t>());
+      EXPECT_EQ(host_values(here.amax), host_values(cpu.amax));
+      expect_same_values(dequantize_nvfp4(here), dequantize_nvfp4(cpu));
+      expect_same_values(nvfp4_unit_values(here), nvfp4_unit_values(cpu));
+    }
+}
+
+TEST_P(BlockQuantizeOnDevice, TheHadamardTransformGivesTheCpusValues) {
+  const Tensor x = wide_values();  // 200 rows: a partial last group of 8
+  for (const Tensor& t : {x, raw::cast(x, DType::f32)}) expect_same_values(random_hadamard_transform(on(t)), random_hadamard_transform(t));
 }

@@ -44,7 +44,7 @@ TEST(BlockQuantizeViews, EveryQuantiserTakesEveryView) {
       EXPECT_EQ(dequantize_fp8_tiles(a).sizes(), view.sizes()) << name;
     }
     for (const int64_t tile_rows : {1, 16}) {
-      const Nvfp4Tensor a = quantize_nvfp4(view, tile_rows), b = quantize_nvfp4(dense, tile_rows);
+      const Nvfp4Tensor a = quantize_nvfp4(view, {.tile_rows = tile_rows}), b = quantize_nvfp4(dense, {.tile_rows = tile_rows});
       EXPECT_EQ(a.data.to_vector<uint8_t>(), b.data.to_vector<uint8_t>()) << name;
       EXPECT_EQ(a.scales.to_vector<uint8_t>(), b.scales.to_vector<uint8_t>()) << name;
       EXPECT_EQ(dequantize_nvfp4(a).sizes(), view.sizes()) << name;

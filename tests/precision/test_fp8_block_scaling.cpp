@@ -130,6 +130,21 @@ TEST(Fp8BlockScaling, TheModeNameSelectsIt) {
   EXPECT_EQ(make_quantization_recipe(*mode.fp8)->name(), "fp8-block");
 }
 
+// TE's use_f32_scales knob: tile scales are fl32(448 / amax) as computed, not cut to a power of
+// two. amax 3: 149.33 as f32 (scale_inv its reciprocal), against 128 by default.
+TEST(Fp8BlockScaling, TheF32ScalesKnobKeepsTheQuotient) {
+  std::vector<float> x(128, 1.0f);
+  x[5] = 3.0f;
+  for (const bool f32_scales : {false, true}) {
+    Fp8Recipe recipe{.scaling = Fp8Scaling::block};
+    recipe.fp8_block_f32_scales = f32_scales;
+    const ScalingMeta meta(1, 3, Device::cpu());
+    const QuantizedTensor q = make_quantization_recipe(recipe)->quantize(make(x, {1, 128}), TensorRole::input, meta, 0);
+    const float scale = f32_scales ? 448.0f / 3.0f : 128.0f;
+    EXPECT_EQ(values(q.scale_inv)[0], static_cast<float>(1.0 / scale)) << f32_scales;
+  }
+}
+
 // x and dy in 1 x 128 tiles along each GEMM's reduction axis (two copies), w in 128 x 128
 // tiles (one copy): y = x wᵀ reads x's row tiles, dx = dy w dy's row tiles, dw = dyᵀ x the
 // column tiles of both.

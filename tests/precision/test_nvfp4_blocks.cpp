@@ -70,11 +70,11 @@ TEST(Nvfp4Blocks, TheScalesAtTheirEdgesAndTiles) {
 
   std::vector<float> tile(16 * 32, 0.5f);
   tile[15 * 32 + 3] = 3.0f;  // the last row of the first tile sets its amax
-  const Nvfp4Tensor t = precision::quantize_nvfp4(fp8_test::make(tile, {16, 32}), 16);
+  const Nvfp4Tensor t = precision::quantize_nvfp4(fp8_test::make(tile, {16, 32}), {.tile_rows = 16});
   const std::vector<uint8_t> codes = t.scales.to_vector<uint8_t>();
   for (int64_t r = 0; r < 16; ++r) EXPECT_EQ(codes[r * 2], codes[15 * 2]) << r;
   EXPECT_NE(codes[0], codes[1]);  // the second tile's amax is 0.5
-  expect_error([] { precision::quantize_nvfp4(raw::zeros({2, 16}, {}), 8); }, {"1 x 16 or 16 x 16"});
+  expect_error([] { precision::quantize_nvfp4(raw::zeros({2, 16}, {}), {.tile_rows = 8}); }, {"1 x 16 or 16 x 16"});
 }
 
 // Random tensors over 2^-20 to 2^20 with odd sizes, against the rule in f64 (each fl32 step

@@ -40,6 +40,36 @@ void fp8_tile_dequantize_cuda(const Tensor& data, const Tensor& scale_inv, Tenso
                       cuda::describe_op("fp8_tile_dequantize", {&data, &scale_inv, &out}));
 }
 
+void nvfp4_block_amax_cuda(const Tensor& x, Tensor& block_amaxes, const nvfp4_math::Nvfp4Rule& rule) {
+  cuda::DeviceGuard guard(x.device().index);
+  MANTISSA_CUDA_CHECK(launch_nvfp4_block_amax(x.data<float>(), block_amaxes.data<float>(), rule, cuda::stream_of(x)),
+                      cuda::describe_op("nvfp4_block_amax", {&x, &block_amaxes}));
+}
+
+void nvfp4_quantize_cuda(const Tensor& x, const Tensor& block_amaxes, const Tensor& amax, Tensor& data,
+                         Tensor& scales, const nvfp4_math::Nvfp4Rule& rule) {
+  cuda::DeviceGuard guard(x.device().index);
+  MANTISSA_CUDA_CHECK(launch_nvfp4_quantize(x.data<float>(), block_amaxes.data<float>(), amax.data<float>(),
+                                            data.data<uint8_t>(), scales.data<uint8_t>(), rule, cuda::stream_of(x)),
+                      cuda::describe_op("nvfp4_quantize", {&x, &data, &scales}));
+}
+
+void nvfp4_dequantize_cuda(const Tensor& data, const Tensor& scales, const Tensor& amax, Tensor& out,
+                           const nvfp4_math::Nvfp4Rule& rule) {
+  cuda::DeviceGuard guard(out.device().index);
+  MANTISSA_CUDA_CHECK(launch_nvfp4_dequantize(data.data<uint8_t>(), scales.data<uint8_t>(),
+                                              amax.defined() ? amax.data<float>() : nullptr, out.data<float>(), rule,
+                                              cuda::stream_of(out)),
+                      cuda::describe_op("nvfp4_dequantize", {&data, &scales, &out}));
+}
+
+void hadamard16_cuda(const Tensor& x, Tensor& out, hadamard16::Rounding rounding) {
+  cuda::DeviceGuard guard(x.device().index);
+  MANTISSA_CUDA_CHECK(launch_hadamard16(x.data<float>(), out.data<float>(), x.size(0), x.size(1), rounding,
+                                        cuda::stream_of(x)),
+                      cuda::describe_op("hadamard16", {&x, &out}));
+}
+
 }  // namespace
 
 void register_cuda_block_quantize_kernels() {
@@ -47,6 +77,10 @@ void register_cuda_block_quantize_kernels() {
   register_kernel(kMxfp8Dequantize, Device::Type::cuda, &mxfp8_dequantize_cuda);
   register_kernel(kFp8TileQuantize, Device::Type::cuda, &fp8_tile_quantize_cuda);
   register_kernel(kFp8TileDequantize, Device::Type::cuda, &fp8_tile_dequantize_cuda);
+  register_kernel(kNvfp4BlockAmax, Device::Type::cuda, &nvfp4_block_amax_cuda);
+  register_kernel(kNvfp4Quantize, Device::Type::cuda, &nvfp4_quantize_cuda);
+  register_kernel(kNvfp4Dequantize, Device::Type::cuda, &nvfp4_dequantize_cuda);
+  register_kernel(kHadamard16, Device::Type::cuda, &hadamard16_cuda);
 }
 
 }  // namespace mantissa::precision

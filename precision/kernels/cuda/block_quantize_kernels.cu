@@ -1,9 +1,12 @@
-// Block-scaled quantisers: one thread per block (MXFP8) or tile (fp8 block scaling) runs the
-// same function the CPU's loop runs (mx_block_math.h, fp8_block_math.h), so the bytes agree.
+// Block-scaled quantisers: one thread per block (MXFP8, NVFP4), tile (fp8 block scaling) or
+// Hadamard group runs the same function the CPU's loop runs (mx_block_math.h, nvfp4_math.h,
+// fp8_block_math.h, hadamard16.h), so the bytes agree.
 #include <mantissa/core/cuda/launch.cuh>
 #include <mantissa/precision/kernels/cuda/kernels.h>
 #include <mantissa/precision/kernels/fp8_block_math.h>
 #include <mantissa/precision/kernels/mx_block_math.h>
+#include <mantissa/precision/kernels/nvfp4_math.h>
+#include <mantissa/precision/kernels/hadamard16.h>
 
 namespace mantissa::precision {
 
@@ -33,7 +36,61 @@ __global__ void fp8_tile_dequantize_kernel(const uint8_t* data, const float* sca
     fp8_block_math::dequantize_tile(data, scale_inv, out, t, rule);
 }
 
+__global__ void nvfp4_block_amax_kernel(const float* x, float* block_amaxes, nvfp4_math::Nvfp4Rule rule,
+                                        int64_t blocks) {
+  for (int64_t b = cuda::global_thread(); b < blocks; b += cuda::grid_threads())
+    block_amaxes[b] = nvfp4_math::block_amax_of(x, b, rule);
+}
+
+__global__ void nvfp4_quantize_kernel(const float* x, const float* block_amaxes, const float* amax, uint8_t* data,
+                                      uint8_t* scales, nvfp4_math::Nvfp4Rule rule, int64_t blocks) {
+  for (int64_t b = cuda::global_thread(); b < blocks; b += cuda::grid_threads())
+    nvfp4_math::quantize_block(x, block_amaxes, amax, data, scales, b, rule);
+}
+
+__global__ void nvfp4_dequantize_kernel(const uint8_t* data, const uint8_t* scales, const float* amax, float* out,
+                                        nvfp4_math::Nvfp4Rule rule, int64_t blocks) {
+  for (int64_t b = cuda::global_thread(); b < blocks; b += cuda::grid_threads())
+    nvfp4_math::dequantize_block(data, scales, amax, out, b, rule);
+}
+
+__global__ void hadamard16_kernel(const float* x, float* out, int64_t rows, int64_t cols,
+                                  hadamard16::Rounding rounding, int64_t groups) {
+  for (int64_t g = cuda::global_thread(); g < groups; g += cuda::grid_threads())
+    hadamard16::transform_group(x, out, g, rows, cols, rounding);
+}
+
 }  // namespace
+
+cudaError_t launch_nvfp4_block_amax(const float* x, float* block_amaxes, const nvfp4_math::Nvfp4Rule& rule,
+                                    cudaStream_t stream) {
+  const int64_t blocks = rule.block_count();
+  nvfp4_block_amax_kernel<<<cuda::blocks_for(blocks), cuda::kThreads, 0, stream>>>(x, block_amaxes, rule, blocks);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_nvfp4_quantize(const float* x, const float* block_amaxes, const float* amax, uint8_t* data,
+                                  uint8_t* scales, const nvfp4_math::Nvfp4Rule& rule, cudaStream_t stream) {
+  const int64_t blocks = rule.block_count();
+  nvfp4_quantize_kernel<<<cuda::blocks_for(blocks), cuda::kThreads, 0, stream>>>(x, block_amaxes, amax, data, scales,
+                                                                               rule, blocks);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_nvfp4_dequantize(const uint8_t* data, const uint8_t* scales, const float* amax, float* out,
+                                    const nvfp4_math::Nvfp4Rule& rule, cudaStream_t stream) {
+  const int64_t blocks = rule.block_count();
+  nvfp4_dequantize_kernel<<<cuda::blocks_for(blocks), cuda::kThreads, 0, stream>>>(data, scales, amax, out, rule,
+                                                                                 blocks);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_hadamard16(const float* x, float* out, int64_t rows, int64_t cols, hadamard16::Rounding rounding,
+                              cudaStream_t stream) {
+  const int64_t groups = hadamard16::group_count(rows, cols);
+  hadamard16_kernel<<<cuda::blocks_for(groups), cuda::kThreads, 0, stream>>>(x, out, rows, cols, rounding, groups);
+  return cudaGetLastError();
+}
 
 cudaError_t launch_mxfp8_quantize(const float* x, uint8_t* data, uint8_t* scales, int64_t rows, int64_t cols,
                                   bool along_rows, bool e5m2, cudaStream_t stream) {

@@ -10,6 +10,8 @@
 #include <mantissa/core/dtype.h>
 #include <mantissa/precision/kernels/flash_group_update.h>
 #include <mantissa/precision/kernels/fp8_block_math.h>
+#include <mantissa/precision/kernels/hadamard16.h>
+#include <mantissa/precision/kernels/nvfp4_math.h>
 #include <mantissa/precision/kernels/fp8_scaling_math.h>
 
 namespace mantissa::precision {
@@ -43,9 +45,10 @@ cudaError_t launch_unscale(DType dtype, void* data, int64_t n, double inv_scale,
 cudaError_t launch_delayed_scaling_update(float* history, float* scale, float* scale_inv, int64_t len, int64_t n,
                                           const fp8_scaling_math::DelayedScaling& u, cudaStream_t stream);
 
-// Block-scaled quantisers (block_quantize_kernels.cu): one thread per block of 32 (MXFP8) or
-// tile (fp8 block scaling), running mx_block_math.h / fp8_block_math.h as the CPU does.
-// Codes are fp8 bytes, x and out f32, all (rows, cols) row-major.
+// Block-scaled quantisers (block_quantize_kernels.cu): one thread per block of 32 (MXFP8), of
+// 16 (NVFP4), per tile (fp8 block scaling) or per 16-row group of a column (hadamard16.h),
+// running mx_block_math.h / nvfp4_math.h / fp8_block_math.h as the CPU does. Codes are fp8
+// bytes (NVFP4: two E2M1 codes per byte), x and out f32, all row-major.
 cudaError_t launch_mxfp8_quantize(const float* x, uint8_t* data, uint8_t* scales, int64_t rows, int64_t cols,
                                   bool along_rows, bool e5m2, cudaStream_t stream);
 cudaError_t launch_mxfp8_dequantize(const uint8_t* data, const uint8_t* scales, float* out, int64_t rows,
@@ -54,5 +57,13 @@ cudaError_t launch_fp8_tile_quantize(const float* x, uint8_t* data, float* scale
                                      const fp8_block_math::TileRule& rule, cudaStream_t stream);
 cudaError_t launch_fp8_tile_dequantize(const uint8_t* data, const float* scale_inv, float* out,
                                        const fp8_block_math::TileRule& rule, cudaStream_t stream);
+cudaError_t launch_nvfp4_block_amax(const float* x, float* block_amaxes, const nvfp4_math::Nvfp4Rule& rule,
+                                    cudaStream_t stream);
+cudaError_t launch_nvfp4_quantize(const float* x, const float* block_amaxes, const float* amax, uint8_t* data,
+                                  uint8_t* scales, const nvfp4_math::Nvfp4Rule& rule, cudaStream_t stream);
+cudaError_t launch_nvfp4_dequantize(const uint8_t* data, const uint8_t* scales, const float* amax, float* out,
+                                    const nvfp4_math::Nvfp4Rule& rule, cudaStream_t stream);
+cudaError_t launch_hadamard16(const float* x, float* out, int64_t rows, int64_t cols, hadamard16::Rounding rounding,
+                              cudaStream_t stream);
 
 }  // namespace mantissa::precision

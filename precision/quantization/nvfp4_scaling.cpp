@@ -1,0 +1,63 @@
+#include <mantissa/precision/quantization/nvfp4_scaling.h>
+
+#include <mantissa/core/error.h>
+#include <mantissa/core/ops.h>
+#include <mantissa/core/random.h>
+#include <mantissa/precision/kernels/nvfp4_math.h>
+#include <mantissa/precision/quantization/nvfp4_blocks.h>
+
+namespace mantissa::precision {
+
+QuantizedTensor Nvfp4Scaling::quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
+                                       MetaWrites writes) const {
+  check_quantizable(x, DType::f8_e4m3);  // the same inputs as the fp8 recipes
+  const bool weight = role == TensorRole::weight, gradient = role == TensorRole::grad_output;
+  // Stochastic rounding draws from the default stream, as TE's from the CUDA generator, so a
+  // run that checkpoints that stream resumes with the same draws.
+  const Nvfp4Options options{.tile_rows = weight && recipe_.nvfp4_2d_weights ? nvfp4_math::kNvfp4BlockSize : 1,
+                             .stochastic = gradient && recipe_.nvfp4_stochastic_rounding ? &default_generator() : nullptr};
+  const Nvfp4Tensor rows = quantize_nvfp4(x, options);
+  Nvfp4Tensor columns;
+  if (writes == MetaWrites::record) {  // training: the backward's GEMMs read these
+    const Tensor along_columns = !weight && recipe_.nvfp4_rht ? random_hadamard_transform(x) : x;
+    columns = quantize_nvfp4(raw::transpose(along_columns, 0, 1), options);
+  }
+  QuantizedTensor q = with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
+  q.global_amax = rows.amax;
+  q.columnwise_global_amax = columns.amax;
+  return q;
+}
+
+Tensor Nvfp4Scaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool) const {
+  return nvfp4_unit_values({.data = data, .scales = scale_inv, .amax = {}, .cols = 2 * data.size(1)});
+}
+
+Tensor Nvfp4Scaling::gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias,
+                          Tensor* amax) const {
+  MANTISSA_CHECK(a.data.defined() && a.global_amax.defined() && b.columnwise_data.defined() &&
+                     b.columnwise_global_amax.defined(),
+                 name(), "GEMM operands must come from this recipe, the second with its columnwise copy (made when "
+                 "training)");
+  // a (m, k): its rows blocked along k; b (k, n): its columnwise copy, bᵀ (n, k), likewise.
+  const Tensor lhs = dequantize(raw::contiguous(a.data), raw::contiguous(a.scale_inv), true);
+  const Tensor rhs = dequantize(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), true);
+  MANTISSA_CHECK(lhs.size(1) == rhs.size(1), name(), "operands reduce over {} and {} values", lhs.size(1), rhs.size(1));
+  const Tensor alpha = raw::binary(BinaryOp::mul, raw::binary(BinaryOp::mul, a.global_amax, b.columnwise_global_amax),
+                                   1.0f / (2688.0f * 2688.0f));
+  Tensor result = raw::binary(BinaryOp::mul, raw::matmul(lhs, raw::transpose(rhs, 0, 1)), alpha);
+  if (bias.defined()) result = raw::binary(BinaryOp::add, result, raw::cast(bias, DType::f32));
+  if (amax) *amax = fp8_amax(result);
+  return raw::cast(result, out_dtype);
+}
+
+QuantizedTensor Nvfp4Scaling::transposed(const QuantizedTensor& q) const {
+  return {.data = q.columnwise_data,
+          .scale_inv = q.columnwise_scale_inv,
+          .amax = q.amax,
+          .columnwise_data = q.data,
+          .columnwise_scale_inv = q.scale_inv,
+          .global_amax = q.columnwise_global_amax,
+          .columnwise_global_amax = q.global_amax};
+}
+
+}  // namespace mantissa::precision
