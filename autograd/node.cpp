@@ -77,6 +77,7 @@ struct SavedRegistry {
   struct Entry {
     std::weak_ptr<Storage> storage;
     DType dtype;
+    const char* op;
     int64_t count = 0;
   };
   std::mutex mutex;
@@ -87,13 +88,14 @@ SavedRegistry& saved_registry() {
   return registry;
 }
 
-std::shared_ptr<const void> register_saved(const std::shared_ptr<Storage>& storage, DType dtype) {
+std::shared_ptr<const void> register_saved(const std::shared_ptr<Storage>& storage, DType dtype, const char* op) {
   SavedRegistry& r = saved_registry();
   {
     std::lock_guard lock(r.mutex);
     SavedRegistry::Entry& entry = r.live[storage.get()];
     entry.storage = storage;
     entry.dtype = dtype;
+    entry.op = op;
     ++entry.count;
   }
   const Storage* key = storage.get();
@@ -111,7 +113,7 @@ std::vector<SavedStorage> saved_tensor_storages() {
   std::lock_guard lock(r.mutex);
   std::vector<SavedStorage> out;
   for (const auto& [key, entry] : r.live)
-    if (auto storage = entry.storage.lock()) out.push_back({std::move(storage), entry.dtype});
+    if (auto storage = entry.storage.lock()) out.push_back({std::move(storage), entry.dtype, entry.op});
   return out;
 }
 
@@ -119,7 +121,7 @@ SavedTensor::SavedTensor(const Tensor& t, const char* op) : op_(op) {
   if (!t.defined()) return;
   tensor_ = raw::as_strided(t, t.sizes(), t.strides(), t.offset());
   version_ = t.storage()->version();
-  registration_ = register_saved(t.storage(), t.dtype());
+  registration_ = register_saved(t.storage(), t.dtype(), op);
 }
 
 Tensor SavedTensor::get() const {

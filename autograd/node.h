@@ -39,11 +39,12 @@ class SavedTensor {
 };
 
 // The storages that live SavedTensors hold (each once, whatever the number of tensors or
-// views saved from it), with the dtype they were saved as: the activations kept for
-// backward, for the memory account.
+// views saved from it), with the dtype they were saved as and the op that saved them last:
+// the activations kept for backward, for the memory account.
 struct SavedStorage {
   std::shared_ptr<Storage> storage;
   DType dtype;
+  const char* op;
 };
 std::vector<SavedStorage> saved_tensor_storages();
 

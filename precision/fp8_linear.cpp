@@ -61,6 +61,12 @@ class SavedOperand {
   QuantizedTensor scales_;  // all but the data and the amax
 };
 
+// Adds what quantising x into q did to its blocks to the GEMM's instruments, when observed.
+void observe(const Fp8State& state, GemmMeta& meta, const Tensor& x, TensorRole role, const QuantizedTensor& q) {
+  if (!state.observing_block_scales()) return;
+  if (const auto stats = state.quantizer().block_scale_stats(x, role, q)) meta.block_scales[role].merge(*stats);
+}
+
 }  // namespace
 
 Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_in, Fp8State state) {
@@ -75,10 +81,15 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
 
   // Only training moves the metas (MetaWrites); evaluation reads them.
   const MetaWrites writes = grad_enabled() ? MetaWrites::record : MetaWrites::none;
-  const QuantizedTensor xq = quantizer.quantize(raw::reshape(x, {-1, in}), TensorRole::input, meta->forward, fp8_slot::input, writes);
+  const Tensor x2 = raw::reshape(x, {-1, in});
+  const QuantizedTensor xq = quantizer.quantize(x2, TensorRole::input, meta->forward, fp8_slot::input, writes);
   // An fp8 parameter is the operand as stored, with the scale_inv it was stored with.
   const QuantizedTensor wq = stored_fp8 ? QuantizedTensor{.data = weight, .scale_inv = raw::clone(meta->forward.scale_inv_at(fp8_slot::weight)), .amax = {}}
                                    : quantizer.quantize(weight, TensorRole::weight, meta->forward, fp8_slot::weight, writes);
+  if (writes == MetaWrites::record) {
+    observe(state, *meta, x2, TensorRole::input, xq);
+    if (!stored_fp8) observe(state, *meta, weight, TensorRole::weight, wq);
+  }
   const DType wgrad_dtype = stored_fp8 ? DType::f32 : act;
   Tensor y_amax;
   const Tensor y2 = with_non_finite_of(
@@ -98,6 +109,7 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
                   const Tensor g = raw::reshape(raw::cast(grad, act), {-1, out});
                   const QuantizationRecipe& quantizer = state.quantizer();
                   const QuantizedTensor gq = quantizer.quantize(g, TensorRole::grad_output, meta->backward, fp8_slot::grad_output);
+                  observe(state, *meta, g, TensorRole::grad_output, gq);
                   Tensor dgrad, wgrad, bgrad;
                   if (need_dgrad) {
                     Tensor dgrad_amax;

@@ -44,6 +44,7 @@ struct Fp8State::Impl {
   std::unordered_map<const TensorImpl*, size_t> index;
   ParameterNames names;
   bool backward_update_armed = false;
+  bool observing_block_scales = false;
   mutable std::deque<GemmMetaView> views;  // metas()'s, one per entry
 
   int64_t history_len() const { return quantizer->history_len(); }
@@ -153,6 +154,14 @@ void Fp8State::set_amax_reducer(AmaxReducer reducer) { impl_->reducer = std::mov
 
 void Fp8State::update_forward() { impl_->update(true); }
 void Fp8State::update_backward() { impl_->update(false); }
+
+void Fp8State::observe_block_scales(bool on) {
+  impl_->observing_block_scales = on;
+  if (on)
+    for (Impl::Entry& e : impl_->entries) e.meta->block_scales.clear();
+}
+
+bool Fp8State::observing_block_scales() const { return impl_->observing_block_scales; }
 
 void Fp8State::set_names(const ParameterNames& names) {
   for (const auto& [name, t] : names.named_parameters())

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ inline constexpr int64_t forward_count = 3, backward_count = 2;
 struct GemmMeta {
   ScalingMeta forward;
   ScalingMeta backward;
+  // Block-scaled recipes, while the state observes them (observe_block_scales): what
+  // quantisation did to each operand's blocks since observing began, by role.
+  std::map<TensorRole, BlockScaleStats> block_scales = {};
 };
 
 // What instruments read for one GEMM: its name and its live metas (updated in place at every
@@ -91,6 +95,11 @@ class Fp8State {
   // first use. Weights not listed keep their index.
   void set_names(const ParameterNames& names);
 
+  // Block-scale instruments: while on, every fp8 linear adds what its quantisations did to
+  // their blocks to its GemmMeta::block_scales (block-scaled recipes only; a pass over each
+  // operand, so turn it on for instrumented steps). Turning it on clears what was gathered.
+  void observe_block_scales(bool on);
+  bool observing_block_scales() const;
   // One view per GEMM, in first-use order (fp8 parameters' GEMMs first, in conversion order).
   // The views live in the state: a reference to one, or to its meta, stays valid while the
   // state does, however many GEMMs are added later (a deque never moves its elements).

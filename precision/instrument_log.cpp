@@ -60,9 +60,19 @@ void InstrumentLog::record_fp8(int64_t step, const Fp8State& fp8) {
     return nlohmann::json{{"amax", raw::reduce(ReduceOp::amax, m.amax_history, {0}).to_vector<float>()},
                           {"scale", m.scale.to_vector<float>()}};
   };
+  static constexpr std::pair<TensorRole, const char*> kRoles[] = {
+      {TensorRole::input, "input"}, {TensorRole::weight, "weight"}, {TensorRole::grad_output, "grad_output"}};
   nlohmann::json gemms = nlohmann::json::array();
-  for (const GemmMetaView& g : fp8.metas())
-    gemms.push_back({{"name", g.name}, {"forward", direction(g.meta->forward)}, {"backward", direction(g.meta->backward)}});
+  for (const GemmMetaView& g : fp8.metas()) {
+    nlohmann::json gemm = {{"name", g.name}, {"forward", direction(g.meta->forward)}, {"backward", direction(g.meta->backward)}};
+    if (!g.meta->block_scales.empty()) {
+      nlohmann::json blocks = nlohmann::json::object();
+      for (const auto& [role, label] : kRoles)
+        if (const auto it = g.meta->block_scales.find(role); it != g.meta->block_scales.end()) blocks[label] = to_json(it->second);
+      gemm["blocks"] = blocks;
+    }
+    gemms.push_back(gemm);
+  }
   write(nlohmann::json{{"step", step}, {"kind", "fp8"}, {"gemms", gemms}}.dump());
 }
 

@@ -9,7 +9,10 @@
 //   {"step": 250, "kind": "parameters", "tensors": [...]}
 //   {"step": 250, "kind": "stagnation", "tensors": [{"name", "with_gradient", "stalled", "stored_unchanged"}, ...]}
 //   {"step": 250, "kind": "fp8", "gemms": [{"name", "forward": {"amax": [in, w, out], "scale": [...]},
-//                                          "backward": {"amax": [grad_out, grad_in], "scale": [...]}}, ...]}
+//                                          "backward": {"amax": [grad_out, grad_in], "scale": [...]},
+//                                          "blocks": {"input": {...}, "weight": {...}, "grad_output": {...}}}, ...]}
+//   ("blocks": block-scaled recipes, gathered over the step when the trainer observes them;
+//   see precision/quantization/block_scale_stats.h)
 #include <fstream>
 #include <string>
 

@@ -53,9 +53,10 @@ MemoryAccount account_memory(const StateDict& named_parameters, const optim::Opt
   for (const auto& [name, t] : optimizer.state_buffers())
     counter.add(t, name.ends_with(".master") || name.ends_with(".residual") ? a.master_weights : a.optimizer_states);
   for (const auto& storage : autocast::cache_storages()) counter.add(storage, a.autocast_cache);
-  // An fp8 parameter saved by its GEMM was counted as a parameter above.
-  for (const auto& [storage, dtype] : saved_tensor_storages())
-    counter.add(storage, is_fp8(dtype) ? a.fp8_cache : a.activations);
+  // An fp8 parameter saved by its GEMM was counted as a parameter above. NVFP4's operands
+  // are saved as u8 (packed E2M1), so the op that saved them tells them apart too.
+  for (const auto& [storage, dtype, op] : saved_tensor_storages())
+    counter.add(storage, is_fp8(dtype) || std::string_view(op) == "fp8_linear" ? a.fp8_cache : a.activations);
   return a;
 }
 

@@ -291,6 +291,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     const std::vector<Clip> clips = source.draw(o.batch_size, data_generator);
     const std::vector<std::vector<const Clip*>> groups = length_groups(clips, o.length_groups);  // points into clips
     const bool instrumented = instruments.due(step);
+    if (plugin.fp8()) plugin.fp8()->observe_block_scales(instrumented);  // for record_fp8's block statistics
     optimizer->zero_grad();
     double step_loss = 0.0;
     for (size_t g = 0; g < groups.size(); ++g) {

@@ -223,6 +223,7 @@ TrainResult train(const TrainOptions& options, std::ostream& out) {
     optim::set_lr(optimizer, schedule, o.schedule_clock == kIterations ? step : step - state.skipped_steps);
     const Batch batch = sample_batch(splits.train, global_batch, o.model.block_size, data_generator, device);
     const bool instrumented = instruments.due(step);
+    if (plugin.fp8()) plugin.fp8()->observe_block_scales(instrumented);  // for record_fp8's block statistics
     optimizer.zero_grad();
     double step_loss = 0.0;  // this rank's mean over its micro-batches
     for (int64_t m = 0; m < o.grad_accum; ++m) {

@@ -24,6 +24,14 @@ void BlockScaledRecipe::record_amax(const ScalingMeta& meta, int64_t slot, const
   raw::copy_(row, amax);
 }
 
+std::optional<BlockScaleStats> BlockScaledRecipe::fp8_block_stats(const Tensor& x, TensorRole role,
+                                                                  const std::vector<float>& encode, int64_t tile_rows,
+                                                                  int64_t tile_cols) const {
+  const DType element = format(role);
+  const float smallest = element == DType::f8_e5m2 ? 0x1p-16f : 0x1p-9f;  // the subnormal steps
+  return precision::block_scale_stats(x, encode, tile_rows, tile_cols, fp8_max(element), smallest);
+}
+
 QuantizedTensor BlockScaledRecipe::with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
                                              Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot,
                                              MetaWrites writes) const {

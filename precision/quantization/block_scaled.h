@@ -30,6 +30,10 @@ class BlockScaledRecipe : public QuantizationRecipe {
  protected:
   // The f32 values of one copy: blocked along dim 1 (`along_rows`) or along dim 0.
   virtual Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const = 0;
+  // block_scale_stats of x against encode factors read from q's first copy, for an fp8
+  // element format.
+  std::optional<BlockScaleStats> fp8_block_stats(const Tensor& x, TensorRole role, const std::vector<float>& encode,
+                                                 int64_t tile_rows, int64_t tile_cols) const;
   // Both copies, the amax recorded unless writes is none.
   QuantizedTensor with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
                             Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot,

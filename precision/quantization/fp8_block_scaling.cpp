@@ -1,5 +1,6 @@
 #include <mantissa/precision/quantization/fp8_block_scaling.h>
 
+#include <mantissa/core/ops.h>
 #include <mantissa/precision/quantization/fp8_blocks.h>
 
 namespace mantissa::precision {
@@ -18,6 +19,16 @@ QuantizedTensor Fp8BlockScaling::quantize(const Tensor& x, TensorRole role, cons
   const Fp8TileTensor columns =
       quantize_fp8_tiles(x, element, {.tile_rows = 128, .tile_cols = 1, .power_of_two_scales = power_of_two});
   return with_amax(x, rows.data, rows.scale_inv, columns.data, columns.scale_inv, meta, slot, writes);
+}
+
+std::optional<BlockScaleStats> Fp8BlockScaling::block_scale_stats(const Tensor& x, TensorRole role,
+                                                                 const QuantizedTensor& q) const {
+  // Elements are x * scale, and scale_inv = fl32(1 / scale) (exact for power-of-two scales).
+  std::vector<float> encode;
+  for (const float scale_inv : raw::to_device(raw::contiguous(q.scale_inv), Device::cpu()).to_vector<float>())
+    encode.push_back(1.0f / scale_inv);
+  const int64_t tile_rows = role == TensorRole::weight ? 128 : 1;
+  return fp8_block_stats(x, role, encode, tile_rows, 128);
 }
 
 Tensor Fp8BlockScaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool) const {

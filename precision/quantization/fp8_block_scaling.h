@@ -14,6 +14,8 @@ class Fp8BlockScaling : public BlockScaledRecipe {
   std::string_view name() const override { return "fp8-block"; }
   QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
                            MetaWrites writes = MetaWrites::record) const override;
+  std::optional<BlockScaleStats> block_scale_stats(const Tensor& x, TensorRole role,
+                                                  const QuantizedTensor& q) const override;
 
  protected:
   Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;

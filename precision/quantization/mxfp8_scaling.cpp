@@ -1,5 +1,7 @@
 #include <mantissa/precision/quantization/mxfp8_scaling.h>
 
+#include <cmath>
+
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
@@ -15,6 +17,15 @@ QuantizedTensor Mxfp8Scaling::quantize(const Tensor& x, TensorRole role, const S
   const Mxfp8Tensor rows = quantize_mxfp8(values, element, BlockAxis::along_rows);
   const Mxfp8Tensor columns = quantize_mxfp8(values, element, BlockAxis::along_columns);
   return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
+}
+
+std::optional<BlockScaleStats> Mxfp8Scaling::block_scale_stats(const Tensor& x, TensorRole role,
+                                                              const QuantizedTensor& q) const {
+  // Elements are x * 2^(127 - code) (TE's exp2f_rcp; code 255 is NaN).
+  std::vector<float> encode;
+  for (const uint8_t code : raw::to_device(raw::contiguous(q.scale_inv), Device::cpu()).to_vector<uint8_t>())
+    encode.push_back(code == 0xFF ? NAN : std::ldexp(1.0f, 127 - code));
+  return fp8_block_stats(x, role, encode, 1, 32);
 }
 
 Tensor Mxfp8Scaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const {

@@ -12,6 +12,8 @@ class Mxfp8Scaling : public BlockScaledRecipe {
   std::string_view name() const override { return "mxfp8"; }
   QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
                            MetaWrites writes = MetaWrites::record) const override;
+  std::optional<BlockScaleStats> block_scale_stats(const Tensor& x, TensorRole role,
+                                                  const QuantizedTensor& q) const override;
 
  protected:
   Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;

@@ -28,6 +28,19 @@ QuantizedTensor Nvfp4Scaling::quantize(const Tensor& x, TensorRole role, const S
   return q;
 }
 
+std::optional<BlockScaleStats> Nvfp4Scaling::block_scale_stats(const Tensor& x, TensorRole,
+                                                              const QuantizedTensor& q) const {
+  // Elements are x * enc_b, from each block's E4M3 code and the tensor's decode scale; a 16 x 16
+  // weight tile counts as its 16 rows' blocks (its code is on each row). Gradients round
+  // stochastically; the counts say what rounding to nearest would flush or clip.
+  const float amax = raw::to_device(q.global_amax, Device::cpu()).item<float>();
+  const float decode = nvfp4_math::global_decode_scale(nvfp4_math::global_encode_scale(amax));
+  std::vector<float> encode;
+  for (const uint8_t code : raw::to_device(raw::contiguous(q.scale_inv), Device::cpu()).to_vector<uint8_t>())
+    encode.push_back(nvfp4_math::element_encode_scale(code, decode));
+  return precision::block_scale_stats(x, encode, 1, nvfp4_math::kNvfp4BlockSize, kFp4E2M1Max, 0.5f);
+}
+
 Tensor Nvfp4Scaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool) const {
   return nvfp4_unit_values({.data = data, .scales = scale_inv, .amax = {}, .cols = 2 * data.size(1)});
 }

@@ -26,6 +26,8 @@ class Nvfp4Scaling : public BlockScaledRecipe {
   Tensor gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias = {},
               Tensor* amax = nullptr) const override;
   QuantizedTensor transposed(const QuantizedTensor& q) const override;
+  std::optional<BlockScaleStats> block_scale_stats(const Tensor& x, TensorRole role,
+                                                  const QuantizedTensor& q) const override;
 
  protected:
   // Unit values of one copy; its columns are read as twice its bytes (an odd tensor's last

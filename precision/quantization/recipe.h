@@ -18,6 +18,7 @@
 
 #include <mantissa/core/tensor.h>
 #include <mantissa/precision/mode.h>
+#include <mantissa/precision/quantization/block_scale_stats.h>
 #include <mantissa/precision/quantization/scaling_meta.h>
 
 namespace mantissa::precision {
@@ -85,6 +86,11 @@ class QuantizationRecipe {
                       Tensor* amax = nullptr) const = 0;
   // The operand as the other side of a GEMM reads it (for the backward's gᵀ · x).
   virtual QuantizedTensor transposed(const QuantizedTensor& q) const = 0;
+  // For instruments: what quantising x (2-D, as quantize got it) into q did to the blocks of
+  // q's first copy (block_scale_stats.h). None for per-tensor recipes.
+  virtual std::optional<BlockScaleStats> block_scale_stats(const Tensor&, TensorRole, const QuantizedTensor&) const {
+    return std::nullopt;
+  }
 };
 
 // The recipe that `recipe.scaling` names, with its knobs.

@@ -80,6 +80,26 @@ std::string fp8_scaling(const std::vector<RunData>& runs) {
                  body);
 }
 
+std::string block_scaling(const std::vector<RunData>& runs) {
+  std::string body;
+  for (const RunData& r : runs) {
+    if (r.block_scale_operands.empty()) continue;
+    body += render(HeatMap{"Blocks underflowing: " + r.label, "step", r.block_underflow.names, r.block_underflow.steps,
+                           r.block_underflow.values});
+    body += render(HeatMap{"Blocks saturating: " + r.label, "step", r.block_saturate.names, r.block_saturate.steps,
+                           r.block_saturate.values});
+    body += render(HeatMap{"Block scales at the last instrumented step: " + r.label, "log2 of the block's scale",
+                           r.block_scale_operands, r.block_scale_exponents, r.block_scale_fractions});
+  }
+  if (body.empty()) return "";
+  return section("Block scaling",
+                 "Per GEMM operand of the block-scaled recipes (MXFP8, fp8-block, NVFP4), over the blocks holding a "
+                 "non-zero value: the fraction with a value that rounds to zero (underflowing) and with a value past "
+                 "the element format's largest (saturating, clipped), each as rounding to nearest would do it; then "
+                 "how the blocks' scales spread (the share of blocks at each power of two).",
+                 body);
+}
+
 std::string memory_bars(const std::vector<RunData>& runs) {
   StackedBars bars{"Memory by category", "MiB", {}, {}, {}};
   const auto& categories = memory_categories();
@@ -137,6 +157,7 @@ std::string render_html(const std::vector<RunData>& runs) {
                     "holds it (the f32 master, the flash reconstruction, or the parameter itself) did not change in "
                     "the step: updates below half an ulp, lost.");
   html += fp8_scaling(runs);
+  html += block_scaling(runs);
   html += memory_bars(runs);
   return html + "</body></html>\n";
 }

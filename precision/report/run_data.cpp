@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include <mantissa/core/error.h>
@@ -52,6 +53,40 @@ void add_step(TensorTimelines& t, double step, const nlohmann::json& tensors, au
   for (auto& row : t.values) row.resize(column + 1, 0.0);
 }
 
+// One fp8 record's block statistics (instrument_log.h): the underflow and saturation
+// timelines, and the histogram of scales, which the last record replaces.
+void add_block_scales(RunData& run, double step, const nlohmann::json& gemms) {
+  nlohmann::json operands = nlohmann::json::array();
+  std::map<std::string, std::map<int, double>> histograms;
+  std::set<int> exponents;
+  for (const auto& gemm : gemms) {
+    if (!gemm.contains("blocks")) continue;
+    for (const auto& [role, stats] : gemm.at("blocks").items()) {
+      const std::string name = gemm.at("name").get<std::string>() + " " + role;
+      const double blocks = std::max(1.0, stats.at("blocks").get<double>());
+      operands.push_back({{"name", name},
+                          {"underflow", stats.at("underflowing").get<double>() / blocks},
+                          {"saturate", stats.at("saturating").get<double>() / blocks}});
+      for (const auto& [exponent, count] : stats.at("scale_log2").items()) {
+        histograms[name][std::stoi(exponent)] = count.get<double>() / blocks;
+        exponents.insert(std::stoi(exponent));
+      }
+    }
+  }
+  if (operands.empty()) return;
+  add_step(run.block_underflow, step, operands, [](const nlohmann::json& o) { return o.at("underflow").get<double>(); });
+  add_step(run.block_saturate, step, operands, [](const nlohmann::json& o) { return o.at("saturate").get<double>(); });
+  run.block_scale_operands.clear();
+  run.block_scale_fractions.clear();
+  run.block_scale_exponents.assign(exponents.begin(), exponents.end());
+  for (const auto& o : operands) {
+    const std::string name = o.at("name").get<std::string>();
+    run.block_scale_operands.push_back(name);
+    std::vector<double>& row = run.block_scale_fractions.emplace_back();
+    for (const int e : exponents) row.push_back(histograms[name].count(e) ? histograms[name][e] : 0.0);
+  }
+}
+
 }  // namespace
 
 const std::vector<std::pair<std::string, std::string>>& memory_categories() {
@@ -96,6 +131,7 @@ RunData load_run(const std::filesystem::path& dir, const std::string& label) {
       add_step(run.fp8_input_scale, step, r.at("gemms"), slot0("forward", "scale"));
       add_step(run.fp8_grad_output_amax, step, r.at("gemms"), slot0("backward", "amax"));
       add_step(run.fp8_grad_output_scale, step, r.at("gemms"), slot0("backward", "scale"));
+      add_block_scales(run, step, r.at("gemms"));
     } else if (kind == "memory") {
       run.memory.clear();
       // value(): logs written before a category existed lack it.

@@ -32,6 +32,13 @@ struct RunData {
   TensorTimelines stalled;                 // fraction of each parameter's updates lost to rounding
   TensorTimelines fp8_input_amax, fp8_input_scale;              // per GEMM, forward input slot
   TensorTimelines fp8_grad_output_amax, fp8_grad_output_scale;  // per GEMM, backward grad-output slot
+  // Block-scaled recipes, per GEMM operand ("<gemm> input", "... weight", "... grad_output"):
+  // the fraction of its non-zero blocks that underflow and that saturate at each instrumented
+  // step, and at the last one the fraction whose decode scale is 2^e, e in block_scale_exponents.
+  TensorTimelines block_underflow, block_saturate;
+  std::vector<std::string> block_scale_operands;
+  std::vector<double> block_scale_exponents;
+  std::vector<std::vector<double>> block_scale_fractions;  // [operand][exponent]
   std::map<std::string, double> memory;    // the last memory record's categories (bytes)
   double bytes_per_parameter = 0;
   double ms_per_step = 0;                  // the last logged average (training steps only)

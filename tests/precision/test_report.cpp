@@ -78,7 +78,10 @@ TEST(Report, ReadsARunAndRendersEverySection) {
                R"("optimizer_states": 80, "activations": 64, "autocast_cache": 20, "bytes_per_parameter": 16})",
                R"({"step": 0, "kind": "gradients", "loss_scale": 1, "tensors": [)"
                R"({"name": "w<1>", "f16": {"underflow": 0.25}, "f8_e4m3": {"underflow": 0.5}}]})",
-               R"({"step": 0, "kind": "stagnation", "tensors": [{"name": "w<1>", "stalled": 0.125}]})"});
+               R"({"step": 0, "kind": "stagnation", "tensors": [{"name": "w<1>", "stalled": 0.125}]})",
+               R"({"step": 0, "kind": "fp8", "gemms": [{"name": "w<1>", "forward": {"amax": [1, 2, 3], )"
+               R"("scale": [1, 1, 1]}, "backward": {"amax": [1, 2], "scale": [1, 1]}, "blocks": {"input": )"
+               R"({"blocks": 4, "zero_blocks": 1, "underflowing": 1, "saturating": 2, "scale_log2": {"-3": 3, "0": 1}}}}]})"});
   const report::RunData run = report::load_run(dir);
   EXPECT_EQ(run.label, "16-mixed");
   ASSERT_EQ(run.train_loss.values.size(), 2u);
@@ -93,10 +96,16 @@ TEST(Report, ReadsARunAndRendersEverySection) {
   EXPECT_EQ(run.stalled.values[0], std::vector<double>({0.125}));
   EXPECT_EQ(run.memory.at("optimizer_states"), 80);
   EXPECT_EQ(run.bytes_per_parameter, 16);
+  // Block statistics: fractions of the 4 non-zero blocks.
+  ASSERT_EQ(run.block_underflow.names, std::vector<std::string>({"w<1> input"}));
+  EXPECT_EQ(run.block_underflow.values[0], std::vector<double>({0.25}));
+  EXPECT_EQ(run.block_saturate.values[0], std::vector<double>({0.5}));
+  EXPECT_EQ(run.block_scale_exponents, std::vector<double>({-3, 0}));
+  EXPECT_EQ(run.block_scale_fractions, std::vector<std::vector<double>>({{0.75, 0.25}}));
 
   const std::string html = report::render_html({run});
   for (const char* part : {"<!DOCTYPE html>", "Loss per mode", "Dynamic loss scaling", "1 skipped step(s), first at step 11",
-                           "Gradients f16 would flush to zero", "Updates lost to rounding", "Memory", "16.00", "w&lt;1&gt;"})
+                           "Gradients f16 would flush to zero", "Updates lost to rounding", "Block scaling", "Blocks saturating", "Memory", "16.00", "w&lt;1&gt;"})
     EXPECT_NE(html.find(part), std::string::npos) << part;
   EXPECT_EQ(html.find("w<1>"), std::string::npos) << "labels must be escaped";
   std::filesystem::remove_all(dir.parent_path());

@@ -1,0 +1,37 @@
+#pragma once
+// What a block-scaled quantisation did to one tensor, for the precision instruments: how its
+// blocks' scales spread, and how many blocks lost values off either end of the element format.
+// A value x of a block quantises as x * encode (encode: the factor the recipe multiplies by
+// before rounding to the element format), so, rounding to nearest:
+//   underflow: x != 0 and |x * encode| <= element_min / 2 (it rounds to zero)
+//   saturate:  |x * encode| > element_max (it is clipped to the largest value)
+// A block counts once for each. The scale is 1 / encode (the block's decode scale); all-zero
+// blocks have no meaningful scale and are counted apart.
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <mantissa/core/tensor.h>
+
+namespace mantissa::precision {
+
+struct BlockScaleStats {
+  int64_t blocks = 0;       // blocks holding a non-zero value
+  int64_t zero_blocks = 0;  // all-zero blocks
+  int64_t underflowing = 0, saturating = 0;
+  std::map<int, int64_t> scale_log2;  // floor(log2(decode scale)) -> blocks holding a non-zero value
+
+  void merge(const BlockScaleStats& other);  // micro-batches of one step add up
+};
+
+nlohmann::json to_json(const BlockScaleStats& stats);
+
+// x (rows, cols) in tiles of tile_rows x tile_cols, row-major; encode holds one factor per tile,
+// (ceil(rows / tile_rows), ceil(cols / tile_cols)) row-major. element_min is the element
+// format's smallest positive value. Reads x on the CPU (a copy for device tensors).
+BlockScaleStats block_scale_stats(const Tensor& x, const std::vector<float>& encode, int64_t tile_rows,
+                                  int64_t tile_cols, float element_max, float element_min);
+
+}  // namespace mantissa::precision
