@@ -14,6 +14,9 @@ void BlockScaleStats::merge(const BlockScaleStats& other) {
   zero_blocks += other.zero_blocks;
   underflowing += other.underflowing;
   saturating += other.saturating;
+  values += other.values;
+  underflowed_values += other.underflowed_values;
+  saturated_values += other.saturated_values;
   for (const auto& [exponent, count] : other.scale_log2) scale_log2[exponent] += count;
 }
 
@@ -21,11 +24,12 @@ nlohmann::json to_json(const BlockScaleStats& s) {
   nlohmann::json histogram = nlohmann::json::object();
   for (const auto& [exponent, count] : s.scale_log2) histogram[std::to_string(exponent)] = count;
   return {{"blocks", s.blocks}, {"zero_blocks", s.zero_blocks}, {"underflowing", s.underflowing},
-          {"saturating", s.saturating}, {"scale_log2", histogram}};
+          {"saturating", s.saturating}, {"values", s.values}, {"underflowed_values", s.underflowed_values},
+          {"saturated_values", s.saturated_values}, {"scale_log2", histogram}};
 }
 
 BlockScaleStats block_scale_stats(const Tensor& x, const std::vector<float>& encode, int64_t tile_rows,
-                                  int64_t tile_cols, float element_max, float element_min) {
+                                  int64_t tile_cols, float saturate_above, float element_min) {
   MANTISSA_CHECK(x.dim() == 2 && tile_rows > 0 && tile_cols > 0, "block_scale_stats",
                  "needs a 2-D tensor and positive tiles, got {} in {} x {} tiles", x.describe(), tile_rows, tile_cols);
   const int64_t rows = x.size(0), cols = x.size(1);
@@ -42,9 +46,13 @@ BlockScaleStats block_scale_stats(const Tensor& x, const std::vector<float>& enc
         const float value = v[static_cast<size_t>(r * cols + c)];
         if (value == 0.0f || std::isnan(value)) continue;
         non_zero = true;
+        ++s.values;
         const float scaled = std::abs(value * e);
-        underflow |= scaled <= element_min / 2;
-        saturate |= scaled > element_max;
+        const bool flushed = scaled <= element_min / 2, clipped = scaled > saturate_above;
+        s.underflowed_values += flushed;
+        s.saturated_values += clipped;
+        underflow |= flushed;
+        saturate |= clipped;
       }
     if (!non_zero) {
       ++s.zero_blocks;

@@ -4,9 +4,11 @@
 // A value x of a block quantises as x * encode (encode: the factor the recipe multiplies by
 // before rounding to the element format), so, rounding to nearest:
 //   underflow: x != 0 and |x * encode| <= element_min / 2 (it rounds to zero)
-//   saturate:  |x * encode| > element_max (it is clipped to the largest value)
-// A block counts once for each. The scale is 1 / encode (the block's decode scale); all-zero
-// blocks have no meaningful scale and are counted apart.
+//   saturate:  |x * encode| past the midpoint between the format's largest value and the next
+//              power-of-two step it lacks (it would round beyond the largest value, and is
+//              clipped instead; values just above the largest round to it anyway)
+// Blocks and non-zero values are counted for each. The scale is 1 / encode (the block's decode
+// scale); all-zero blocks have no meaningful scale and are counted apart.
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -20,7 +22,9 @@ namespace mantissa::precision {
 struct BlockScaleStats {
   int64_t blocks = 0;       // blocks holding a non-zero value
   int64_t zero_blocks = 0;  // all-zero blocks
-  int64_t underflowing = 0, saturating = 0;
+  int64_t underflowing = 0, saturating = 0;  // blocks holding such a value
+  int64_t values = 0;                        // non-zero values
+  int64_t underflowed_values = 0, saturated_values = 0;
   std::map<int, int64_t> scale_log2;  // floor(log2(decode scale)) -> blocks holding a non-zero value
 
   void merge(const BlockScaleStats& other);  // micro-batches of one step add up
@@ -30,8 +34,9 @@ nlohmann::json to_json(const BlockScaleStats& stats);
 
 // x (rows, cols) in tiles of tile_rows x tile_cols, row-major; encode holds one factor per tile,
 // (ceil(rows / tile_rows), ceil(cols / tile_cols)) row-major. element_min is the element
-// format's smallest positive value. Reads x on the CPU (a copy for device tensors).
+// format's smallest positive value, saturate_above the midpoint past its largest (E4M3 464,
+// E5M2 59392, E2M1 7). Reads x on the CPU (a copy for device tensors).
 BlockScaleStats block_scale_stats(const Tensor& x, const std::vector<float>& encode, int64_t tile_rows,
-                                  int64_t tile_cols, float element_max, float element_min);
+                                  int64_t tile_cols, float saturate_above, float element_min);
 
 }  // namespace mantissa::precision

@@ -27,9 +27,10 @@ void BlockScaledRecipe::record_amax(const ScalingMeta& meta, int64_t slot, const
 std::optional<BlockScaleStats> BlockScaledRecipe::fp8_block_stats(const Tensor& x, TensorRole role,
                                                                   const std::vector<float>& encode, int64_t tile_rows,
                                                                   int64_t tile_cols) const {
-  const DType element = format(role);
-  const float smallest = element == DType::f8_e5m2 ? 0x1p-16f : 0x1p-9f;  // the subnormal steps
-  return precision::block_scale_stats(x, encode, tile_rows, tile_cols, fp8_max(element), smallest);
+  // E4M3: 448 = 1.75 * 2^8 is the largest value, 480 the next step; E5M2: 57344 and 61440.
+  const bool e5m2 = format(role) == DType::f8_e5m2;
+  return precision::block_scale_stats(x, encode, tile_rows, tile_cols, e5m2 ? 59392.0f : 464.0f,
+                                      e5m2 ? 0x1p-16f : 0x1p-9f);
 }
 
 QuantizedTensor BlockScaledRecipe::with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,

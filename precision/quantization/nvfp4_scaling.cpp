@@ -38,7 +38,7 @@ std::optional<BlockScaleStats> Nvfp4Scaling::block_scale_stats(const Tensor& x, 
   std::vector<float> encode;
   for (const uint8_t code : raw::to_device(raw::contiguous(q.scale_inv), Device::cpu()).to_vector<uint8_t>())
     encode.push_back(nvfp4_math::element_encode_scale(code, decode));
-  return precision::block_scale_stats(x, encode, 1, nvfp4_math::kNvfp4BlockSize, kFp4E2M1Max, 0.5f);
+  return precision::block_scale_stats(x, encode, 1, nvfp4_math::kNvfp4BlockSize, 7.0f, 0.5f);  // E2M1: 6, then 8
 }
 
 Tensor Nvfp4Scaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool) const {

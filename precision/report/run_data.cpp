@@ -59,9 +59,12 @@ void add_block_scales(RunData& run, double step, const nlohmann::json& gemms) {
   nlohmann::json operands = nlohmann::json::array();
   std::map<std::string, std::map<int, double>> histograms;
   std::set<int> exponents;
+  std::map<std::string, std::map<std::string, double>> totals;
   for (const auto& gemm : gemms) {
     if (!gemm.contains("blocks")) continue;
     for (const auto& [role, stats] : gemm.at("blocks").items()) {
+      for (const char* count : {"blocks", "underflowing", "saturating", "values", "underflowed_values", "saturated_values"})
+        totals[role][count] += stats.value(count, 0.0);  // value(): records before a count existed lack it
       const std::string name = gemm.at("name").get<std::string>() + " " + role;
       const double blocks = std::max(1.0, stats.at("blocks").get<double>());
       operands.push_back({{"name", name},
@@ -74,6 +77,7 @@ void add_block_scales(RunData& run, double step, const nlohmann::json& gemms) {
     }
   }
   if (operands.empty()) return;
+  run.block_totals = totals;
   add_step(run.block_underflow, step, operands, [](const nlohmann::json& o) { return o.at("underflow").get<double>(); });
   add_step(run.block_saturate, step, operands, [](const nlohmann::json& o) { return o.at("saturate").get<double>(); });
   run.block_scale_operands.clear();

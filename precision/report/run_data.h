@@ -39,6 +39,9 @@ struct RunData {
   std::vector<std::string> block_scale_operands;
   std::vector<double> block_scale_exponents;
   std::vector<std::vector<double>> block_scale_fractions;  // [operand][exponent]
+  // At the last instrumented step, summed over GEMMs per role ("input", "weight", "grad_output"):
+  // the record's counts (blocks, underflowing, saturating, values, underflowed_values, ...).
+  std::map<std::string, std::map<std::string, double>> block_totals;
   std::map<std::string, double> memory;    // the last memory record's categories (bytes)
   double bytes_per_parameter = 0;
   double ms_per_step = 0;                  // the last logged average (training steps only)

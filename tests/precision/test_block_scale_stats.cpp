@@ -1,7 +1,8 @@
 // The block-scale instruments: the counts derived by hand from given encode factors, the
 // recipes' factors behind them (an MXFP8 block whose tiny value flushes, an NVFP4 block whose
-// E4M3 scale rounds down and clips its largest value), the observation switch of Fp8State and
-// fp8_linear, the instrument record, and NVFP4's packed operands counted as the fp8 cache.
+// subnormal E4M3 scale rounds down and clips its largest value), the observation switch of
+// Fp8State and fp8_linear, the instrument record, and NVFP4's packed operands counted as the
+// fp8 cache.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,21 +25,26 @@ using namespace mantissa;
 using namespace mantissa::precision;
 using fp8_test::make;
 
-// Three 1 x 4 blocks with encode 256, 0.5 and 1 (E4M3: max 448, smallest 2^-9):
-//   block 0: 1 and -1.5 times 256 fit; 1e-6 * 256 = 2.6e-4 <= 2^-10 rounds to zero: underflowing; scale 2^-8
-//   block 1: 1000 * 0.5 = 500 > 448: saturating; 2^-9 * 0.5 = 2^-10, the tie, rounds to zero
-//            too (to even); scale 2
+// Three 1 x 4 blocks with encode 256, 0.5 and 1 (E4M3: largest 448, then the missing 480, so
+// values past 464 would round beyond it; smallest 2^-9):
+//   block 0: 1 and -1.5 times 256 fit; 1e-6 * 256 = 2.6e-4 <= 2^-10 rounds to zero:
+//            underflowing; scale 2^-8
+//   block 1: 1000 * 0.5 = 500 > 464: saturating; 900 * 0.5 = 450 rounds to 448 and is not;
+//            2^-9 * 0.5 = 2^-10, the tie, rounds to zero too (to even); scale 2
 //   block 2: zeros and a NaN: an all-zero block, no scale
 TEST(BlockScaleStats, HandDerivedCounts) {
-  const std::vector<float> x = {1.0f, 1e-6f, 0.0f, -1.5f, 1000.0f, 0x1p-9f, 1.0f, 0.0f, 0.0f, NAN, 0.0f, -0.0f};
-  const BlockScaleStats s = block_scale_stats(make(x, {1, 12}), {256.0f, 0.5f, 1.0f}, 1, 4, 448.0f, 0x1p-9f);
+  const std::vector<float> x = {1.0f, 1e-6f, 0.0f, -1.5f, 1000.0f, 0x1p-9f, 900.0f, 0.0f, 0.0f, NAN, 0.0f, -0.0f};
+  const BlockScaleStats s = block_scale_stats(make(x, {1, 12}), {256.0f, 0.5f, 1.0f}, 1, 4, 464.0f, 0x1p-9f);
   EXPECT_EQ(s.blocks, 2);
   EXPECT_EQ(s.zero_blocks, 1);
   EXPECT_EQ(s.underflowing, 2);
   EXPECT_EQ(s.saturating, 1);
+  EXPECT_EQ(s.values, 6);
+  EXPECT_EQ(s.underflowed_values, 2);
+  EXPECT_EQ(s.saturated_values, 1);
   EXPECT_EQ(s.scale_log2, (std::map<int, int64_t>{{-8, 1}, {1, 1}}));
   // Just above the tie, the value survives; tiles span rows.
-  const BlockScaleStats t = block_scale_stats(make({0x1.01p-10f, 2.0f, 3.0f, 4.0f}, {2, 2}), {1.0f}, 2, 2, 448.0f, 0x1p-9f);
+  const BlockScaleStats t = block_scale_stats(make({0x1.01p-10f, 2.0f, 3.0f, 4.0f}, {2, 2}), {1.0f}, 2, 2, 464.0f, 0x1p-9f);
   EXPECT_EQ(t.blocks, 1);
   EXPECT_EQ(t.underflowing, 0);
   EXPECT_EQ(t.scale_log2, (std::map<int, int64_t>{{0, 1}}));
@@ -77,16 +83,20 @@ TEST(BlockScaleStats, Mxfp8FlushesATinyValueBesideALargeOne) {
 }
 
 // NVFP4 with tensor amax 6: S_enc = 448, and a block of amax a gets the E4M3 scale of
-// a * 448/6. For a = 0.81027, that is 60.5, which E4M3 rounds down to 60 (its step is 4 there),
-// so enc = 1 / (60 / 448) = 7.467 and a * enc = 6.05 > 6: the block's largest value clips.
-// The block holding 6 gets scale 448 exactly and does not.
-TEST(BlockScaleStats, Nvfp4ClipsWhenTheBlockScaleRoundsDown) {
-  std::vector<float> x(32, 0.0f);
+// a * 448/6 (the block holding 6 gets 448 exactly and enc 1). For a = 0.81027 that is 60.5,
+// which E4M3 rounds down to 60 (its step is 4 there), so a * enc = 6.05: past 6 but short of
+// 7, it rounds to 6 anyway, not a saturation. For a = 1.45 * 2^-9 * 6/448 the scale is
+// 1.45 * 2^-9, among E4M3's subnormals (step 2^-9), rounded down to 2^-9: a * enc = 6 * 1.45
+// = 8.7, past 7, clipped to 6: the block saturates.
+TEST(BlockScaleStats, Nvfp4SaturatesWhenASubnormalBlockScaleRoundsDown) {
+  std::vector<float> x(48, 0.0f);
   x[0] = 6.0f, x[1] = 1.0f;
   x[16] = 60.5f / (448.0f / 6.0f), x[17] = 0.25f;
-  const BlockScaleStats s = input_stats(Fp8Scaling::nvfp4, x, 32);
-  EXPECT_EQ(s.blocks, 2);
+  x[32] = 1.45f * 0x1p-9f * 6.0f / 448.0f;
+  const BlockScaleStats s = input_stats(Fp8Scaling::nvfp4, x, 48);
+  EXPECT_EQ(s.blocks, 3);
   EXPECT_EQ(s.saturating, 1);
+  EXPECT_EQ(s.saturated_values, 1);
   EXPECT_EQ(s.underflowing, 0);
 }
 

@@ -102,10 +102,11 @@ TEST(Report, ReadsARunAndRendersEverySection) {
   EXPECT_EQ(run.block_saturate.values[0], std::vector<double>({0.5}));
   EXPECT_EQ(run.block_scale_exponents, std::vector<double>({-3, 0}));
   EXPECT_EQ(run.block_scale_fractions, std::vector<std::vector<double>>({{0.75, 0.25}}));
+  EXPECT_EQ(run.block_totals.at("input").at("saturating"), 2);
 
   const std::string html = report::render_html({run});
   for (const char* part : {"<!DOCTYPE html>", "Loss per mode", "Dynamic loss scaling", "1 skipped step(s), first at step 11",
-                           "Gradients f16 would flush to zero", "Updates lost to rounding", "Block scaling", "Blocks saturating", "Memory", "16.00", "w&lt;1&gt;"})
+                           "Gradients f16 would flush to zero", "Updates lost to rounding", "Block scaling", "Blocks saturating", "<td>50%</td>", "Memory", "16.00", "w&lt;1&gt;"})
     EXPECT_NE(html.find(part), std::string::npos) << part;
   EXPECT_EQ(html.find("w<1>"), std::string::npos) << "labels must be escaped";
   std::filesystem::remove_all(dir.parent_path());
