@@ -61,7 +61,8 @@ BlockScaleStats block_scale_stats(const Tensor& x, const std::vector<float>& enc
     ++s.blocks;
     s.underflowing += underflow;
     s.saturating += saturate;
-    ++s.scale_log2[static_cast<int>(std::floor(std::log2(1.0 / static_cast<double>(e))))];
+    if (e > 0.0f && std::isfinite(e))  // a scale that underflowed to zero (encode 0) has no exponent
+      ++s.scale_log2[static_cast<int>(std::floor(std::log2(1.0 / static_cast<double>(e))))];
   }
   return s;
 }

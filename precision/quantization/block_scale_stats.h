@@ -8,7 +8,9 @@
 //              power-of-two step it lacks (it would round beyond the largest value, and is
 //              clipped instead; values just above the largest round to it anyway)
 // Blocks and non-zero values are counted for each. The scale is 1 / encode (the block's decode
-// scale); all-zero blocks have no meaningful scale and are counted apart.
+// scale); all-zero blocks have no meaningful scale and are counted apart. An encode of 0 is a
+// block scale that underflowed to zero: every value of the block is lost, and it has no
+// exponent in the histogram.
 #include <cstdint>
 #include <map>
 #include <vector>

@@ -36,8 +36,10 @@ std::optional<BlockScaleStats> Nvfp4Scaling::block_scale_stats(const Tensor& x, 
   const float amax = raw::to_device(q.global_amax, Device::cpu()).item<float>();
   const float decode = nvfp4_math::global_decode_scale(nvfp4_math::global_encode_scale(amax));
   std::vector<float> encode;
+  // A block scale that underflowed (E4M3 0) sends the block's values to +-6 codes that
+  // dequantise to zero (nvfp4_math.h): all of them lost, encode 0 to the statistics.
   for (const uint8_t code : raw::to_device(raw::contiguous(q.scale_inv), Device::cpu()).to_vector<uint8_t>())
-    encode.push_back(nvfp4_math::element_encode_scale(code, decode));
+    encode.push_back((code & 0x7F) == 0 ? 0.0f : nvfp4_math::element_encode_scale(code, decode));
   return precision::block_scale_stats(x, encode, 1, nvfp4_math::kNvfp4BlockSize, 7.0f, 0.5f);  // E2M1: 6, then 8
 }
 

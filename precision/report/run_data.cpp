@@ -82,12 +82,17 @@ void add_block_scales(RunData& run, double step, const nlohmann::json& gemms) {
   add_step(run.block_saturate, step, operands, [](const nlohmann::json& o) { return o.at("saturate").get<double>(); });
   run.block_scale_operands.clear();
   run.block_scale_fractions.clear();
-  run.block_scale_exponents.assign(exponents.begin(), exponents.end());
+  run.block_scale_exponents.clear();
+  if (!exponents.empty())  // every power of two between the extremes: an even axis
+    for (int e = *exponents.begin(); e <= *exponents.rbegin(); ++e) run.block_scale_exponents.push_back(e);
   for (const auto& o : operands) {
     const std::string name = o.at("name").get<std::string>();
     run.block_scale_operands.push_back(name);
     std::vector<double>& row = run.block_scale_fractions.emplace_back();
-    for (const int e : exponents) row.push_back(histograms[name].count(e) ? histograms[name][e] : 0.0);
+    for (const double e : run.block_scale_exponents) {
+      const auto it = histograms[name].find(static_cast<int>(e));
+      row.push_back(it == histograms[name].end() ? 0.0 : it->second);
+    }
   }
 }
 

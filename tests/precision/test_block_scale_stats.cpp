@@ -87,17 +87,24 @@ TEST(BlockScaleStats, Mxfp8FlushesATinyValueBesideALargeOne) {
 // which E4M3 rounds down to 60 (its step is 4 there), so a * enc = 6.05: past 6 but short of
 // 7, it rounds to 6 anyway, not a saturation. For a = 1.45 * 2^-9 * 6/448 the scale is
 // 1.45 * 2^-9, among E4M3's subnormals (step 2^-9), rounded down to 2^-9: a * enc = 6 * 1.45
-// = 8.7, past 7, clipped to 6: the block saturates.
+// = 8.7, past 7, clipped to 6: the block saturates. For a = 1e-6 the scale, 7.5e-5, is below
+// half of E4M3's 2^-9 and becomes 0: the block's value is lost (underflowing), and its scale
+// has no exponent.
 TEST(BlockScaleStats, Nvfp4SaturatesWhenASubnormalBlockScaleRoundsDown) {
-  std::vector<float> x(48, 0.0f);
+  std::vector<float> x(64, 0.0f);
   x[0] = 6.0f, x[1] = 1.0f;
   x[16] = 60.5f / (448.0f / 6.0f), x[17] = 0.25f;
   x[32] = 1.45f * 0x1p-9f * 6.0f / 448.0f;
-  const BlockScaleStats s = input_stats(Fp8Scaling::nvfp4, x, 48);
-  EXPECT_EQ(s.blocks, 3);
+  x[48] = 1e-6f;
+  const BlockScaleStats s = input_stats(Fp8Scaling::nvfp4, x, 64);
+  EXPECT_EQ(s.blocks, 4);
   EXPECT_EQ(s.saturating, 1);
   EXPECT_EQ(s.saturated_values, 1);
-  EXPECT_EQ(s.underflowing, 0);
+  EXPECT_EQ(s.underflowing, 1);
+  EXPECT_EQ(s.underflowed_values, 1);
+  int64_t with_exponent = 0;
+  for (const auto& [exponent, count] : s.scale_log2) with_exponent += count;
+  EXPECT_EQ(with_exponent, 3);
 }
 
 // Nothing is gathered unless observed, and the instrument record carries what was.

@@ -100,8 +100,8 @@ TEST(Report, ReadsARunAndRendersEverySection) {
   ASSERT_EQ(run.block_underflow.names, std::vector<std::string>({"w<1> input"}));
   EXPECT_EQ(run.block_underflow.values[0], std::vector<double>({0.25}));
   EXPECT_EQ(run.block_saturate.values[0], std::vector<double>({0.5}));
-  EXPECT_EQ(run.block_scale_exponents, std::vector<double>({-3, 0}));
-  EXPECT_EQ(run.block_scale_fractions, std::vector<std::vector<double>>({{0.75, 0.25}}));
+  EXPECT_EQ(run.block_scale_exponents, std::vector<double>({-3, -2, -1, 0}));  // an even axis
+  EXPECT_EQ(run.block_scale_fractions, std::vector<std::vector<double>>({{0.75, 0, 0, 0.25}}));
   EXPECT_EQ(run.block_totals.at("input").at("saturating"), 2);
 
   const std::string html = report::render_html({run});
