@@ -182,7 +182,10 @@ void gemm(const GemmOperands& o) {
   const int device = out.device().index;
   const std::string what = describe_op("matmul", {&a, &b, &out});
   const bool fp8 = is_fp8(a.dtype()) || is_fp8(b.dtype());
-  MANTISSA_CHECK(fp8 ? is_fp8(a.dtype()) && is_fp8(b.dtype()) && !is_fp8(out.dtype()) : a.dtype() == b.dtype() && b.dtype() == out.dtype(),
+  // Half inputs may write f32 (cuBLASLt's BF16/F16 A, B with F32 D under COMPUTE_32F).
+  const bool widening = out.dtype() == DType::f32 && (a.dtype() == DType::bf16 || a.dtype() == DType::f16);
+  MANTISSA_CHECK(fp8 ? is_fp8(a.dtype()) && is_fp8(b.dtype()) && !is_fp8(out.dtype())
+                     : a.dtype() == b.dtype() && (b.dtype() == out.dtype() || widening),
                  "matmul", "dtypes do not combine: {}", what);
   const ColumnMajorGemm g = column_major_gemm(a, b, out);
   DeviceGuard guard(device);
@@ -201,7 +204,7 @@ void gemm(const GemmOperands& o) {
                     a.dtype(),
                     out.dtype(),
                     o.bias ? o.bias->dtype() : out.dtype(),
-                    !fp8 && out.dtype() == DType::f32 && allow_tf32(),
+                    a.dtype() == DType::f32 && allow_tf32(),
                     o.accumulate,
                     fp8,
                     o.epilogue,

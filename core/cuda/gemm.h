@@ -39,7 +39,8 @@ struct GemmOperands {
   const Tensor* b_scale_inv = nullptr;
 };
 
-// out (+)= a · b (+ bias, GELU) on out's device and current stream. fp8 needs compute
+// out (+)= a · b (+ bias, GELU) on out's device and current stream. a and b share a dtype and
+// out has it too, or is f32 for bf16 and f16 inputs (products exact, f32 accumulation). fp8 needs compute
 // capability 8.9 or newer, a with contiguous rows and b a transposed view of a contiguous
 // (n, k) matrix (cuBLASLt's "TN" rule), and at most one E5M2 operand; errors say which rule
 // failed.

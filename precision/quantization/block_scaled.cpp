@@ -2,12 +2,31 @@
 
 #include <mantissa/core/error.h>
 #include <mantissa/core/ops.h>
+#ifdef MANTISSA_WITH_CUDA
+#include <mantissa/core/cuda/gemm.h>
+#endif
 
 namespace mantissa::precision {
 
 namespace {
 Tensor transpose_2d(const Tensor& t) { return t.defined() ? raw::transpose(t, 0, 1) : t; }
 }  // namespace
+
+Tensor block_product(const Tensor& lhs, const Tensor& rhs, bool bf16_exact) {
+#ifdef MANTISSA_WITH_CUDA
+  if (lhs.device().is_cuda() && bf16_exact) {
+    const int64_t m = lhs.size(0), k = lhs.size(1), n = rhs.size(1);
+    const Tensor a = raw::reshape(raw::contiguous(raw::cast(lhs, DType::bf16)), {1, m, k});
+    const Tensor b = raw::reshape(raw::contiguous(raw::cast(rhs, DType::bf16)), {1, k, n});
+    Tensor out = raw::empty({1, m, n}, {DType::f32, lhs.device()});
+    cuda::gemm({.a = &a, .b = &b, .out = &out});
+    return raw::reshape(out, {m, n});
+  }
+#else
+  (void)bf16_exact;  // the CPU multiplies in f32
+#endif
+  return raw::matmul(lhs, rhs);
+}
 
 DType BlockScaledRecipe::format(TensorRole role) const {
   if (role == TensorRole::grad_output && recipe_.format == Fp8Format::hybrid) return DType::f8_e5m2;
@@ -53,7 +72,7 @@ Tensor BlockScaledRecipe::gemm(const QuantizedTensor& a, const QuantizedTensor& 
   const Tensor lhs = dequantize(raw::contiguous(a.data), raw::contiguous(a.scale_inv), /*along_rows=*/true);
   const Tensor rhs =
       dequantize(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), /*along_rows=*/false);
-  Tensor result = raw::matmul(lhs, rhs);
+  Tensor result = block_product(lhs, rhs, bf16_exact());
   if (bias.defined()) result = raw::binary(BinaryOp::add, result, raw::cast(bias, DType::f32));
   if (amax) *amax = fp8_amax(result);
   return raw::cast(result, out_dtype);

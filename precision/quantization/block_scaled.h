@@ -1,15 +1,22 @@
 #pragma once
-// What the block-scaled recipes (mxfp8_scaling.h, fp8_block_scaling.h) share. Each operand is
-// quantised in two copies from its high-precision values: `data` blocked along dim 1 and
-// `columnwise_data` along dim 0 (QuantizedTensor). A GEMM a · b reads a's first copy and b's
-// second, so forward x·wᵀ, dgrad dy·w and wgrad dyᵀ·x each reduce over blocked values, as in
-// Transformer Engine; transposed() swaps the copies. The GEMM is emulated: both operands
-// dequantised to f32 (exactly, with power-of-two scales), multiplied in f32 (the BLAS's
-// summation order), the bias added in f32, the result rounded once to the output dtype. No
-// history and no delayed update: the metas keep each tensor's latest amax for instruments.
+// What the block-scaled recipes (mxfp8_scaling.h, fp8_block_scaling.h, nvfp4_scaling.h)
+// share. Each operand is quantised in two copies from its high-precision values: `data`
+// blocked along dim 1 and `columnwise_data` along dim 0 (QuantizedTensor). A GEMM a · b reads
+// a's first copy and b's second, so forward x·wᵀ, dgrad dy·w and wgrad dyᵀ·x each reduce over
+// blocked values, as in Transformer Engine; transposed() swaps the copies. The GEMM is
+// emulated: both operands dequantised to f32 (exactly, with power-of-two scales), multiplied
+// with exact products and f32 accumulation (block_product), the bias added in f32, the result
+// rounded once to the output dtype. No history and no delayed update: the metas keep each
+// tensor's latest amax for instruments.
 #include <mantissa/precision/quantization/recipe.h>
 
 namespace mantissa::precision {
+
+// lhs (m, k) · rhs (k, n) of dequantised f32 operands, in f32. On the CPU an f32 GEMM (the
+// BLAS's summation order); on CUDA, when every operand value is exact in bf16 (`bf16_exact`:
+// fp8 or fp4 elements times power-of-two scales), a bf16 GEMM writing f32, whose products are
+// the same exact ones, else an f32 GEMM.
+Tensor block_product(const Tensor& lhs, const Tensor& rhs, bool bf16_exact);
 
 class BlockScaledRecipe : public QuantizationRecipe {
  public:
@@ -34,6 +41,9 @@ class BlockScaledRecipe : public QuantizationRecipe {
   // element format.
   std::optional<BlockScaleStats> fp8_block_stats(const Tensor& x, TensorRole role, const std::vector<float>& encode,
                                                  int64_t tile_rows, int64_t tile_cols) const;
+  // Whether every dequantised value is exact in bf16 (block_product). True unless the scales
+  // are not powers of two.
+  virtual bool bf16_exact() const { return true; }
   // Both copies, the amax recorded unless writes is none.
   QuantizedTensor with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
                             Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot,

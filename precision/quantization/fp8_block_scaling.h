@@ -19,6 +19,7 @@ class Fp8BlockScaling : public BlockScaledRecipe {
 
  protected:
   Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
+  bool bf16_exact() const override { return !recipe_.fp8_block_f32_scales; }
 };
 
 }  // namespace mantissa::precision

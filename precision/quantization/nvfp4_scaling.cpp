@@ -59,7 +59,7 @@ Tensor Nvfp4Scaling::gemm(const QuantizedTensor& a, const QuantizedTensor& b, DT
   MANTISSA_CHECK(lhs.size(1) == rhs.size(1), name(), "operands reduce over {} and {} values", lhs.size(1), rhs.size(1));
   const Tensor alpha = raw::binary(BinaryOp::mul, raw::binary(BinaryOp::mul, a.global_amax, b.columnwise_global_amax),
                                    1.0f / (2688.0f * 2688.0f));
-  Tensor result = raw::binary(BinaryOp::mul, raw::matmul(lhs, raw::transpose(rhs, 0, 1)), alpha);
+  Tensor result = raw::binary(BinaryOp::mul, block_product(lhs, raw::transpose(rhs, 0, 1), bf16_exact()), alpha);
   if (bias.defined()) result = raw::binary(BinaryOp::add, result, raw::cast(bias, DType::f32));
   if (amax) *amax = fp8_amax(result);
   return raw::cast(result, out_dtype);

@@ -13,6 +13,7 @@
 #include <mantissa/precision/quantization/fp8_blocks.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
 #include <mantissa/precision/quantization/nvfp4_blocks.h>
+#include <mantissa/precision/quantization/recipe.h>
 #include "support/fp8_values.h"
 #include "support/on_device.h"
 
@@ -90,4 +91,26 @@ TEST_P(BlockQuantizeOnDevice, Nvfp4GivesTheCpusBytesAndScales) {
 TEST_P(BlockQuantizeOnDevice, TheHadamardTransformGivesTheCpusValues) {
   const Tensor x = wide_values();  // 200 rows: a partial last group of 8
   for (const Tensor& t : {x, raw::cast(x, DType::f32)}) expect_same_values(random_hadamard_transform(on(t)), random_hadamard_transform(t));
+}
+
+// Each block-scaled recipe's emulated GEMM on the device (CUDA: a bf16 GEMM writing f32 of the
+// dequantised operands) against the CPU's f32 GEMM: the same exact products, summed in
+// another order, so within f32's summation bound.
+TEST_P(BlockQuantizeOnDevice, TheEmulatedGemmsGiveTheCpusProducts) {
+  constexpr int64_t M = 64, K = 96, N = 48;
+  const Tensor x = fp8_test::make(fp8_test::moderate(M * K, 1), {M, K});
+  const Tensor w = fp8_test::make(fp8_test::moderate(N * K, 2), {N, K});
+  for (const Fp8Scaling scaling : {Fp8Scaling::mxfp8, Fp8Scaling::block, Fp8Scaling::nvfp4}) {
+    auto product = [&](const Tensor& xs, const Tensor& ws) {
+      const auto recipe = make_quantization_recipe(Fp8Recipe{.scaling = scaling});
+      const ScalingMeta meta(1, 3, xs.device());
+      const QuantizedTensor xq = recipe->quantize(xs, TensorRole::input, meta, 0);
+      const QuantizedTensor wq = recipe->quantize(ws, TensorRole::weight, meta, 1);
+      return host_values(recipe->gemm(xq, recipe->transposed(wq), DType::f32));
+    };
+    const std::vector<float> here = product(on(x), on(w)), cpu = product(x, w);
+    ASSERT_EQ(here.size(), cpu.size());
+    // |x|, |w| <= 2 after quantisation: each sum of K products is within K * 4 * 2^-23 of another order.
+    for (size_t i = 0; i < cpu.size(); ++i) ASSERT_NEAR(here[i], cpu[i], K * 4 * 0x1p-23) << fp8_scaling_name(scaling) << " " << i;
+  }
 }
