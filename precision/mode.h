@@ -30,6 +30,8 @@ struct Fp8Recipe {
   AmaxComputeAlgo amax_compute_algo = AmaxComputeAlgo::max;
   bool reduce_amax = true;  // across data-parallel ranks, when distributed
   bool fp8_params = false;  // weights stored in fp8 with their scale, no high-precision copy
+  // MXFP8BlockScaling: weights in 32 x 32 tiles (TE main's enable_2d_quantization, after v2.18).
+  bool mxfp8_2d_weights = false;
   // Float8BlockScaling: f32 tile scales instead of powers of two (TE's use_f32_scales).
   bool fp8_block_f32_scales = false;
   // NVFP4BlockScaling (TE's disable_rht, disable_stochastic_rounding, disable_2d_quantization):

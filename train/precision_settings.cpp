@@ -23,6 +23,7 @@ precision::PrecisionPlugin PrecisionSettings::make_plugin(uint64_t rounding_seed
   recipe.margin = fp8_margin;
   recipe.amax_history_len = fp8_amax_history_len;
   recipe.fp8_params = fp8_params;
+  recipe.mxfp8_2d_weights = mxfp8_2d_weights;
   recipe.fp8_block_f32_scales = fp8_block_f32_scales;
   recipe.nvfp4_rht = !nvfp4_disable_rht;
   recipe.nvfp4_stochastic_rounding = !nvfp4_disable_stochastic_rounding;
@@ -44,6 +45,7 @@ std::string PrecisionSettings::to_json() const {
                         {"fp8_margin", fp8_margin},
                         {"fp8_amax_history_len", fp8_amax_history_len},
                         {"fp8_params", fp8_params},
+                        {"mxfp8_2d_weights", mxfp8_2d_weights},
                         {"fp8_block_f32_scales", fp8_block_f32_scales},
                         {"nvfp4_disable_rht", nvfp4_disable_rht},
                         {"nvfp4_disable_stochastic_rounding", nvfp4_disable_stochastic_rounding},
@@ -65,6 +67,7 @@ PrecisionSettings PrecisionSettings::from_json(const std::string& json) {
     s.fp8_margin = j.value("fp8_margin", s.fp8_margin);
     s.fp8_amax_history_len = j.value("fp8_amax_history_len", s.fp8_amax_history_len);
     s.fp8_params = j.value("fp8_params", s.fp8_params);
+    s.mxfp8_2d_weights = j.value("mxfp8_2d_weights", s.mxfp8_2d_weights);
     s.fp8_block_f32_scales = j.value("fp8_block_f32_scales", s.fp8_block_f32_scales);
     s.nvfp4_disable_rht = j.value("nvfp4_disable_rht", s.nvfp4_disable_rht);
     s.nvfp4_disable_stochastic_rounding = j.value("nvfp4_disable_stochastic_rounding", s.nvfp4_disable_stochastic_rounding);

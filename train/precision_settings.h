@@ -26,7 +26,7 @@ struct PrecisionSettings {
   int64_t fp8_amax_history_len = 1024;
   bool fp8_params = false;  // linear weights stored in fp8 (precision/fp8_params.h)
   // Block-scaled recipes' knobs (TE's names; see precision::Fp8Recipe).
-  bool fp8_block_f32_scales = false;
+  bool mxfp8_2d_weights = false, fp8_block_f32_scales = false;
   bool nvfp4_disable_rht = false, nvfp4_disable_stochastic_rounding = false, nvfp4_disable_2d_quantization = false;
 
   // The plugin these settings describe. With `warnings`, the flash optimizers' numerics check

@@ -27,6 +27,8 @@ inline void add_precision_flags(CLI::App& cmd, training::PrecisionSettings& s) {
   cmd.add_flag("--fp8-params", s.fp8_params,
                "+fp8 modes: store the linear layers' weights in fp8 (E4M3 with their scale; the optimizer keeps "
                "the f32 master)");
+  cmd.add_flag("--mxfp8-2d-weights", s.mxfp8_2d_weights,
+               "+mxfp8: weights in 32 x 32 tiles, one scale for both copies (TE main's enable_2d_quantization)");
   cmd.add_flag("--fp8-block-f32-scales", s.fp8_block_f32_scales,
                "+fp8-block: f32 tile scales instead of powers of two (TE's use_f32_scales)");
   cmd.add_flag("--nvfp4-disable-rht", s.nvfp4_disable_rht,

@@ -104,6 +104,17 @@ void mxfp8_quantize_(const Tensor& x, Tensor& data, Tensor& scales, bool along_r
   scales.storage()->bump_version();
 }
 
+void mxfp8_quantize_tiles_(const Tensor& x, Tensor& data, Tensor& row_scales, Tensor& column_scales) {
+  register_kernels();
+  check_operands("mxfp8_quantize_tiles_", {&x, &data, &row_scales, &column_scales});
+  check_elements("mxfp8_quantize_tiles_", x, data);
+  if (x.numel() == 0) return;
+  find_kernel(kMxfp8QuantizeTiles, x.device().type)(x, data, row_scales, column_scales);
+  data.storage()->bump_version();
+  row_scales.storage()->bump_version();
+  column_scales.storage()->bump_version();
+}
+
 void mxfp8_dequantize_(const Tensor& data, const Tensor& scales, Tensor& out, bool along_rows) {
   register_kernels();
   check_operands("mxfp8_dequantize_", {&data, &scales, &out});

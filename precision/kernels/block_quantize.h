@@ -16,6 +16,8 @@ namespace mantissa::precision {
 
 void mxfp8_quantize_(const Tensor& x, Tensor& data, Tensor& scales, bool along_rows);
 void mxfp8_dequantize_(const Tensor& data, const Tensor& scales, Tensor& out, bool along_rows);
+// 32 x 32 tiles: one set of codes, the scales laid out for both copies.
+void mxfp8_quantize_tiles_(const Tensor& x, Tensor& data, Tensor& row_scales, Tensor& column_scales);
 void fp8_tile_quantize_(const Tensor& x, Tensor& data, Tensor& scale_inv, const fp8_block_math::TileRule& rule);
 void fp8_tile_dequantize_(const Tensor& data, const Tensor& scale_inv, Tensor& out,
                           const fp8_block_math::TileRule& rule);
@@ -33,6 +35,8 @@ inline constexpr KernelId<void (*)(const Tensor& x, Tensor& data, Tensor& scales
     "mxfp8_quantize"};
 inline constexpr KernelId<void (*)(const Tensor& data, const Tensor& scales, Tensor& out, bool along_rows)>
     kMxfp8Dequantize{"mxfp8_dequantize"};
+inline constexpr KernelId<void (*)(const Tensor& x, Tensor& data, Tensor& row_scales, Tensor& column_scales)>
+    kMxfp8QuantizeTiles{"mxfp8_quantize_tiles"};
 inline constexpr KernelId<void (*)(const Tensor& x, Tensor& data, Tensor& scale_inv,
                                    const fp8_block_math::TileRule& rule)>
     kFp8TileQuantize{"fp8_tile_quantize"};

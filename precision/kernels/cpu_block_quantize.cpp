@@ -27,6 +27,15 @@ void mxfp8_quantize_cpu(const Tensor& x, Tensor& data, Tensor& scales, bool alon
   });
 }
 
+void mxfp8_quantize_tiles_cpu(const Tensor& x, Tensor& data, Tensor& row_scales, Tensor& column_scales) {
+  const int64_t rows = x.size(0), cols = x.size(1);
+  const bool e5m2 = data.dtype() == DType::f8_e5m2;
+  for_each_block(mx_block_math::tile_count(rows, cols), 32 * 32, [&](int64_t t) {
+    mx_block_math::quantize_tile(x.data<float>(), data.data<uint8_t>(), row_scales.data<uint8_t>(),
+                                 column_scales.data<uint8_t>(), t, rows, cols, e5m2);
+  });
+}
+
 void mxfp8_dequantize_cpu(const Tensor& data, const Tensor& scales, Tensor& out, bool along_rows) {
   const int64_t rows = out.size(0), cols = out.size(1);
   const bool e5m2 = data.dtype() == DType::f8_e5m2;
@@ -88,6 +97,7 @@ void hadamard16_cpu(const Tensor& x, Tensor& out, hadamard16::Rounding rounding)
 void register_cpu_block_quantize_kernels() {
   register_kernel(kMxfp8Quantize, Device::Type::cpu, &mxfp8_quantize_cpu);
   register_kernel(kMxfp8Dequantize, Device::Type::cpu, &mxfp8_dequantize_cpu);
+  register_kernel(kMxfp8QuantizeTiles, Device::Type::cpu, &mxfp8_quantize_tiles_cpu);
   register_kernel(kFp8TileQuantize, Device::Type::cpu, &fp8_tile_quantize_cpu);
   register_kernel(kFp8TileDequantize, Device::Type::cpu, &fp8_tile_dequantize_cpu);
   register_kernel(kNvfp4BlockAmax, Device::Type::cpu, &nvfp4_block_amax_cpu);

@@ -82,6 +82,29 @@ MANTISSA_HOST_DEVICE void quantize_block(const float* in, uint8_t* data, uint8_t
   }
 }
 
+// TE main's 2-D weight scaling (enable_2d_quantization): one scale per 32 x 32 tile, from the
+// tile's amax, so the copy blocked along rows and the one blocked down columns share their
+// codes and scales. Tile t numbers (ceil(rows / 32), ceil(cols / 32)) row-major; it writes its
+// elements' codes, its code on each of its rows in row_scales (rows, ceil(cols / 32)) and on
+// each of its columns in column_scales (ceil(rows / 32), cols).
+MANTISSA_HOST_DEVICE int64_t tile_count(int64_t rows, int64_t cols) { return blocks_along(rows) * blocks_along(cols); }
+MANTISSA_HOST_DEVICE void quantize_tile(const float* in, uint8_t* data, uint8_t* row_scales, uint8_t* column_scales,
+                                        int64_t t, int64_t rows, int64_t cols, bool e5m2) {
+  const int64_t tile_row = t / blocks_along(cols), tile_col = t % blocks_along(cols);
+  const int64_t r0 = tile_row * kMxfp8BlockSize, c0 = tile_col * kMxfp8BlockSize;
+  const int64_t r1 = r0 + kMxfp8BlockSize < rows ? r0 + kMxfp8BlockSize : rows;
+  const int64_t c1 = c0 + kMxfp8BlockSize < cols ? c0 + kMxfp8BlockSize : cols;
+  float amax = 0.0f;
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = c0; c < c1; ++c) amax = block_amax::fold(amax, in[r * cols + c]);
+  const uint8_t code = mxfp8_scale_code(amax, e5m2);
+  for (int64_t r = r0; r < r1; ++r) {
+    row_scales[r * blocks_along(cols) + tile_col] = code;
+    for (int64_t c = c0; c < c1; ++c) data[r * cols + c] = mxfp8_element(in[r * cols + c], code, e5m2);
+  }
+  for (int64_t c = c0; c < c1; ++c) column_scales[tile_row * cols + c] = code;
+}
+
 // The f32 values of block b.
 MANTISSA_HOST_DEVICE void dequantize_block(const uint8_t* data, const uint8_t* scales, float* out, int64_t b,
                                            int64_t rows, int64_t cols, bool along_rows, bool e5m2) {

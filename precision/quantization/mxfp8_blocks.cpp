@@ -34,6 +34,23 @@ Mxfp8Tensor quantize_mxfp8(const Tensor& x, DType element, BlockAxis axis) {
   return q;
 }
 
+std::pair<Mxfp8Tensor, Mxfp8Tensor> quantize_mxfp8_tiles(const Tensor& x, DType element) {
+  check_fp8_element("quantize_mxfp8_tiles", element);
+  MANTISSA_CHECK(is_floating(x.dtype()) && x.dim() == 2, "quantize_mxfp8_tiles", "needs a 2-D float tensor, got {}",
+                 x.describe());
+  const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
+  const Device device = x.device();
+  const int64_t rows = x.size(0), cols = x.size(1);
+  Mxfp8Tensor along_rows{raw::empty(x.sizes(), {element, device}),
+                         raw::empty(scale_shape(rows, cols, BlockAxis::along_rows), {DType::u8, device}),
+                         BlockAxis::along_rows};
+  Mxfp8Tensor down_columns{along_rows.data,
+                           raw::empty(scale_shape(rows, cols, BlockAxis::along_columns), {DType::u8, device}),
+                           BlockAxis::along_columns};
+  mxfp8_quantize_tiles_(values, along_rows.data, along_rows.scales, down_columns.scales);
+  return {along_rows, down_columns};
+}
+
 Tensor dequantize_mxfp8(const Mxfp8Tensor& q) {
   check_fp8_element("dequantize_mxfp8", q.data.dtype());
   MANTISSA_CHECK(q.data.dim() == 2, "dequantize_mxfp8", "needs 2-D data, got {}", shape_str(q.data.sizes()));

@@ -6,6 +6,8 @@
 //   dgrad    dy · w : dy along its rows, w along its columns (the out-features)
 //   wgrad   dyᵀ · x : dy and x along their columns (the tokens)
 // Both copies of a tensor come from its high-precision values, never one from the other.
+#include <utility>
+
 #include <mantissa/core/tensor.h>
 
 namespace mantissa::precision {
@@ -25,6 +27,11 @@ struct Mxfp8Tensor {
 // of the operand zero-padded to 32 would be (zeros change neither its amax nor a GEMM), so a
 // model whose sizes TE would have the user pad (a 65-token vocabulary) runs unpadded.
 Mxfp8Tensor quantize_mxfp8(const Tensor& x, DType element, BlockAxis axis);
+
+// TE main's 2-D scaling of weights (MXFP8BlockScaling.enable_2d_quantization): one scale per
+// 32 x 32 tile, so both copies share the codes (one data tensor) and the scales, laid out
+// along rows (first) and down columns (second).
+std::pair<Mxfp8Tensor, Mxfp8Tensor> quantize_mxfp8_tiles(const Tensor& x, DType element);
 
 // The values q stands for, element times its block's scale, exactly, in f32.
 Tensor dequantize_mxfp8(const Mxfp8Tensor& q);

@@ -12,6 +12,10 @@ QuantizedTensor Mxfp8Scaling::quantize(const Tensor& x, TensorRole role, const S
                                        MetaWrites writes) const {
   const DType element = format(role);
   check_quantizable(x, element);
+  if (role == TensorRole::weight && recipe_.mxfp8_2d_weights) {
+    const auto [rows, columns] = quantize_mxfp8_tiles(x, element);
+    return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
+  }
   // Widened to f32 once for both copies (exact: x is f32, bf16 or f16).
   const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
   const Mxfp8Tensor rows = quantize_mxfp8(values, element, BlockAxis::along_rows);

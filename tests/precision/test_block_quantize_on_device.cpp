@@ -58,6 +58,11 @@ TEST_P(BlockQuantizeOnDevice, Mxfp8GivesTheCpusBytesAndScales) {
       EXPECT_EQ(raw::to_device(here.scales, Device::cpu()).to_vector<uint8_t>(), cpu.scales.to_vector<uint8_t>());
       expect_same_values(dequantize_mxfp8(here), dequantize_mxfp8(cpu));
     }
+  const auto [cpu_rows, cpu_columns] = quantize_mxfp8_tiles(x, DType::f8_e4m3);
+  const auto [rows, columns] = quantize_mxfp8_tiles(on(x), DType::f8_e4m3);
+  EXPECT_EQ(fp8_test::codes(raw::to_device(rows.data, Device::cpu())), fp8_test::codes(cpu_rows.data));
+  EXPECT_EQ(raw::to_device(rows.scales, Device::cpu()).to_vector<uint8_t>(), cpu_rows.scales.to_vector<uint8_t>());
+  EXPECT_EQ(raw::to_device(columns.scales, Device::cpu()).to_vector<uint8_t>(), cpu_columns.scales.to_vector<uint8_t>());
 }
 
 TEST_P(BlockQuantizeOnDevice, Fp8TilesGiveTheCpusBytesAndScales) {

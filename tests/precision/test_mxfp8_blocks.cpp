@@ -139,3 +139,45 @@ TEST(Mxfp8Blocks, RefusesWhatIsNotAFloatMatrixOrAnFp8Element) {
   expect_error([] { precision::quantize_mxfp8(raw::zeros({1, 32}, {}), DType::bf16, BlockAxis::along_rows); },
                {"f8_e4m3 or f8_e5m2, got bf16"});
 }
+
+// TE main's 2-D weight scaling: a 32 x 32 tile of 0.5 with one 1.0 takes the tile's amax 1:
+// fl32(1 * fl32(1/448)) = 0.00223 rounds up to 2^-8, code 119, on every row and column of the
+// tile, where 1 x 32 blocks of 0.5 alone get 0.5 * fl32(1/448) = 0.00112 -> 2^-9, code 118.
+// 0.5 * 2^8 = 128 is exact in E4M3.
+TEST(Mxfp8Blocks, TwoDimensionalTilesShareTheTileScale) {
+  std::vector<float> x(32 * 32, 0.5f);
+  x[31 * 32 + 31] = 1.0f;
+  const auto [rows, columns] = precision::quantize_mxfp8_tiles(fp8_test::make(x, {32, 32}), DType::f8_e4m3);
+  EXPECT_EQ(rows.scales.to_vector<uint8_t>(), std::vector<uint8_t>(32, 119));
+  EXPECT_EQ(columns.scales.to_vector<uint8_t>(), std::vector<uint8_t>(32, 119));
+  EXPECT_EQ(precision::quantize_mxfp8(fp8_test::make(x, {32, 32}), DType::f8_e4m3, BlockAxis::along_rows)
+                .scales.to_vector<uint8_t>()[0],
+            118);
+  EXPECT_EQ(fp8_test::codes(rows.data)[0], float_to_fp8_e4m3_bits(128.0f));
+  EXPECT_EQ(rows.data.data_ptr(), columns.data.data_ptr());  // one set of codes for both copies
+}
+
+// Partial tiles (40 x 70: tiles of 32 and 8 rows, 32, 32 and 6 columns): each tile's code is
+// the rule applied to its amax, computed here from the values; both copies' scales carry it.
+TEST(Mxfp8Blocks, TwoDimensionalTilesMatchTheRuleWithPartialTiles) {
+  constexpr int64_t R = 40, C = 70;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(R * C);
+  for (float& v : x) v = std::ldexp(normal(rng), static_cast<int>(rng() % 20) - 10);
+  const auto [rows, columns] = precision::quantize_mxfp8_tiles(fp8_test::make(x, {R, C}), DType::f8_e4m3);
+  const std::vector<uint8_t> row_scales = rows.scales.to_vector<uint8_t>(), column_scales = columns.scales.to_vector<uint8_t>();
+  const std::vector<float> back = fp8_test::values(precision::dequantize_mxfp8(rows));
+  EXPECT_EQ(back, fp8_test::values(precision::dequantize_mxfp8(columns)));
+  for (int64_t tr = 0; tr < 2; ++tr)
+    for (int64_t tc = 0; tc < 3; ++tc) {
+      double amax = 0.0;
+      for (int64_t r = tr * 32; r < std::min<int64_t>(R, tr * 32 + 32); ++r)
+        for (int64_t c = tc * 32; c < std::min<int64_t>(C, tc * 32 + 32); ++c) amax = std::max(amax, std::abs(double(x[r * C + c])));
+      // The smallest power of two at least fl32(amax * fl32(1/448)), as a biased exponent.
+      const double v = static_cast<float>(static_cast<float>(amax) * static_cast<float>(1.0 / 448.0));
+      const int code = 127 + static_cast<int>(std::ceil(std::log2(v)));
+      for (int64_t r = tr * 32; r < std::min<int64_t>(R, tr * 32 + 32); ++r) ASSERT_EQ(row_scales[r * 3 + tc], code) << r;
+      for (int64_t c = tc * 32; c < std::min<int64_t>(C, tc * 32 + 32); ++c) ASSERT_EQ(column_scales[tr * C + c], code) << c;
+    }
+}

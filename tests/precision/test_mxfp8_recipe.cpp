@@ -13,6 +13,7 @@
 #include <mantissa/precision/fp8_state.h>
 #include <mantissa/precision/plugin.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
+#include <mantissa/train/precision_settings.h>
 #include "support/block_scaled_checks.h"
 #include "support/expect_error.h"
 #include "support/fp8_values.h"
@@ -99,4 +100,30 @@ TEST(Mxfp8Recipe, RefusesFp8Parameters) {
   Fp8Recipe with_params{.scaling = Fp8Scaling::mxfp8};
   with_params.fp8_params = true;
   expect_error([&] { PrecisionPlugin(parse_mode("bf16-mixed+mxfp8", with_params)); }, {"fp8_params", "MXFP8"});
+}
+
+// The 2-D knob: the weight's two copies are the tiles' one set of codes and scales; the input
+// keeps its 1 x 32 and 32 x 1 copies. The flag and the settings carry it.
+TEST(Mxfp8Recipe, TwoDimensionalWeightsShareOneQuantisation) {
+  const Tensor w = make(graded(64, 64, 2, 4), {64, 64});
+  for (const bool tiles : {true, false}) {
+    Fp8Recipe r{.scaling = Fp8Scaling::mxfp8};
+    r.mxfp8_2d_weights = tiles;
+    const auto recipe = make_quantization_recipe(r);
+    const ScalingMeta meta(1, 3, Device::cpu());
+    const QuantizedTensor q = recipe->quantize(w, TensorRole::weight, meta, 1);
+    const std::vector<float> rows = values(dequantize_mxfp8({q.data, q.scale_inv, BlockAxis::along_rows}));
+    const std::vector<float> cols = values(dequantize_mxfp8({q.columnwise_data, q.columnwise_scale_inv, BlockAxis::along_columns}));
+    if (tiles) {
+      EXPECT_EQ(rows, cols);
+      EXPECT_EQ(rows, values(dequantize_mxfp8(quantize_mxfp8_tiles(w, DType::f8_e4m3).first)));
+    } else {
+      EXPECT_NE(rows, cols);
+    }
+  }
+  training::PrecisionSettings s;
+  s.mxfp8_2d_weights = true;
+  EXPECT_TRUE(training::PrecisionSettings::from_json(s.to_json()).mxfp8_2d_weights);
+  s.precision = "bf16-mixed+mxfp8";
+  EXPECT_TRUE(s.make_plugin(1).mode().fp8->mxfp8_2d_weights);
 }

@@ -17,6 +17,14 @@ void mxfp8_quantize_cuda(const Tensor& x, Tensor& data, Tensor& scales, bool alo
                       cuda::describe_op("mxfp8_quantize", {&x, &data, &scales}));
 }
 
+void mxfp8_quantize_tiles_cuda(const Tensor& x, Tensor& data, Tensor& row_scales, Tensor& column_scales) {
+  cuda::DeviceGuard guard(x.device().index);
+  MANTISSA_CUDA_CHECK(launch_mxfp8_quantize_tiles(x.data<float>(), data.data<uint8_t>(), row_scales.data<uint8_t>(),
+                                                  column_scales.data<uint8_t>(), x.size(0), x.size(1),
+                                                  data.dtype() == DType::f8_e5m2, cuda::stream_of(x)),
+                      cuda::describe_op("mxfp8_quantize_tiles", {&x, &data, &row_scales, &column_scales}));
+}
+
 void mxfp8_dequantize_cuda(const Tensor& data, const Tensor& scales, Tensor& out, bool along_rows) {
   cuda::DeviceGuard guard(out.device().index);
   MANTISSA_CUDA_CHECK(launch_mxfp8_dequantize(data.data<uint8_t>(), scales.data<uint8_t>(), out.data<float>(),
@@ -75,6 +83,7 @@ void hadamard16_cuda(const Tensor& x, Tensor& out, hadamard16::Rounding rounding
 void register_cuda_block_quantize_kernels() {
   register_kernel(kMxfp8Quantize, Device::Type::cuda, &mxfp8_quantize_cuda);
   register_kernel(kMxfp8Dequantize, Device::Type::cuda, &mxfp8_dequantize_cuda);
+  register_kernel(kMxfp8QuantizeTiles, Device::Type::cuda, &mxfp8_quantize_tiles_cuda);
   register_kernel(kFp8TileQuantize, Device::Type::cuda, &fp8_tile_quantize_cuda);
   register_kernel(kFp8TileDequantize, Device::Type::cuda, &fp8_tile_dequantize_cuda);
   register_kernel(kNvfp4BlockAmax, Device::Type::cuda, &nvfp4_block_amax_cuda);

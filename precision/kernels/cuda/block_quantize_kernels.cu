@@ -18,6 +18,12 @@ __global__ void mxfp8_quantize_kernel(const float* x, uint8_t* data, uint8_t* sc
     mx_block_math::quantize_block(x, data, scales, b, rows, cols, along_rows, e5m2);
 }
 
+__global__ void mxfp8_quantize_tiles_kernel(const float* x, uint8_t* data, uint8_t* row_scales, uint8_t* column_scales,
+                                            int64_t rows, int64_t cols, bool e5m2, int64_t tiles) {
+  for (int64_t t = cuda::global_thread(); t < tiles; t += cuda::grid_threads())
+    mx_block_math::quantize_tile(x, data, row_scales, column_scales, t, rows, cols, e5m2);
+}
+
 __global__ void mxfp8_dequantize_kernel(const uint8_t* data, const uint8_t* scales, float* out, int64_t rows,
                                         int64_t cols, bool along_rows, bool e5m2, int64_t blocks) {
   for (int64_t b = cuda::global_thread(); b < blocks; b += cuda::grid_threads())
@@ -97,6 +103,14 @@ cudaError_t launch_mxfp8_quantize(const float* x, uint8_t* data, uint8_t* scales
   const int64_t blocks = mx_block_math::block_count(rows, cols, along_rows);
   mxfp8_quantize_kernel<<<cuda::blocks_for(blocks), cuda::kThreads, 0, stream>>>(x, data, scales, rows, cols,
                                                                                along_rows, e5m2, blocks);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_mxfp8_quantize_tiles(const float* x, uint8_t* data, uint8_t* row_scales, uint8_t* column_scales,
+                                        int64_t rows, int64_t cols, bool e5m2, cudaStream_t stream) {
+  const int64_t tiles = mx_block_math::tile_count(rows, cols);
+  mxfp8_quantize_tiles_kernel<<<cuda::blocks_for(tiles), cuda::kThreads, 0, stream>>>(x, data, row_scales, column_scales,
+                                                                                    rows, cols, e5m2, tiles);
   return cudaGetLastError();
 }
 

@@ -51,6 +51,8 @@ cudaError_t launch_delayed_scaling_update(float* history, float* scale, float* s
 // bytes (NVFP4: two E2M1 codes per byte), x and out f32, all row-major.
 cudaError_t launch_mxfp8_quantize(const float* x, uint8_t* data, uint8_t* scales, int64_t rows, int64_t cols,
                                   bool along_rows, bool e5m2, cudaStream_t stream);
+cudaError_t launch_mxfp8_quantize_tiles(const float* x, uint8_t* data, uint8_t* row_scales, uint8_t* column_scales,
+                                        int64_t rows, int64_t cols, bool e5m2, cudaStream_t stream);
 cudaError_t launch_mxfp8_dequantize(const uint8_t* data, const uint8_t* scales, float* out, int64_t rows,
                                     int64_t cols, bool along_rows, bool e5m2, cudaStream_t stream);
 cudaError_t launch_fp8_tile_quantize(const float* x, uint8_t* data, float* scale_inv,
