@@ -13,8 +13,6 @@ namespace mantissa::precision {
 
 namespace {
 
-constexpr const char* kFp8Linear = "fp8_linear";
-
 bool is_activation_dtype(DType d) { return d == DType::f32 || d == DType::bf16 || d == DType::f16; }
 
 DType activation_dtype(const Tensor& x) {
@@ -40,13 +38,16 @@ void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                  weight.describe());
 }
 
-// A quantised operand kept for the backward: its data (both copies, for block-scaled recipes)
-// as saved tensors, its scales (and NVFP4's global amaxes) as they were. The amax is not kept:
+// A quantised operand kept for the backward: the data it reads there as saved tensors, its
+// scales (and NVFP4's global amaxes) as they were. The backward reads x and w as the second
+// operand of a GEMM, i.e. a block-scaled recipe's columnwise copy, so the rowwise one is
+// dropped (TE drops it too); a per-tensor recipe's one copy serves both. The amax is not kept:
 // the backward's GEMMs only need the gradient's to see an overflow.
 class SavedOperand {
  public:
   explicit SavedOperand(const QuantizedTensor& q)
-      : data_(q.data, kFp8Linear), columnwise_data_(q.columnwise_data, kFp8Linear), scales_(q) {
+      : data_(q.columnwise_data.defined() ? Tensor() : q.data, kFp8Linear),
+        columnwise_data_(q.columnwise_data, kFp8Linear), scales_(q) {
     scales_.data = scales_.columnwise_data = scales_.amax = Tensor();
   }
   QuantizedTensor get() const {

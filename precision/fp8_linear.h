@@ -22,6 +22,9 @@
 
 namespace mantissa::precision {
 
+// The op name fp8_linear's saved tensors carry (the memory account counts them as the fp8 cache).
+inline constexpr const char* kFp8Linear = "fp8_linear";
+
 // y = x · weightᵀ + bias with weight (out, in), x (..., in); weight must be a persistent
 // tensor (its metas are keyed by it). Records its backward when grad mode is on.
 Tensor fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Fp8State state);

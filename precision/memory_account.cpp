@@ -8,6 +8,7 @@
 #include <mantissa/autograd/node.h>
 #include <mantissa/core/storage.h>
 #include <mantissa/precision/autocast.h>
+#include <mantissa/precision/fp8_linear.h>
 
 namespace mantissa::precision {
 
@@ -56,7 +57,7 @@ MemoryAccount account_memory(const StateDict& named_parameters, const optim::Opt
   // An fp8 parameter saved by its GEMM was counted as a parameter above. NVFP4's operands
   // are saved as u8 (packed E2M1), so the op that saved them tells them apart too.
   for (const auto& [storage, dtype, op] : saved_tensor_storages())
-    counter.add(storage, is_fp8(dtype) || std::string_view(op) == "fp8_linear" ? a.fp8_cache : a.activations);
+    counter.add(storage, is_fp8(dtype) || std::string_view(op) == kFp8Linear ? a.fp8_cache : a.activations);
   return a;
 }
 

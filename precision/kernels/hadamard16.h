@@ -5,12 +5,12 @@
 //   y[j] = sum_i v[i] * sign[i] * H[i][j] / 4,   H[i][j] = (-1)^popcount(i & j)  (Sylvester)
 // with TE's one fixed sign vector. The matrix is orthogonal, so when both operands of a GEMM
 // are transformed along its reduction axis the transforms cancel. Products are exact (x / 4,
-// negated); the sum runs in f32 in ascending i, then rounds to the input's dtype (TE's bf16).
+// negated); the sum runs in f32 in ascending i, then rounds to bf16 for bf16 inputs (TE's
+// rounding; TE takes no other dtype) and stays f32 otherwise.
 // A last, partial group is zero-padded: the output has whole groups of rows.
 #include <cstdint>
 
 #include <mantissa/core/formats/bfloat16.h>
-#include <mantissa/core/formats/float16.h>
 #include <mantissa/core/macros.h>
 
 namespace mantissa::hadamard16 {
@@ -24,7 +24,7 @@ MANTISSA_HOST_DEVICE float hadamard(int i, int j) {
   return ((m ^ (m >> 1) ^ (m >> 2) ^ (m >> 3)) & 1u) ? -1.0f : 1.0f;
 }
 
-enum class Rounding : uint8_t { f32, bf16, f16 };  // what the sums are rounded to
+enum class Rounding : uint8_t { f32, bf16 };  // what the sums are rounded to
 
 MANTISSA_HOST_DEVICE int64_t padded_rows(int64_t rows) { return (rows + kSize - 1) / kSize * kSize; }
 
@@ -38,7 +38,6 @@ MANTISSA_HOST_DEVICE void transform_group(const float* x, float* out, int64_t g,
     float sum = 0.0f;
     for (int i = 0; i < kSize; ++i) sum += hadamard(i, j) * v[i];
     if (rounding == Rounding::bf16) sum = bf16_bits_to_float(float_to_bf16_bits(sum));
-    if (rounding == Rounding::f16) sum = half_bits_to_float(float_to_half_bits(sum));
     out[(r0 + j) * cols + c] = sum;
   }
 }

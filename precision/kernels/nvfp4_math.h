@@ -25,6 +25,8 @@
 namespace mantissa::nvfp4_math {
 
 inline constexpr int64_t kNvfp4BlockSize = 16;
+// A GEMM of unit values is multiplied by amax_a * amax_b times this (TE's nvfp4.cu).
+inline constexpr float kGemmAlphaPerAmaxProduct = 1.0f / (2688.0f * 2688.0f);
 
 MANTISSA_HOST_DEVICE float global_encode_scale(float amax) {
   const float s = amax > 0.0f ? 2688.0f / amax : 0.0f;  // amax NaN-free (its max skips NaNs)

@@ -1,5 +1,6 @@
 #include <mantissa/precision/quantization/block_scale_stats.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -29,7 +30,7 @@ nlohmann::json to_json(const BlockScaleStats& s) {
 }
 
 BlockScaleStats block_scale_stats(const Tensor& x, const std::vector<float>& encode, int64_t tile_rows,
-                                  int64_t tile_cols, float saturate_above, float element_min) {
+                                  int64_t tile_cols, const ElementRange& element) {
   MANTISSA_CHECK(x.dim() == 2 && tile_rows > 0 && tile_cols > 0, "block_scale_stats",
                  "needs a 2-D tensor and positive tiles, got {} in {} x {} tiles", x.describe(), tile_rows, tile_cols);
   const int64_t rows = x.size(0), cols = x.size(1);
@@ -48,7 +49,8 @@ BlockScaleStats block_scale_stats(const Tensor& x, const std::vector<float>& enc
         non_zero = true;
         ++s.values;
         const float scaled = std::abs(value * e);
-        const bool flushed = scaled <= element_min / 2, clipped = scaled > saturate_above;
+        const bool flushed = scaled <= element.smallest / 2;
+        const bool clipped = scaled > element.clip_from || (element.tie_clips && scaled == element.clip_from);
         s.underflowed_values += flushed;
         s.saturated_values += clipped;
         underflow |= flushed;

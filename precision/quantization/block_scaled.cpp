@@ -46,10 +46,8 @@ void BlockScaledRecipe::record_amax(const ScalingMeta& meta, int64_t slot, const
 std::optional<BlockScaleStats> BlockScaledRecipe::fp8_block_stats(const Tensor& x, TensorRole role,
                                                                   const std::vector<float>& encode, int64_t tile_rows,
                                                                   int64_t tile_cols) const {
-  // E4M3: 448 = 1.75 * 2^8 is the largest value, 480 the next step; E5M2: 57344 and 61440.
-  const bool e5m2 = format(role) == DType::f8_e5m2;
-  return precision::block_scale_stats(x, encode, tile_rows, tile_cols, e5m2 ? 59392.0f : 464.0f,
-                                      e5m2 ? 0x1p-16f : 0x1p-9f);
+  return precision::block_scale_stats(x, encode, tile_rows, tile_cols,
+                                      format(role) == DType::f8_e5m2 ? kE5m2Range : kE4m3Range);
 }
 
 QuantizedTensor BlockScaledRecipe::with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
@@ -72,7 +70,10 @@ Tensor BlockScaledRecipe::gemm(const QuantizedTensor& a, const QuantizedTensor& 
   const Tensor lhs = dequantize(raw::contiguous(a.data), raw::contiguous(a.scale_inv), /*along_rows=*/true);
   const Tensor rhs =
       dequantize(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), /*along_rows=*/false);
-  Tensor result = block_product(lhs, rhs, bf16_exact());
+  return finish_gemm(block_product(lhs, rhs, bf16_exact()), out_dtype, bias, amax);
+}
+
+Tensor BlockScaledRecipe::finish_gemm(Tensor result, DType out_dtype, const Tensor& bias, Tensor* amax) {
   if (bias.defined()) result = raw::binary(BinaryOp::add, result, raw::cast(bias, DType::f32));
   if (amax) *amax = fp8_amax(result);
   return raw::cast(result, out_dtype);

@@ -13,9 +13,11 @@
 namespace mantissa::precision {
 
 // lhs (m, k) · rhs (k, n) of dequantised f32 operands, in f32. On the CPU an f32 GEMM (the
-// BLAS's summation order); on CUDA, when every operand value is exact in bf16 (`bf16_exact`:
-// fp8 or fp4 elements times power-of-two scales), a bf16 GEMM writing f32, whose products are
-// the same exact ones, else an f32 GEMM.
+// BLAS's summation order); on CUDA, when every operand value fits bf16 (`bf16_exact`: at most
+// 8 significant bits, as fp8 elements times power-of-two scales and NVFP4's E2M1 times E4M3
+// unit values have), a bf16 GEMM writing f32, whose products are the same exact ones, else
+// an f32 GEMM. (An MXFP8 value below bf16's smallest subnormal, 2^-133, which needs a block
+// amax under about 2^-118, would flush there.)
 Tensor block_product(const Tensor& lhs, const Tensor& rhs, bool bf16_exact);
 
 class BlockScaledRecipe : public QuantizationRecipe {
@@ -41,9 +43,11 @@ class BlockScaledRecipe : public QuantizationRecipe {
   // element format.
   std::optional<BlockScaleStats> fp8_block_stats(const Tensor& x, TensorRole role, const std::vector<float>& encode,
                                                  int64_t tile_rows, int64_t tile_cols) const;
-  // Whether every dequantised value is exact in bf16 (block_product). True unless the scales
-  // are not powers of two.
+  // Whether every value dequantize() gives fits bf16's 8 significant bits (block_product).
+  // True unless the scales are arbitrary f32s.
   virtual bool bf16_exact() const { return true; }
+  // A GEMM's f32 result + bias (added in f32), its amax when asked, rounded once to out_dtype.
+  static Tensor finish_gemm(Tensor result, DType out_dtype, const Tensor& bias, Tensor* amax);
   // Both copies, the amax recorded unless writes is none.
   QuantizedTensor with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
                             Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot,

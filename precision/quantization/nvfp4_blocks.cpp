@@ -8,7 +8,7 @@ namespace mantissa::precision {
 
 namespace {
 
-nvfp4_math::Nvfp4Rule rule_for(const Nvfp4Tensor& q) {
+nvfp4_math::Nvfp4Rule dequantize_rule(const Nvfp4Tensor& q) {
   return {.rows = q.data.size(0), .cols = q.cols, .tile_rows = 1};
 }
 
@@ -17,7 +17,7 @@ Tensor dequantized(const Nvfp4Tensor& q, const Tensor& amax) {
   MANTISSA_CHECK(q.data.dim() == 2 && q.scales.dim() == 2, "dequantize_nvfp4", "needs 2-D data and scales, got {} and {}",
                  q.data.describe(), q.scales.describe());
   Tensor out = raw::empty({rows, cols}, {DType::f32, q.data.device()});
-  nvfp4_dequantize_(raw::contiguous(q.data), raw::contiguous(q.scales), amax, out, rule_for(q));
+  nvfp4_dequantize_(raw::contiguous(q.data), raw::contiguous(q.scales), amax, out, dequantize_rule(q));
   return out;
 }
 
@@ -36,7 +36,7 @@ Nvfp4Tensor quantize_nvfp4(const Tensor& x, const Nvfp4Options& options) {
   }
   const Device device = x.device();
   const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
-  Tensor block_amaxes = raw::zeros({rule.block_count()}, {DType::f32, device});
+  Tensor block_amaxes = raw::empty({rule.block_count()}, {DType::f32, device});  // each block writes its own
   nvfp4_block_amax_(values, block_amaxes, rule);
   // Block amaxes are NaN-free, so their max is the tensor's amax with NaNs skipped.
   Nvfp4Tensor q{raw::empty({rule.rows, rule.packed_cols()}, {DType::u8, device}),
@@ -58,9 +58,9 @@ Tensor nvfp4_unit_values(const Nvfp4Tensor& q) { return dequantized(q, Tensor())
 Tensor random_hadamard_transform(const Tensor& x) {
   MANTISSA_CHECK(is_floating(x.dtype()) && x.dim() == 2, "random_hadamard_transform", "needs a 2-D float tensor, got {}",
                  x.describe());
-  const hadamard16::Rounding rounding = x.dtype() == DType::bf16  ? hadamard16::Rounding::bf16
-                                        : x.dtype() == DType::f16 ? hadamard16::Rounding::f16
-                                                                  : hadamard16::Rounding::f32;
+  // TE rounds to bf16, its only input dtype; other inputs keep f32 sums (f16 could overflow:
+  // a sum reaches 4 times the largest input).
+  const hadamard16::Rounding rounding = x.dtype() == DType::bf16 ? hadamard16::Rounding::bf16 : hadamard16::Rounding::f32;
   Tensor out = raw::empty({hadamard16::padded_rows(x.size(0)), x.size(1)}, {DType::f32, x.device()});
   hadamard16_(raw::contiguous(raw::cast(x, DType::f32)), out, rounding);
   return out;

@@ -30,7 +30,7 @@ Tensor dequantize_nvfp4(const Nvfp4Tensor& q);
 Tensor nvfp4_unit_values(const Nvfp4Tensor& q);
 
 // TE's random Hadamard transform down the columns of x (rows, cols) (hadamard16.h): f32
-// (rows rounded up to 16, cols), each value rounded to x's dtype as TE rounds it to bf16.
+// (rows rounded up to 16, cols), each value rounded to bf16 for a bf16 x, as TE does.
 Tensor random_hadamard_transform(const Tensor& x);
 
 }  // namespace mantissa::precision

@@ -40,7 +40,7 @@ std::optional<BlockScaleStats> Nvfp4Scaling::block_scale_stats(const Tensor& x, 
   // dequantise to zero (nvfp4_math.h): all of them lost, encode 0 to the statistics.
   for (const uint8_t code : raw::to_device(raw::contiguous(q.scale_inv), Device::cpu()).to_vector<uint8_t>())
     encode.push_back((code & 0x7F) == 0 ? 0.0f : nvfp4_math::element_encode_scale(code, decode));
-  return precision::block_scale_stats(x, encode, 1, nvfp4_math::kNvfp4BlockSize, 7.0f, 0.5f);  // E2M1: 6, then 8
+  return precision::block_scale_stats(x, encode, 1, nvfp4_math::kNvfp4BlockSize, kE2m1Range);
 }
 
 Tensor Nvfp4Scaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool) const {
@@ -58,11 +58,9 @@ Tensor Nvfp4Scaling::gemm(const QuantizedTensor& a, const QuantizedTensor& b, DT
   const Tensor rhs = dequantize(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), true);
   MANTISSA_CHECK(lhs.size(1) == rhs.size(1), name(), "operands reduce over {} and {} values", lhs.size(1), rhs.size(1));
   const Tensor alpha = raw::binary(BinaryOp::mul, raw::binary(BinaryOp::mul, a.global_amax, b.columnwise_global_amax),
-                                   1.0f / (2688.0f * 2688.0f));
-  Tensor result = raw::binary(BinaryOp::mul, block_product(lhs, raw::transpose(rhs, 0, 1), bf16_exact()), alpha);
-  if (bias.defined()) result = raw::binary(BinaryOp::add, result, raw::cast(bias, DType::f32));
-  if (amax) *amax = fp8_amax(result);
-  return raw::cast(result, out_dtype);
+                                   nvfp4_math::kGemmAlphaPerAmaxProduct);
+  return finish_gemm(raw::binary(BinaryOp::mul, block_product(lhs, raw::transpose(rhs, 0, 1), bf16_exact()), alpha),
+                     out_dtype, bias, amax);
 }
 
 QuantizedTensor Nvfp4Scaling::transposed(const QuantizedTensor& q) const {

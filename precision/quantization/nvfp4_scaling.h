@@ -30,8 +30,9 @@ class Nvfp4Scaling : public BlockScaledRecipe {
                                                   const QuantizedTensor& q) const override;
 
  protected:
-  // Unit values of one copy; its columns are read as twice its bytes (an odd tensor's last
-  // nibble is a zero, which adds nothing to a GEMM).
+  // For the GEMM: the *unit* values (element * block scale, without the tensor's factor, which
+  // alpha applies) of either copy, both stored blocked along their rows; its columns are read
+  // as twice its bytes (an odd tensor's last nibble is a zero, which adds nothing to a GEMM).
   Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
 };
 

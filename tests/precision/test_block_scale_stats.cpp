@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <mantissa/core/formats/float4_e2m1.h>
+#include <mantissa/core/formats/float8.h>
 #include <mantissa/mantissa.h>
 #include <mantissa/precision/fp8_autocast.h>
 #include <mantissa/precision/fp8_state.h>
@@ -34,7 +36,7 @@ using fp8_test::make;
 //   block 2: zeros and a NaN: an all-zero block, no scale
 TEST(BlockScaleStats, HandDerivedCounts) {
   const std::vector<float> x = {1.0f, 1e-6f, 0.0f, -1.5f, 1000.0f, 0x1p-9f, 900.0f, 0.0f, 0.0f, NAN, 0.0f, -0.0f};
-  const BlockScaleStats s = block_scale_stats(make(x, {1, 12}), {256.0f, 0.5f, 1.0f}, 1, 4, 464.0f, 0x1p-9f);
+  const BlockScaleStats s = block_scale_stats(make(x, {1, 12}), {256.0f, 0.5f, 1.0f}, 1, 4, kE4m3Range);
   EXPECT_EQ(s.blocks, 2);
   EXPECT_EQ(s.zero_blocks, 1);
   EXPECT_EQ(s.underflowing, 2);
@@ -44,10 +46,33 @@ TEST(BlockScaleStats, HandDerivedCounts) {
   EXPECT_EQ(s.saturated_values, 1);
   EXPECT_EQ(s.scale_log2, (std::map<int, int64_t>{{-8, 1}, {1, 1}}));
   // Just above the tie, the value survives; tiles span rows.
-  const BlockScaleStats t = block_scale_stats(make({0x1.01p-10f, 2.0f, 3.0f, 4.0f}, {2, 2}), {1.0f}, 2, 2, 464.0f, 0x1p-9f);
+  const BlockScaleStats t = block_scale_stats(make({0x1.01p-10f, 2.0f, 3.0f, 464.0f}, {2, 2}), {1.0f}, 2, 2, kE4m3Range);
   EXPECT_EQ(t.blocks, 1);
   EXPECT_EQ(t.underflowing, 0);
+  EXPECT_EQ(t.saturating, 0);  // E4M3's tie at 464 rounds down to 448 (even)
   EXPECT_EQ(t.scale_log2, (std::map<int, int64_t>{{0, 1}}));
+  // E5M2's and E2M1's ties round up, past their largest values: clipped.
+  EXPECT_EQ(block_scale_stats(make({61440.0f, 61439.0f}, {1, 2}), {1.0f, 1.0f}, 1, 1, kE5m2Range).saturating, 1);
+  EXPECT_EQ(block_scale_stats(make({7.0f, 6.99f}, {1, 2}), {1.0f, 1.0f}, 1, 1, kE2m1Range).saturating, 1);
+}
+
+// The ranges agree with the bit-exact conversions (tested against CUDA's): the last value that
+// rounds to the largest, the first that overflows (no saturation), the largest that flushes.
+TEST(BlockScaleStats, TheElementRangesAgreeWithTheFormats) {
+  EXPECT_EQ(float_to_fp8_e4m3_bits(kE4m3Range.clip_from, false), 0x7E);                       // 448
+  EXPECT_EQ(float_to_fp8_e4m3_bits(std::nextafter(kE4m3Range.clip_from, 1e9f), false), 0x7F);  // NaN
+  EXPECT_EQ(float_to_fp8_e5m2_bits(kE5m2Range.clip_from, false), 0x7C);                        // inf
+  EXPECT_EQ(float_to_fp8_e5m2_bits(std::nextafter(kE5m2Range.clip_from, 0.0f), false), 0x7B);  // 57344
+  EXPECT_EQ(float_to_fp4_e2m1_bits(std::nextafter(kE2m1Range.clip_from, 0.0f)), 0x7);          // 6
+  // At most half the smallest value flushes; just above it rounds to the smallest (code 1).
+  auto check_smallest = [](const ElementRange& r, uint8_t (*to_bits)(float)) {
+    const float half = r.smallest / 2;
+    EXPECT_EQ(to_bits(half), 0) << r.smallest;
+    EXPECT_EQ(to_bits(std::nextafter(half, 1.0f)), 1) << r.smallest;
+  };
+  check_smallest(kE4m3Range, [](float f) { return float_to_fp8_e4m3_bits(f); });
+  check_smallest(kE5m2Range, [](float f) { return float_to_fp8_e5m2_bits(f); });
+  check_smallest(kE2m1Range, [](float f) { return float_to_fp4_e2m1_bits(f); });
 }
 
 namespace {
@@ -140,7 +165,8 @@ TEST(BlockScaleStats, GatheredOnlyWhileObservedAndRecorded) {
   EXPECT_TRUE(state.metas().front().meta->block_scales.empty());
 }
 
-// NVFP4 saves its packed operands as u8; they are the fp8 cache, not activations.
+// NVFP4 saves its packed operands as u8; they are the fp8 cache, not activations, and only
+// the copies the backward reads are kept.
 TEST(BlockScaleStats, Nvfp4OperandsCountAsTheFp8Cache) {
   nn::Linear fc(nn::LinearOptions(32, 16).with_bias(false));
   optim::SGD opt(fc->parameters(), optim::SGDOptions(0.1));
@@ -151,7 +177,7 @@ TEST(BlockScaleStats, Nvfp4OperandsCountAsTheFp8Cache) {
     loss = sum(fc(ones({16, 32})));
   }
   const MemoryAccount a = account_memory(fc->named_parameters(), opt);
-  // Rows: x 16 x 32 and w 16 x 32, half a byte each; columns the same transposed.
-  EXPECT_EQ(a.fp8_cache, 2 * (16 * 16 + 16 * 16));
+  // The backward reads x's and w's columnwise copies only: 32 x 16 each, half a byte a value.
+  EXPECT_EQ(a.fp8_cache, 2 * (32 * 8));
   EXPECT_EQ(a.activations, 0);
 }

@@ -31,7 +31,7 @@ using fp8_test::values;
 
 namespace {
 
-constexpr int64_t M = 64, K = 64, N = 32;
+constexpr int64_t M = 64, K = 64, N = 32;  // the default shapes; the odd ones in a test below
 
 std::vector<double> f64(const Tensor& t) {
   const std::vector<float> f = values(t);
@@ -54,15 +54,15 @@ struct LinearRun {
 };
 
 LinearRun run_linear(const Fp8Recipe& recipe, const std::vector<float>& xv, const std::vector<float>& wv,
-                     const std::vector<float>& gv) {
-  const Tensor x = make(xv, {M, K}, true), w = make(wv, {N, K}, true);
+                     const std::vector<float>& gv, int64_t m = M, int64_t k = K, int64_t n = N) {
+  const Tensor x = make(xv, {m, k}, true), w = make(wv, {n, k}, true);
   Fp8State state(recipe);
   Tensor y;
   {
     Fp8Autocast fp8(state);
     y = linear(x, w, Tensor());
   }
-  y.backward(make(gv, {M, N}));
+  y.backward(make(gv, {m, n}));
   return {values(y), values(x.grad()), values(w.grad())};
 }
 
@@ -163,4 +163,21 @@ TEST(Nvfp4Recipe, WeightTilesMakeTheColumnwiseCopyTheTranspose) {
     if (tiles) EXPECT_EQ(differing, 0);
     else EXPECT_GT(differing, 0);
   }
+}
+
+// Shapes TE would refuse: 37 tokens (the transform pads them to 48), 33 in-features (an odd
+// count: the last packed byte holds one value) and 21 out-features, each partial block and
+// tile scaled as the zero-padded one.
+TEST(Nvfp4Recipe, OddShapesReadTheSameCopies) {
+  constexpr int64_t m = 37, k = 33, n = 21, padded = 48;
+  const std::vector<float> xv = graded(m, k, 1, 2), wv = graded(n, k, 2, 2), gv = graded(m, n, 4, -2);
+  const LinearRun run = run_linear(nvfp4(/*stochastic=*/false), xv, wv, gv, m, k, n);
+  const Tensor x = make(xv, {m, k}), w = make(wv, {n, k}), g = make(gv, {m, n});
+  const auto x_rows = along_rows(x), w_tiles = along_rows(w, 16), g_rows = along_rows(g);
+  const auto w_tiles_t = down_columns(w, false, 16);
+  const auto x_cols = down_columns(x, true), g_cols = down_columns(g, true);  // (k, 48), (n, 48)
+  ASSERT_EQ(x_cols.size(), static_cast<size_t>(k * padded));
+  EXPECT_EQ(misses(run.y, m, n, k, at(x_rows, k), transposed_at(w_tiles, k)), 0) << "forward";
+  EXPECT_EQ(misses(run.dx, m, k, n, at(g_rows, n), transposed_at(w_tiles_t, n)), 0) << "dgrad";
+  EXPECT_EQ(misses(run.dw, n, k, padded, at(g_cols, padded), transposed_at(x_cols, padded)), 0) << "wgrad";
 }
