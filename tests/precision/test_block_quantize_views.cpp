@@ -1,10 +1,12 @@
-// Every block-scaled quantiser takes every view: a transposed, offset or stride-0 expanded
-// operand quantises as its contiguous copy does, and an empty one gives empty data.
+// Every block-scaled quantiser (and NVFP4's Hadamard transform, and the block-scale
+// statistics) takes every view: a transposed, offset or stride-0 expanded operand gives what
+// its contiguous copy does, and an empty one gives empty data.
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include <mantissa/mantissa.h>
+#include <mantissa/precision/quantization/block_scale_stats.h>
 #include <mantissa/precision/quantization/fp8_blocks.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
 #include <mantissa/precision/quantization/nvfp4_blocks.h>
@@ -44,10 +46,24 @@ TEST(BlockQuantizeViews, EveryQuantiserTakesEveryView) {
       EXPECT_EQ(dequantize_fp8_tiles(a).sizes(), view.sizes()) << name;
     }
     for (const int64_t tile_rows : {1, 16}) {
-      const Nvfp4Tensor a = quantize_nvfp4(view, {.tile_rows = tile_rows}), b = quantize_nvfp4(dense, {.tile_rows = tile_rows});
+      Generator view_stream(3), dense_stream(3);  // stochastic rounding draws the same bytes
+      const Nvfp4Tensor a = quantize_nvfp4(view, {.tile_rows = tile_rows, .stochastic = &view_stream});
+      const Nvfp4Tensor b = quantize_nvfp4(dense, {.tile_rows = tile_rows, .stochastic = &dense_stream});
       EXPECT_EQ(a.data.to_vector<uint8_t>(), b.data.to_vector<uint8_t>()) << name;
       EXPECT_EQ(a.scales.to_vector<uint8_t>(), b.scales.to_vector<uint8_t>()) << name;
       EXPECT_EQ(dequantize_nvfp4(a).sizes(), view.sizes()) << name;
     }
+    const auto [tiles_a, columns_a] = quantize_mxfp8_tiles(view, DType::f8_e4m3);
+    const auto [tiles_b, columns_b] = quantize_mxfp8_tiles(dense, DType::f8_e4m3);
+    EXPECT_EQ(fp8_test::codes(tiles_a.data), fp8_test::codes(tiles_b.data)) << name;
+    EXPECT_EQ(columns_a.scales.to_vector<uint8_t>(), columns_b.scales.to_vector<uint8_t>()) << name;
+    EXPECT_EQ(fp8_test::values(random_hadamard_transform(view)), fp8_test::values(random_hadamard_transform(dense)))
+        << name;
+    const std::vector<float> encode(static_cast<size_t>(view.size(0) * ((view.size(1) + 15) / 16)), 8.0f);
+    const BlockScaleStats sa = block_scale_stats(view, encode, 1, 16, kE4m3Range);
+    const BlockScaleStats sb = block_scale_stats(dense, encode, 1, 16, kE4m3Range);
+    EXPECT_EQ(sa.blocks, sb.blocks) << name;
+    EXPECT_EQ(sa.values, sb.values) << name;
+    EXPECT_EQ(sa.scale_log2, sb.scale_log2) << name;
   }
 }
