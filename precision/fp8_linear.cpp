@@ -1,5 +1,6 @@
 #include <mantissa/precision/fp8_linear.h>
 
+#include <optional>
 #include <vector>
 
 #include <mantissa/autograd/functions.h>
@@ -62,6 +63,36 @@ class SavedOperand {
   QuantizedTensor scales_;  // all but the data and the amax
 };
 
+// What the backward's GEMMs read of x or w: the forward's quantised operand (as kept by
+// SavedOperand), or under a backward_override an operand in the activation dtype: the
+// unquantised tensor (high_precision) or the forward's rowwise copy dequantised (dequantized;
+// and under high_precision an fp8 parameter, which has no other value). The copy is kept
+// quantised and dequantised only when the backward runs, as TE does.
+class BackwardOperand {
+ public:
+  static BackwardOperand quantized(const QuantizedTensor& q) { return BackwardOperand(q, 0); }
+  static BackwardOperand dequantized(const QuantizedTensor& q, int64_t cols) { return BackwardOperand(q, cols); }
+  // Saved under its own op name: it counts as an activation, not as the fp8 cache.
+  static BackwardOperand original(const Tensor& t) {
+    BackwardOperand o;
+    o.original_ = SavedTensor(t, "fp8_linear (high-precision operand)");
+    return o;
+  }
+
+  QuantizedTensor quantized() const { return quantized_->get(); }
+  Tensor unquantized(const QuantizationRecipe& recipe, DType act) const {
+    if (quantized_) return recipe.dequantized(quantized_->get(), cols_, act);
+    return raw::cast(original_.get(), act);
+  }
+
+ private:
+  BackwardOperand() = default;
+  BackwardOperand(const QuantizedTensor& q, int64_t cols) : quantized_(SavedOperand(q)), cols_(cols) {}
+  SavedTensor original_;
+  std::optional<SavedOperand> quantized_;
+  int64_t cols_ = 0;
+};
+
 // Adds what quantising x into q did to its blocks to the GEMM's instruments, when observed.
 void observe(const Fp8State& state, GemmMeta& meta, const Tensor& x, TensorRole role, const QuantizedTensor& q) {
   if (!state.observing_block_scales()) return;
@@ -82,11 +113,14 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
 
   // Only training moves the metas (MetaWrites); evaluation reads them.
   const MetaWrites writes = grad_enabled() ? MetaWrites::record : MetaWrites::none;
+  // The columnwise copies are for the backward's quantised GEMMs.
+  const BackwardOverride override = state.recipe().backward_override;
+  const Copies copies = writes == MetaWrites::record && override == BackwardOverride::none ? Copies::both : Copies::rowwise;
   const Tensor x2 = raw::reshape(x, {-1, in});
-  const QuantizedTensor xq = quantizer.quantize(x2, TensorRole::input, meta->forward, fp8_slot::input, writes);
+  const QuantizedTensor xq = quantizer.quantize(x2, TensorRole::input, meta->forward, fp8_slot::input, writes, copies);
   // An fp8 parameter is the operand as stored, with the scale_inv it was stored with.
   const QuantizedTensor wq = stored_fp8 ? QuantizedTensor{.data = weight, .scale_inv = raw::clone(meta->forward.scale_inv_at(fp8_slot::weight)), .amax = {}}
-                                   : quantizer.quantize(weight, TensorRole::weight, meta->forward, fp8_slot::weight, writes);
+                                   : quantizer.quantize(weight, TensorRole::weight, meta->forward, fp8_slot::weight, writes, copies);
   if (writes == MetaWrites::record) {
     observe(state, *meta, x2, TensorRole::input, xq);
     if (!stored_fp8) observe(state, *meta, weight, TensorRole::weight, wq);
@@ -104,24 +138,40 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const bool owns_backward_update = state.claim_backward_update();
   const bool need_dgrad = x.requires_grad(), need_wgrad = weight.requires_grad();
   const bool need_bgrad = bias.defined() && bias.requires_grad();
+  const bool high_precision = override == BackwardOverride::high_precision;
+  BackwardOperand saved_x = override == BackwardOverride::none ? BackwardOperand::quantized(xq)
+                            : high_precision                  ? BackwardOperand::original(x)
+                                                              : BackwardOperand::dequantized(xq, in);
+  BackwardOperand saved_w = override == BackwardOverride::none   ? BackwardOperand::quantized(wq)
+                            : high_precision && !stored_fp8      ? BackwardOperand::original(weight)
+                                                                 : BackwardOperand::dequantized(wq, in);
   return record(kFp8Linear, {x, weight, bias}, y,
-                [state, meta, act, wgrad_dtype, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad,
-                 x_shape = x.sizes(), saved_x = SavedOperand(xq), saved_w = SavedOperand(wq)](const Tensor& grad) mutable {
+                [state, meta, act, wgrad_dtype, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad, override,
+                 x_shape = x.sizes(), saved_x = std::move(saved_x), saved_w = std::move(saved_w)](const Tensor& grad) mutable {
                   const Tensor g = raw::reshape(raw::cast(grad, act), {-1, out});
                   const QuantizationRecipe& quantizer = state.quantizer();
-                  const QuantizedTensor gq = quantizer.quantize(g, TensorRole::grad_output, meta->backward, fp8_slot::grad_output);
-                  observe(state, *meta, g, TensorRole::grad_output, gq);
                   Tensor dgrad, wgrad, bgrad;
-                  if (need_dgrad) {
-                    Tensor dgrad_amax;
-                    dgrad = raw::reshape(
-                        with_non_finite_of(quantizer.gemm(gq, saved_w.get(), act, {}, &dgrad_amax), {&gq}),
-                        x_shape);
-                    quantizer.record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax);
+                  if (override != BackwardOverride::none) {
+                    // TE's backward with fp8 off: the gradient unquantised, GEMMs in the activation dtype.
+                    if (need_dgrad) dgrad = raw::reshape(raw::matmul(g, saved_w.unquantized(quantizer, act)), x_shape);
+                    if (need_wgrad)
+                      wgrad = raw::cast(raw::matmul(raw::transpose(g, 0, 1), saved_x.unquantized(quantizer, act)),
+                                        wgrad_dtype);
+                  } else {
+                    const QuantizedTensor gq =
+                        quantizer.quantize(g, TensorRole::grad_output, meta->backward, fp8_slot::grad_output);
+                    observe(state, *meta, g, TensorRole::grad_output, gq);
+                    if (need_dgrad) {
+                      Tensor dgrad_amax;
+                      dgrad = raw::reshape(
+                          with_non_finite_of(quantizer.gemm(gq, saved_w.quantized(), act, {}, &dgrad_amax), {&gq}),
+                          x_shape);
+                      quantizer.record_amax(meta->backward, fp8_slot::grad_input, dgrad_amax);
+                    }
+                    if (need_wgrad)
+                      wgrad = with_non_finite_of(
+                          quantizer.gemm(quantizer.transposed(gq), saved_x.quantized(), wgrad_dtype), {&gq});
                   }
-                  if (need_wgrad)
-                    wgrad = with_non_finite_of(quantizer.gemm(quantizer.transposed(gq), saved_x.get(), wgrad_dtype),
-                                               {&gq});
                   if (need_bgrad) bgrad = raw::reduce(ReduceOp::sum, g, {0});
                   if (owns_backward_update) state.update_backward();
                   return std::vector<Tensor>{dgrad, wgrad, bgrad};

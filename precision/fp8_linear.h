@@ -6,6 +6,9 @@
 //             dgrad = (g_q · w_q) · sg⁻¹ sw⁻¹,  wgrad = (g_qᵀ · x_q) · sg⁻¹ sx⁻¹
 //             bgrad = Σ g over rows, from the unquantised gradient (TE's fused bgrad)
 // The forward saves x_q and w_q (fp8, as TE does) with the scale inverses they were made with.
+// With the recipe's backward_override (TE's), the gradient is not quantised and both GEMMs
+// run in the activation dtype on x and w (high_precision; the forward saves them instead) or
+// on x_q and w_q dequantised (dequantized; the forward saves only their rowwise copies).
 //
 // Dtypes (TE's activation_dtype): autocast's dtype when an autocast region is on for x's
 // device, else x's dtype. x is cast to it (differentiably) before quantisation; the weight

@@ -131,4 +131,20 @@ AmaxComputeAlgo parse_amax_compute_algo(std::string_view name) {
   fail("precision", "unknown amax_compute_algo '{}'; valid: max, most_recent", name);
 }
 
+std::string_view backward_override_name(BackwardOverride override) {
+  switch (override) {
+    case BackwardOverride::none: return "none";
+    case BackwardOverride::high_precision: return "high_precision";
+    case BackwardOverride::dequantized: return "dequantized";
+  }
+  return "?";
+}
+
+BackwardOverride parse_backward_override(std::string_view name) {
+  if (name == "none") return BackwardOverride::none;
+  if (name == "high_precision") return BackwardOverride::high_precision;
+  if (name == "dequantized") return BackwardOverride::dequantized;
+  fail("precision", "unknown backward_override '{}'; valid: none, high_precision, dequantized", name);
+}
+
 }  // namespace mantissa::precision

@@ -19,6 +19,11 @@ enum class AmaxComputeAlgo { max, most_recent };
 // block: TE's Float8BlockScaling (an f32 scale per 1 x 128 or 128 x 128 tile; "+fp8-block");
 // nvfp4: TE's NVFP4BlockScaling (E2M1 values, an E4M3 scale per 16, an f32 one per tensor).
 enum class Fp8Scaling { delayed, current, mxfp8, block, nvfp4 };
+// TE's backward_override: what the backward's GEMMs read. none: the quantised copies, with the
+// gradient quantised too; high_precision: the unquantised input and weight; dequantized: the
+// forward's quantised input and weight, dequantised. In the last two the gradient stays
+// unquantised and the GEMMs run in the activation dtype. Delayed scaling takes only none.
+enum class BackwardOverride { none, high_precision, dequantized };
 
 // Transformer Engine's recipe knobs (DelayedScaling's, then the block-scaled recipes'), with
 // its defaults.
@@ -38,6 +43,7 @@ struct Fp8Recipe {
   // the random Hadamard transform on the weight gradient's operands, stochastic rounding of the
   // gradients, 16 x 16 weight tiles.
   bool nvfp4_rht = true, nvfp4_stochastic_rounding = true, nvfp4_2d_weights = true;
+  BackwardOverride backward_override = BackwardOverride::none;  // every recipe but delayed
 };
 
 struct PrecisionMode {
@@ -69,5 +75,7 @@ std::string_view fp8_scaling_name(Fp8Scaling scaling);
 Fp8Scaling parse_fp8_scaling(std::string_view name);  // "delayed" | "current" | "mxfp8" | "fp8-block" | "nvfp4"
 std::string_view amax_compute_algo_name(AmaxComputeAlgo algo);
 AmaxComputeAlgo parse_amax_compute_algo(std::string_view name);  // "max" | "most_recent"
+std::string_view backward_override_name(BackwardOverride override);
+BackwardOverride parse_backward_override(std::string_view name);  // "none" | "high_precision" | "dequantized"
 
 }  // namespace mantissa::precision

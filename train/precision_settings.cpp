@@ -28,6 +28,7 @@ precision::PrecisionPlugin PrecisionSettings::make_plugin(uint64_t rounding_seed
   recipe.nvfp4_rht = !nvfp4_disable_rht;
   recipe.nvfp4_stochastic_rounding = !nvfp4_disable_stochastic_rounding;
   recipe.nvfp4_2d_weights = !nvfp4_disable_2d_quantization;
+  recipe.backward_override = precision::parse_backward_override(backward_override);
   precision::PrecisionMode mode = precision::parse_mode(precision, recipe);
   MANTISSA_CHECK(!fp8_params || mode.fp8, "precision settings",
                  "--fp8-params stores weights for fp8 GEMMs; '{}' has none (use a '+fp8' precision)", precision);
@@ -49,7 +50,8 @@ std::string PrecisionSettings::to_json() const {
                         {"fp8_block_f32_scales", fp8_block_f32_scales},
                         {"nvfp4_disable_rht", nvfp4_disable_rht},
                         {"nvfp4_disable_stochastic_rounding", nvfp4_disable_stochastic_rounding},
-                        {"nvfp4_disable_2d_quantization", nvfp4_disable_2d_quantization}}
+                        {"nvfp4_disable_2d_quantization", nvfp4_disable_2d_quantization},
+                        {"backward_override", backward_override}}
       .dump();
 }
 
@@ -72,6 +74,7 @@ PrecisionSettings PrecisionSettings::from_json(const std::string& json) {
     s.nvfp4_disable_rht = j.value("nvfp4_disable_rht", s.nvfp4_disable_rht);
     s.nvfp4_disable_stochastic_rounding = j.value("nvfp4_disable_stochastic_rounding", s.nvfp4_disable_stochastic_rounding);
     s.nvfp4_disable_2d_quantization = j.value("nvfp4_disable_2d_quantization", s.nvfp4_disable_2d_quantization);
+    s.backward_override = j.value("backward_override", s.backward_override);
   } catch (const nlohmann::json::exception& e) {
     fail("PrecisionSettings::from_json", "unreadable precision settings: {}", e.what());
   }

@@ -28,6 +28,7 @@ struct PrecisionSettings {
   // Block-scaled recipes' knobs (TE's names; see precision::Fp8Recipe).
   bool mxfp8_2d_weights = false, fp8_block_f32_scales = false;
   bool nvfp4_disable_rht = false, nvfp4_disable_stochastic_rounding = false, nvfp4_disable_2d_quantization = false;
+  std::string backward_override = "none";  // TE's backward_override: none, high_precision or dequantized
 
   // The plugin these settings describe. With `warnings`, the flash optimizers' numerics check
   // is on and writes there. An unknown mode or knob, or fp8_params without an fp8 mode, is an

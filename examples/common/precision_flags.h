@@ -37,6 +37,11 @@ inline void add_precision_flags(CLI::App& cmd, training::PrecisionSettings& s) {
                "+nvfp4: round gradients to nearest");
   cmd.add_flag("--nvfp4-disable-2d-quantization", s.nvfp4_disable_2d_quantization,
                "+nvfp4: weights in 1 x 16 blocks, not 16 x 16 tiles");
+  cmd.add_option("--backward-override", s.backward_override,
+                 "+fp8 modes but delayed scaling: none (quantised backward GEMMs), high_precision (the unquantised "
+                 "input and weight) or dequantized (the forward's quantised ones, dequantised); the gradient stays "
+                 "unquantised in both (TE's backward_override)")
+      ->capture_default_str();
 }
 
 }  // namespace mantissa::examples

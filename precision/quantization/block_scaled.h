@@ -1,7 +1,8 @@
 #pragma once
 // What the block-scaled recipes (mxfp8_scaling.h, fp8_block_scaling.h, nvfp4_scaling.h)
 // share. Each operand is quantised in two copies from its high-precision values: `data`
-// blocked along dim 1 and `columnwise_data` along dim 0 (QuantizedTensor). A GEMM a · b reads
+// blocked along dim 1 and `columnwise_data` along dim 0 (QuantizedTensor), the second only
+// when the backward's GEMMs will read it (Copies). A GEMM a · b reads
 // a's first copy and b's second, so forward x·wᵀ, dgrad dy·w and wgrad dyᵀ·x each reduce over
 // blocked values, as in Transformer Engine; transposed() swaps the copies. The GEMM is
 // emulated: both operands dequantised to f32 (exactly, with power-of-two scales), multiplied
@@ -35,6 +36,7 @@ class BlockScaledRecipe : public QuantizationRecipe {
   Tensor gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias = {},
               Tensor* amax = nullptr) const override;
   QuantizedTensor transposed(const QuantizedTensor& q) const override;
+  Tensor dequantized(const QuantizedTensor& q, int64_t cols, DType dtype) const override;
 
  protected:
   // The f32 values of one copy: blocked along dim 1 (`along_rows`) or along dim 0.

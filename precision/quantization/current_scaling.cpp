@@ -8,7 +8,7 @@
 namespace mantissa::precision {
 
 QuantizedTensor CurrentScaling::quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                                         MetaWrites writes) const {
+                                         MetaWrites writes, Copies) const {
   return quantize_current(x, format(role), meta, slot, writes);
 }
 

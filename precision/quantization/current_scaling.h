@@ -12,7 +12,7 @@ class CurrentScaling : public PerTensorRecipe {
   std::string_view name() const override { return "current"; }
   int64_t history_len() const override { return 1; }
   QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                           MetaWrites writes = MetaWrites::record) const override;
+                           MetaWrites writes = MetaWrites::record, Copies copies = Copies::both) const override;
   Tensor store(const Tensor& value, const ScalingMeta& meta, int64_t slot, bool first) const override;
   void record_amax(const ScalingMeta& meta, int64_t slot, const Tensor& amax) const override;  // keeps the latest
   bool has_update() const override { return false; }

@@ -10,7 +10,7 @@
 namespace mantissa::precision {
 
 QuantizedTensor DelayedScaling::quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                                         MetaWrites writes) const {
+                                         MetaWrites writes, Copies) const {
   return quantize_delayed(x, format(role), meta, slot, writes);
 }
 

@@ -13,7 +13,7 @@ class DelayedScaling : public PerTensorRecipe {
   std::string_view name() const override { return "delayed"; }
   int64_t history_len() const override { return recipe_.amax_history_len; }
   QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                           MetaWrites writes = MetaWrites::record) const override;
+                           MetaWrites writes = MetaWrites::record, Copies copies = Copies::both) const override;
   Tensor store(const Tensor& value, const ScalingMeta& meta, int64_t slot, bool first) const override;
   void record_amax(const ScalingMeta& meta, int64_t slot, const Tensor& amax) const override;
   bool has_update() const override { return true; }

@@ -13,7 +13,7 @@ class Fp8BlockScaling : public BlockScaledRecipe {
   using BlockScaledRecipe::BlockScaledRecipe;
   std::string_view name() const override { return "fp8-block"; }
   QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                           MetaWrites writes = MetaWrites::record) const override;
+                           MetaWrites writes = MetaWrites::record, Copies copies = Copies::both) const override;
   std::optional<BlockScaleStats> block_scale_stats(const Tensor& x, TensorRole role,
                                                   const QuantizedTensor& q) const override;
 

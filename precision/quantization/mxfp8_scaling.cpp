@@ -9,17 +9,19 @@
 namespace mantissa::precision {
 
 QuantizedTensor Mxfp8Scaling::quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                                       MetaWrites writes) const {
+                                       MetaWrites writes, Copies copies) const {
   const DType element = format(role);
   check_quantizable(x, element);
-  if (role == TensorRole::weight && recipe_.mxfp8_2d_weights) {
+  if (role == TensorRole::weight && recipe_.mxfp8_2d_weights) {  // one quantisation gives both
     const auto [rows, columns] = quantize_mxfp8_tiles(x, element);
+    if (copies == Copies::rowwise) return with_amax(x, rows.data, rows.scales, {}, {}, meta, slot, writes);
     return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
   }
   // Widened to f32 once for both copies (exact: x is f32, bf16 or f16).
   const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
   const Mxfp8Tensor rows = quantize_mxfp8(values, element, BlockAxis::along_rows);
-  const Mxfp8Tensor columns = quantize_mxfp8(values, element, BlockAxis::along_columns);
+  const Mxfp8Tensor columns =
+      copies == Copies::both ? quantize_mxfp8(values, element, BlockAxis::along_columns) : Mxfp8Tensor{};
   return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
 }
 

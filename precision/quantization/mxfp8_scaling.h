@@ -11,7 +11,7 @@ class Mxfp8Scaling : public BlockScaledRecipe {
   using BlockScaledRecipe::BlockScaledRecipe;
   std::string_view name() const override { return "mxfp8"; }
   QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                           MetaWrites writes = MetaWrites::record) const override;
+                           MetaWrites writes = MetaWrites::record, Copies copies = Copies::both) const override;
   std::optional<BlockScaleStats> block_scale_stats(const Tensor& x, TensorRole role,
                                                   const QuantizedTensor& q) const override;
 

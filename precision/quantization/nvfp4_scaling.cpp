@@ -9,7 +9,7 @@
 namespace mantissa::precision {
 
 QuantizedTensor Nvfp4Scaling::quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                                       MetaWrites writes) const {
+                                       MetaWrites writes, Copies copies) const {
   check_quantizable(x, DType::f8_e4m3);  // the same inputs as the fp8 recipes
   const bool weight = role == TensorRole::weight, gradient = role == TensorRole::grad_output;
   // Stochastic rounding draws from the default stream, as TE's from the CUDA generator, so a
@@ -18,7 +18,7 @@ QuantizedTensor Nvfp4Scaling::quantize(const Tensor& x, TensorRole role, const S
                              .stochastic = gradient && recipe_.nvfp4_stochastic_rounding ? &default_generator() : nullptr};
   const Nvfp4Tensor rows = quantize_nvfp4(x, options);
   Nvfp4Tensor columns;
-  if (writes == MetaWrites::record) {  // training: the backward's GEMMs read these
+  if (copies == Copies::both) {  // the backward's GEMMs read these
     const Tensor along_columns = !weight && recipe_.nvfp4_rht ? random_hadamard_transform(x) : x;
     columns = quantize_nvfp4(raw::transpose(along_columns, 0, 1), options);
   }
@@ -61,6 +61,14 @@ Tensor Nvfp4Scaling::gemm(const QuantizedTensor& a, const QuantizedTensor& b, DT
                                    nvfp4_math::kGemmAlphaPerAmaxProduct);
   return finish_gemm(raw::binary(BinaryOp::mul, block_product(lhs, raw::transpose(rhs, 0, 1), bf16_exact()), alpha),
                      out_dtype, bias, amax);
+}
+
+Tensor Nvfp4Scaling::dequantized(const QuantizedTensor& q, int64_t cols, DType dtype) const {
+  MANTISSA_CHECK(q.global_amax.defined() && (cols + 1) / 2 == q.data.size(1), name(),
+                 "cannot dequantize {} as {} columns of this recipe's values", q.data.describe(), cols);
+  return raw::cast(dequantize_nvfp4({.data = raw::contiguous(q.data), .scales = raw::contiguous(q.scale_inv),
+                                     .amax = q.global_amax, .cols = cols}),
+                   dtype);
 }
 
 QuantizedTensor Nvfp4Scaling::transposed(const QuantizedTensor& q) const {

@@ -10,7 +10,7 @@
 // Each columnwise copy is the quantised transpose, as TE stores it, so transposed() swaps the
 // copies without transposing a view. The GEMM multiplies unit values (element * block scale,
 // exact) in f32 and scales the sum by alpha from both copies' amaxes (nvfp4_math.h).
-// Columnwise copies are made only when training (MetaWrites::record): the forward reads none.
+// Columnwise copies are made only when asked for (Copies::both): the forward reads none.
 #include <mantissa/precision/quantization/block_scaled.h>
 
 namespace mantissa::precision {
@@ -22,10 +22,11 @@ class Nvfp4Scaling : public BlockScaledRecipe {
   DType format(TensorRole) const override { return DType::u8; }  // E2M1 codes, two per byte
   using QuantizationRecipe::format;
   QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                           MetaWrites writes = MetaWrites::record) const override;
+                           MetaWrites writes = MetaWrites::record, Copies copies = Copies::both) const override;
   Tensor gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias = {},
               Tensor* amax = nullptr) const override;
   QuantizedTensor transposed(const QuantizedTensor& q) const override;
+  Tensor dequantized(const QuantizedTensor& q, int64_t cols, DType dtype) const override;
   std::optional<BlockScaleStats> block_scale_stats(const Tensor& x, TensorRole role,
                                                   const QuantizedTensor& q) const override;
 

@@ -77,6 +77,12 @@ Tensor PerTensorRecipe::gemm(const QuantizedTensor& a, const QuantizedTensor& b,
 
 QuantizedTensor PerTensorRecipe::transposed(const QuantizedTensor& q) const { return precision::transposed(q); }
 
+Tensor PerTensorRecipe::dequantized(const QuantizedTensor& q, int64_t cols, DType dtype) const {
+  MANTISSA_CHECK(q.data.dim() == 2 && q.data.size(1) == cols, name(), "cannot dequantize {} as {} columns",
+                 q.data.describe(), cols);
+  return raw::cast(raw::binary(BinaryOp::mul, raw::cast(q.data, DType::f32), q.scale_inv), dtype);
+}
+
 QuantizedTensor transposed(const QuantizedTensor& q) { return {raw::transpose(q.data, 0, 1), q.scale_inv, q.amax}; }
 
 Tensor with_non_finite_of(const Tensor& result, const std::vector<const QuantizedTensor*>& operands) {

@@ -22,6 +22,8 @@ class PerTensorRecipe : public QuantizationRecipe {
   Tensor gemm(const QuantizedTensor& a, const QuantizedTensor& b, DType out_dtype, const Tensor& bias = {},
               Tensor* amax = nullptr) const override;
   QuantizedTensor transposed(const QuantizedTensor& q) const override;
+  // data * scale_inv in f32, rounded to dtype.
+  Tensor dequantized(const QuantizedTensor& q, int64_t cols, DType dtype) const override;
 
  protected:
   Fp8Recipe recipe_;

@@ -53,6 +53,11 @@ struct QuantizedTensor {
 // the next training forward overwrites; ours takes the max into it, so it must not).
 enum class MetaWrites { record, none };
 
+// Which copies a block-scaled recipe makes (TE's quantizer usage): the rowwise one, all the
+// forward reads (x · wᵀ reads x's and w's), or both, when the backward's quantised GEMMs will
+// read the columnwise ones too. Per-tensor recipes make their one copy either way.
+enum class Copies { rowwise, both };
+
 class QuantizationRecipe {
  public:
   virtual ~QuantizationRecipe() = default;
@@ -67,7 +72,10 @@ class QuantizationRecipe {
   // x in format(role) with its scales, using and (unless writes is none) recording into slot
   // `slot` of `meta`, x's place in its GEMM's scaling state.
   virtual QuantizedTensor quantize(const Tensor& x, TensorRole role, const ScalingMeta& meta, int64_t slot,
-                                   MetaWrites writes = MetaWrites::record) const = 0;
+                                   MetaWrites writes = MetaWrites::record, Copies copies = Copies::both) const = 0;
+  // The values q's first copy stands for (cols of them per row), rounded once to dtype from
+  // f32, as TE's dequantize(dtype=...) gives them: what backward_override 'dequantized' reads.
+  virtual Tensor dequantized(const QuantizedTensor& q, int64_t cols, DType dtype) const = 0;
   // A value quantised to be kept (an fp8 parameter): as quantize, and the slot's scale_inv
   // left matching the stored data. `first`: the value is being stored for the first time, and
   // its scale comes from its own amax rather than from a history it has not got yet.
