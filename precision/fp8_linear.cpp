@@ -140,7 +140,7 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   const bool need_bgrad = bias.defined() && bias.requires_grad();
   const bool high_precision = override == BackwardOverride::high_precision;
   BackwardOperand saved_x = override == BackwardOverride::none ? BackwardOperand::quantized(xq)
-                            : high_precision                  ? BackwardOperand::original(x)
+                            : high_precision                  ? BackwardOperand::original(x2)
                                                               : BackwardOperand::dequantized(xq, in);
   BackwardOperand saved_w = override == BackwardOverride::none   ? BackwardOperand::quantized(wq)
                             : high_precision && !stored_fp8      ? BackwardOperand::original(weight)

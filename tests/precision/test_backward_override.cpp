@@ -86,10 +86,11 @@ struct LinearGrads {
   std::vector<float> y, dx, dw;
 };
 
-// y = x wᵀ in an fp8 region (under bf16 autocast when `bf16`), then backward with g.
+// y = x wᵀ in an fp8 region (under bf16 autocast when `bf16`), then backward with g; x is
+// batched (2, M / 2, K), as a model's activations are.
 LinearGrads run(Fp8Recipe recipe, BackwardOverride override, const Case& c, bool bf16) {
   recipe.backward_override = override;
-  const Tensor x = make(operand(M, c.amax, c.tie, 1.0f), {M, K}, true);
+  const Tensor x = make(operand(M, c.amax, c.tie, 1.0f), {2, M / 2, K}, true);
   const Tensor w = make(operand(N, c.amax, c.tie, -1.0f), {N, K}, true);
   Fp8State state(recipe);
   Tensor y;
@@ -99,7 +100,7 @@ LinearGrads run(Fp8Recipe recipe, BackwardOverride override, const Case& c, bool
     y = linear(x, w, Tensor());
   }
   EXPECT_EQ(y.dtype(), bf16 ? DType::bf16 : DType::f32);
-  y.backward(make(gradient(), {M, N}));
+  y.backward(make(gradient(), {2, M / 2, N}));
   return {values(y), values(x.grad()), values(w.grad())};
 }
 
