@@ -33,7 +33,7 @@ if(MANTISSA_HAS_CUDA)
   target_sources(mantissa PRIVATE ${MANTISSA_CUDA_SOURCES})
   # The optimizer updates without FMA contraction, as on the CPU (CMakeLists.txt says why).
   set_source_files_properties(optim/kernels/cuda/update_kernels.cu precision/kernels/cuda/flash_kernels.cu
-                              PROPERTIES COMPILE_OPTIONS --fmad=false)
+                              precision/kernels/cuda/block_quantize_kernels.cu PROPERTIES COMPILE_OPTIONS --fmad=false)
   # CMake 3.25 does not know nvcc 13's C++20 flag; it is told here, so CUDA_STANDARD 20 adds
   # exactly one -std (nvcc obeys the last of several, which once left the .cu files in C++17).
   set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")

@@ -70,6 +70,7 @@ class SavedOperand {
 // quantised and dequantised only when the backward runs, as TE does.
 class BackwardOperand {
  public:
+  BackwardOperand() = default;  // nothing: the backward computes no gradient that reads it
   static BackwardOperand quantized(const QuantizedTensor& q) { return BackwardOperand(q, 0); }
   static BackwardOperand dequantized(const QuantizedTensor& q, int64_t cols) { return BackwardOperand(q, cols); }
   // Saved under its own op name: it counts as an activation, not as the fp8 cache.
@@ -86,7 +87,6 @@ class BackwardOperand {
   }
 
  private:
-  BackwardOperand() = default;
   BackwardOperand(const QuantizedTensor& q, int64_t cols) : quantized_(SavedOperand(q)), cols_(cols) {}
   SavedTensor original_;
   std::optional<SavedOperand> quantized_;
@@ -113,14 +113,19 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
 
   // Only training moves the metas (MetaWrites); evaluation reads them.
   const MetaWrites writes = grad_enabled() ? MetaWrites::record : MetaWrites::none;
-  // The columnwise copies are for the backward's quantised GEMMs.
+  const bool need_dgrad = grad_enabled() && x.requires_grad(), need_wgrad = grad_enabled() && weight.requires_grad();
+  const bool need_bgrad = grad_enabled() && bias.defined() && bias.requires_grad();
+  // A quantised backward reads x's columnwise copy for the weight gradient and w's for the
+  // input gradient; as TE, each is made only for a gradient that will be computed.
   const BackwardOverride override = state.recipe().backward_override;
-  const Copies copies = writes == MetaWrites::record && override == BackwardOverride::none ? Copies::both : Copies::rowwise;
+  const bool quantized_backward = override == BackwardOverride::none;
+  const Copies x_copies = quantized_backward && need_wgrad ? Copies::both : Copies::rowwise;
+  const Copies w_copies = quantized_backward && need_dgrad ? Copies::both : Copies::rowwise;
   const Tensor x2 = raw::reshape(x, {-1, in});
-  const QuantizedTensor xq = quantizer.quantize(x2, TensorRole::input, meta->forward, fp8_slot::input, writes, copies);
+  const QuantizedTensor xq = quantizer.quantize(x2, TensorRole::input, meta->forward, fp8_slot::input, writes, x_copies);
   // An fp8 parameter is the operand as stored, with the scale_inv it was stored with.
   const QuantizedTensor wq = stored_fp8 ? QuantizedTensor{.data = weight, .scale_inv = raw::clone(meta->forward.scale_inv_at(fp8_slot::weight)), .amax = {}}
-                                   : quantizer.quantize(weight, TensorRole::weight, meta->forward, fp8_slot::weight, writes, copies);
+                                   : quantizer.quantize(weight, TensorRole::weight, meta->forward, fp8_slot::weight, writes, w_copies);
   if (writes == MetaWrites::record) {
     observe(state, *meta, x2, TensorRole::input, xq);
     if (!stored_fp8) observe(state, *meta, weight, TensorRole::weight, wq);
@@ -134,17 +139,19 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
   y_shape.back() = out;
   const Tensor y = raw::reshape(y2, y_shape);
 
-  if (!grad_enabled() || !any_requires_grad({x, weight, bias})) return y;
+  if (!need_dgrad && !need_wgrad && !need_bgrad) return y;
   const bool owns_backward_update = state.claim_backward_update();
-  const bool need_dgrad = x.requires_grad(), need_wgrad = weight.requires_grad();
-  const bool need_bgrad = bias.defined() && bias.requires_grad();
+  // The weight gradient reads x, the input gradient w; each is kept only for its gradient.
   const bool high_precision = override == BackwardOverride::high_precision;
-  BackwardOperand saved_x = override == BackwardOverride::none ? BackwardOperand::quantized(xq)
-                            : high_precision                  ? BackwardOperand::original(x2)
-                                                              : BackwardOperand::dequantized(xq, in);
-  BackwardOperand saved_w = override == BackwardOverride::none   ? BackwardOperand::quantized(wq)
-                            : high_precision && !stored_fp8      ? BackwardOperand::original(weight)
-                                                                 : BackwardOperand::dequantized(wq, in);
+  BackwardOperand saved_x, saved_w;
+  if (need_wgrad)
+    saved_x = quantized_backward ? BackwardOperand::quantized(xq)
+              : high_precision   ? BackwardOperand::original(x2)
+                                 : BackwardOperand::dequantized(xq, in);
+  if (need_dgrad)
+    saved_w = quantized_backward            ? BackwardOperand::quantized(wq)
+              : high_precision && !stored_fp8 ? BackwardOperand::original(weight)
+                                              : BackwardOperand::dequantized(wq, in);
   return record(kFp8Linear, {x, weight, bias}, y,
                 [state, meta, act, wgrad_dtype, out, owns_backward_update, need_dgrad, need_wgrad, need_bgrad, override,
                  x_shape = x.sizes(), saved_x = std::move(saved_x), saved_w = std::move(saved_w)](const Tensor& grad) mutable {
@@ -152,11 +159,18 @@ Tensor fp8_linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_i
                   const QuantizationRecipe& quantizer = state.quantizer();
                   Tensor dgrad, wgrad, bgrad;
                   if (override != BackwardOverride::none) {
-                    // TE's backward with fp8 off: the gradient unquantised, GEMMs in the activation dtype.
-                    if (need_dgrad) dgrad = raw::reshape(raw::matmul(g, saved_w.unquantized(quantizer, act)), x_shape);
+                    // TE's backward with fp8 off: the gradient unquantised, GEMMs in the activation dtype
+                    // (an fp8 parameter's weight gradient in f32, where act's products are exact).
+                    // The amaxes are recorded for the instruments all the same.
+                    quantizer.record_amax(meta->backward, fp8_slot::grad_output, fp8_amax(g));
+                    if (need_dgrad) {
+                      dgrad = raw::matmul(g, saved_w.unquantized(quantizer, act));
+                      quantizer.record_amax(meta->backward, fp8_slot::grad_input, fp8_amax(dgrad));
+                      dgrad = raw::reshape(dgrad, x_shape);
+                    }
                     if (need_wgrad)
-                      wgrad = raw::cast(raw::matmul(raw::transpose(g, 0, 1), saved_x.unquantized(quantizer, act)),
-                                        wgrad_dtype);
+                      wgrad = raw::matmul(raw::cast(raw::transpose(g, 0, 1), wgrad_dtype),
+                                          raw::cast(saved_x.unquantized(quantizer, act), wgrad_dtype));
                   } else {
                     const QuantizedTensor gq =
                         quantizer.quantize(g, TensorRole::grad_output, meta->backward, fp8_slot::grad_output);

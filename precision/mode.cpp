@@ -1,5 +1,8 @@
 #include <mantissa/precision/mode.h>
 
+#include <cctype>
+#include <string>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -129,6 +132,36 @@ AmaxComputeAlgo parse_amax_compute_algo(std::string_view name) {
   if (name == "max") return AmaxComputeAlgo::max;
   if (name == "most_recent") return AmaxComputeAlgo::most_recent;
   fail("precision", "unknown amax_compute_algo '{}'; valid: max, most_recent", name);
+}
+
+bool covers(Nvfp4Scope scope, bool weight) {
+  return scope == Nvfp4Scope::all || scope == (weight ? Nvfp4Scope::weights : Nvfp4Scope::activations);
+}
+
+std::string_view nvfp4_scope_name(Nvfp4Scope scope) {
+  switch (scope) {
+    case Nvfp4Scope::none: return "none";
+    case Nvfp4Scope::weights: return "weights";
+    case Nvfp4Scope::activations: return "activations";
+    case Nvfp4Scope::all: return "all";
+  }
+  return "?";
+}
+
+Nvfp4Scope parse_nvfp4_scope(std::string_view name) {
+  for (const Nvfp4Scope s : {Nvfp4Scope::none, Nvfp4Scope::weights, Nvfp4Scope::activations, Nvfp4Scope::all})
+    if (name == nvfp4_scope_name(s)) return s;
+  fail("precision", "unknown NVFP4 scope '{}'; valid: none, weights, activations, all", name);
+}
+
+std::string_view nvfp4_error_mode_name(Nvfp4ErrorMode mode) { return mode == Nvfp4ErrorMode::mse ? "MSE" : "MAE"; }
+
+Nvfp4ErrorMode parse_nvfp4_error_mode(std::string_view name) {
+  std::string upper(name);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper == "MAE") return Nvfp4ErrorMode::mae;
+  if (upper == "MSE") return Nvfp4ErrorMode::mse;
+  fail("precision", "unknown 4over6 error mode '{}'; valid: MAE, MSE", name);
 }
 
 std::string_view backward_override_name(BackwardOverride override) {

@@ -24,6 +24,10 @@ enum class Fp8Scaling { delayed, current, mxfp8, block, nvfp4 };
 // forward's quantised input and weight, dequantised. In the last two the gradient stays
 // unquantised and the GEMMs run in the activation dtype. Delayed scaling takes only none.
 enum class BackwardOverride { none, high_precision, dequantized };
+// Which tensors an NVFP4 option covers (TE's scopes): activations are the linear layers' inputs.
+enum class Nvfp4Scope { none, weights, activations, all };
+bool covers(Nvfp4Scope scope, bool weight);
+enum class Nvfp4ErrorMode { mae, mse };  // 4over6's choice: by absolute or squared error
 
 // Transformer Engine's recipe knobs (DelayedScaling's, then the block-scaled recipes'), with
 // its defaults.
@@ -43,6 +47,12 @@ struct Fp8Recipe {
   // the random Hadamard transform on the weight gradient's operands, stochastic rounding of the
   // gradients, 16 x 16 weight tiles.
   bool nvfp4_rht = true, nvfp4_stochastic_rounding = true, nvfp4_2d_weights = true;
+  // NVFP4BlockScaling's row_scaled_activation: an amax per row of each input (per column of its
+  // columnwise copy). And 4over6: the tensors whose blocks choose between two scales, those of
+  // them whose global scale is bounded by 256 instead of 448, and the error that chooses.
+  bool nvfp4_row_scaled_activation = false;
+  Nvfp4Scope nvfp4_4over6 = Nvfp4Scope::none, nvfp4_4over6_e4m3_use_256 = Nvfp4Scope::all;
+  Nvfp4ErrorMode nvfp4_4over6_err_mode = Nvfp4ErrorMode::mae;
   BackwardOverride backward_override = BackwardOverride::none;  // every recipe but delayed
 };
 
@@ -77,5 +87,9 @@ std::string_view amax_compute_algo_name(AmaxComputeAlgo algo);
 AmaxComputeAlgo parse_amax_compute_algo(std::string_view name);  // "max" | "most_recent"
 std::string_view backward_override_name(BackwardOverride override);
 BackwardOverride parse_backward_override(std::string_view name);  // "none" | "high_precision" | "dequantized"
+std::string_view nvfp4_scope_name(Nvfp4Scope scope);
+Nvfp4Scope parse_nvfp4_scope(std::string_view name);  // "none" | "weights" | "activations" | "all"
+std::string_view nvfp4_error_mode_name(Nvfp4ErrorMode mode);
+Nvfp4ErrorMode parse_nvfp4_error_mode(std::string_view name);  // "MAE" | "MSE" (either case, as TE's upper())
 
 }  // namespace mantissa::precision

@@ -28,10 +28,21 @@ precision::PrecisionPlugin PrecisionSettings::make_plugin(uint64_t rounding_seed
   recipe.nvfp4_rht = !nvfp4_disable_rht;
   recipe.nvfp4_stochastic_rounding = !nvfp4_disable_stochastic_rounding;
   recipe.nvfp4_2d_weights = !nvfp4_disable_2d_quantization;
+  recipe.nvfp4_row_scaled_activation = nvfp4_row_scaled_activation;
+  recipe.nvfp4_4over6 = precision::parse_nvfp4_scope(nvfp4_4over6);
+  recipe.nvfp4_4over6_e4m3_use_256 = precision::parse_nvfp4_scope(nvfp4_4over6_e4m3_use_256);
+  recipe.nvfp4_4over6_err_mode = precision::parse_nvfp4_error_mode(nvfp4_4over6_err_mode);
   recipe.backward_override = precision::parse_backward_override(backward_override);
   precision::PrecisionMode mode = precision::parse_mode(precision, recipe);
   MANTISSA_CHECK(!fp8_params || mode.fp8, "precision settings",
                  "--fp8-params stores weights for fp8 GEMMs; '{}' has none (use a '+fp8' precision)", precision);
+  MANTISSA_CHECK(backward_override == "none" || mode.fp8, "precision settings",
+                 "--backward-override changes the backward of fp8 GEMMs; '{}' has none (use a '+fp8' precision)",
+                 precision);
+  MANTISSA_CHECK(!(nvfp4_row_scaled_activation || recipe.nvfp4_4over6 != precision::Nvfp4Scope::none) ||
+                     (mode.fp8 && mode.fp8->scaling == precision::Fp8Scaling::nvfp4),
+                 "precision settings", "row-scaled activations and 4over6 are NVFP4's; '{}' is not an NVFP4 mode",
+                 mode.name);
   return precision::PrecisionPlugin(std::move(mode), options);
 }
 
@@ -51,6 +62,10 @@ std::string PrecisionSettings::to_json() const {
                         {"nvfp4_disable_rht", nvfp4_disable_rht},
                         {"nvfp4_disable_stochastic_rounding", nvfp4_disable_stochastic_rounding},
                         {"nvfp4_disable_2d_quantization", nvfp4_disable_2d_quantization},
+                        {"nvfp4_row_scaled_activation", nvfp4_row_scaled_activation},
+                        {"nvfp4_4over6", nvfp4_4over6},
+                        {"nvfp4_4over6_e4m3_use_256", nvfp4_4over6_e4m3_use_256},
+                        {"nvfp4_4over6_err_mode", nvfp4_4over6_err_mode},
                         {"backward_override", backward_override}}
       .dump();
 }
@@ -74,6 +89,10 @@ PrecisionSettings PrecisionSettings::from_json(const std::string& json) {
     s.nvfp4_disable_rht = j.value("nvfp4_disable_rht", s.nvfp4_disable_rht);
     s.nvfp4_disable_stochastic_rounding = j.value("nvfp4_disable_stochastic_rounding", s.nvfp4_disable_stochastic_rounding);
     s.nvfp4_disable_2d_quantization = j.value("nvfp4_disable_2d_quantization", s.nvfp4_disable_2d_quantization);
+    s.nvfp4_row_scaled_activation = j.value("nvfp4_row_scaled_activation", s.nvfp4_row_scaled_activation);
+    s.nvfp4_4over6 = j.value("nvfp4_4over6", s.nvfp4_4over6);
+    s.nvfp4_4over6_e4m3_use_256 = j.value("nvfp4_4over6_e4m3_use_256", s.nvfp4_4over6_e4m3_use_256);
+    s.nvfp4_4over6_err_mode = j.value("nvfp4_4over6_err_mode", s.nvfp4_4over6_err_mode);
     s.backward_override = j.value("backward_override", s.backward_override);
   } catch (const nlohmann::json::exception& e) {
     fail("PrecisionSettings::from_json", "unreadable precision settings: {}", e.what());

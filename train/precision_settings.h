@@ -28,11 +28,13 @@ struct PrecisionSettings {
   // Block-scaled recipes' knobs (TE's names; see precision::Fp8Recipe).
   bool mxfp8_2d_weights = false, fp8_block_f32_scales = false;
   bool nvfp4_disable_rht = false, nvfp4_disable_stochastic_rounding = false, nvfp4_disable_2d_quantization = false;
+  bool nvfp4_row_scaled_activation = false;
+  std::string nvfp4_4over6 = "none", nvfp4_4over6_e4m3_use_256 = "all", nvfp4_4over6_err_mode = "MAE";
   std::string backward_override = "none";  // TE's backward_override: none, high_precision or dequantized
 
   // The plugin these settings describe. With `warnings`, the flash optimizers' numerics check
-  // is on and writes there. An unknown mode or knob, or fp8_params without an fp8 mode, is an
-  // Error naming it.
+  // is on and writes there. An unknown mode or knob, fp8_params or a backward override without
+  // an fp8 mode, or NVFP4's row scaling or 4over6 without NVFP4, is an Error naming it.
   precision::PrecisionPlugin make_plugin(uint64_t rounding_seed, std::ostream* warnings = nullptr) const;
 
   // As a JSON object (the keys are the field names), and back: keys absent from `json` keep

@@ -37,6 +37,18 @@ inline void add_precision_flags(CLI::App& cmd, training::PrecisionSettings& s) {
                "+nvfp4: round gradients to nearest");
   cmd.add_flag("--nvfp4-disable-2d-quantization", s.nvfp4_disable_2d_quantization,
                "+nvfp4: weights in 1 x 16 blocks, not 16 x 16 tiles");
+  cmd.add_flag("--nvfp4-row-scaled-activation", s.nvfp4_row_scaled_activation,
+               "+nvfp4: an amax (and global scale) per row of each linear input (needs --nvfp4-disable-rht)");
+  cmd.add_option("--nvfp4-4over6", s.nvfp4_4over6,
+                 "+nvfp4: none, weights, activations or all: the tensors whose blocks choose between a scale for a "
+                 "largest value of 6 or of 4 (activations need --nvfp4-disable-rht)")
+      ->capture_default_str();
+  cmd.add_option("--nvfp4-4over6-e4m3-use-256", s.nvfp4_4over6_e4m3_use_256,
+                 "+nvfp4: none, weights, activations or all: the 4over6 tensors whose global scale is bounded by 256, "
+                 "not 448")
+      ->capture_default_str();
+  cmd.add_option("--nvfp4-4over6-err-mode", s.nvfp4_4over6_err_mode, "+nvfp4: MAE or MSE, the error 4over6 compares")
+      ->capture_default_str();
   cmd.add_option("--backward-override", s.backward_override,
                  "+fp8 modes but delayed scaling: none (quantised backward GEMMs), high_precision (the unquantised "
                  "input and weight) or dequantized (the forward's quantised ones, dequantised); the gradient stays "

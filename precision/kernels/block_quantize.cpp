@@ -35,9 +35,11 @@ void check_nvfp4(const char* op, const Tensor& values, const Tensor& data, const
                  rule.rows, rule.cols, rule.tile_rows, values.describe(), data.describe(), scales.describe());
 }
 
-void check_amax(const char* op, const Tensor& amax, const Tensor& like) {
-  MANTISSA_CHECK(amax.defined() && amax.dtype() == DType::f32 && amax.numel() == 1 && amax.is_contiguous(), op,
-                 "needs a (1) f32 amax, got {}", amax.defined() ? amax.describe() : "undefined");
+// The tensor's amax, or each row's for a row-scaled rule.
+void check_amax(const char* op, const Tensor& amax, const Tensor& like, const nvfp4_math::Nvfp4Rule& rule) {
+  const int64_t count = rule.row_scaled ? rule.rows : 1;
+  MANTISSA_CHECK(amax.defined() && amax.dtype() == DType::f32 && amax.numel() == count && amax.is_contiguous(), op,
+                 "needs a ({}) f32 amax, got {}", count, amax.defined() ? amax.describe() : "undefined");
   raw::check_same_device(op, {&amax, &like});
 }
 
@@ -61,7 +63,7 @@ void nvfp4_quantize_(const Tensor& x, const Tensor& block_amaxes, const Tensor& 
   register_kernels();
   check_operands("nvfp4_quantize_", {&x, &data, &scales});
   check_nvfp4("nvfp4_quantize_", x, data, scales, rule);
-  check_amax("nvfp4_quantize_", amax, x);
+  check_amax("nvfp4_quantize_", amax, x, rule);
   MANTISSA_CHECK(block_amaxes.is_contiguous() && block_amaxes.numel() == rule.block_count() &&
                      block_amaxes.dtype() == DType::f32,
                  "nvfp4_quantize_", "needs {} f32 block amaxes, got {}", rule.block_count(), block_amaxes.describe());
@@ -76,7 +78,7 @@ void nvfp4_dequantize_(const Tensor& data, const Tensor& scales, const Tensor& a
   register_kernels();
   check_operands("nvfp4_dequantize_", {&data, &scales, &out});
   check_nvfp4("nvfp4_dequantize_", out, data, scales, rule);
-  if (amax.defined()) check_amax("nvfp4_dequantize_", amax, out);
+  if (amax.defined()) check_amax("nvfp4_dequantize_", amax, out, rule);
   if (out.numel() == 0) return;
   find_kernel(kNvfp4Dequantize, out.device().type)(data, scales, amax, out, rule);
   out.storage()->bump_version();

@@ -21,7 +21,8 @@ void mxfp8_quantize_tiles_(const Tensor& x, Tensor& data, Tensor& row_scales, Te
 void fp8_tile_quantize_(const Tensor& x, Tensor& data, Tensor& scale_inv, const fp8_block_math::TileRule& rule);
 void fp8_tile_dequantize_(const Tensor& data, const Tensor& scale_inv, Tensor& out,
                           const fp8_block_math::TileRule& rule);
-// NVFP4: block_amaxes (block_count) f32 from x; then, with amax (1) their max, data and scales.
+// NVFP4: block_amaxes (block_count) f32 from x; then, with amax their max (1), or each row's
+// (rows) for a row-scaled rule, data and scales.
 void nvfp4_block_amax_(const Tensor& x, Tensor& block_amaxes, const nvfp4_math::Nvfp4Rule& rule);
 void nvfp4_quantize_(const Tensor& x, const Tensor& block_amaxes, const Tensor& amax, Tensor& data, Tensor& scales,
                      const nvfp4_math::Nvfp4Rule& rule);

@@ -9,7 +9,7 @@ namespace mantissa::precision {
 namespace {
 
 nvfp4_math::Nvfp4Rule dequantize_rule(const Nvfp4Tensor& q) {
-  return {.rows = q.data.size(0), .cols = q.cols, .tile_rows = 1};
+  return {.rows = q.data.size(0), .cols = q.cols, .tile_rows = 1, .row_scaled = q.row_scaled, .e4m3_max = q.e4m3_max};
 }
 
 Tensor dequantized(const Nvfp4Tensor& q, const Tensor& amax) {
@@ -28,7 +28,21 @@ Nvfp4Tensor quantize_nvfp4(const Tensor& x, const Nvfp4Options& options) {
                  x.describe());
   MANTISSA_CHECK(options.tile_rows == 1 || options.tile_rows == nvfp4_math::kNvfp4BlockSize, "quantize_nvfp4",
                  "blocks are 1 x 16 or 16 x 16, got {} x 16", options.tile_rows);
-  nvfp4_math::Nvfp4Rule rule{.rows = x.size(0), .cols = x.size(1), .tile_rows = options.tile_rows};
+  const bool four_over_six = options.four_over_six != nvfp4_math::FourOverSix::off;
+  MANTISSA_CHECK(!options.row_scaled || (options.tile_rows == 1 && !options.stochastic), "quantize_nvfp4",
+                 "row-scaled NVFP4 takes 1 x 16 blocks rounded to nearest (as TE's), not {} x 16 blocks{}",
+                 options.tile_rows, options.stochastic ? " rounded stochastically" : "");
+  MANTISSA_CHECK(!four_over_six || !options.stochastic, "quantize_nvfp4",
+                 "4over6 rounds to nearest; TE's refuses stochastic rounding");
+  MANTISSA_CHECK(options.e4m3_max == nvfp4_math::kE4m3Max ||
+                     (four_over_six && options.e4m3_max == nvfp4_math::kFourOverSixE4m3Max),
+                 "quantize_nvfp4", "the global scale's E4M3 bound is 448, or 256 with 4over6; got {}", options.e4m3_max);
+  nvfp4_math::Nvfp4Rule rule{.rows = x.size(0),
+                             .cols = x.size(1),
+                             .tile_rows = options.tile_rows,
+                             .row_scaled = options.row_scaled,
+                             .four_over_six = options.four_over_six,
+                             .e4m3_max = options.e4m3_max};
   if (options.stochastic) {
     rule.stochastic = true;
     // One 32-bit draw per four elements (Generator::reserve counts 32-bit values).
@@ -38,12 +52,17 @@ Nvfp4Tensor quantize_nvfp4(const Tensor& x, const Nvfp4Options& options) {
   const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
   Tensor block_amaxes = raw::empty({rule.block_count()}, {DType::f32, device});  // each block writes its own
   nvfp4_block_amax_(values, block_amaxes, rule);
-  // Block amaxes are NaN-free, so their max is the tensor's amax with NaNs skipped.
+  // Block amaxes are NaN-free, so their max is the tensor's amax (or a row's) with NaNs skipped.
+  Tensor amax;
+  if (x.numel() == 0)
+    amax = raw::zeros({rule.row_scaled ? rule.rows : 1}, {DType::f32, device});
+  else if (rule.row_scaled)  // 1 x 16 blocks: a row of blocks per row
+    amax = raw::reduce(ReduceOp::amax, raw::reshape(block_amaxes, {rule.rows, rule.scale_cols()}), {1});
+  else
+    amax = raw::reshape(raw::reduce(ReduceOp::amax, block_amaxes), {1});
   Nvfp4Tensor q{raw::empty({rule.rows, rule.packed_cols()}, {DType::u8, device}),
-                raw::empty({rule.rows, rule.scale_cols()}, {DType::u8, device}),
-                x.numel() == 0 ? raw::zeros({1}, {DType::f32, device})
-                               : raw::reshape(raw::reduce(ReduceOp::amax, block_amaxes), {1}),
-                rule.cols};
+                raw::empty({rule.rows, rule.scale_cols()}, {DType::u8, device}), raw::contiguous(amax), rule.cols,
+                rule.e4m3_max, rule.row_scaled};
   nvfp4_quantize_(values, block_amaxes, q.amax, q.data, q.scales, rule);
   return q;
 }

@@ -6,19 +6,28 @@
 // random Hadamard transform TE applies to the weight gradient's operands is here too.
 #include <mantissa/core/random.h>
 #include <mantissa/core/tensor.h>
+#include <mantissa/precision/kernels/nvfp4_math.h>
 
 namespace mantissa::precision {
 
 struct Nvfp4Tensor {
   Tensor data;    // u8 (rows, ceil(cols / 2)): element 2j in the low nibble, 2j + 1 in the high
   Tensor scales;  // u8 E4M3 codes (rows, ceil(cols / 16)); a 16 x 16 tile's code on each of its rows
-  Tensor amax;    // (1) f32, max|x| over the tensor (NaNs skipped)
+  Tensor amax;    // f32 max|x| (NaNs skipped): (1) over the tensor, or (rows) when row-scaled
   int64_t cols = 0;
+  float e4m3_max = nvfp4_math::kE4m3Max;  // E, which bounds S_enc (nvfp4_math.h)
+  bool row_scaled = false;
 };
 
+// TE's NVFP4 quantiser options. Row scaling, 4over6 and a bound of 256 are TE's and refuse
+// what TE refuses: row scaling with 16 x 16 tiles or stochastic rounding, 4over6 with
+// stochastic rounding, a bound of 256 without 4over6.
 struct Nvfp4Options {
   int64_t tile_rows = 1;           // 1 (1 x 16 blocks) or 16 (16 x 16 tiles)
   Generator* stochastic = nullptr;  // round elements stochastically, with bits from this stream
+  bool row_scaled = false;          // an amax per row (TE's row_scaled_nvfp4)
+  nvfp4_math::FourOverSix four_over_six = nvfp4_math::FourOverSix::off;  // 4over6, with its error metric
+  float e4m3_max = nvfp4_math::kE4m3Max;  // E: 448, or 256 with 4over6 (TE's nvfp4_e4m3_max)
 };
 
 // x (rows, cols), any float dtype, on any device (one CUDA thread per block there).

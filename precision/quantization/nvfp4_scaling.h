@@ -17,7 +17,10 @@ namespace mantissa::precision {
 
 class Nvfp4Scaling : public BlockScaledRecipe {
  public:
-  using BlockScaledRecipe::BlockScaledRecipe;
+  // Refuses the knobs' combinations TE refuses when it makes the quantisers: 4over6 or row
+  // scaling on activations with the Hadamard transform. (quantize() refuses a row-scaled 4over6
+  // input's columnwise copy, which TE refuses when asked for it.)
+  explicit Nvfp4Scaling(const Fp8Recipe& recipe);
   std::string_view name() const override { return "nvfp4"; }
   DType format(TensorRole) const override { return DType::u8; }  // E2M1 codes, two per byte
   using QuantizationRecipe::format;

@@ -43,8 +43,12 @@ struct QuantizedTensor {
   // both.
   Tensor columnwise_data = {}, columnwise_scale_inv = {};
   // NVFP4: each copy's tensor-wide amax (NaNs skipped; the columnwise copy's taken after the
-  // Hadamard transform), from which its f32 scale and a GEMM's alpha follow.
+  // Hadamard transform), from which its f32 scale and a GEMM's alpha follow; with row scaling
+  // (row_scaled), each copy's amax per row, (rows) and (cols). E bounds the f32 scale (448, or
+  // 256 for 4over6; nvfp4_math.h).
   Tensor global_amax = {}, columnwise_global_amax = {};
+  bool row_scaled = false;
+  float nvfp4_e4m3_max = 448.0f;
 };
 
 // Whether quantising writes the meta. Evaluation and sampling (no grad) must leave it as it

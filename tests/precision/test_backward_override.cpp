@@ -88,7 +88,8 @@ struct LinearGrads {
 
 // y = x wᵀ in an fp8 region (under bf16 autocast when `bf16`), then backward with g; x is
 // batched (2, M / 2, K), as a model's activations are.
-LinearGrads run(Fp8Recipe recipe, BackwardOverride override, const Case& c, bool bf16) {
+LinearGrads run(Fp8Recipe recipe, BackwardOverride override, const Case& c, bool bf16,
+                const std::vector<float>& g = gradient()) {
   recipe.backward_override = override;
   const Tensor x = make(operand(M, c.amax, c.tie, 1.0f), {2, M / 2, K}, true);
   const Tensor w = make(operand(N, c.amax, c.tie, -1.0f), {N, K}, true);
@@ -100,7 +101,7 @@ LinearGrads run(Fp8Recipe recipe, BackwardOverride override, const Case& c, bool
     y = linear(x, w, Tensor());
   }
   EXPECT_EQ(y.dtype(), bf16 ? DType::bf16 : DType::f32);
-  y.backward(make(gradient(), {2, M / 2, N}));
+  y.backward(make(g, {2, M / 2, N}));
   return {values(y), values(x.grad()), values(w.grad())};
 }
 
@@ -129,7 +130,8 @@ TEST(BackwardOverride, DequantizedReadsTheForwardsQuantisedOperands) {
   expect_gradients(BackwardOverride::dequantized, &Case::rounded);
 }
 
-// The forward is the quantised one whatever the override; only the backward changes.
+// The forward is the quantised one whatever the override, and in evaluation (which makes only
+// the rowwise copies); only the backward changes.
 TEST(BackwardOverride, TheForwardIsTheRecipes) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.name);
@@ -137,6 +139,33 @@ TEST(BackwardOverride, TheForwardIsTheRecipes) {
     const std::vector<float> y = product(x, w, M, K, N, false, true);  // x̂ ŵᵀ
     for (const BackwardOverride o : {BackwardOverride::none, BackwardOverride::high_precision, BackwardOverride::dequantized})
       EXPECT_EQ(run(c.recipe, o, c, false).y, y) << backward_override_name(o);
+    Fp8State state(c.recipe);
+    NoGradGuard no_grad;
+    Fp8Autocast region(state);
+    EXPECT_EQ(values(linear(make(operand(M, c.amax, c.tie, 1.0f), {M, K}), make(operand(N, c.amax, c.tie, -1.0f), {N, K}, true),
+                            Tensor())),
+              y);
+  }
+}
+
+// Neither override quantises the gradient: a gradient value no recipe's format holds (1 + 2^-7,
+// f32 here) reaches both GEMMs as it is, while the quantised backward rounds it.
+TEST(BackwardOverride, TheGradientIsNotQuantised) {
+  std::vector<float> g = gradient();
+  g[0] = 1.0f + 1.0f / 128;
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(c.name);
+    const std::vector<float> x = operand(M, c.amax, c.rounded, 1.0f), w = operand(N, c.amax, c.rounded, -1.0f);
+    const std::vector<float> dx = product(g, w, M, N, K, false, false), dw = product(g, x, N, M, K, true, false);
+    for (const BackwardOverride o : {BackwardOverride::dequantized, BackwardOverride::none}) {
+      const LinearGrads r = run(c.recipe, o, c, false, g);
+      if (o == BackwardOverride::none) {
+        EXPECT_NE(r.dx, dx);
+      } else {
+        EXPECT_EQ(r.dx, dx);
+        EXPECT_EQ(r.dw, dw);
+      }
+    }
   }
 }
 
@@ -151,7 +180,7 @@ TEST(BackwardOverride, EachModeSavesWhatItsBackwardReads) {
     Tensor loss;
     {
       Fp8Autocast region(state);
-      loss = sum(fc(ones({16, 32})));
+      loss = sum(fc(ones({16, 32}).set_requires_grad()));  // both gradients: x and w are kept
     }
     const MemoryAccount a = account_memory(fc->named_parameters(), opt);
     if (o == BackwardOverride::high_precision) {

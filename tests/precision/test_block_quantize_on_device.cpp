@@ -93,6 +93,24 @@ TEST_P(BlockQuantizeOnDevice, Nvfp4GivesTheCpusBytesAndScales) {
     }
 }
 
+// Row scaling and 4over6 (both metrics; 16 x 16 tiles with the 256 bound) run the same rule.
+TEST_P(BlockQuantizeOnDevice, Nvfp4RowScalingAndFourOverSixGiveTheCpusBytes) {
+  const Tensor x = wide_values(/*with_inf=*/false);
+  using nvfp4_math::FourOverSix;
+  const std::vector<Nvfp4Options> options = {
+      {.row_scaled = true},
+      {.row_scaled = true, .four_over_six = FourOverSix::mae, .e4m3_max = 256.0f},
+      {.four_over_six = FourOverSix::mse},
+      {.tile_rows = 16, .four_over_six = FourOverSix::mae, .e4m3_max = 256.0f}};
+  for (const Nvfp4Options& o : options) {
+    const Nvfp4Tensor cpu = quantize_nvfp4(x, o), here = quantize_nvfp4(on(x), o);
+    EXPECT_EQ(raw::to_device(here.data, Device::cpu()).to_vector<uint8_t>(), cpu.data.to_vector<uint8_t>());
+    EXPECT_EQ(raw::to_device(here.scales, Device::cpu()).to_vector<uint8_t>(), cpu.scales.to_vector<uint8_t>());
+    EXPECT_EQ(host_values(here.amax), host_values(cpu.amax));
+    expect_same_values(dequantize_nvfp4(here), dequantize_nvfp4(cpu));
+  }
+}
+
 TEST_P(BlockQuantizeOnDevice, TheHadamardTransformGivesTheCpusValues) {
   const Tensor x = wide_values();  // 200 rows: a partial last group of 8
   for (const Tensor& t : {x, raw::cast(x, DType::f32)}) expect_same_values(random_hadamard_transform(on(t)), random_hadamard_transform(t));

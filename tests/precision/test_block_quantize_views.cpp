@@ -53,6 +53,13 @@ TEST(BlockQuantizeViews, EveryQuantiserTakesEveryView) {
       EXPECT_EQ(a.scales.to_vector<uint8_t>(), b.scales.to_vector<uint8_t>()) << name;
       EXPECT_EQ(dequantize_nvfp4(a).sizes(), view.sizes()) << name;
     }
+    {  // row scaling with 4over6
+      const Nvfp4Options o{.row_scaled = true, .four_over_six = nvfp4_math::FourOverSix::mse, .e4m3_max = 256.0f};
+      const Nvfp4Tensor a = quantize_nvfp4(view, o), b = quantize_nvfp4(dense, o);
+      EXPECT_EQ(a.data.to_vector<uint8_t>(), b.data.to_vector<uint8_t>()) << name;
+      EXPECT_EQ(a.scales.to_vector<uint8_t>(), b.scales.to_vector<uint8_t>()) << name;
+      EXPECT_EQ(fp8_test::values(a.amax), fp8_test::values(b.amax)) << name;
+    }
     const auto [tiles_a, columns_a] = quantize_mxfp8_tiles(view, DType::f8_e4m3);
     const auto [tiles_b, columns_b] = quantize_mxfp8_tiles(dense, DType::f8_e4m3);
     EXPECT_EQ(fp8_test::codes(tiles_a.data), fp8_test::codes(tiles_b.data)) << name;
