@@ -96,88 +96,80 @@ PrecisionMode parse_mode(std::string_view name, const Fp8Recipe& recipe) {
        fmt::join(mode_names(), ", "));
 }
 
-std::string_view fp8_format_name(Fp8Format format) { return format == Fp8Format::e4m3 ? "e4m3" : "hybrid"; }
+namespace {
 
-Fp8Format parse_fp8_format(std::string_view name) {
-  if (name == "e4m3") return Fp8Format::e4m3;
-  if (name == "hybrid") return Fp8Format::hybrid;
-  fail("precision", "unknown fp8 format '{}'; valid: e4m3, hybrid", name);
-}
+// Each enum's names, in the order errors list them.
+template <class E>
+struct Named {
+  E value;
+  std::string_view name;
+};
 
-std::string_view fp8_scaling_name(Fp8Scaling scaling) {
-  switch (scaling) {
-    case Fp8Scaling::delayed: return "delayed";
-    case Fp8Scaling::current: return "current";
-    case Fp8Scaling::mxfp8: return "mxfp8";
-    case Fp8Scaling::block: return "fp8-block";
-    case Fp8Scaling::nvfp4: return "nvfp4";
-  }
+constexpr Named<Fp8Format> kFp8Formats[] = {{Fp8Format::e4m3, "e4m3"}, {Fp8Format::hybrid, "hybrid"}};
+constexpr Named<Fp8Scaling> kFp8Scalings[] = {{Fp8Scaling::delayed, "delayed"},
+                                              {Fp8Scaling::current, "current"},
+                                              {Fp8Scaling::mxfp8, "mxfp8"},
+                                              {Fp8Scaling::block, "fp8-block"},
+                                              {Fp8Scaling::nvfp4, "nvfp4"}};
+constexpr Named<AmaxComputeAlgo> kAmaxComputeAlgos[] = {{AmaxComputeAlgo::max, "max"},
+                                                        {AmaxComputeAlgo::most_recent, "most_recent"}};
+constexpr Named<Nvfp4Scope> kNvfp4Scopes[] = {{Nvfp4Scope::none, "none"},
+                                              {Nvfp4Scope::weights, "weights"},
+                                              {Nvfp4Scope::activations, "activations"},
+                                              {Nvfp4Scope::all, "all"}};
+constexpr Named<Nvfp4ErrorMode> kNvfp4ErrorModes[] = {{Nvfp4ErrorMode::mae, "MAE"}, {Nvfp4ErrorMode::mse, "MSE"}};
+constexpr Named<BackwardOverride> kBackwardOverrides[] = {{BackwardOverride::none, "none"},
+                                                          {BackwardOverride::high_precision, "high_precision"},
+                                                          {BackwardOverride::dequantized, "dequantized"}};
+
+template <class E, size_t N>
+std::string_view name_in(const Named<E> (&names)[N], E value) {
+  for (const Named<E>& n : names)
+    if (n.value == value) return n.name;
   return "?";
 }
 
-Fp8Scaling parse_fp8_scaling(std::string_view name) {
-  if (name == "delayed") return Fp8Scaling::delayed;
-  if (name == "current") return Fp8Scaling::current;
-  if (name == "mxfp8") return Fp8Scaling::mxfp8;
-  if (name == "fp8-block") return Fp8Scaling::block;
-  if (name == "nvfp4") return Fp8Scaling::nvfp4;
-  fail("precision", "unknown fp8 scaling '{}'; valid: delayed, current, mxfp8, fp8-block, nvfp4", name);
+// `what` names the setting in the error for an unknown name.
+template <class E, size_t N>
+E parse_in(const Named<E> (&names)[N], std::string_view name, std::string_view what) {
+  std::vector<std::string_view> valid;
+  for (const Named<E>& n : names) {
+    if (n.name == name) return n.value;
+    valid.push_back(n.name);
+  }
+  fail("precision", "unknown {} '{}'; valid: {}", what, name, fmt::join(valid, ", "));
 }
 
-std::string_view amax_compute_algo_name(AmaxComputeAlgo algo) {
-  return algo == AmaxComputeAlgo::max ? "max" : "most_recent";
-}
+}  // namespace
 
+std::string_view fp8_format_name(Fp8Format format) { return name_in(kFp8Formats, format); }
+Fp8Format parse_fp8_format(std::string_view name) { return parse_in(kFp8Formats, name, "fp8 format"); }
+
+std::string_view fp8_scaling_name(Fp8Scaling scaling) { return name_in(kFp8Scalings, scaling); }
+Fp8Scaling parse_fp8_scaling(std::string_view name) { return parse_in(kFp8Scalings, name, "fp8 scaling"); }
+
+std::string_view amax_compute_algo_name(AmaxComputeAlgo algo) { return name_in(kAmaxComputeAlgos, algo); }
 AmaxComputeAlgo parse_amax_compute_algo(std::string_view name) {
-  if (name == "max") return AmaxComputeAlgo::max;
-  if (name == "most_recent") return AmaxComputeAlgo::most_recent;
-  fail("precision", "unknown amax_compute_algo '{}'; valid: max, most_recent", name);
+  return parse_in(kAmaxComputeAlgos, name, "amax_compute_algo");
 }
 
 bool covers(Nvfp4Scope scope, bool weight) {
   return scope == Nvfp4Scope::all || scope == (weight ? Nvfp4Scope::weights : Nvfp4Scope::activations);
 }
 
-std::string_view nvfp4_scope_name(Nvfp4Scope scope) {
-  switch (scope) {
-    case Nvfp4Scope::none: return "none";
-    case Nvfp4Scope::weights: return "weights";
-    case Nvfp4Scope::activations: return "activations";
-    case Nvfp4Scope::all: return "all";
-  }
-  return "?";
-}
+std::string_view nvfp4_scope_name(Nvfp4Scope scope) { return name_in(kNvfp4Scopes, scope); }
+Nvfp4Scope parse_nvfp4_scope(std::string_view name) { return parse_in(kNvfp4Scopes, name, "NVFP4 scope"); }
 
-Nvfp4Scope parse_nvfp4_scope(std::string_view name) {
-  for (const Nvfp4Scope s : {Nvfp4Scope::none, Nvfp4Scope::weights, Nvfp4Scope::activations, Nvfp4Scope::all})
-    if (name == nvfp4_scope_name(s)) return s;
-  fail("precision", "unknown NVFP4 scope '{}'; valid: none, weights, activations, all", name);
-}
-
-std::string_view nvfp4_error_mode_name(Nvfp4ErrorMode mode) { return mode == Nvfp4ErrorMode::mse ? "MSE" : "MAE"; }
-
+std::string_view nvfp4_error_mode_name(Nvfp4ErrorMode mode) { return name_in(kNvfp4ErrorModes, mode); }
 Nvfp4ErrorMode parse_nvfp4_error_mode(std::string_view name) {
-  std::string upper(name);
+  std::string upper(name);  // TE upper-cases the mode
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (upper == "MAE") return Nvfp4ErrorMode::mae;
-  if (upper == "MSE") return Nvfp4ErrorMode::mse;
-  fail("precision", "unknown 4over6 error mode '{}'; valid: MAE, MSE", name);
+  return parse_in(kNvfp4ErrorModes, upper, "4over6 error mode");
 }
 
-std::string_view backward_override_name(BackwardOverride override) {
-  switch (override) {
-    case BackwardOverride::none: return "none";
-    case BackwardOverride::high_precision: return "high_precision";
-    case BackwardOverride::dequantized: return "dequantized";
-  }
-  return "?";
-}
-
+std::string_view backward_override_name(BackwardOverride override) { return name_in(kBackwardOverrides, override); }
 BackwardOverride parse_backward_override(std::string_view name) {
-  if (name == "none") return BackwardOverride::none;
-  if (name == "high_precision") return BackwardOverride::high_precision;
-  if (name == "dequantized") return BackwardOverride::dequantized;
-  fail("precision", "unknown backward_override '{}'; valid: none, high_precision, dequantized", name);
+  return parse_in(kBackwardOverrides, name, "backward_override");
 }
 
 }  // namespace mantissa::precision

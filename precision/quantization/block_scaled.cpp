@@ -68,16 +68,16 @@ Tensor BlockScaledRecipe::gemm(const QuantizedTensor& a, const QuantizedTensor& 
                  "GEMM operands must come from this recipe: the first with its rowwise copy, the second with its "
                  "columnwise one (Copies::both)");
   // a (m, k) blocked along k, its dim 1; b (k, n) blocked along k, its dim 0.
-  const Tensor lhs = dequantize(raw::contiguous(a.data), raw::contiguous(a.scale_inv), /*along_rows=*/true);
+  const Tensor lhs = gemm_operand(raw::contiguous(a.data), raw::contiguous(a.scale_inv), /*along_rows=*/true);
   const Tensor rhs =
-      dequantize(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), /*along_rows=*/false);
+      gemm_operand(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), /*along_rows=*/false);
   return finish_gemm(block_product(lhs, rhs, bf16_exact()), out_dtype, bias, amax);
 }
 
 Tensor BlockScaledRecipe::dequantized(const QuantizedTensor& q, int64_t cols, DType dtype) const {
   MANTISSA_CHECK(q.data.defined() && q.data.size(1) == cols, name(), "cannot dequantize {} as {} columns",
                  q.data.defined() ? q.data.describe() : "a missing rowwise copy", cols);
-  return raw::cast(dequantize(raw::contiguous(q.data), raw::contiguous(q.scale_inv), /*along_rows=*/true), dtype);
+  return raw::cast(gemm_operand(raw::contiguous(q.data), raw::contiguous(q.scale_inv), /*along_rows=*/true), dtype);
 }
 
 Tensor BlockScaledRecipe::finish_gemm(Tensor result, DType out_dtype, const Tensor& bias, Tensor* amax) {

@@ -39,13 +39,15 @@ class BlockScaledRecipe : public QuantizationRecipe {
   Tensor dequantized(const QuantizedTensor& q, int64_t cols, DType dtype) const override;
 
  protected:
-  // The f32 values of one copy: blocked along dim 1 (`along_rows`) or along dim 0.
-  virtual Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const = 0;
+  // The f32 values the emulated GEMM multiplies, of one copy blocked along dim 1 (`along_rows`)
+  // or along dim 0: the values themselves, or a recipe's unit values (NVFP4's, whose tensor
+  // factor its GEMM applies). dequantized() reads the rowwise copy through it.
+  virtual Tensor gemm_operand(const Tensor& data, const Tensor& scale_inv, bool along_rows) const = 0;
   // block_scale_stats of x against encode factors read from q's first copy, for an fp8
   // element format.
   std::optional<BlockScaleStats> fp8_block_stats(const Tensor& x, TensorRole role, const std::vector<float>& encode,
                                                  int64_t tile_rows, int64_t tile_cols) const;
-  // Whether every value dequantize() gives fits bf16's 8 significant bits (block_product).
+  // Whether every value gemm_operand() gives fits bf16's 8 significant bits (block_product).
   // True unless the scales are arbitrary f32s.
   virtual bool bf16_exact() const { return true; }
   // A GEMM's f32 result + bias (added in f32), its amax when asked, rounded once to out_dtype.

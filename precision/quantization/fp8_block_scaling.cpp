@@ -34,7 +34,7 @@ std::optional<BlockScaleStats> Fp8BlockScaling::block_scale_stats(const Tensor& 
   return fp8_block_stats(x, role, encode, tile_rows, 128);
 }
 
-Tensor Fp8BlockScaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool) const {
+Tensor Fp8BlockScaling::gemm_operand(const Tensor& data, const Tensor& scale_inv, bool) const {
   return dequantize_fp8_tiles({data, scale_inv});  // the tile shape follows from the shapes
 }
 

@@ -18,7 +18,7 @@ class Fp8BlockScaling : public BlockScaledRecipe {
                                                   const QuantizedTensor& q) const override;
 
  protected:
-  Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
+  Tensor gemm_operand(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
   bool bf16_exact() const override { return !recipe_.fp8_block_f32_scales; }
 };
 

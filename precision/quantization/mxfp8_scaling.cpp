@@ -34,7 +34,7 @@ std::optional<BlockScaleStats> Mxfp8Scaling::block_scale_stats(const Tensor& x, 
   return fp8_block_stats(x, role, encode, 1, 32);
 }
 
-Tensor Mxfp8Scaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const {
+Tensor Mxfp8Scaling::gemm_operand(const Tensor& data, const Tensor& scale_inv, bool along_rows) const {
   return dequantize_mxfp8({data, scale_inv, along_rows ? BlockAxis::along_rows : BlockAxis::along_columns});
 }
 

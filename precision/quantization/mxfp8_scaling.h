@@ -16,7 +16,7 @@ class Mxfp8Scaling : public BlockScaledRecipe {
                                                   const QuantizedTensor& q) const override;
 
  protected:
-  Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
+  Tensor gemm_operand(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
 };
 
 }  // namespace mantissa::precision

@@ -78,7 +78,7 @@ std::optional<BlockScaleStats> Nvfp4Scaling::block_scale_stats(const Tensor& x, 
   return precision::block_scale_stats(x, encode, 1, nvfp4_math::kNvfp4BlockSize, kE2m1Range);
 }
 
-Tensor Nvfp4Scaling::dequantize(const Tensor& data, const Tensor& scale_inv, bool) const {
+Tensor Nvfp4Scaling::gemm_operand(const Tensor& data, const Tensor& scale_inv, bool) const {
   return nvfp4_unit_values({.data = data, .scales = scale_inv, .amax = {}, .cols = 2 * data.size(1)});
 }
 
@@ -89,8 +89,8 @@ Tensor Nvfp4Scaling::gemm(const QuantizedTensor& a, const QuantizedTensor& b, DT
                  name(), "GEMM operands must come from this recipe, the second with its columnwise copy (made when "
                  "training)");
   // a (m, k): its rows blocked along k; b (k, n): its columnwise copy, bᵀ (n, k), likewise.
-  const Tensor lhs = dequantize(raw::contiguous(a.data), raw::contiguous(a.scale_inv), true);
-  const Tensor rhs = dequantize(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), true);
+  const Tensor lhs = gemm_operand(raw::contiguous(a.data), raw::contiguous(a.scale_inv), true);
+  const Tensor rhs = gemm_operand(raw::contiguous(b.columnwise_data), raw::contiguous(b.columnwise_scale_inv), true);
   MANTISSA_CHECK(lhs.size(1) == rhs.size(1), name(), "operands reduce over {} and {} values", lhs.size(1), rhs.size(1));
   const Tensor product = block_product(lhs, raw::transpose(rhs, 0, 1), bf16_exact());
   const float factor = nvfp4_math::gemm_alpha_per_amax_product(a.nvfp4_e4m3_max, b.nvfp4_e4m3_max);

@@ -37,7 +37,7 @@ class Nvfp4Scaling : public BlockScaledRecipe {
   // For the GEMM: the *unit* values (element * block scale, without the tensor's factor, which
   // alpha applies) of either copy, both stored blocked along their rows; its columns are read
   // as twice its bytes (an odd tensor's last nibble is a zero, which adds nothing to a GEMM).
-  Tensor dequantize(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
+  Tensor gemm_operand(const Tensor& data, const Tensor& scale_inv, bool along_rows) const override;
 };
 
 }  // namespace mantissa::precision
