@@ -169,6 +169,37 @@ TEST(BackwardOverride, TheGradientIsNotQuantised) {
   }
 }
 
+// A transposed, offset, stride-0 expanded or empty input gives its contiguous copy's output and
+// weight gradient under either override (the recipes and x's layouts are handled by copying).
+TEST(BackwardOverride, EveryViewOfTheInputGivesItsContiguousCopysResults) {
+  const Tensor base = make(fp8_test::moderate(40 * 40, 5), {40, 40});
+  const std::vector<std::pair<const char*, Tensor>> views = {
+      {"transposed", raw::narrow(raw::transpose(base, 0, 1), 1, 0, K)},
+      {"offset", raw::narrow(raw::narrow(base, 0, 3, 12), 1, 5, K)},
+      {"expanded", raw::expand(raw::narrow(raw::narrow(base, 0, 7, 1), 1, 0, K), {12, K})},
+      {"empty", raw::narrow(raw::narrow(base, 0, 0, 0), 1, 0, K)}};
+  const std::vector<float> w = fp8_test::moderate(N * K, 6);
+  for (const Case& c : cases())
+    for (const BackwardOverride o : {BackwardOverride::high_precision, BackwardOverride::dequantized})
+      for (const auto& [name, view] : views) {
+        SCOPED_TRACE(c.name + " " + std::string(backward_override_name(o)) + " " + name);
+        Fp8Recipe recipe = c.recipe;
+        recipe.backward_override = o;
+        auto results = [&](const Tensor& x) {
+          Fp8State state(recipe);
+          const Tensor weight = make(w, {N, K}, true);
+          Tensor y;
+          {
+            Fp8Autocast region(state);
+            y = linear(x, weight, Tensor());
+          }
+          y.backward(make(std::vector<float>(y.numel(), 1.0f), y.sizes()));
+          return std::make_pair(values(y), values(weight.grad()));
+        };
+        EXPECT_EQ(results(view), results(raw::contiguous(view)));
+      }
+}
+
 // high_precision keeps x itself (an activation); dequantized keeps x's and w's rowwise
 // quantised copies (the fp8 cache), made without the columnwise ones.
 TEST(BackwardOverride, EachModeSavesWhatItsBackwardReads) {

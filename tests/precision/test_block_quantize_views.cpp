@@ -1,5 +1,6 @@
-// Every block-scaled quantiser (and NVFP4's Hadamard transform, and the block-scale
-// statistics) takes every view: a transposed, offset or stride-0 expanded operand gives what
+// Every block-scaled quantiser (and NVFP4's Hadamard transform, the block-scale statistics,
+// and each recipe's quantise-then-dequantise, which the dequantized backward reads) takes
+// every view: a transposed, offset or stride-0 expanded operand gives what
 // its contiguous copy does, and an empty one gives empty data.
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 #include <mantissa/precision/quantization/fp8_blocks.h>
 #include <mantissa/precision/quantization/mxfp8_blocks.h>
 #include <mantissa/precision/quantization/nvfp4_blocks.h>
+#include <mantissa/precision/quantization/recipe.h>
 #include "support/fp8_values.h"
 
 using namespace mantissa;
@@ -72,5 +74,22 @@ TEST(BlockQuantizeViews, EveryQuantiserTakesEveryView) {
     EXPECT_EQ(sa.blocks, sb.blocks) << name;
     EXPECT_EQ(sa.values, sb.values) << name;
     EXPECT_EQ(sa.scale_log2, sb.scale_log2) << name;
+  }
+}
+
+TEST(BlockQuantizeViews, EveryRecipeDequantisesEveryView) {
+  for (const Fp8Scaling scaling : {Fp8Scaling::current, Fp8Scaling::mxfp8, Fp8Scaling::block, Fp8Scaling::nvfp4}) {
+    Fp8Recipe r{.scaling = scaling, .reduce_amax = false};
+    r.nvfp4_rht = false;
+    r.nvfp4_row_scaled_activation = scaling == Fp8Scaling::nvfp4;
+    const auto recipe = make_quantization_recipe(r);
+    const ScalingMeta meta(recipe->history_len(), 3, Device::cpu());
+    for (const auto& [name, view] : views()) {
+      auto dequantized = [&](const Tensor& t) {
+        return fp8_test::values(recipe->dequantized(
+            recipe->quantize(t, TensorRole::input, meta, 0, MetaWrites::none, Copies::rowwise), t.size(1), DType::f32));
+      };
+      EXPECT_EQ(dequantized(view), dequantized(raw::contiguous(view))) << recipe->name() << " " << name;
+    }
   }
 }
