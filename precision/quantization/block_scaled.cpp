@@ -52,9 +52,10 @@ std::optional<BlockScaleStats> BlockScaledRecipe::fp8_block_stats(const Tensor& 
 
 QuantizedTensor BlockScaledRecipe::with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
                                              Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot,
-                                             MetaWrites writes) const {
+                                             MetaWrites writes, Copies copies) const {
   const Tensor amax = fp8_amax(x);
   if (writes == MetaWrites::record) record_amax(meta, slot, amax);
+  if (copies == Copies::rowwise) columnwise_data = columnwise_scale_inv = Tensor();
   return {.data = std::move(data),
           .scale_inv = std::move(scale_inv),
           .amax = amax,

@@ -52,10 +52,12 @@ class BlockScaledRecipe : public QuantizationRecipe {
   virtual bool bf16_exact() const { return true; }
   // A GEMM's f32 result + bias (added in f32), its amax when asked, rounded once to out_dtype.
   static Tensor finish_gemm(Tensor result, DType out_dtype, const Tensor& bias, Tensor* amax);
-  // Both copies, the amax recorded unless writes is none.
+  // The copies `copies` asks for (a recipe whose one quantisation gives both passes both; one
+  // that makes the columnwise copy separately makes it only for Copies::both), the amax
+  // recorded unless writes is none.
   QuantizedTensor with_amax(const Tensor& x, Tensor data, Tensor scale_inv, Tensor columnwise_data,
-                            Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot,
-                            MetaWrites writes) const;
+                            Tensor columnwise_scale_inv, const ScalingMeta& meta, int64_t slot, MetaWrites writes,
+                            Copies copies) const;
 
   Fp8Recipe recipe_;
 };

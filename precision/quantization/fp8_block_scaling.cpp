@@ -12,8 +12,7 @@ QuantizedTensor Fp8BlockScaling::quantize(const Tensor& x, TensorRole role, cons
   if (role == TensorRole::weight) {  // 128 x 128 tiles: one quantisation, blocked along both axes
     const Fp8TileTensor tiles =
         quantize_fp8_tiles(x, element, {.tile_rows = 128, .tile_cols = 128, .power_of_two_scales = power_of_two});
-    if (copies == Copies::rowwise) return with_amax(x, tiles.data, tiles.scale_inv, {}, {}, meta, slot, writes);
-    return with_amax(x, tiles.data, tiles.scale_inv, tiles.data, tiles.scale_inv, meta, slot, writes);
+    return with_amax(x, tiles.data, tiles.scale_inv, tiles.data, tiles.scale_inv, meta, slot, writes, copies);
   }
   const Fp8TileTensor rows =
       quantize_fp8_tiles(x, element, {.tile_rows = 1, .tile_cols = 128, .power_of_two_scales = power_of_two});
@@ -21,7 +20,7 @@ QuantizedTensor Fp8BlockScaling::quantize(const Tensor& x, TensorRole role, cons
       copies == Copies::both
           ? quantize_fp8_tiles(x, element, {.tile_rows = 128, .tile_cols = 1, .power_of_two_scales = power_of_two})
           : Fp8TileTensor{};
-  return with_amax(x, rows.data, rows.scale_inv, columns.data, columns.scale_inv, meta, slot, writes);
+  return with_amax(x, rows.data, rows.scale_inv, columns.data, columns.scale_inv, meta, slot, writes, copies);
 }
 
 std::optional<BlockScaleStats> Fp8BlockScaling::block_scale_stats(const Tensor& x, TensorRole role,

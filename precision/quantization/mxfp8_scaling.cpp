@@ -14,15 +14,14 @@ QuantizedTensor Mxfp8Scaling::quantize(const Tensor& x, TensorRole role, const S
   check_quantizable(x, element);
   if (role == TensorRole::weight && recipe_.mxfp8_2d_weights) {  // one quantisation gives both
     const auto [rows, columns] = quantize_mxfp8_tiles(x, element);
-    if (copies == Copies::rowwise) return with_amax(x, rows.data, rows.scales, {}, {}, meta, slot, writes);
-    return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
+    return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes, copies);
   }
   // Widened to f32 once for both copies (exact: x is f32, bf16 or f16).
   const Tensor values = raw::contiguous(raw::cast(x, DType::f32));
   const Mxfp8Tensor rows = quantize_mxfp8(values, element, BlockAxis::along_rows);
   const Mxfp8Tensor columns =
       copies == Copies::both ? quantize_mxfp8(values, element, BlockAxis::along_columns) : Mxfp8Tensor{};
-  return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
+  return with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes, copies);
 }
 
 std::optional<BlockScaleStats> Mxfp8Scaling::block_scale_stats(const Tensor& x, TensorRole role,

@@ -51,7 +51,7 @@ QuantizedTensor Nvfp4Scaling::quantize(const Tensor& x, TensorRole role, const S
     const Tensor along_columns = !weight && recipe_.nvfp4_rht ? random_hadamard_transform(x) : x;
     columns = quantize_nvfp4(raw::transpose(along_columns, 0, 1), options);
   }
-  QuantizedTensor q = with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes);
+  QuantizedTensor q = with_amax(x, rows.data, rows.scales, columns.data, columns.scales, meta, slot, writes, copies);
   q.global_amax = rows.amax;
   q.columnwise_global_amax = columns.amax;
   q.row_scaled = options.row_scaled;
